@@ -1,0 +1,26 @@
+#!/bin/sh
+# Builds every bpf/*.c into build/bpf/<name>.o (paths relative to the repo root).
+set -eu
+cd "$(dirname "$0")/.."
+
+if command -v clang-19 >/dev/null 2>&1; then
+	CLANG=clang-19
+elif command -v clang >/dev/null 2>&1; then
+	CLANG=clang
+else
+	echo "build.sh: clang not found (install clang-19 or clang)" >&2
+	exit 1
+fi
+
+# Debian keeps asm/types.h under the multiarch dir, which -target bpf does not search.
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")
+INC="-I bpf/include"
+[ -d "/usr/include/$MULTIARCH" ] && INC="$INC -I/usr/include/$MULTIARCH"
+
+mkdir -p build/bpf
+for src in bpf/*.c; do
+	obj="build/bpf/$(basename "$src" .c).o"
+	echo "  CLANG $src -> $obj"
+	# shellcheck disable=SC2086
+	"$CLANG" -O2 -g -target bpf -Wall -Werror $INC -c "$src" -o "$obj"
+done

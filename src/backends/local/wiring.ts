@@ -1,0 +1,130 @@
+import type { PodDevicePlan } from '../../datapath/devices/devices.js';
+
+type DevKind = PodDevicePlan['kind'];
+import type { Lab, LabNode, Pod } from '../../topology/model.js';
+
+/**
+ * Batch files for iproute2 and tc: each function returns the lines one `ip -batch`
+ * or `tc -batch` runs, so a node is wired with a handful of processes.
+ */
+
+const lines = (...ls: (string | false | undefined)[]) => ls.filter(Boolean).join('\n') + '\n';
+
+/** Root-namespace batch: every namespace, then every device pair created directly inside them. */
+export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNode) => DevKind): string {
+  const out = namespaces.map((ns) => `netns add ${ns}`);
+  for (const n of lab.nodes) {
+    for (const p of n.pods) {
+      // netkit in L3 mode (Cilium's default): no L2 on the pair, the primary stays in the node.
+      const type = kindOf(n) === 'netkit' ? 'netkit mode l3' : 'veth';
+      out.push(`link add ${p.hostDev} netns ${n.netns} type ${type} peer name ${p.dev} netns ${p.netns}`);
+    }
+    if (n.uplink) {
+      const peer = lab.peers.find((x) => x.node === n.name)!;
+      out.push(`link add ${n.uplink.nodeDev} netns ${n.netns} type veth peer name ${n.uplink.peerDev} netns ${peer.netns}`);
+    }
+  }
+  for (const l of lab.links) {
+    const a = lab.nodes.find((n) => n.name === l.a)!;
+    const b = lab.nodes.find((n) => n.name === l.b)!;
+    out.push(`link add ${l.devA} netns ${a.netns} type veth peer name ${l.devB} netns ${b.netns}`);
+  }
+  return lines(...out);
+}
+
+/** Devices of a node facing other nodes: [device, local addresses, remote node]. */
+export function nodeLinks(lab: Lab, node: LabNode) {
+  return lab.links.flatMap((l) => {
+    if (l.a === node.name) return [{ dev: l.devA, my4: l.a4, my6: l.a6, peer4: l.b4, peer6: l.b6, other: l.b, rate: l.rate }];
+    if (l.b === node.name) return [{ dev: l.devB, my4: l.b4, my6: l.b6, peer4: l.a4, peer6: l.a6, other: l.a, rate: l.rate }];
+    return [];
+  });
+}
+
+/** The node namespace: gateway addresses on pod devices, routes to pods, uplink and links. */
+export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
+  const out: (string | undefined | false)[] = ['link set lo up'];
+  for (const p of node.pods) {
+    // Every pod device carries the node's gateway address, so each pod reaches it on-link.
+    out.push(
+      kind === 'veth' && `link set ${p.hostDev} addrgenmode none`,
+      node.gw4 && `addr add ${node.gw4}/32 dev ${p.hostDev}`,
+      node.gw6 && `addr add ${node.gw6}/128 dev ${p.hostDev} nodad`,
+      `link set ${p.hostDev} up`,
+      p.ipv4 && `route add ${p.ipv4}/32 dev ${p.hostDev}`,
+      p.ipv6 && `route add ${p.ipv6}/128 dev ${p.hostDev}`,
+    );
+  }
+  const u = node.uplink;
+  if (u) {
+    out.push(
+      // No link-local address: avoids 1 s of duplicate address detection on every device.
+      `link set ${u.nodeDev} addrgenmode none`,
+      u.node4 && `addr add ${u.node4.addr}/${u.node4.len} dev ${u.nodeDev}`,
+      u.node6 && `addr add ${u.node6.addr}/${u.node6.len} dev ${u.nodeDev} nodad`,
+      `link set ${u.nodeDev} up`,
+      u.peer4 && `route add default via ${u.peer4.addr} dev ${u.nodeDev}`,
+      u.peer6 && `route add ::/0 via ${u.peer6.addr} dev ${u.nodeDev}`,
+    );
+  }
+  nodeLinks(lab, node).forEach((l, i) => {
+    const other = lab.nodes.find((n) => n.name === l.other)!;
+    out.push(
+      `link set ${l.dev} addrgenmode none`,
+      l.my4 && `addr add ${l.my4.addr}/${l.my4.len} dev ${l.dev}`,
+      l.my6 && `addr add ${l.my6.addr}/${l.my6.len} dev ${l.dev} nodad`,
+      `link set ${l.dev} up`,
+      other.podCidr4 && l.peer4 && `route add ${other.podCidr4} via ${l.peer4.addr} dev ${l.dev}`,
+      other.podCidr6 && l.peer6 && `route add ${other.podCidr6} via ${l.peer6.addr} dev ${l.dev}`,
+      // A node without an uplink reaches the rest of the world through its first link.
+      !u && i === 0 && l.peer4 && `route add default via ${l.peer4.addr} dev ${l.dev}`,
+      !u && i === 0 && l.peer6 && `route add ::/0 via ${l.peer6.addr} dev ${l.dev}`,
+    );
+  });
+  return lines(...out);
+}
+
+/** Bottleneck qdiscs on the node's side of its uplink and rate-limited links. */
+export function tbfBatch(lab: Lab, node: LabNode): string | undefined {
+  const devs = [
+    ...(node.uplink?.rate ? [{ dev: node.uplink.nodeDev, rate: node.uplink.rate }] : []),
+    ...nodeLinks(lab, node).filter((l) => l.rate).map((l) => ({ dev: l.dev, rate: l.rate! })),
+  ];
+  if (!devs.length) return undefined;
+  // burst 64kb holds one full legacy GSO skb, so tbf does not have to segment it;
+  // latency 50ms bounds the queue (rate x 50 ms of bytes), enough to show a backlog.
+  return lines(...devs.map((d) => `qdisc add dev ${d.dev} root tbf rate ${d.rate} burst 64kb latency 50ms`));
+}
+
+/** The remote peer behind a node's uplink: routes back to every pod prefix through the node. */
+export function peerBatch(lab: Lab, node: LabNode): string {
+  const u = node.uplink!;
+  return lines(
+    'link set lo up',
+    `link set ${u.peerDev} addrgenmode none`,
+    u.peer4 && `addr add ${u.peer4.addr}/${u.peer4.len} dev ${u.peerDev}`,
+    u.peer6 && `addr add ${u.peer6.addr}/${u.peer6.len} dev ${u.peerDev} nodad`,
+    `link set ${u.peerDev} up`,
+    ...lab.nodes.flatMap((n) => [
+      n.podCidr4 && u.node4 && `route add ${n.podCidr4} via ${u.node4.addr} dev ${u.peerDev}`,
+      n.podCidr6 && u.node6 && `route add ${n.podCidr6} via ${u.node6.addr} dev ${u.peerDev}`,
+    ]),
+  );
+}
+
+/** A pod: its address and a default route through the node's gateway. */
+export function podBatch(node: LabNode, pod: Pod, kind: DevKind): string {
+  // netkit in L3 mode has no neighbours: routes point at the device, not a gateway.
+  const via = (gw?: string) => (kind === 'netkit' ? `dev ${pod.dev}` : `via ${gw} dev ${pod.dev}`);
+  return lines(
+    'link set lo up',
+    kind === 'veth' && `link set ${pod.dev} addrgenmode none`,
+    pod.ipv4 && `addr add ${pod.ipv4}/32 dev ${pod.dev}`,
+    pod.ipv6 && `addr add ${pod.ipv6}/128 dev ${pod.dev} nodad`,
+    `link set ${pod.dev} up`,
+    pod.ipv4 && kind === 'veth' && `route add ${node.gw4} dev ${pod.dev} scope link`,
+    pod.ipv4 && `route add default ${via(node.gw4)}`,
+    pod.ipv6 && kind === 'veth' && `route add ${node.gw6} dev ${pod.dev}`,
+    pod.ipv6 && `route add ::/0 ${via(node.gw6)}`,
+  );
+}

@@ -1,0 +1,77 @@
+import { all, needTool } from '../kernel/facts.js';
+import { hostRouting, currentHostRouting, setHostRouting } from '../datapath/host-routing/host-routing.js';
+import { bulkFlow, median, type FlowResult } from '../measure/flow.js';
+import { pickPod, skip, type Check } from './check.js';
+
+const fits = (n: { uplink?: { rate?: string } }) => !!n.uplink?.rate;
+
+/** Series and medians of one run, in the shape the report (and later plots) read. */
+function summary(flow: FlowResult) {
+  const queued = flow.samples.filter((s) => (s.backlog ?? 0) > 0);
+  return {
+    mbps: Math.round(flow.bitsPerSecond / 1e5) / 10,
+    retransmits: flow.retransmits,
+    samples: flow.samples.length,
+    samplesWithBacklog: queued.length,
+    wmemMedian: median(queued.map((s) => s.wmem)),
+    backlogMedian: median(queued.map((s) => s.backlog!)),
+    series: { t: flow.samples.map((s) => s.t), wmem: flow.samples.map((s) => s.wmem), backlog: flow.samples.map((s) => s.backlog ?? 0) },
+  };
+}
+
+/** Fewer samples with a queue than this and the bottleneck was never really in play. */
+const MIN_QUEUED_SAMPLES = 3;
+
+export const backpressure: Check = {
+  id: 'backpressure',
+  title: 'TCP backpressure with the host stack bypassed',
+  proves:
+    'with BPF host routing the pod socket still owns (sk_wmem_alloc > 0) the bytes queued at the bottleneck, so TCP small queues throttle it; with legacy routing ip_rcv orphans them (wmem 0)',
+  requires: ({ facts }) => all(needTool(facts, 'iperf3'), needTool(facts, 'ss'), needTool(facts, 'tc'), hostRouting.requires(facts)),
+  applies: (lab, spec) => (pickPod(lab, spec, fits) ? { ok: true } : { ok: false, reason: 'needs a pod on a node whose uplink has a rate (the bottleneck)' }),
+  async run(ctx, spec) {
+    const picked = pickPod(ctx.lab, spec, fits);
+    if (!picked) return skip('no pod behind a rate-limited uplink');
+    const { node, pod } = picked;
+    const u = node.uplink!;
+    const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
+    const dst = pod.ipv4 && u.peer4 ? u.peer4.addr : u.peer6!.addr;
+    const seconds = spec.seconds ?? 3;
+    const original = await currentHostRouting(ctx, node, ctx.signal);
+    const runs: Record<string, ReturnType<typeof summary>> = {};
+    const evidence: string[] = [];
+    try {
+      for (const mode of ['bpf', 'legacy'] as const) {
+        ctx.progress(`backpressure: ${seconds} s flow ${pod.name} -> ${peer.name} (${dst}) with ${mode} host routing`);
+        await setHostRouting(ctx, node, mode, ctx.signal);
+        const flow = await bulkFlow({
+          from: ctx.backend.exec(pod.netns),
+          to: ctx.backend.exec(peer.netns),
+          addr: dst,
+          seconds,
+          sample: { qdisc: { exec: ctx.backend.exec(node.netns), dev: u.nodeDev } },
+          journal: ctx.journal,
+          signal: ctx.signal,
+        });
+        runs[mode] = summary(flow);
+        evidence.push(...flow.evidence.map((e) => `[${mode}] ${e}`));
+      }
+    } finally {
+      await setHostRouting(ctx, node, original);
+    }
+    const { bpf, legacy } = runs;
+    const metrics = { pod: `${node.name}/${pod.name}`, dst, bottleneck: `tbf ${u.rate} on ${node.name}/${u.nodeDev}`, bpf, legacy };
+    const threshold = `bpf: median wmem > 0 B while backlog > 0; legacy: median wmem = 0 B; each over >= ${MIN_QUEUED_SAMPLES} samples with backlog`;
+    const problems: string[] = [];
+    for (const [mode, r] of Object.entries(runs))
+      if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) problems.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
+    if (!problems.length) {
+      if (!(bpf.wmemMedian > 0)) problems.push(`bpf: the socket owned nothing while the qdisc queued ${bpf.backlogMedian} B (median wmem 0): backpressure lost`);
+      if (legacy.wmemMedian !== 0) problems.push(`legacy: median wmem ${legacy.wmemMedian} B; expected 0 (orphaned in ip_rcv_core)`);
+    }
+    const reason = problems.length
+      ? problems.join('; ')
+      : `bpf: socket owned a median ${bpf.wmemMedian} B while the qdisc held ${bpf.backlogMedian} B; legacy: 0 B owned while the qdisc held ${legacy.backlogMedian} B`;
+    return { status: problems.length ? 'fail' : 'pass', reason, metrics, threshold, evidence };
+  },
+};

@@ -1,0 +1,42 @@
+import type { LabContext } from '../backends/backend.js';
+import type { Verdict } from '../kernel/facts.js';
+import type { CheckId } from '../topology/schema.js';
+import type { CheckSpec, Lab, LabNode, Pod } from '../topology/model.js';
+
+export type CheckStatus = 'pass' | 'fail' | 'skip';
+
+/** What a check found; evidence is the raw kernel output behind the verdict. */
+export interface CheckResult {
+  id: CheckId;
+  title: string;
+  status: CheckStatus;
+  reason: string;
+  metrics: Record<string, unknown>;
+  threshold?: string;
+  evidence: string[];
+  ms: number;
+}
+
+export interface Check {
+  id: CheckId;
+  title: string;
+  /** One sentence: what a pass proves. */
+  proves: string;
+  /** Can this machine run the check at all (tools, kernel)? */
+  requires(ctx: Pick<LabContext, 'facts'>): Verdict;
+  /** Does this lab give the check what it needs (pods, a bottleneck...)? */
+  applies(lab: Lab, spec: CheckSpec): Verdict;
+  run(ctx: LabContext, spec: CheckSpec): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>>;
+}
+
+/** The sending pod: the one the spec names (pod or node/pod), else the first that fits. */
+export function pickPod(lab: Lab, spec: CheckSpec, fits: (n: LabNode, p: Pod) => boolean): { node: LabNode; pod: Pod } | undefined {
+  for (const node of lab.nodes)
+    for (const pod of node.pods) {
+      const named = !spec.pod || spec.pod === pod.name || spec.pod === `${node.name}/${pod.name}`;
+      if (named && fits(node, pod)) return { node, pod };
+    }
+  return undefined;
+}
+
+export const skip = (reason: string) => ({ status: 'skip' as const, reason, metrics: {}, evidence: [] });

@@ -1,0 +1,14 @@
+import type { CheckId } from '../topology/schema.js';
+import { backpressure } from './backpressure.js';
+import { bigtcp } from './bigtcp.js';
+import type { Check } from './check.js';
+import { tsoProbe } from './tso-probe.js';
+
+/** Every check, in the order a run performs them (cheap reads first). */
+export const CHECKS: readonly Check[] = [tsoProbe, backpressure, bigtcp];
+
+export function checkById(id: CheckId): Check {
+  const c = CHECKS.find((x) => x.id === id);
+  if (!c) throw new Error(`unknown check ${id}`);
+  return c;
+}

@@ -1,0 +1,41 @@
+import { needTool } from '../kernel/facts.js';
+import { BIG_TCP_MAX, GSO_LEGACY_MAX, chosenSize, ipv4Verdict, nodeNamespaces } from '../datapath/bigtcp/bigtcp.js';
+import { readLinks } from '../measure/links.js';
+import type { Check } from './check.js';
+
+const FIELDS = ['gso_max_size', 'gro_max_size', 'gso_ipv4_max_size', 'gro_ipv4_max_size'] as const;
+
+export const tsoProbe: Check = {
+  id: 'tso-probe',
+  title: 'TSO probing: BIG TCP sizes clamped per device',
+  proves: `every device the lab configured reports gso/gro max sizes equal to min(${BIG_TCP_MAX}, its tso_max_size) with BIG TCP on (at most ${GSO_LEGACY_MAX} with it off)`,
+  requires: ({ facts }) => needTool(facts, 'ip'),
+  applies: () => ({ ok: true }),
+  async run(ctx) {
+    const v4 = ipv4Verdict(ctx.facts).ok;
+    const devices: Record<string, unknown>[] = [];
+    const wrong: string[] = [];
+    const evidence: string[] = [];
+    for (const node of ctx.lab.nodes) {
+      const on = node.datapath.bigTcp;
+      for (const netns of nodeNamespaces(ctx, node)) {
+        const links = await readLinks(ctx.backend.exec(netns), undefined, ctx.signal);
+        for (const l of links) {
+          const want = chosenSize(l.tso_max_size, on);
+          const fields = FIELDS.filter((f) => v4 || !f.includes('ipv4'));
+          const got = Object.fromEntries(fields.map((f) => [f, l[f]]));
+          const ok = fields.every((f) => (on ? l[f] === want : (l[f] ?? 0) <= want));
+          devices.push({ netns, dev: l.ifname, kind: l.linkinfo?.info_kind, tso_max_size: l.tso_max_size, expected: want, ...got, ok });
+          evidence.push(`${netns} ${l.ifname}: tso_max_size ${l.tso_max_size} ${fields.map((f) => `${f} ${l[f]}`).join(' ')}`);
+          if (!ok) wrong.push(`${netns}/${l.ifname}: ${fields.map((f) => `${f}=${l[f]}`).join(' ')}, expected ${on ? '' : '<= '}${want}`);
+        }
+      }
+    }
+    const threshold = 'sizes == min(196608, tso_max_size) with BIG TCP on; <= 65536 with it off';
+    const metrics = { devices, ipv4Sizes: v4 ? 'checked' : `not checked: ${(ipv4Verdict(ctx.facts) as { reason?: string }).reason}` };
+    if (!devices.length) return { status: 'fail', reason: 'the lab configured no devices', metrics, threshold, evidence };
+    return wrong.length
+      ? { status: 'fail', reason: `${wrong.length} of ${devices.length} devices differ: ${wrong.slice(0, 3).join('; ')}`, metrics, threshold, evidence }
+      : { status: 'pass', reason: `${devices.length} devices report the sizes TSO probing chose (tso_max_size seen: ${[...new Set(devices.map((d) => d.tso_max_size))].join(', ')})`, metrics, threshold, evidence };
+  },
+};

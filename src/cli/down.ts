@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { EXIT, LabError } from '../errors.js';
+import { HostExec } from '../exec/exec.js';
+import { knownLabs } from '../lifecycle/journal.js';
+import { setPhase } from '../lifecycle/labstate.js';
+import { teardownLab } from '../lifecycle/teardown.js';
+import { printError, progressLogger } from './drive.js';
+
+/** Remove labs exactly as their journals record them. Returns the exit code. */
+export async function down(names: string[], quiet = false): Promise<number> {
+  const progress = progressLogger(quiet);
+  let code: number = EXIT.ok;
+  for (const name of names) {
+    setPhase(name, 'tearing-down');
+    const r = await teardownLab(name, new HostExec(), progress);
+    if (r.left.length) {
+      process.stderr.write(`lab ${name}: ${r.left.length} objects could not be removed (kept in its journal):\n  ${r.left.join('\n  ')}\n`);
+      code = EXIT.labFailed;
+    } else process.stdout.write(`lab ${name} is down (${r.removed} objects removed)\n`);
+  }
+  return code;
+}
+
+export function register(program: Command, exit: (code: number) => void): void {
+  program
+    .command('down')
+    .description("tear a lab down by replaying its journal: removes exactly what it created, even after a crash or kill -9")
+    .argument('[name]', 'lab name')
+    .option('--all', 'every lab on this machine')
+    .option('-q, --quiet', 'no progress lines')
+    .action(async (name: string | undefined, opts: { all?: boolean; quiet?: boolean }) => {
+      const labs = knownLabs();
+      if (!name && !opts.all) return (printError(new LabError('E_USAGE', 'name a lab or pass --all', `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
+      if (name && !labs.includes(name)) return (printError(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
+      if (opts.all && !labs.length) process.stdout.write('no labs are up\n');
+      exit(await down(name ? [name] : labs, opts.quiet));
+    });
+}

@@ -1,0 +1,47 @@
+import { createActor, toPromise } from 'xstate';
+import { EXIT, LabError, TopologyError, exitCodeFor } from '../errors.js';
+import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
+import { checksTable } from '../report/table.js';
+
+/** Progress lines on stderr, stamped with the time since the command started. */
+export function progressLogger(quiet = false): (msg: string) => void {
+  const t0 = performance.now();
+  return (msg) => {
+    if (!quiet) process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+  };
+}
+
+/** Print an error the way a person can act on it: what went wrong, then what to do. */
+export function printError(err: unknown): void {
+  if (err instanceof TopologyError) process.stderr.write(`error: invalid topology\n${err.message.replace(/^/gm, '  ')}\n`);
+  else if (err instanceof LabError) process.stderr.write(`error: ${err.message}\n${err.hint ? `  to fix: ${err.hint}\n` : ''}`);
+  else process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+}
+
+/** Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit code. */
+export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: boolean; json?: boolean } = {}): Promise<{ code: number; out: LabOutput }> {
+  const actor = createActor(labMachine, { input: { ...input, progress: progressLogger(opts.quiet) } });
+  const onSignal = (sig: string) => {
+    process.stderr.write(`\n${sig}: stopping, tearing down what was created...\n`);
+    actor.send({ type: 'INTERRUPT' });
+  };
+  const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
+  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
+  try {
+    actor.start();
+    const out = await toPromise(actor);
+    if (out.results?.length && !opts.json) process.stdout.write(`\n${checksTable(out.results)}\n`);
+    if (out.reports && !opts.json) process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n`);
+    if (out.teardown?.left.length) process.stderr.write(`teardown left ${out.teardown.left.length} objects (kept in the journal; run lab down again):\n  ${out.teardown.left.join('\n  ')}\n`);
+    if (out.error) {
+      printError(out.error);
+      const code = exitCodeFor(out.error);
+      if (code === EXIT.labFailed && out.teardown) process.stderr.write('the lab was torn down\n');
+      return { code, out };
+    }
+    const failed = out.results?.some((r) => r.status === 'fail');
+    return { code: failed ? EXIT.checkFailed : EXIT.ok, out };
+  } finally {
+    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
+  }
+}

@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { EXIT, LabError } from '../errors.js';
+import { Journal, knownLabs } from '../lifecycle/journal.js';
+import { readLabState } from '../lifecycle/labstate.js';
+import { table } from '../report/table.js';
+import { printError } from './drive.js';
+
+/** A lab as status shows it, read from its state file, its journal and /run/netns. */
+export function labStatus(name: string) {
+  const s = readLabState(name);
+  const live = Journal.open(name)?.live() ?? [];
+  const netns = live.filter((e) => e.obj.kind === 'netns').map((e) => (e.obj as { name: string }).name);
+  let owner: 'running' | 'exited' = 'exited';
+  try {
+    if (s) process.kill(s.pid, 0), (owner = 'running');
+  } catch {
+    /* the process that brought it up is gone (normal after lab up) */
+  }
+  return {
+    name,
+    phase: s?.phase ?? 'unknown (no lab.json: left by a crash)',
+    topology: s?.file,
+    backend: s?.backend,
+    createdAt: s?.createdAt,
+    owner: s ? { pid: s.pid, state: owner } : undefined,
+    nodes: s?.lab.nodes.map((n) => ({ name: n.name, netns: n.netns, pods: n.pods.map((p) => ({ name: p.name, netns: p.netns, ipv4: p.ipv4, ipv6: p.ipv6 })), uplink: n.uplink && { peer: n.uplink.peer, rate: n.uplink.rate } })),
+    datapath: s?.decisions ?? [],
+    journal: { objects: live.length, namespaces: netns.length, namespacesPresent: netns.filter((n) => existsSync(`/run/netns/${n}`)).length },
+  };
+}
+
+export function register(program: Command, exit: (code: number) => void): void {
+  program
+    .command('status')
+    .description('list the labs on this machine, or show one lab: nodes, pods, addresses, datapath decisions, journal')
+    .argument('[name]', 'lab name')
+    .option('--json', 'machine-readable output')
+    .action((name: string | undefined, opts: { json?: boolean }) => {
+      const labs = knownLabs();
+      if (name && !labs.includes(name)) return (printError(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
+      const all = (name ? [name] : labs).map(labStatus);
+      if (opts.json) return (process.stdout.write(JSON.stringify(name ? all[0] : all, null, 2) + '\n'), exit(EXIT.ok));
+      if (!all.length) return (process.stdout.write('no labs are up\n'), exit(EXIT.ok));
+      if (!name) {
+        process.stdout.write(table(['LAB', 'PHASE', 'BACKEND', 'NODES', 'PODS', 'NAMESPACES', 'TOPOLOGY'], all.map((l) => [l.name, l.phase, l.backend ?? '?', String(l.nodes?.length ?? '?'), String(l.nodes?.reduce((a, n) => a + n.pods.length, 0) ?? '?'), `${l.journal.namespacesPresent}/${l.journal.namespaces}`, l.topology ?? '?'])) + '\n');
+        return exit(EXIT.ok);
+      }
+      const l = all[0];
+      const lines = [`lab ${l.name}: ${l.phase} (backend ${l.backend}, from ${l.topology}, since ${l.createdAt})`, `journal: ${l.journal.objects} objects, ${l.journal.namespacesPresent}/${l.journal.namespaces} namespaces present`, ''];
+      for (const n of l.nodes ?? []) {
+        lines.push(`node ${n.name} (${n.netns})${n.uplink ? `, uplink to ${n.uplink.peer}${n.uplink.rate ? ` at ${n.uplink.rate}` : ''}` : ''}`);
+        for (const p of n.pods) lines.push(`  pod ${p.name.padEnd(12)} ${[p.ipv4, p.ipv6].filter(Boolean).join('  ')}   (${p.netns})`);
+        for (const d of l.datapath.filter((d) => d.node === n.name)) lines.push(`  ${d.feature.padEnd(13)} ${d.status.padEnd(9)} ${d.detail}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+      exit(EXIT.ok);
+    });
+}

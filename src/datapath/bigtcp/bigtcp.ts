@@ -1,0 +1,69 @@
+import { all, needKernel, needTool, type KernelFacts } from '../../kernel/facts.js';
+import { readLinks } from '../../measure/links.js';
+import type { Backend, LabContext } from '../../backends/backend.js';
+import type { LabNode } from '../../topology/model.js';
+import type { Decision, FeatureInfo } from '../feature.js';
+
+/** BIG TCP GSO/GRO size Cilium sets: 192 KiB (pkg/datapath/linux/bigtcp; DESIGN.md). */
+export const BIG_TCP_MAX = 196608;
+/** GSO_LEGACY_MAX_SIZE in include/linux/netdevice.h: the size before BIG TCP. */
+export const GSO_LEGACY_MAX = 65536;
+
+/** Cilium's TSO probing rule: never ask a device for more than it can segment. */
+export function chosenSize(tsoMax: number | undefined, on: boolean): number {
+  const want = on ? BIG_TCP_MAX : GSO_LEGACY_MAX;
+  return tsoMax ? Math.min(want, tsoMax) : want;
+}
+
+/** IPv4 BIG TCP (gso_ipv4_max_size) came with kernel 6.3 and iproute2 6.3. */
+export function ipv4Verdict(facts: KernelFacts) {
+  return all(needKernel(facts, 6, 3, 'IPv4 BIG TCP arrived in 6.3'), needTool(facts, 'ip', [6, 3], 'gso_ipv4_max_size needs iproute2 6.3'));
+}
+
+export const bigTcp: FeatureInfo = {
+  id: 'bigtcp',
+  title: 'BIG TCP (gso/gro max size min(196608, tso_max_size))',
+  requires: (facts) => needKernel(facts, 5, 19, 'IPv6 BIG TCP arrived in 5.19'),
+  decide(facts, dp, node): Decision {
+    const base = { feature: 'bigtcp' as const, node };
+    if (!dp.bigTcp) return { ...base, status: 'off', detail: 'off in the profile; device sizes left at their defaults' };
+    const v6 = bigTcp.requires(facts);
+    if (!v6.ok) return { ...base, status: 'declined', detail: v6.reason };
+    const v4 = ipv4Verdict(facts);
+    return v4.ok ? { ...base, status: 'applied', detail: 'IPv6 and IPv4' } : { ...base, status: 'fallback', detail: `IPv6 only: ${v4.reason}` };
+  },
+};
+
+/** One device the lab configured, with what the kernel reported and what the lab chose. */
+export interface SizedDevice {
+  netns: string;
+  dev: string;
+  tsoMaxSize?: number;
+  size: number;
+  ipv4: boolean;
+}
+
+/** Every namespace of a node whose devices the lab configures: node, pods, peer. */
+export function nodeNamespaces(ctx: LabContext, node: LabNode): string[] {
+  const peer = ctx.lab.peers.find((p) => p.node === node.name);
+  return [node.netns, ...node.pods.map((p) => p.netns), ...(peer ? [peer.netns] : [])];
+}
+
+/**
+ * Set the four sizes on every device of a node's namespaces (read tso_max_size first,
+ * per device). `on` false writes the legacy 65536, which the bigtcp check uses as its control.
+ */
+export async function setSizes(backend: Backend, facts: KernelFacts, namespaces: string[], on: boolean, signal?: AbortSignal): Promise<SizedDevice[]> {
+  const v4 = ipv4Verdict(facts).ok;
+  const sized: SizedDevice[] = [];
+  await Promise.all(
+    namespaces.map(async (netns) => {
+      const exec = backend.exec(netns);
+      const devs = (await readLinks(exec, undefined, signal)).map((l) => ({ netns, dev: l.ifname, tsoMaxSize: l.tso_max_size, size: chosenSize(l.tso_max_size, on), ipv4: v4 }));
+      const batch = devs.map((d) => `link set dev ${d.dev} gso_max_size ${d.size} gro_max_size ${d.size}${v4 ? ` gso_ipv4_max_size ${d.size} gro_ipv4_max_size ${d.size}` : ''}`);
+      if (batch.length) await exec.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
+      sized.push(...devs);
+    }),
+  );
+  return sized;
+}

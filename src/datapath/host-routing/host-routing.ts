@@ -1,0 +1,105 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { all, hasConfig, needKernel, needTool } from '../../kernel/facts.js';
+import { parseAddr } from '../../topology/ip.js';
+import { nodeLinks } from '../../backends/local/wiring.js';
+import type { LabContext } from '../../backends/backend.js';
+import type { LabNode } from '../../topology/model.js';
+import type { LinkFacts } from '../../measure/links.js';
+import { tcxPrograms } from '../../measure/tcx.js';
+import type { Decision, FeatureInfo } from '../feature.js';
+
+/**
+ * BPF host routing: tcx programs on the host side of each pod device and on the
+ * node's uplink and links forward with bpf_redirect_neigh / bpf_redirect_peer, so
+ * pod traffic never reaches ip_rcv (where the skb would be orphaned).
+ */
+export const hostRouting: FeatureInfo = {
+  id: 'host-routing',
+  title: 'BPF host routing (tcx, bpf_redirect_neigh / bpf_redirect_peer)',
+  requires: (facts) =>
+    all(
+      needKernel(facts, 6, 6, 'tcx arrived in 6.6'),
+      hasConfig(facts, 'CONFIG_NET_XGRESS'),
+      hasConfig(facts, 'CONFIG_BPF_SYSCALL'),
+      needTool(facts, 'bpftool', [7, 3], 'bpftool attaches tcx from 7.3'),
+      facts.bpffs ? { ok: true } : { ok: false, reason: 'bpffs is not mounted at /sys/fs/bpf' },
+    ),
+  decide(facts, dp, node): Decision {
+    const base = { feature: 'host-routing' as const, node };
+    const v = hostRouting.requires(facts);
+    if (dp.hostRouting === 'legacy') return { ...base, status: 'off', detail: 'legacy: the node IP stack forwards (programs loaded, not attached)' };
+    return v.ok ? { ...base, status: 'applied', detail: 'bpf: tcx from_pod on pod devices, from_netdev on uplink and links' } : { ...base, status: 'declined', detail: v.reason };
+  },
+};
+
+export const HOST_ROUTING_OBJ = 'host_routing.o';
+
+export function nodePinDir(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
+  return join(ctx.bpfDir, node.name);
+}
+
+/** Pinned programs and maps of one node (bpftool loadall pins programs by name). */
+export function pins(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
+  const dir = nodePinDir(ctx, node);
+  return { dir, progs: join(dir, 'prog'), maps: join(dir, 'maps'), fromPod: join(dir, 'prog', 'from_pod'), fromNetdev: join(dir, 'prog', 'from_netdev'), endpoints: join(dir, 'maps', 'endpoints') };
+}
+
+const hex = (bytes: number[]) => bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ');
+
+/** Key of the endpoints map: struct ep_key { u8 family; u8 pad[3]; u8 addr[16]; } (bpf/host_routing.c). */
+export function endpointKey(addr: string): string {
+  const a = parseAddr(addr);
+  if (!a) throw new Error(`bad address ${addr}`);
+  const n = a.family === 4 ? 4 : 16;
+  const bytes = Array.from({ length: n }, (_, i) => Number((a.value >> BigInt(8 * (n - 1 - i))) & 255n));
+  return hex([a.family, 0, 0, 0, ...bytes, ...Array(16 - n).fill(0)]);
+}
+
+/** Value: struct ep_info { u32 ifindex; u32 flags; } in host byte order (x86_64: little endian). */
+export function endpointValue(ifindex: number): string {
+  return hex([ifindex & 255, (ifindex >> 8) & 255, (ifindex >> 16) & 255, (ifindex >>> 24) & 255, 0, 0, 0, 0]);
+}
+
+/** Devices a node's programs attach to: [device, pinned program]. */
+export function attachments(ctx: LabContext, node: LabNode): [string, string][] {
+  const p = pins(ctx, node);
+  return [
+    ...node.pods.map((pod) => [pod.hostDev, p.fromPod] as [string, string]),
+    ...(node.uplink ? [[node.uplink.nodeDev, p.fromNetdev] as [string, string]] : []),
+    ...nodeLinks(ctx.lab, node).map((l) => [l.dev, p.fromNetdev] as [string, string]),
+  ];
+}
+
+/** Load the node's programs and fill its endpoints map; attach when the profile says bpf. */
+export async function deployHostRouting(ctx: LabContext, node: LabNode, links: LinkFacts[], attach: boolean): Promise<void> {
+  const p = pins(ctx, node);
+  const { signal } = ctx;
+  mkdirSync(p.dir, { recursive: true }); // bpftool pins only into an existing parent
+  await ctx.backend.host.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, HOST_ROUTING_OBJ), p.progs, 'pinmaps', p.maps], { signal });
+  const ifindex = new Map(links.map((l) => [l.ifname, l.ifindex]));
+  const lines = node.pods.flatMap((pod) =>
+    [pod.ipv4, pod.ipv6].filter((a): a is string => !!a).map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${endpointValue(ifindex.get(pod.hostDev)!)}`),
+  );
+  if (attach) lines.push(...attachLines(ctx, node, 'attach'));
+  if (lines.length) await ctx.backend.exec(node.netns).run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
+}
+
+function attachLines(ctx: LabContext, node: LabNode, op: 'attach' | 'detach'): string[] {
+  return attachments(ctx, node).map(([dev, prog]) => (op === 'attach' ? `net attach tcx_ingress pinned ${prog} dev ${dev}` : `net detach tcx_ingress dev ${dev}`));
+}
+
+/** The node's host-routing mode as the kernel shows it: is from_pod attached to its first pod device? */
+export async function currentHostRouting(ctx: LabContext, node: LabNode, signal?: AbortSignal): Promise<'bpf' | 'legacy'> {
+  const [dev] = attachments(ctx, node)[0] ?? [];
+  if (!dev) return 'legacy';
+  const progs = await tcxPrograms(ctx.backend.exec(node.netns), dev, signal);
+  return progs.some((p) => p.kind === 'tcx/ingress' && p.name === 'from_pod') ? 'bpf' : 'legacy';
+}
+
+/** Switch a running node between bpf and legacy host routing (the backpressure check runs both). */
+export async function setHostRouting(ctx: LabContext, node: LabNode, mode: 'bpf' | 'legacy', signal?: AbortSignal): Promise<void> {
+  if ((await currentHostRouting(ctx, node, signal)) === mode) return;
+  const lines = attachLines(ctx, node, mode === 'bpf' ? 'attach' : 'detach');
+  await ctx.backend.exec(node.netns).run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
+}

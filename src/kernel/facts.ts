@@ -1,0 +1,128 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import type { Exec } from '../exec/exec.js';
+
+/** What a target's kernel and tools can do, read from the target itself. */
+export interface KernelFacts {
+  release: string;
+  /** [major, minor] of the kernel. */
+  version: [number, number];
+  arch: string;
+  root: boolean;
+  /** CONFIG_* options: 'y', 'm', or absent. */
+  config: Record<string, string>;
+  /** Where the config was read from, or undefined if it could not be. */
+  configSource?: string;
+  /** Loadable modules listed in modules.dep / modules.builtin (basename without .ko*). */
+  modules: string[];
+  btf: boolean;
+  bpffs: boolean;
+  tools: Record<ToolName, ToolFact>;
+}
+
+export type ToolName = 'ip' | 'tc' | 'bpftool' | 'clang' | 'iperf3' | 'ethtool' | 'ss' | 'nsenter';
+
+export interface ToolFact {
+  path?: string;
+  /** Parsed [major, minor], when the tool printed one. */
+  version?: [number, number];
+  raw?: string;
+}
+
+const TOOL_VERSION: Record<ToolName, { argv: string[]; re: RegExp }> = {
+  ip: { argv: ['ip', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
+  tc: { argv: ['tc', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
+  bpftool: { argv: ['bpftool', 'version'], re: /v(\d+)\.(\d+)/ },
+  clang: { argv: ['sh', '-c', 'command -v clang-19 >/dev/null && exec clang-19 --version || exec clang --version'], re: /clang version (\d+)\.(\d+)/ },
+  iperf3: { argv: ['iperf3', '-v'], re: /iperf (\d+)\.(\d+)/ },
+  ethtool: { argv: ['ethtool', '--version'], re: /version (\d+)\.(\d+)/ },
+  ss: { argv: ['ss', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
+  nsenter: { argv: ['nsenter', '--version'], re: /util-linux (\d+)\.(\d+)/ },
+};
+
+export function parseConfig(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/^(CONFIG_[A-Z0-9_]+)=(\S+)$/gm)) out[m[1]] = m[2];
+  return out;
+}
+
+/** Probe this machine (the local backend's target). Reads files directly; runs tools for versions. */
+export async function probeLocal(exec: Exec): Promise<KernelFacts> {
+  const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  let config: Record<string, string> = {};
+  let configSource: string | undefined;
+  for (const src of ['/proc/config.gz', `/boot/config-${release}`]) {
+    try {
+      const raw = readFileSync(src);
+      config = parseConfig((src.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
+      configSource = src;
+      break;
+    } catch {
+      /* try the next place */
+    }
+  }
+  const modules = ['modules.dep', 'modules.builtin'].flatMap((f) => {
+    try {
+      return [...readFileSync(`/lib/modules/${release}/${f}`, 'utf8').matchAll(/([\w-]+)\.ko[^:\s]*/g)].map((x) => x[1]);
+    } catch {
+      return [];
+    }
+  });
+  const tools = Object.fromEntries(
+    await Promise.all(
+      (Object.keys(TOOL_VERSION) as ToolName[]).map(async (t) => {
+        const { argv, re } = TOOL_VERSION[t];
+        const r = await exec.run(argv, { nothrow: true });
+        const out = `${r.stdout}\n${r.stderr}`;
+        if (r.code === 127) return [t, {}];
+        const v = re.exec(out);
+        return [t, { path: t, raw: out.trim().split('\n')[0], version: v ? [Number(v[1]), Number(v[2])] : undefined }];
+      }),
+    ),
+  ) as Record<ToolName, ToolFact>;
+  return {
+    release,
+    version: m ? [Number(m[1]), Number(m[2])] : [0, 0],
+    arch: process.arch,
+    root: process.getuid?.() === 0,
+    config,
+    configSource,
+    modules,
+    btf: existsSync('/sys/kernel/btf/vmlinux'),
+    bpffs: readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[2] === 'bpf'),
+    tools,
+  };
+}
+
+export const atLeast = (v: [number, number] | undefined, major: number, minor: number) =>
+  !!v && (v[0] > major || (v[0] === major && v[1] >= minor));
+
+/** A requirement met, or the reason it is not. */
+export type Verdict = { ok: true } | { ok: false; reason: string };
+
+/** Is a kernel option built in, or a module that exists on the target? */
+export function hasConfig(f: KernelFacts, opt: string, module?: string): Verdict {
+  const v = f.config[opt];
+  if (!f.configSource) return { ok: false, reason: `kernel config unreadable (no /proc/config.gz or /boot/config-${f.release}); cannot tell ${opt}` };
+  if (v === 'y') return { ok: true };
+  if (v === 'm' && (!module || f.modules.includes(module))) return { ok: true };
+  if (v === 'm') return { ok: false, reason: `kernel builds ${opt} as module ${module} but it is not installed` };
+  return { ok: false, reason: `kernel lacks ${opt}` };
+}
+
+export function needTool(f: KernelFacts, tool: ToolName, min?: [number, number], why?: string): Verdict {
+  const t = f.tools[tool];
+  if (!t?.path) return { ok: false, reason: `${tool} is not installed` };
+  if (min && !atLeast(t.version, ...min)) return { ok: false, reason: `${tool} ${t.version?.join('.') ?? '?'} is older than ${min.join('.')}${why ? ` (${why})` : ''}` };
+  return { ok: true };
+}
+
+export function needKernel(f: KernelFacts, major: number, minor: number, why: string): Verdict {
+  return atLeast(f.version, major, minor) ? { ok: true } : { ok: false, reason: `kernel ${f.release} is older than ${major}.${minor} (${why})` };
+}
+
+/** All verdicts must hold; the first failing one is the reason. */
+export function all(...vs: Verdict[]): Verdict {
+  return vs.find((v) => !v.ok) ?? { ok: true };
+}

@@ -1,0 +1,106 @@
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Every kind of object the lab creates, as recorded in the journal before it is created. */
+export type JournalObject =
+  | { kind: 'netns'; name: string }
+  | { kind: 'pin'; path: string }
+  | { kind: 'process'; pid: number; startTime: string; argv: string[] }
+  | { kind: 'dir'; path: string }
+  /** Original sizes of a device the lab did not create, put back on teardown. */
+  | { kind: 'link-sizes'; netns?: string; dev: string; values: Record<string, number> };
+
+export type JournalKind = JournalObject['kind'];
+
+export interface JournalEntry {
+  seq: number;
+  obj: JournalObject;
+}
+
+type Line = { seq: number; op: 'create'; obj: JournalObject } | { seq: number; op: 'gone' };
+
+/** Where labs keep their journals and metadata; tmpfs, like the namespaces it describes. */
+export function stateRoot(): string {
+  return process.env.DPL_STATE_DIR ?? '/run/datapath-lab';
+}
+
+export function labDir(lab: string): string {
+  return join(stateRoot(), lab);
+}
+
+/** Names of labs that have a journal on this machine. */
+export function knownLabs(): string[] {
+  if (!existsSync(stateRoot())) return [];
+  return readdirSync(stateRoot()).filter((d) => existsSync(join(stateRoot(), d, 'journal.jsonl'))).sort();
+}
+
+/**
+ * A write-ahead journal of one lab's objects: a JSON line is appended before each
+ * object is created, and a 'gone' line after it is removed. Appends reach the page
+ * cache synchronously, so a `kill -9` of the lab loses nothing; a machine crash
+ * loses the namespaces and bpffs pins along with the journal (both live in RAM).
+ */
+export class Journal {
+  private seq = 0;
+  readonly file: string;
+
+  private constructor(readonly lab: string) {
+    this.file = join(labDir(lab), 'journal.jsonl');
+  }
+
+  /** Start a new journal; fails if the lab already has one. */
+  static create(lab: string): Journal {
+    const j = new Journal(lab);
+    mkdirSync(labDir(lab), { recursive: true });
+    writeFileSync(j.file, '', { flag: 'wx' });
+    return j;
+  }
+
+  /** Open an existing journal, or undefined when the lab has none. */
+  static open(lab: string): Journal | undefined {
+    const j = new Journal(lab);
+    if (!existsSync(j.file)) return undefined;
+    j.seq = Math.max(0, ...j.lines().map((l) => l.seq));
+    return j;
+  }
+
+  private lines(): Line[] {
+    return readFileSync(this.file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Line];
+        } catch {
+          return []; // a line torn by a crash mid-write names nothing that was created
+        }
+      });
+  }
+
+  /** Record objects about to be created; returns their entries. */
+  record(objs: JournalObject[]): JournalEntry[] {
+    const entries = objs.map((obj) => ({ seq: ++this.seq, obj }));
+    if (entries.length) appendFileSync(this.file, entries.map((e) => JSON.stringify({ ...e, op: 'create' }) + '\n').join(''));
+    return entries;
+  }
+
+  /** Mark entries as removed (or never created). */
+  gone(seqs: number[]): void {
+    if (seqs.length) appendFileSync(this.file, seqs.map((seq) => JSON.stringify({ seq, op: 'gone' }) + '\n').join(''));
+  }
+
+  /** Objects recorded and not yet gone, in creation order. */
+  live(): JournalEntry[] {
+    const live = new Map<number, JournalObject>();
+    for (const l of this.lines()) {
+      if (l.op === 'create') live.set(l.seq, l.obj);
+      else live.delete(l.seq);
+    }
+    return [...live].map(([seq, obj]) => ({ seq, obj }));
+  }
+
+  /** Remove the journal and the lab's state directory (after everything is gone). */
+  close(): void {
+    rmSync(labDir(this.lab), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,134 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LabError, TopologyError } from '../errors.js';
+import { createBackend } from '../backends/registry.js';
+import type { Backend, LabContext } from '../backends/backend.js';
+import type { KernelFacts } from '../kernel/facts.js';
+import { FEATURES } from '../datapath/registry.js';
+import type { Decision } from '../datapath/feature.js';
+import { deployHostRouting } from '../datapath/host-routing/host-routing.js';
+import { nodeNamespaces, setSizes } from '../datapath/bigtcp/bigtcp.js';
+import { readLinks } from '../measure/links.js';
+import { CHECKS, checkById } from '../checks/registry.js';
+import type { CheckResult } from '../checks/check.js';
+import { loadTopologyFile } from '../topology/loader.js';
+import { resolve } from '../topology/resolver.js';
+import { labNetnsPrefix, type Lab, type LabNode } from '../topology/model.js';
+import type { CheckId } from '../topology/schema.js';
+import { Journal, knownLabs } from './journal.js';
+import { readLabState, writeLabState, type LabState } from './labstate.js';
+
+/** Repository root (dist/src/lifecycle/.. or src/lifecycle/..). */
+export const REPO_ROOT = (() => {
+  let d = fileURLToPath(new URL('.', import.meta.url));
+  while (!existsSync(join(d, 'package.json')) && d !== '/') d = resolvePath(d, '..');
+  return d;
+})();
+
+export const BPF_OBJ_DIR = join(REPO_ROOT, 'build', 'bpf');
+export const BPFFS_ROOT = process.env.DPL_BPFFS ?? '/sys/fs/bpf/dpl';
+
+/** validate: read, check and resolve the topology. Throws TopologyError (exit 2). */
+export async function validate(file: string): Promise<Lab> {
+  const loaded = await loadTopologyFile(file);
+  if (!loaded.ok) throw new TopologyError(loaded.errors);
+  const lab = resolve(loaded.value);
+  if (!lab.ok) throw new TopologyError(lab.errors);
+  return lab.value;
+}
+
+export interface Probed {
+  backend: Backend;
+  facts: KernelFacts;
+  decisions: Decision[];
+}
+
+/** probe: read the target and decide every feature per node; refuses (exit 2) before anything is created. */
+export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
+  const backend = createBackend(lab.backend);
+  const facts = await backend.probe(signal);
+  if (!facts.root) throw new LabError('E_REQUIREMENT', 'the lab creates namespaces and loads BPF programs: run it as root', 'sudo ./lab ...');
+  if (!facts.bpffs) throw new LabError('E_REQUIREMENT', 'bpffs is not mounted at /sys/fs/bpf', 'mount -t bpf bpf /sys/fs/bpf');
+  for (const t of ['ip', 'tc', 'bpftool', 'nsenter'] as const)
+    if (!facts.tools[t].path) throw new LabError('E_REQUIREMENT', `${t} is not installed`, 'run ./lab once as root: it installs what is missing');
+  for (const obj of ['host_routing.o', 'bigtcp_count.o'])
+    if (!existsSync(join(BPF_OBJ_DIR, obj))) throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
+  const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
+  const declined = decisions.filter((d) => d.status === 'declined');
+  if (declined.length)
+    throw new LabError('E_REQUIREMENT', declined.map((d) => `node ${d.node}: ${d.feature}: ${d.detail}`).join('\n'), 'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)');
+  return { backend, facts, decisions };
+}
+
+/** Refuse (exit 2) when a lab of this name already holds anything on the machine. */
+export function ensureFree(lab: string): void {
+  if (knownLabs().includes(lab)) throw new LabError('E_LAB_EXISTS', `a lab named '${lab}' is already up (or was left by a crash)`, `lab down ${lab}`);
+  const prefix = labNetnsPrefix(lab);
+  const stray = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(prefix)) : [];
+  if (stray.length) throw new LabError('E_LAB_EXISTS', `namespaces named like lab '${lab}' exist but no journal owns them: ${stray.slice(0, 5).join(', ')}`, 'remove them by hand (ip netns del NAME) if they are yours');
+}
+
+/** provision: start the journal and the lab state, then create namespaces and devices. */
+export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, progress: (m: string) => void): Promise<LabContext> {
+  ensureFree(lab.name);
+  const journal = Journal.create(lab.name);
+  const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: BPF_OBJ_DIR };
+  writeLabState({ name: lab.name, file: lab.file, backend: lab.backend, pid: process.pid, createdAt: new Date().toISOString(), phase: 'provisioning', lab, decisions: probed.decisions, bpfDir: ctx.bpfDir, objDir: ctx.objDir });
+  await probed.backend.provision(ctx);
+  return ctx;
+}
+
+/** wire: addresses, routes, bottlenecks of one node. */
+export async function wireNode(ctx: LabContext, node: LabNode): Promise<void> {
+  await ctx.backend.wireNode(ctx, node);
+}
+
+/** deploy: the datapath features of one node, as decided at probe. */
+export async function deployNode(ctx: LabContext, node: LabNode, decisions: Decision[]): Promise<void> {
+  const mine = (f: string) => decisions.find((d) => d.node === node.name && d.feature === f);
+  const links = await readLinks(ctx.backend.exec(node.netns), undefined, ctx.signal);
+  // Programs are loaded in legacy mode too, so the backpressure check can switch modes.
+  if (mine('host-routing')?.status !== 'declined') await deployHostRouting(ctx, node, links, mine('host-routing')?.status === 'applied');
+  const big = mine('bigtcp')?.status;
+  if (big === 'applied' || big === 'fallback') await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), true, ctx.signal);
+}
+
+/** check: run the lab's checks (or only some), each isolated so one failure does not stop the rest. */
+export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<CheckResult[]> {
+  const specs = ctx.lab.checks.filter((c) => !only || only.includes(c.id));
+  const ordered = CHECKS.flatMap((c) => specs.filter((s) => s.id === c.id));
+  const results: CheckResult[] = [];
+  for (const spec of ordered) {
+    const check = checkById(spec.id);
+    const t0 = performance.now();
+    const base = { id: check.id, title: check.title };
+    const req = check.requires(ctx);
+    const app = check.applies(ctx.lab, spec);
+    if (!req.ok || !app.ok) {
+      results.push({ ...base, status: 'skip', reason: (!req.ok ? req.reason : (app as { reason: string }).reason), metrics: {}, evidence: [], ms: 0 });
+      continue;
+    }
+    ctx.progress(`check ${check.id}: ${check.title}`);
+    try {
+      const r = await check.run(ctx, spec);
+      results.push({ ...base, ...r, ms: Math.round(performance.now() - t0) });
+    } catch (e) {
+      if (ctx.signal.aborted) throw e;
+      results.push({ ...base, status: 'fail', reason: `check could not run: ${e instanceof Error ? e.message : String(e)}`, metrics: {}, evidence: [], ms: Math.round(performance.now() - t0) });
+    }
+    ctx.progress(`check ${check.id}: ${results.at(-1)!.status.toUpperCase()} ${results.at(-1)!.reason}`);
+  }
+  return results;
+}
+
+/** Rebuild the context of a lab that is up (for `lab check` from another process). */
+export async function attach(name: string, signal: AbortSignal, progress: (m: string) => void): Promise<{ ctx: LabContext; state: LabState }> {
+  const state = readLabState(name);
+  const journal = Journal.open(name);
+  if (!state || !journal) throw new LabError('E_LAB_UNKNOWN', `no lab named '${name}' is up`, `lab status lists the labs that are up`);
+  if (state.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${state.phase}, not up`, `lab down ${name} and bring it up again`);
+  const backend = createBackend(state.backend);
+  const facts = await backend.probe(signal);
+  return { ctx: { lab: state.lab, backend, facts, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir }, state };
+}

@@ -1,0 +1,56 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parseJson, type Exec } from '../exec/exec.js';
+
+/** Indexes of big_counts in bpf/bigtcp_count.c. */
+export const BIG = { v4Big: 0, v6Big: 1, v4All: 2, v6All: 3 } as const;
+export type BigCounts = { v4Big: number; v6Big: number; v4All: number; v6All: number };
+
+const DumpJson = z.array(z.object({ formatted: z.object({ key: z.number(), value: z.number() }) }));
+
+/**
+ * A BPF counter of skbs longer than 65535 bytes, attached to tcx egress of a pod's
+ * device (inside the pod's namespace): every skb the pod's TCP stack sends passes it,
+ * whatever the node's host routing does further on.
+ */
+export class BigCounter {
+  readonly dir: string;
+  constructor(
+    private readonly host: Exec,
+    private readonly podExec: Exec,
+    private readonly dev: string,
+    bpfDir: string,
+    private readonly obj: string,
+  ) {
+    this.dir = join(bpfDir, `count-${dev}-${process.pid}`);
+  }
+
+  private get map() {
+    return join(this.dir, 'maps', 'big_counts');
+  }
+
+  /** Load and attach; the pins live under the lab's bpf dir, which the journal owns. */
+  async attach(signal?: AbortSignal): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    await this.host.run(['bpftool', 'prog', 'loadall', this.obj, join(this.dir, 'prog'), 'pinmaps', join(this.dir, 'maps')], { signal });
+    await this.podExec.run(['bpftool', 'net', 'attach', 'tcx_egress', 'pinned', join(this.dir, 'prog', 'count_big'), 'dev', this.dev], { signal });
+  }
+
+  async reset(signal?: AbortSignal): Promise<void> {
+    const lines = Object.values(BIG).map((k) => `map update pinned ${this.map} key ${k} 0 0 0 value 0 0 0 0 0 0 0 0`);
+    await this.host.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
+  }
+
+  async read(signal?: AbortSignal): Promise<{ counts: BigCounts; raw: string }> {
+    const r = await this.host.run(['bpftool', '-j', 'map', 'dump', 'pinned', this.map], { signal });
+    const byKey = new Map(DumpJson.parse(parseJson(r, 'bpftool map dump')).map((e) => [e.formatted.key, e.formatted.value]));
+    const get = (k: number) => byKey.get(k) ?? 0;
+    return { counts: { v4Big: get(BIG.v4Big), v6Big: get(BIG.v6Big), v4All: get(BIG.v4All), v6All: get(BIG.v6All) }, raw: r.stdout.trim() };
+  }
+
+  async detach(): Promise<void> {
+    await this.podExec.run(['bpftool', 'net', 'detach', 'tcx_egress', 'dev', this.dev], { nothrow: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

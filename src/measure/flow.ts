@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { parseJson, type Exec } from '../exec/exec.js';
+import type { Journal } from '../lifecycle/journal.js';
+
+/** One sample of a bulk flow: the sender's sk_wmem_alloc and the bottleneck's backlog. */
+export interface FlowSample {
+  /** Milliseconds since the flow started. */
+  t: number;
+  /** Sum of skmem t (sk_wmem_alloc) over the sender's sockets to the server port. */
+  wmem: number;
+  /** Bytes queued in the bottleneck qdisc (tc -s -j qdisc: backlog). */
+  backlog?: number;
+}
+
+export interface FlowResult {
+  bitsPerSecond: number;
+  retransmits?: number;
+  samples: FlowSample[];
+  /** Raw outputs kept as evidence: the last ss and tc samples and iperf3's summary. */
+  evidence: string[];
+}
+
+export interface FlowSpec {
+  /** Where the client (sender) runs. */
+  from: Exec;
+  /** Where the server (receiver) runs. */
+  to: Exec;
+  /** Server address as the client dials it. */
+  addr: string;
+  seconds: number;
+  port?: number;
+  /** Sample the sender socket and this qdisc every intervalMs. */
+  sample?: { qdisc?: { exec: Exec; dev: string }; intervalMs?: number };
+  journal: Journal;
+  signal?: AbortSignal;
+}
+
+/** iperf3's default port. */
+export const IPERF_PORT = 5201;
+
+/** skmem:(r0,rb131072,t0,tb46080,...) of every socket in ss -tmi output: the t fields summed. */
+export function parseSsWmem(text: string): number {
+  let sum = 0;
+  for (const m of text.matchAll(/skmem:\([^)]*\bt(\d+)/g)) sum += Number(m[1]);
+  return sum;
+}
+
+/** backlog bytes of the root qdisc in `tc -s -j qdisc show dev X`. */
+export function parseTcBacklog(json: unknown): number | undefined {
+  if (!Array.isArray(json)) return undefined;
+  const root = json.find((q) => q && typeof q === 'object' && (q as { root?: boolean }).root) as { backlog?: number } | undefined;
+  return root?.backlog;
+}
+
+export function median(xs: number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Field 22 of /proc/PID/stat: start time in clock ticks, which tells a pid apart from a reused one. */
+export function processStartTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+async function waitListening(exec: Exec, port: number, signal?: AbortSignal): Promise<void> {
+  for (let i = 0; i < 100 && !signal?.aborted; i++) {
+    const r = await exec.run(['ss', '-ltnH', 'sport', '=', `:${port}`], { nothrow: true, signal });
+    if (r.stdout.trim()) return;
+    await sleep(20, signal);
+  }
+  throw new Error(`iperf3 server on ${exec.where} never listened on port ${port}`);
+}
+
+/**
+ * A bulk TCP flow with iperf3, sampled while it runs. The server is a one-off
+ * (`-1`) with an idle timeout, so even a lab killed with -9 leaves no server behind
+ * for long; both processes are in the journal for teardown.
+ */
+export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
+  const port = spec.port ?? IPERF_PORT;
+  const server = spec.to.start(['iperf3', '-s', '-1', '-p', String(port), '--idle-timeout', String(spec.seconds + 20)], { signal: spec.signal });
+  const [srvEntry] = spec.journal.record([{ kind: 'process', pid: server.pid, startTime: processStartTime(server.pid), argv: ['iperf3', '-s'] }]);
+  try {
+    await waitListening(spec.to, port, spec.signal);
+    const samples: FlowSample[] = [];
+    const evidence: string[] = [];
+    const t0 = performance.now();
+    const client = spec.from.start(['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J'], { signal: spec.signal });
+    const [cliEntry] = spec.journal.record([{ kind: 'process', pid: client.pid, startTime: processStartTime(client.pid), argv: ['iperf3', '-c'] }]);
+    let running = true;
+    const clientDone = client.done.finally(() => (running = false));
+    const sampler = (async () => {
+      if (!spec.sample) return;
+      const every = spec.sample.intervalMs ?? 100;
+      let lastSs = '', lastTc = '';
+      while (running && !spec.signal?.aborted) {
+        const tick = performance.now();
+        const [ss, tc] = await Promise.all([
+          spec.from.run(['ss', '-tmiHn', 'state', 'established', 'dport', '=', `:${port}`], { nothrow: true }),
+          spec.sample.qdisc && spec.sample.qdisc.exec.run(['tc', '-s', '-j', 'qdisc', 'show', 'dev', spec.sample.qdisc.dev], { nothrow: true }),
+        ]);
+        if (!running) break; // a sample taken after the flow ended says nothing about it
+        samples.push({ t: Math.round(tick - t0), wmem: parseSsWmem(ss.stdout), backlog: tc ? parseTcBacklog(safeJson(tc.stdout)) : undefined });
+        lastSs = ss.stdout;
+        lastTc = tc?.stdout ?? '';
+        await sleep(Math.max(0, every - (performance.now() - tick)), spec.signal);
+      }
+      evidence.push(`ss -tmi (last sample):\n${lastSs.trim()}`);
+      if (lastTc) evidence.push(`tc -s -j qdisc show dev ${spec.sample.qdisc!.dev} (last sample):\n${lastTc.trim()}`);
+    })();
+    const r = await clientDone;
+    await sampler;
+    spec.journal.gone([cliEntry.seq]);
+    if (r.code !== 0) throw new Error(`iperf3 client on ${spec.from.where} failed (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
+    const j = parseJson<{ end?: { sum_sent?: { bits_per_second?: number; retransmits?: number }; sum_received?: { bits_per_second?: number } } }>(r, 'iperf3 -J');
+    const bps = j?.end?.sum_received?.bits_per_second ?? j?.end?.sum_sent?.bits_per_second ?? 0;
+    evidence.push(`iperf3 -c ${spec.addr} -t ${spec.seconds}: ${(bps / 1e6).toFixed(1)} Mbit/s, retransmits ${j?.end?.sum_sent?.retransmits ?? '?'}`);
+    return { bitsPerSecond: bps, retransmits: j?.end?.sum_sent?.retransmits, samples, evidence };
+  } finally {
+    server.kill('SIGTERM');
+    await server.done;
+    spec.journal.gone([srvEntry.seq]);
+  }
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}

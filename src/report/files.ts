@@ -1,0 +1,45 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { LabContext } from '../backends/backend.js';
+import type { CheckResult } from '../checks/check.js';
+import { readLabState } from '../lifecycle/labstate.js';
+import { junitXml } from './junit.js';
+
+export interface ReportPaths {
+  dir: string;
+  json: string;
+  junit: string;
+}
+
+/** The report as report.json holds it: the lab, where it ran, the kernel, and every check. */
+export function reportJson(ctx: LabContext, results: CheckResult[]) {
+  const f = ctx.facts;
+  return {
+    lab: ctx.lab.name,
+    topology: ctx.lab.file,
+    backend: ctx.lab.backend,
+    generatedAt: new Date().toISOString(),
+    kernel: {
+      release: f.release,
+      arch: f.arch,
+      configSource: f.configSource,
+      btf: f.btf,
+      tools: Object.fromEntries(Object.entries(f.tools).map(([k, v]) => [k, v.version?.join('.') ?? (v.path ? 'unknown' : 'missing')])),
+      config: Object.fromEntries(
+        ['CONFIG_NETKIT', 'CONFIG_NET_XGRESS', 'CONFIG_NET_SCH_FQ', 'CONFIG_NET_SCH_TBF', 'CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_VETH'].map((k) => [k, f.config[k] ?? 'n']),
+      ),
+    },
+    datapath: readLabState(ctx.lab.name)?.decisions ?? [],
+    summary: { pass: results.filter((r) => r.status === 'pass').length, fail: results.filter((r) => r.status === 'fail').length, skip: results.filter((r) => r.status === 'skip').length },
+    checks: results,
+  };
+}
+
+export async function writeReports(ctx: LabContext, results: CheckResult[], dir?: string): Promise<ReportPaths> {
+  const out = resolve(dir ?? join('reports', ctx.lab.name));
+  await mkdir(out, { recursive: true });
+  const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml') };
+  await writeFile(paths.json, JSON.stringify(reportJson(ctx, results), null, 2) + '\n');
+  await writeFile(paths.junit, junitXml(ctx.lab.name, results));
+  return paths;
+}
