@@ -28,7 +28,8 @@ export interface TopologyIssue {
 
 export class TopologyError extends LabError {
   constructor(readonly issues: TopologyIssue[]) {
-    super('E_TOPOLOGY', issues.map(formatIssue).join('\n'));
+    const sorted = [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    super('E_TOPOLOGY', sorted.map(formatIssue).join('\n'));
   }
 }
 

@@ -17,7 +17,8 @@ Examples:
   lab demo                            the quickstart lab, start to finish
   lab run topologies/two-node.yaml --only tso-probe,bigtcp
   lab up topologies/quickstart.yaml && lab check quickstart && lab down quickstart
-  lab doctor                          what this machine's kernel can do`;
+  lab doctor                          what this machine's kernel can do
+  ./lab selftest                      the project's whole test suite (vitest)`;
 
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;

@@ -86,7 +86,10 @@ export const labMachine = setup({
   guards: {
     isCheckMode: ({ context }) => context.input.mode === 'check',
     isUpMode: ({ context }) => context.input.mode === 'up',
-    hasLab: ({ context }) => !!context.lab,
+    isNameTaken: ({ event }) => {
+      const error = (event as { error?: unknown }).error;
+      return error instanceof LabError && error.code === 'E_LAB_EXISTS';
+    },
   },
 }).createMachine({
   id: 'lab',
@@ -109,7 +112,8 @@ export const labMachine = setup({
         src: 'provision',
         input: ({ context }) => ({ lab: context.lab!, probed: context.probed!, signal: context.abort.signal, progress: context.input.progress }),
         onDone: { target: 'deploying', actions: assign({ ctx: ({ event }) => event.output }) },
-        onError: { target: 'tearingDown', actions: 'recordError' },
+        // A name taken by another lab: nothing of ours exists, and its objects are not ours to remove.
+        onError: [{ guard: 'isNameTaken', target: 'failed', actions: 'recordError' }, { target: 'tearingDown', actions: 'recordError' }],
       },
       on: { INTERRUPT: { target: 'tearingDown', actions: 'interrupt' } },
     },

@@ -46,6 +46,7 @@ export interface Probed {
 
 /** probe: read the target and decide every feature per node; refuses (exit 2) before anything is created. */
 export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
+  ensureFree(lab.name);
   const backend = createBackend(lab.backend);
   const facts = await backend.probe(signal);
   if (!facts.root) throw new LabError('E_REQUIREMENT', 'the lab creates namespaces and loads BPF programs: run it as root', 'sudo ./lab ...');
@@ -71,8 +72,14 @@ export function ensureFree(lab: string): void {
 
 /** provision: start the journal and the lab state, then create namespaces and devices. */
 export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, progress: (m: string) => void): Promise<LabContext> {
-  ensureFree(lab.name);
-  const journal = Journal.create(lab.name);
+  let journal: Journal;
+  try {
+    journal = Journal.create(lab.name);
+  } catch (e) {
+    // Another process took the name between probe and now: its objects are not ours to remove.
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new LabError('E_LAB_EXISTS', `a lab named '${lab.name}' was just brought up by another process`, `lab down ${lab.name}`);
+    throw e;
+  }
   const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: BPF_OBJ_DIR };
   writeLabState({ name: lab.name, file: lab.file, backend: lab.backend, pid: process.pid, createdAt: new Date().toISOString(), phase: 'provisioning', lab, decisions: probed.decisions, bpfDir: ctx.bpfDir, objDir: ctx.objDir });
   await probed.backend.provision(ctx);

@@ -43,13 +43,13 @@ function describeZodIssue(issue: z.core.$ZodIssue): string {
 /** Parse and validate topology text. Returns data; throws nothing. */
 export function parseTopology(text: string, file: string): Result<Loaded> {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
     return {
       ok: false,
       errors: doc.errors.map((e) => {
         const pos = e.linePos?.[0];
-        return { file, line: pos?.line, column: pos?.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` };
+        return { file, line: pos?.line, column: pos?.col, path: '', message: `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}` };
       }),
     };
   }
@@ -64,7 +64,9 @@ export function parseTopology(text: string, file: string): Result<Loaded> {
       ok: false,
       errors: parsed.error.issues.map((issue) => {
         const path = issue.path as (string | number)[];
-        return { file, ...locate(path), path: pathString(path), message: describeZodIssue(issue) };
+        // An unknown key is shown at its own line, not at the start of its mapping.
+        const at = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]] : path;
+        return { file, ...locate(at), path: pathString(path), message: describeZodIssue(issue) };
       }),
     };
   }

@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runArgv } from '../../src/exec/exec.js';
+
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI (./lab builds dist before selftest). */
+export function cli(args: string[], opts: { onStderr?: (chunk: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      opts.onStderr?.(stderr, child);
+    });
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** A topology file in a temp dir. */
+export function topo(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dpl-test-'));
+  const f = join(dir, 'lab.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+/** Everything a lab could leave on this machine; empty when it left nothing. */
+export async function residue(lab: string): Promise<string[]> {
+  const out: string[] = [];
+  const ns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(`dpl-${lab}.`)) : [];
+  out.push(...ns.map((n) => `netns ${n}`));
+  if (existsSync(`/sys/fs/bpf/dpl/${lab}`)) out.push(`pin dir /sys/fs/bpf/dpl/${lab}`);
+  if (existsSync(`/run/datapath-lab/${lab}`)) out.push(`state dir /run/datapath-lab/${lab}`);
+  // iperf3 processes living in one of the lab's namespaces (their net ns inode is gone or named)
+  const procs = await runArgv(['pgrep', '-a', 'iperf3'], { nothrow: true });
+  out.push(...procs.stdout.split('\n').filter(Boolean).map((l) => `process ${l}`));
+  return out;
+}
+
+export const quickstart = (name: string, extra = '') => `name: ${name}
+families: [ipv4, ipv6]
+nodes:
+  - name: node1
+    pods:
+      - name: client
+      - name: server
+    uplink:
+      peer: remote
+      rate: 200mbit
+${extra}`;

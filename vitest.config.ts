@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// unit: no privileges, parallel. kernel and cli: real namespaces and BPF on this
+// machine (root), one file at a time so labs do not compete for the 2 cores.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { name: 'kernel', include: ['test/kernel/**/*.test.ts', 'test/cli/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000, hookTimeout: 120_000 } },
+    ],
+  },
+});
