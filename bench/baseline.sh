@@ -51,7 +51,6 @@ trap 'cleanup_on_error $LINENO' ERR
 
 # BASELINE_TRACE=1: time of each step on stderr
 step() { [[ ${BASELINE_TRACE:-} == 1 ]] && echo "  $(date +%s.%N) $*" >&2 || true; }
-hex2() { printf '%02x' "$1"; }
 
 if [[ ${BASELINE_DOWN:-} == 1 ]]; then down; rm -rf "$TMP"; exit 0; fi
 
@@ -71,12 +70,13 @@ step "node batch"
 b="link set lo up"$'\n'
 for ((i = 1; i <= N; i++)); do
 	h=$((i + 1))
+	printf -v x %x $h
 	b+="link set lxc-p$i addrgenmode none
 addr add 10.244.1.1/32 dev lxc-p$i
 addr add fd00:244:1::1/128 dev lxc-p$i nodad
 link set lxc-p$i up
 route add 10.244.1.$h/32 dev lxc-p$i
-route add fd00:244:1::$(printf %x $h)/128 dev lxc-p$i
+route add fd00:244:1::$x/128 dev lxc-p$i
 "
 done
 b+="link set uplink addrgenmode none
@@ -108,8 +108,9 @@ step "pods"
 # --- pods: one ip -batch each, 4 at a time (same lines as wiring.ts podBatch)
 for ((i = 1; i <= N; i++)); do
 	h=$((i + 1))
+	printf -v x %x $h
 	printf '%s\n' "link set lo up" "link set eth0 addrgenmode none" \
-		"addr add 10.244.1.$h/32 dev eth0" "addr add fd00:244:1::$(printf %x $h)/128 dev eth0 nodad" \
+		"addr add 10.244.1.$h/32 dev eth0" "addr add fd00:244:1::$x/128 dev eth0 nodad" \
 		"link set eth0 up" "route add 10.244.1.1 dev eth0 scope link" "route add default via 10.244.1.1 dev eth0" \
 		"route add fd00:244:1::1 dev eth0" "route add ::/0 via fd00:244:1::1 dev eth0" >"$TMP/p$i"
 	echo "-n $PFX.p$i -batch $TMP/p$i"
@@ -147,11 +148,12 @@ step "bpftool loadall"
 bpftool prog loadall "$OBJ" "$PROGS" pinmaps "$MAPS"
 declare -A ifindex
 while read -r idx dev tso; do ifindex[$dev]=$idx; done <<<"$nodelinks"
-le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+# no $(...) in these loops: each command substitution is a fork
+le32() { printf -v v '%02x %02x %02x %02x 00 00 00 00' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 b=""
 for ((i = 1; i <= N; i++)); do
-	h=$(hex2 $((i + 1)))
-	v="$(le32 "${ifindex[lxc-p$i]}") 00 00 00 00"
+	printf -v h %02x $((i + 1))
+	le32 "${ifindex[lxc-p$i]}"
 	# struct ep_key { u8 family; u8 pad[3]; u8 addr[16]; } (bpf/host_routing.c)
 	b+="map update pinned $MAPS/endpoints key hex 04 00 00 00 0a f4 01 $h 00 00 00 00 00 00 00 00 00 00 00 00 value hex $v"$'\n'
 	b+="map update pinned $MAPS/endpoints key hex 06 00 00 00 fd 00 02 44 00 01 00 00 00 00 00 00 00 00 00 $h value hex $v"$'\n'

@@ -3,6 +3,7 @@
 
 Times net.build(); net.start() (up) and net.stop() (down) and prints one line:
     MININET n=N up_s=SECONDS down_s=SECONDS
+(`from mininet.node import LinuxBridge` fails on 2.3: the class lives in mininet.nodelib.)
 Run with Debian's /usr/bin/python3 (the mininet package installs there). Only
 LinuxBridge is used: no Open vSwitch daemon and no controller are needed.
 After net.stop() it checks what the run left on the machine (its bridge, its
@@ -17,7 +18,7 @@ import time
 
 from mininet.log import setLogLevel
 from mininet.net import Mininet
-from mininet.node import LinuxBridge
+from mininet.nodelib import LinuxBridge  # Mininet 2.3 keeps it in nodelib
 from mininet.topo import Topo
 
 SWITCH = 'bns1'  # a name unlikely to clash with anything else on the machine

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import { z } from 'zod';
 import { TopologySchema, type Topology } from './schema.js';
 import type { TopologyIssue } from '../errors.js';
@@ -33,6 +33,20 @@ function locator(doc: Document, lc: LineCounter): Locate {
   };
 }
 
+/** Position of a key itself (not its value) inside the mapping at `path`. */
+function locateKey(doc: Document, lc: LineCounter, path: (string | number)[], key: string) {
+  const map = path.length ? doc.getIn(path, true) : doc.contents;
+  if (isMap(map)) {
+    const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+    const range = pair && isNode(pair.key) ? pair.key.range : undefined;
+    if (range) {
+      const pos = lc.linePos(range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return {};
+}
+
 function describeZodIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `missing required field (expected ${issue.expected})`;
@@ -64,9 +78,12 @@ export function parseTopology(text: string, file: string): Result<Loaded> {
       ok: false,
       errors: parsed.error.issues.map((issue) => {
         const path = issue.path as (string | number)[];
-        // An unknown key is shown at its own line, not at the start of its mapping.
-        const at = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]] : path;
-        return { file, ...locate(at), path: pathString(path), message: describeZodIssue(issue) };
+        // An unknown key is named in the path and shown at its own line, not at its mapping's.
+        if (issue.code === 'unrecognized_keys') {
+          const at = [...path, issue.keys[0]];
+          return { file, ...locateKey(doc, lc, path, issue.keys[0]), path: pathString(at), message: describeZodIssue(issue) };
+        }
+        return { file, ...locate(path), path: pathString(path), message: describeZodIssue(issue) };
       }),
     };
   }

@@ -44,9 +44,10 @@ export async function residue(lab: string): Promise<string[]> {
   out.push(...ns.map((n) => `netns ${n}`));
   if (existsSync(`/sys/fs/bpf/dpl/${lab}`)) out.push(`pin dir /sys/fs/bpf/dpl/${lab}`);
   if (existsSync(`/run/datapath-lab/${lab}`)) out.push(`state dir /run/datapath-lab/${lab}`);
-  // iperf3 processes living in one of the lab's namespaces (their net ns inode is gone or named)
+  // Live iperf3 processes (the lab's flows). Zombies are dead already: a killed lab's
+  // children are reparented to an init that reaps them when it does (this sandbox's, lazily).
   const procs = await runArgv(['pgrep', '-a', 'iperf3'], { nothrow: true });
-  out.push(...procs.stdout.split('\n').filter(Boolean).map((l) => `process ${l}`));
+  out.push(...procs.stdout.split('\n').filter((l) => l && !l.includes('<defunct>')).map((l) => `process ${l}`));
   return out;
 }
 

@@ -58,7 +58,7 @@ describe('topology loader and resolver', () => {
 
   it('reports an unknown field at its line with the field path', () => {
     const [e] = errors(minimal.replace('      rate: 200mbit', '      rate: 200mbit\n      colour: blue'));
-    expect(e).toMatchObject({ file: 'lab.yaml', line: 10, path: 'nodes[0].uplink' });
+    expect(e).toMatchObject({ file: 'lab.yaml', line: 10, column: 7, path: 'nodes[0].uplink.colour' });
     expect(e.message).toContain("unknown field 'colour'");
   });
 
