@@ -173,9 +173,9 @@ async function main() {
   const mn = await mininetInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'dpl-bench-'));
   // Fixed cost of the lab's CLI: Node start-up and module loading, no kernel work.
+  // Sampled once per run, between the others, so that it sees the same machine load.
   const starts: number[] = [];
-  for (let i = 0; i < 3; i++) starts.push(must(await run(['node', CLI, '--help']), 'lab --help').s);
-  const cliStart = median(starts);
+  const cliStartOnce = async () => void starts.push(must(await run(['node', CLI, '--help']), 'lab --help').s);
   const rows: { n: number; lab: Times; base: Times; mn?: Times }[] = [];
   try {
     for (const n of sizes) {
@@ -190,6 +190,7 @@ async function main() {
           ['baseline', async () => void base.push(await baselineRun(n))],
           ...(mn ? [['mininet', async () => void mnt.push(await mininetRun(n))] as [string, () => Promise<void>]] : []),
         ];
+        await cliStartOnce();
         for (const [what, step] of steps) {
           await step();
           await assertClean(`${what} N=${n} run ${r + 1}`);
@@ -204,6 +205,7 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
   }
 
+  const cliStart = median(starts);
   const head = ['N', 'lab up', 'base up', 'up ratio', 'lab down', 'base down', 'down ratio', 'mininet up', 'mininet down', 'lab/mn up', 'lab/mn down', 'up ratio -cli', 'down ratio -cli'];
   const body = rows.map(({ n, lab, base, mn: m }) => [
     String(n),
@@ -218,8 +220,8 @@ async function main() {
     m ? ratio(lab.up, m.up) : '-',
     m ? ratio(lab.down, m.down) : '-',
     // The same ratios without the CLI's fixed Node start-up cost (measured below).
-    ratio(lab.up - cliStart, base.up),
-    ratio(lab.down - cliStart, base.down),
+    ratio(Math.max(0, lab.up - cliStart), base.up),
+    ratio(Math.max(0, lab.down - cliStart), base.down),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(w[i])).join('  ');

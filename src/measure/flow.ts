@@ -104,7 +104,8 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     const samples: FlowSample[] = [];
     const evidence: string[] = [];
     const t0 = performance.now();
-    const client = spec.from.start(['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J'], { signal: spec.signal });
+    // An unreachable server must fail in seconds, not after TCP's two minutes of SYN retries.
+    const client = spec.from.start(['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J', '--connect-timeout', '3000'], { signal: spec.signal });
     const [cliEntry] = spec.journal.record([{ kind: 'process', pid: client.pid, startTime: processStartTime(client.pid), argv: ['iperf3', '-c'] }]);
     let running = true;
     const clientDone = client.done.finally(() => (running = false));

@@ -1,7 +1,7 @@
 import type { PodDevicePlan } from '../../datapath/devices/devices.js';
 
 type DevKind = PodDevicePlan['kind'];
-import type { Lab, LabNode, Pod } from '../../topology/model.js';
+import type { Addr, Lab, LabNode, Pod } from '../../topology/model.js';
 
 /**
  * Batch files for iproute2 and tc: each function returns the lines one `ip -batch`
@@ -32,14 +32,36 @@ export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNo
   return lines(...out);
 }
 
-/** Devices of a node facing other nodes: [device, local addresses, remote node]. */
-export function nodeLinks(lab: Lab, node: LabNode) {
-  return lab.links.flatMap((l) => {
-    if (l.a === node.name) return [{ dev: l.devA, my4: l.a4, my6: l.a6, peer4: l.b4, peer6: l.b6, other: l.b, rate: l.rate }];
-    if (l.b === node.name) return [{ dev: l.devB, my4: l.b4, my6: l.b6, peer4: l.a4, peer6: l.a6, other: l.a, rate: l.rate }];
+/** One end of a node-to-node link, seen from its node. */
+export interface LinkEnd {
+  side: 'a' | 'b';
+  dev: string;
+  my4?: Addr;
+  my6?: Addr;
+  peer4?: Addr;
+  peer6?: Addr;
+  other: string;
+  rate?: string;
+}
+
+/** Devices of a node facing other nodes, with addresses and the node at the far end. */
+export function nodeLinks(lab: Lab, node: LabNode): LinkEnd[] {
+  return lab.links.flatMap((l): LinkEnd[] => {
+    if (l.a === node.name) return [{ side: 'a', dev: l.devA, my4: l.a4, my6: l.a6, peer4: l.b4, peer6: l.b6, other: l.b, rate: l.rate }];
+    if (l.b === node.name) return [{ side: 'b', dev: l.devB, my4: l.b4, my6: l.b6, peer4: l.a4, peer6: l.a6, other: l.a, rate: l.rate }];
     return [];
   });
 }
+
+/**
+ * Link-local addresses for node devices. Devices come up without an automatic one
+ * (addrgenmode none: no 1 s of duplicate address detection each), but a forwarding
+ * node needs one: ndisc_solicit() sends a neighbour solicitation for a forwarded
+ * packet from the device's link-local address, and without one never sends it
+ * (net/ipv6/ndisc.c), so IPv6 next hops stay INCOMPLETE.
+ */
+const LL_A = 'fe80::1/64';
+const LL_B = 'fe80::2/64';
 
 /** The node namespace: gateway addresses on pod devices, routes to pods, uplink and links. */
 export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
@@ -50,6 +72,7 @@ export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
       kind === 'veth' && `link set ${p.hostDev} addrgenmode none`,
       node.gw4 && `addr add ${node.gw4}/32 dev ${p.hostDev}`,
       node.gw6 && `addr add ${node.gw6}/128 dev ${p.hostDev} nodad`,
+      node.gw6 && kind === 'veth' && `addr add ${LL_A} dev ${p.hostDev} nodad`,
       `link set ${p.hostDev} up`,
       p.ipv4 && `route add ${p.ipv4}/32 dev ${p.hostDev}`,
       p.ipv6 && `route add ${p.ipv6}/128 dev ${p.hostDev}`,
@@ -62,6 +85,7 @@ export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
       `link set ${u.nodeDev} addrgenmode none`,
       u.node4 && `addr add ${u.node4.addr}/${u.node4.len} dev ${u.nodeDev}`,
       u.node6 && `addr add ${u.node6.addr}/${u.node6.len} dev ${u.nodeDev} nodad`,
+      u.node6 && `addr add ${LL_A} dev ${u.nodeDev} nodad`,
       `link set ${u.nodeDev} up`,
       u.peer4 && `route add default via ${u.peer4.addr} dev ${u.nodeDev}`,
       u.peer6 && `route add ::/0 via ${u.peer6.addr} dev ${u.nodeDev}`,
@@ -73,6 +97,7 @@ export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
       `link set ${l.dev} addrgenmode none`,
       l.my4 && `addr add ${l.my4.addr}/${l.my4.len} dev ${l.dev}`,
       l.my6 && `addr add ${l.my6.addr}/${l.my6.len} dev ${l.dev} nodad`,
+      l.my6 && `addr add ${l.side === 'a' ? LL_A : LL_B} dev ${l.dev} nodad`,
       `link set ${l.dev} up`,
       other.podCidr4 && l.peer4 && `route add ${other.podCidr4} via ${l.peer4.addr} dev ${l.dev}`,
       other.podCidr6 && l.peer6 && `route add ${other.podCidr6} via ${l.peer6.addr} dev ${l.dev}`,
@@ -104,6 +129,7 @@ export function peerBatch(lab: Lab, node: LabNode): string {
     `link set ${u.peerDev} addrgenmode none`,
     u.peer4 && `addr add ${u.peer4.addr}/${u.peer4.len} dev ${u.peerDev}`,
     u.peer6 && `addr add ${u.peer6.addr}/${u.peer6.len} dev ${u.peerDev} nodad`,
+    u.peer6 && `addr add ${LL_B} dev ${u.peerDev} nodad`,
     `link set ${u.peerDev} up`,
     ...lab.nodes.flatMap((n) => [
       n.podCidr4 && u.node4 && `route add ${n.podCidr4} via ${u.node4.addr} dev ${u.peerDev}`,
