@@ -17,7 +17,7 @@ import { deployHostRouting } from '../src/datapath/host-routing/host-routing.js'
 import { nodeNamespaces, setSizes } from '../src/datapath/bigtcp/bigtcp.js';
 import { podDevicePlan } from '../src/datapath/devices/devices.js';
 import { nodeBatch, peerBatch, podBatch, tbfBatch } from '../src/backends/local/wiring.js';
-import { pool, PARALLEL } from '../src/backends/local/local.js';
+import { pool, PARALLEL } from '../src/exec/pool.js';
 
 const n = Number(process.argv[2] ?? 100);
 const name = 'benchp';

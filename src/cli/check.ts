@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { drive } from './drive.js';
 import { parseOnly } from './options.js';
 
 export function register(program: Command, exit: (code: number) => void): void {
@@ -10,5 +9,5 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('--only <ids>', 'run only these checks (comma separated)', parseOnly)
     .option('--report-dir <dir>', 'where report.json and junit.xml go (default: reports/<lab>)')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (name, opts) => exit((await drive({ mode: 'check', name, only: opts.only, reportDir: opts.reportDir }, opts)).code));
+    .action(async (name, opts) => exit((await (await import('./drive.js')).drive({ mode: 'check', name, only: opts.only, reportDir: opts.reportDir }, opts)).code));
 }

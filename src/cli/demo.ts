@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { REPO_ROOT } from '../lifecycle/steps.js';
+import { REPO_ROOT } from '../paths.js';
 import { runCommand } from './run.js';
 
 export const QUICKSTART = join(REPO_ROOT, 'topologies', 'quickstart.yaml');

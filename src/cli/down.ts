@@ -4,7 +4,7 @@ import { HostExec } from '../exec/exec.js';
 import { knownLabs } from '../lifecycle/journal.js';
 import { setPhase } from '../lifecycle/labstate.js';
 import { teardownLab } from '../lifecycle/teardown.js';
-import { printError, progressLogger } from './drive.js';
+import { printError, progressLogger } from './output.js';
 
 /** Remove labs exactly as their journals record them. Returns the exit code. */
 export async function down(names: string[], quiet = false): Promise<number> {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { CHECK_IDS, type CheckId } from '../topology/schema.js';
+import { CHECK_IDS, type CheckId } from '../topology/ids.js';
 
 /** --only ID,ID: known check ids, or a usage error (exit 2) that lists them. */
 export function parseOnly(value: string): CheckId[] {

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { drive } from './drive.js';
 import { parseOnly } from './options.js';
-import type { CheckId } from '../topology/schema.js';
+import type { CheckId } from '../topology/ids.js';
 
 /** `lab run FILE`: up, check, report and down in one go. */
 export async function runCommand(file: string, opts: { only?: CheckId[]; reportDir?: string; quiet?: boolean }): Promise<number> {
+  const { drive } = await import('./drive.js'); // loaded on use: keeps --help and status fast
   const { code } = await drive({ mode: 'run', file, only: opts.only, reportDir: opts.reportDir }, opts);
   return code;
 }

@@ -4,7 +4,7 @@ import { EXIT, LabError } from '../errors.js';
 import { Journal, knownLabs } from '../lifecycle/journal.js';
 import { readLabState } from '../lifecycle/labstate.js';
 import { table } from '../report/table.js';
-import { printError } from './drive.js';
+import { printError } from './output.js';
 
 /** A lab as status shows it, read from its state file, its journal and /run/netns. */
 export function labStatus(name: string) {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { drive } from './drive.js';
 
 export function register(program: Command, exit: (code: number) => void): void {
   program
@@ -8,6 +7,7 @@ export function register(program: Command, exit: (code: number) => void): void {
     .argument('<file>', 'topology file (YAML)')
     .option('-q, --quiet', 'no progress lines')
     .action(async (file, opts) => {
+      const { drive } = await import('./drive.js');
       const { code, out } = await drive({ mode: 'up', file }, opts);
       if (code === 0 && out.lab) {
         const l = out.lab;

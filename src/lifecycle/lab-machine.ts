@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { assign, createActor, fromPromise, setup, toPromise } from 'xstate';
 import { LabError } from '../errors.js';
 import type { LabContext } from '../backends/backend.js';
@@ -93,7 +94,12 @@ export const labMachine = setup({
   },
 }).createMachine({
   id: 'lab',
-  context: ({ input }) => ({ input, abort: new AbortController() }),
+  context: ({ input }) => {
+    const abort = new AbortController();
+    // Every running command listens on this signal; hundreds at once are expected.
+    setMaxListeners(0, abort.signal);
+    return { input, abort };
+  },
   initial: 'start',
   states: {
     start: { always: [{ guard: 'isCheckMode', target: 'attaching' }, { target: 'validating' }] },

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../paths.js';
 import { LabError, TopologyError } from '../errors.js';
 import { createBackend } from '../backends/registry.js';
 import type { Backend, LabContext } from '../backends/backend.js';
@@ -19,13 +19,7 @@ import type { CheckId } from '../topology/schema.js';
 import { Journal, knownLabs } from './journal.js';
 import { readLabState, writeLabState, type LabState } from './labstate.js';
 
-/** Repository root (dist/src/lifecycle/.. or src/lifecycle/..). */
-export const REPO_ROOT = (() => {
-  let d = fileURLToPath(new URL('.', import.meta.url));
-  while (!existsSync(join(d, 'package.json')) && d !== '/') d = resolvePath(d, '..');
-  return d;
-})();
-
+export { REPO_ROOT };
 export const BPF_OBJ_DIR = join(REPO_ROOT, 'build', 'bpf');
 export const BPFFS_ROOT = process.env.DPL_BPFFS ?? '/sys/fs/bpf/dpl';
 
@@ -98,7 +92,7 @@ export async function deployNode(ctx: LabContext, node: LabNode, decisions: Deci
   // Programs are loaded in legacy mode too, so the backpressure check can switch modes.
   if (mine('host-routing')?.status !== 'declined') await deployHostRouting(ctx, node, links, mine('host-routing')?.status === 'applied');
   const big = mine('bigtcp')?.status;
-  if (big === 'applied' || big === 'fallback') await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), true, ctx.signal);
+  if (big === 'applied' || big === 'fallback') await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), true, ctx.signal, new Map([[node.netns, links]]));
 }
 
 /** check: run the lab's checks (or only some), each isolated so one failure does not stop the rest. */

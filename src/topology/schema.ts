@@ -25,11 +25,9 @@ const ipv6Addr = z.string().regex(/^[0-9a-fA-F:]+$/, 'an IPv6 address like fd00:
 // tc's rate syntax (tc(8) "RATES"): a number and a unit.
 const rate = z.string().regex(/^\d+(\.\d+)?(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps)$/, 'a tc rate like 200mbit');
 
-export const BACKENDS = ['local'] as const;
-export const FAMILIES = ['ipv4', 'ipv6'] as const;
-export const HOST_ROUTING = ['bpf', 'legacy'] as const;
-export const POD_DEVICES = ['auto', 'veth', 'netkit'] as const;
-export const CHECK_IDS = ['backpressure', 'tso-probe', 'bigtcp'] as const;
+import { CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
+
+export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
 
 export const DatapathSchema = z
   .object({
@@ -103,7 +101,7 @@ export type RawTopology = z.input<typeof TopologySchema>;
 export type Topology = z.output<typeof TopologySchema>;
 export type Datapath = z.output<typeof DatapathSchema>;
 export type Family = (typeof FAMILIES)[number];
-export type CheckId = (typeof CHECK_IDS)[number];
+export type { CheckId } from './ids.js';
 export type HostRoutingMode = (typeof HOST_ROUTING)[number];
 export type PodDeviceKind = (typeof POD_DEVICES)[number];
 

@@ -1,22 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { HostExec, NetnsExec, type Exec } from '../../exec/exec.js';
+import { PARALLEL, pool } from '../../exec/pool.js';
 import { probeLocal, type KernelFacts } from '../../kernel/facts.js';
 import { podDevicePlan } from '../../datapath/devices/devices.js';
 import type { Backend, LabContext } from '../backend.js';
 import type { LabNode } from '../../topology/model.js';
 import { nodeBatch, peerBatch, podBatch, provisionBatch, tbfBatch } from './wiring.js';
-
-/** Run async work over items, at most `n` at a time. */
-export async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-}
-
-/** Parallel commands per step: spawning overlaps with the kernel's work even on 2 cores. */
-export const PARALLEL = 4;
 
 /**
  * The embedded default: every node, pod and peer is a network namespace on this

@@ -1,5 +1,6 @@
 import { all, needKernel, needTool, type KernelFacts } from '../../kernel/facts.js';
-import { readLinks } from '../../measure/links.js';
+import { readLinks, type LinkFacts } from '../../measure/links.js';
+import { PARALLEL, pool } from '../../exec/pool.js';
 import type { Backend, LabContext } from '../../backends/backend.js';
 import type { LabNode } from '../../topology/model.js';
 import type { Decision, FeatureInfo } from '../feature.js';
@@ -51,19 +52,25 @@ export function nodeNamespaces(ctx: LabContext, node: LabNode): string[] {
 
 /**
  * Set the four sizes on every device of a node's namespaces (read tso_max_size first,
- * per device). `on` false writes the legacy 65536, which the bigtcp check uses as its control.
+ * per device, unless `known` already holds a namespace's devices). `on` false writes the legacy 65536, which the bigtcp check uses as its control.
  */
-export async function setSizes(backend: Backend, facts: KernelFacts, namespaces: string[], on: boolean, signal?: AbortSignal): Promise<SizedDevice[]> {
+export async function setSizes(
+  backend: Backend,
+  facts: KernelFacts,
+  namespaces: string[],
+  on: boolean,
+  signal?: AbortSignal,
+  known: Map<string, LinkFacts[]> = new Map(),
+): Promise<SizedDevice[]> {
   const v4 = ipv4Verdict(facts).ok;
   const sized: SizedDevice[] = [];
-  await Promise.all(
-    namespaces.map(async (netns) => {
+  await pool(namespaces, PARALLEL, async (netns) => {
       const exec = backend.exec(netns);
-      const devs = (await readLinks(exec, undefined, signal)).map((l) => ({ netns, dev: l.ifname, tsoMaxSize: l.tso_max_size, size: chosenSize(l.tso_max_size, on), ipv4: v4 }));
+      const links = known.get(netns) ?? (await readLinks(exec, undefined, signal));
+      const devs = links.map((l) => ({ netns, dev: l.ifname, tsoMaxSize: l.tso_max_size, size: chosenSize(l.tso_max_size, on), ipv4: v4 }));
       const batch = devs.map((d) => `link set dev ${d.dev} gso_max_size ${d.size} gro_max_size ${d.size}${v4 ? ` gso_ipv4_max_size ${d.size} gro_ipv4_max_size ${d.size}` : ''}`);
       if (batch.length) await exec.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
       sized.push(...devs);
-    }),
-  );
+  });
   return sized;
 }
