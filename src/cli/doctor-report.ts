@@ -22,5 +22,5 @@ export function doctorReport(facts: KernelFacts) {
 }
 
 export async function doctorHere() {
-  return doctorReport(await probeLocal(new HostExec()));
+  return doctorReport(await probeLocal(new HostExec(), { allVersions: true }));
 }

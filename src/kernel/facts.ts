@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { Exec } from '../exec/exec.js';
 
@@ -13,7 +13,7 @@ export interface KernelFacts {
   config: Record<string, string>;
   /** Where the config was read from, or undefined if it could not be. */
   configSource?: string;
-  /** Loadable modules listed in modules.dep / modules.builtin (basename without .ko*). */
+  /** Modules the lab asks about that modules.dep / modules.builtin list (basename without .ko*). */
   modules: string[];
   btf: boolean;
   bpffs: boolean;
@@ -40,14 +40,37 @@ const TOOL_VERSION: Record<ToolName, { argv: string[]; re: RegExp }> = {
   nsenter: { argv: ['nsenter', '--version'], re: /util-linux (\d+)\.(\d+)/ },
 };
 
+/** Modules whose presence a feature or check asks about (hasConfig's `module`). */
+const MODULES_OF_INTEREST = ['netkit', 'veth', 'sch_fq', 'sch_tbf', 'sch_htb', 'cls_bpf', 'act_bpf', 'tcp_bbr', 'ipvlan', 'sch_netem', 'virtio_net'];
+
 export function parseConfig(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const m of text.matchAll(/^(CONFIG_[A-Z0-9_]+)=(\S+)$/gm)) out[m[1]] = m[2];
   return out;
 }
 
-/** Probe this machine (the local backend's target). Reads files directly; runs tools for versions. */
-export async function probeLocal(exec: Exec): Promise<KernelFacts> {
+/** Tools whose version decides what the lab can do (netkit, IPv4 BIG TCP, tcx); the rest only need to exist. */
+const VERSION_MATTERS: ToolName[] = ['ip', 'bpftool'];
+
+/** Find an executable on PATH without starting a process. */
+function onPath(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const p = `${dir}/${cmd}`;
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Probe this machine (the local backend's target). Reads files directly; runs the tools
+ * whose version matters (all of them with allVersions, for doctor).
+ */
+export async function probeLocal(exec: Exec, opts: { allVersions?: boolean } = {}): Promise<KernelFacts> {
   const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   const m = /^(\d+)\.(\d+)/.exec(release);
   let config: Record<string, string> = {};
@@ -62,16 +85,23 @@ export async function probeLocal(exec: Exec): Promise<KernelFacts> {
       /* try the next place */
     }
   }
-  const modules = ['modules.dep', 'modules.builtin'].flatMap((f) => {
-    try {
-      return [...readFileSync(`/lib/modules/${release}/${f}`, 'utf8').matchAll(/([\w-]+)\.ko[^:\s]*/g)].map((x) => x[1]);
-    } catch {
-      return [];
-    }
-  });
+  const moduleIndex = ['modules.dep', 'modules.builtin']
+    .map((f) => {
+      try {
+        return readFileSync(`/lib/modules/${release}/${f}`, 'utf8');
+      } catch {
+        return '';
+      }
+    })
+    .join('\n');
+  const modules = MODULES_OF_INTEREST.filter((m) => new RegExp(`/${m}\\.ko`).test(moduleIndex));
   const tools = Object.fromEntries(
     await Promise.all(
       (Object.keys(TOOL_VERSION) as ToolName[]).map(async (t) => {
+        if (!opts.allVersions && !VERSION_MATTERS.includes(t)) {
+          const path = t === 'clang' ? (onPath('clang-19') ?? onPath('clang')) : onPath(t);
+          return [t, path ? { path } : {}];
+        }
         const { argv, re } = TOOL_VERSION[t];
         const r = await exec.run(argv, { nothrow: true });
         const out = `${r.stdout}\n${r.stderr}`;
