@@ -26,6 +26,8 @@ export interface ExecOptions {
 export interface Exec {
   /** Human name of where commands run, for messages. */
   readonly where: string;
+  /** True when started processes are this machine's (the journal records and later kills them). */
+  readonly hostPids: boolean;
   /** Run argv to completion. Throws CommandError on non-zero exit unless nothrow. */
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Start argv in the background; returns its pid and a promise of its end. */
@@ -85,6 +87,7 @@ export async function runArgv(argv: readonly string[], opts: ExecOptions = {}): 
 /** Commands on this machine, in its own network namespace. */
 export class HostExec implements Exec {
   readonly where = 'host';
+  readonly hostPids = true;
   run(argv: readonly string[], opts?: ExecOptions) {
     return runArgv(argv, opts);
   }
@@ -100,6 +103,7 @@ export class HostExec implements Exec {
  */
 export class NetnsExec implements Exec {
   readonly where: string;
+  readonly hostPids = true;
   constructor(readonly netns: string) {
     this.where = `netns ${netns}`;
   }

@@ -98,7 +98,10 @@ async function waitListening(exec: Exec, port: number, signal?: AbortSignal): Pr
 export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
   const port = spec.port ?? IPERF_PORT;
   const server = spec.to.start(['iperf3', '-s', '-1', '-p', String(port), '--idle-timeout', String(spec.seconds + 20)], { signal: spec.signal });
-  const [srvEntry] = spec.journal.record([{ kind: 'process', pid: server.pid, startTime: processStartTime(server.pid), argv: ['iperf3', '-s'] }]);
+  // Host processes go in the journal; a guest's end with its VM.
+  const own = (exec: Exec, pid: number, role: string) =>
+    exec.hostPids ? spec.journal.record([{ kind: 'process', pid, startTime: processStartTime(pid), argv: ['iperf3', role] }]) : [];
+  const [srvEntry] = own(spec.to, server.pid, '-s');
   try {
     await waitListening(spec.to, port, spec.signal);
     const samples: FlowSample[] = [];
@@ -106,7 +109,7 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     const t0 = performance.now();
     // An unreachable server must fail in seconds, not after TCP's two minutes of SYN retries.
     const client = spec.from.start(['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J', '--connect-timeout', '3000'], { signal: spec.signal });
-    const [cliEntry] = spec.journal.record([{ kind: 'process', pid: client.pid, startTime: processStartTime(client.pid), argv: ['iperf3', '-c'] }]);
+    const [cliEntry] = own(spec.from, client.pid, '-c');
     let running = true;
     const clientDone = client.done.finally(() => (running = false));
     const sampler = (async () => {
@@ -130,7 +133,7 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     })();
     const r = await clientDone;
     await sampler;
-    spec.journal.gone([cliEntry.seq]);
+    if (cliEntry) spec.journal.gone([cliEntry.seq]);
     if (r.code !== 0) throw new Error(`iperf3 client on ${spec.from.where} failed (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
     const j = parseJson<{ end?: { sum_sent?: { bits_per_second?: number; retransmits?: number }; sum_received?: { bits_per_second?: number } } }>(r, 'iperf3 -J');
     const bps = j?.end?.sum_received?.bits_per_second ?? j?.end?.sum_sent?.bits_per_second ?? 0;
@@ -139,7 +142,7 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
   } finally {
     server.kill('SIGTERM');
     await server.done;
-    spec.journal.gone([srvEntry.seq]);
+    if (srvEntry) spec.journal.gone([srvEntry.seq]);
   }
 }
 

@@ -1,0 +1,87 @@
+import { CommandError } from '../../errors.js';
+import type { Background, Exec, ExecOptions, ExecResult } from '../../exec/exec.js';
+import type { Qga } from './qga.js';
+
+interface ExecStatus {
+  exited: boolean;
+  exitcode?: number;
+  signal?: number;
+  'out-data'?: string;
+  'err-data'?: string;
+}
+
+const b64 = (s?: string) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Commands inside a QEMU guest through its agent (guest-exec, guest-exec-status),
+ * behind the same Exec interface as the host. `wrap` maps an argv to the guest
+ * namespace it must run in (the guest has its own /run/netns and bpffs).
+ */
+export class GuestExec implements Exec {
+  /** Guest processes end with their VM, which is what the journal owns. */
+  readonly hostPids = false;
+  constructor(
+    private readonly qga: Qga,
+    readonly where: string,
+    private readonly wrap: (argv: readonly string[]) => readonly string[] = (a) => a,
+  ) {}
+
+  /** Exec for one of the guest's namespaces (`ip -n`, else nsenter --net). */
+  inNetns(netns: string): GuestExec {
+    return new GuestExec(this.qga, `${this.where} netns ${netns}`, (argv) =>
+      argv[0] === 'ip' || argv[0] === 'tc' ? [argv[0], '-n', netns, ...argv.slice(1)] : ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv],
+    );
+  }
+
+  private async spawn(argv: readonly string[], input?: string): Promise<number> {
+    const full = this.wrap(argv);
+    const r = (await this.qga.send('guest-exec', {
+      path: full[0],
+      arg: full.slice(1),
+      'capture-output': true,
+      ...(input !== undefined ? { 'input-data': Buffer.from(input).toString('base64') } : {}),
+    })) as { pid: number };
+    return r.pid;
+  }
+
+  /** Poll until the process ends; the agent keeps its output until asked once. */
+  private async wait(pid: number, t0: number, signal?: AbortSignal): Promise<ExecResult> {
+    let delay = 5;
+    for (;;) {
+      if (signal?.aborted) {
+        await this.qga.send('guest-exec', { path: 'kill', arg: ['-9', String(pid)] }).catch(() => {});
+      }
+      const s = (await this.qga.send('guest-exec-status', { pid })) as ExecStatus;
+      if (s.exited) {
+        return { code: s.signal ? null : (s.exitcode ?? 0), stdout: b64(s['out-data']), stderr: b64(s['err-data']), ms: performance.now() - t0 };
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const t0 = performance.now();
+    const pid = await this.spawn(argv, opts.input);
+    const r = await this.wait(pid, t0, opts.signal);
+    if (r.code !== 0 && !opts.nothrow) throw new CommandError([...this.wrap(argv)], r.code, r.stdout, r.stderr, opts.input);
+    return r;
+  }
+
+  start(argv: readonly string[], opts?: { signal?: AbortSignal }): Background {
+    const t0 = performance.now();
+    const pidP = this.spawn(argv);
+    let guestPid = -1;
+    const done = pidP.then((pid) => ((guestPid = pid), this.wait(pid, t0, opts?.signal)));
+    return {
+      // The guest's pid: the journal does not own it (the VM's teardown ends it).
+      get pid() {
+        return guestPid;
+      },
+      done,
+      kill: (sig = 'SIGTERM') =>
+        void pidP.then((pid) => this.qga.send('guest-exec', { path: 'kill', arg: [`-${sig.replace('SIG', '')}`, String(pid)] }).catch(() => {})),
+    };
+  }
+}

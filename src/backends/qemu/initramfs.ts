@@ -1,0 +1,156 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { LabError } from '../../errors.js';
+import type { Exec } from '../../exec/exec.js';
+
+/** What a guest root is built from: a kernel's modules, and the lab's BPF objects. */
+export interface InitramfsInput {
+  /** `uname -r` of the guest kernel. */
+  release: string;
+  /** lib/modules/<release> of that kernel. */
+  modulesDir: string;
+  /** Directory of the built BPF objects (copied to /opt/dpl/bpf). */
+  bpfDir: string;
+  /** Where built images are cached. */
+  cacheDir: string;
+}
+
+/** This machine's tools that the guest runs, by absolute path (FACTS: busybox sh prefers its applets). */
+export const GUEST_TOOLS = [
+  '/usr/sbin/ip',
+  '/usr/sbin/tc',
+  '/usr/bin/ss',
+  '/usr/sbin/bpftool',
+  '/usr/bin/iperf3',
+  '/usr/sbin/ethtool',
+  '/usr/bin/nsenter',
+  '/usr/sbin/sysctl',
+  '/usr/bin/kmod',
+  '/usr/sbin/qemu-ga',
+  '/usr/bin/nstat',
+];
+
+/** Modules the datapath and the checks use (loaded at boot when the kernel has them as modules). */
+export const GUEST_MODULES = ['virtio_net', 'virtio_console', 'veth', 'netkit', 'sch_fq', 'sch_tbf', 'sch_ingress', 'sch_htb', 'tcp_bbr', 'cls_bpf', 'ipv6'];
+
+/** busybox applets the init script and the lab use; no applet shadows a real tool above. */
+const APPLETS = ['sh', 'mount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'ln', 'kill', 'ps', 'grep', 'basename', 'rm', 'uname', 'true', 'dmesg'];
+
+/**
+ * /init: mount the pseudo filesystems, load modules, find the agent's virtio port
+ * (its name in /sys/class/virtio-ports, per FACTS.md), start qemu-ga, reap children.
+ */
+export const INIT = `#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /run /tmp /dev/pts
+mount -t tmpfs run /run
+mkdir -p /run/netns /run/qga
+mount -t bpf bpf /sys/fs/bpf
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+for m in $(cat /etc/dpl-modules); do /usr/sbin/modprobe -q "$m"; done
+/usr/sbin/ip link set lo up
+port=
+for p in /sys/class/virtio-ports/*; do
+  [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/$(basename "$p")
+done
+echo "dpl-init: kernel $(uname -r), agent on \${port:-none}" > /dev/console
+/usr/sbin/qemu-ga -m virtio-serial -p "$port" -t /run/qga >/dev/console 2>&1 &
+while true; do wait; sleep 1; done
+`;
+
+/** Shared libraries of a binary, as its dynamic loader resolves them here. */
+async function libsOf(exec: Exec, bin: string): Promise<string[]> {
+  const r = await exec.run(['ldd', bin], { nothrow: true });
+  return [...r.stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]);
+}
+
+/** Modules to ship: the wanted ones present as modules, with their dependencies (modules.dep). */
+export function moduleClosure(depText: string, wanted: string[]): string[] {
+  const deps = new Map<string, string[]>();
+  const byName = new Map<string, string>();
+  for (const line of depText.split('\n')) {
+    const [mod, rest] = line.split(':');
+    if (!mod) continue;
+    deps.set(mod, (rest ?? '').trim().split(/\s+/).filter(Boolean));
+    byName.set(basename(mod).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_'), mod);
+  }
+  const out = new Set<string>();
+  const visit = (m: string) => {
+    if (out.has(m)) return;
+    out.add(m);
+    for (const d of deps.get(m) ?? []) visit(d);
+  };
+  for (const w of wanted) {
+    const m = byName.get(w);
+    if (m) visit(m);
+  }
+  return [...out];
+}
+
+function fingerprint(input: InitramfsInput, files: string[]): string {
+  const h = createHash('sha256').update(INIT).update(input.release).update(GUEST_MODULES.join(','));
+  for (const f of files) {
+    const s = statSync(f);
+    h.update(`${f}\0${s.size}\0${s.mtimeMs}\n`);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * Build (or reuse) the guest's initramfs: busybox, this machine's tools and their
+ * libraries, the kernel's modules for the datapath (depmod'ed), the BPF objects.
+ * Cached by content: rebuilt only when an input changed. Returns its path.
+ */
+export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress: (m: string) => void = () => {}): Promise<string> {
+  const missing = GUEST_TOOLS.filter((t) => !existsSync(t));
+  if (missing.length) throw new LabError('E_REQUIREMENT', `guest tools missing on this machine: ${missing.join(', ')}`, 'run ./lab once as root: it installs them');
+  const busybox = ['/usr/bin/busybox', '/bin/busybox'].find((b) => existsSync(b) && readFileSync(b).subarray(0, 4).toString('latin1') === '\x7fELF');
+  if (!busybox) throw new LabError('E_REQUIREMENT', 'busybox is not installed', 'apt-get install busybox-static');
+  const bpfObjs = existsSync(input.bpfDir) ? readdirSync(input.bpfDir).filter((f) => f.endsWith('.o')).map((f) => join(input.bpfDir, f)) : [];
+  // Debian's kernel packages ship no modules.dep (depmod runs at install): make it.
+  if (!existsSync(join(input.modulesDir, 'modules.dep'))) {
+    const m = /^(.*)\/lib\/modules\/[^/]+\/?$/.exec(input.modulesDir);
+    if (!m) throw new LabError('E_REQUIREMENT', `${input.modulesDir} has no modules.dep and is not a <root>/lib/modules/<release> directory`, `run depmod -b ROOT ${input.release}`);
+    await exec.run(['depmod', '-b', m[1] || '/', input.release]);
+  }
+  const depText = readFileSync(join(input.modulesDir, 'modules.dep'), 'utf8');
+  const modules = moduleClosure(depText, GUEST_MODULES);
+  const libs = [...new Set((await Promise.all(GUEST_TOOLS.map((t) => libsOf(exec, t)))).flat())];
+  const files = [busybox, ...GUEST_TOOLS, ...libs, ...bpfObjs, ...modules.map((m) => join(input.modulesDir, m))];
+  const out = join(input.cacheDir, `initramfs-${input.release}-${fingerprint(input, files)}.cpio.gz`);
+  if (existsSync(out)) return out;
+
+  progress(`building the guest initramfs for ${input.release} (${GUEST_TOOLS.length} tools, ${libs.length} libraries, ${modules.length} modules)`);
+  mkdirSync(input.cacheDir, { recursive: true });
+  const root = mkdtempSync(join(input.cacheDir, '.root-'));
+  try {
+    const put = (src: string, dst = src) => {
+      mkdirSync(join(root, dirname(dst)), { recursive: true });
+      copyFileSync(src, join(root, dst));
+      chmodSync(join(root, dst), statSync(src).mode & 0o777);
+    };
+    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev', 'run', 'tmp', 'etc', 'opt/dpl/bpf', 'var']) mkdirSync(join(root, d), { recursive: true });
+    put(busybox, '/bin/busybox');
+    for (const a of APPLETS) symlinkSync('busybox', join(root, 'bin', a));
+    for (const t of [...GUEST_TOOLS, ...libs]) put(t);
+    // kmod is one binary answering to its name.
+    for (const n of ['modprobe', 'depmod', 'lsmod']) symlinkSync('../bin/kmod', join(root, 'usr/sbin', n));
+    for (const o of bpfObjs) put(o, join('/opt/dpl/bpf', basename(o)));
+    const modRoot = `/lib/modules/${input.release}`;
+    for (const m of modules) put(join(input.modulesDir, m), join(modRoot, m));
+    for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) if (existsSync(join(input.modulesDir, f))) put(join(input.modulesDir, f), join(modRoot, f));
+    await exec.run(['depmod', '-b', root, input.release]);
+    writeFileSync(join(root, 'etc/dpl-modules'), GUEST_MODULES.join('\n') + '\n');
+    writeFileSync(join(root, 'init'), INIT, { mode: 0o755 });
+    const tmp = `${out}.tmp`;
+    await exec.run(['sh', '-c', `cd "$1" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1 > "$2"`, 'sh', root, tmp]);
+    renameSync(tmp, out);
+    return out;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
