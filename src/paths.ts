@@ -8,3 +8,6 @@ export const REPO_ROOT = (() => {
   while (!existsSync(join(d, 'package.json')) && d !== '/') d = resolve(d, '..');
   return d;
 })();
+
+/** The BPF objects bpf/build.sh writes. */
+export const BPF_OBJ_DIR = join(REPO_ROOT, 'build', 'bpf');

@@ -21,8 +21,10 @@ export interface LabContext {
 /** Where nodes live. One implementation per folder under src/backends. */
 export interface Backend {
   readonly kind: string;
-  /** Commands in the target's root context. */
-  readonly host: Exec;
+  /** Where the lab's BPF objects are, as the nodes see them. */
+  readonly objDir: string;
+  /** Commands in a node's root context: where bpftool loads programs and pins them. */
+  root(node: string): Exec;
   /** Commands inside one of the lab's namespaces on the target. */
   exec(netns: string): Exec;
   /** Read the target's kernel and tool facts. */
@@ -31,4 +33,6 @@ export interface Backend {
   provision(ctx: LabContext): Promise<void>;
   /** Addresses, routes, sysctls and bottleneck qdiscs of one node and its pods and peer. */
   wireNode(ctx: LabContext, node: LabNode): Promise<void>;
+  /** Reconnect to a lab brought up by another process (lab check). */
+  reattach?(ctx: LabContext): Promise<void>;
 }

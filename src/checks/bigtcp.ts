@@ -32,7 +32,7 @@ export const bigtcp: Check = {
     const v4ok = ipv4Verdict(ctx.facts);
     const families = ctx.lab.families.filter((f) => (f === 'ipv4' ? !!(pod.ipv4 && rx.v4) : !!(pod.ipv6 && rx.v6)));
     const namespaces = nodeNamespaces(ctx, node);
-    const counter = new BigCounter(ctx.backend.host, ctx.backend.exec(pod.netns), pod.dev, ctx.bpfDir, join(ctx.objDir, 'bigtcp_count.o'));
+    const counter = new BigCounter(ctx.backend.root(node.name), ctx.backend.exec(pod.netns), pod.dev, ctx.bpfDir, join(ctx.objDir, 'bigtcp_count.o'));
     const results: { family: Family; bigTcp: 'on' | 'off'; counts: BigCounts; mbps: number }[] = [];
     const evidence: string[] = [];
     const notes: string[] = [];

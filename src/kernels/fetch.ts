@@ -75,7 +75,9 @@ async function apt(exec: Exec, argv: string[], what: string, signal?: AbortSigna
       ? `the suite's Release signature did not verify against ${KEYRING}: update debian-archive-keyring (apt-get install debian-archive-keyring)`
       : /no candidate|Unable to locate|No packages found/.test(r.stderr)
         ? 'the mirror no longer has this package: update its name in vms/kernels.yaml'
-        : 'check that deb.debian.org is reachable through apt (apt-get update)';
+        : /does not have a Release file/.test(r.stderr)
+          ? 'no such suite on the mirror: check the suite in vms/kernels.yaml'
+          : 'check that the mirror is reachable through apt (apt-get update)';
     throw new LabError('E_REQUIREMENT', `${what} failed (exit ${r.code})${tail ? `:\n  ${tail}` : ''}`, hint);
   }
   return r;
@@ -178,7 +180,7 @@ export async function fetchKernel(entry: KernelEntry, opts: FetchOptions = {}): 
   log(`apt-get update: suite ${entry.suite} under the private config ${dir}`);
   relay(log, await apt(exec, ['apt-get', ...o, 'update'], `apt-get update (${entry.suite})`, opts.signal));
 
-  const shown = await apt(exec, ['apt-cache', ...o, 'show', ...entry.packages], `apt-cache show (${entry.suite})`, opts.signal);
+  const shown = await apt(exec, ['apt-cache', ...o, 'show', ...entry.packages], `apt-cache show ${entry.packages.join(' ')} (${entry.suite})`, opts.signal);
   const records = parseAptRecords(shown.stdout);
 
   mkdirSync(kernelsDir(root), { recursive: true });

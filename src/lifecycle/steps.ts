@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../paths.js';
+import { BPF_OBJ_DIR, REPO_ROOT } from '../paths.js';
 import { LabError, TopologyError } from '../errors.js';
 import { createBackend } from '../backends/registry.js';
 import type { Backend, LabContext } from '../backends/backend.js';
@@ -20,7 +20,7 @@ import { Journal, knownLabs } from './journal.js';
 import { readLabState, writeLabState, type LabState } from './labstate.js';
 
 export { REPO_ROOT };
-export const BPF_OBJ_DIR = join(REPO_ROOT, 'build', 'bpf');
+
 export const BPFFS_ROOT = process.env.DPL_BPFFS ?? '/sys/fs/bpf/dpl';
 
 /** validate: read, check and resolve the topology. Throws TopologyError (exit 2). */
@@ -74,7 +74,7 @@ export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, p
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new LabError('E_LAB_EXISTS', `a lab named '${lab.name}' was just brought up by another process`, `lab down ${lab.name}`);
     throw e;
   }
-  const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: BPF_OBJ_DIR };
+  const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: probed.backend.objDir };
   writeLabState({ name: lab.name, file: lab.file, backend: lab.backend, pid: process.pid, createdAt: new Date().toISOString(), phase: 'provisioning', lab, decisions: probed.decisions, bpfDir: ctx.bpfDir, objDir: ctx.objDir });
   await probed.backend.provision(ctx);
   return ctx;
@@ -131,5 +131,7 @@ export async function attach(name: string, signal: AbortSignal, progress: (m: st
   if (state.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${state.phase}, not up`, `lab down ${name} and bring it up again`);
   const backend = createBackend(state.backend);
   const facts = await backend.probe(signal);
-  return { ctx: { lab: state.lab, backend, facts, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir }, state };
+  const ctx: LabContext = { lab: state.lab, backend, facts, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir };
+  await backend.reattach?.(ctx);
+  return { ctx, state };
 }

@@ -1,4 +1,3 @@
-import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseJson, type Exec } from '../exec/exec.js';
@@ -17,6 +16,7 @@ const DumpJson = z.array(z.object({ formatted: z.object({ key: z.number(), value
 export class BigCounter {
   readonly dir: string;
   constructor(
+    /** The node's root context, where the program is loaded and pinned. */
     private readonly host: Exec,
     private readonly podExec: Exec,
     private readonly dev: string,
@@ -32,7 +32,7 @@ export class BigCounter {
 
   /** Load and attach; the pins live under the lab's bpf dir, which the journal owns. */
   async attach(signal?: AbortSignal): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
+    await this.host.run(['mkdir', '-p', this.dir], { signal });
     await this.host.run(['bpftool', 'prog', 'loadall', this.obj, join(this.dir, 'prog'), 'pinmaps', join(this.dir, 'maps')], { signal });
     await this.podExec.run(['bpftool', 'net', 'attach', 'tcx_egress', 'pinned', join(this.dir, 'prog', 'count_big'), 'dev', this.dev], { signal });
   }
@@ -51,6 +51,6 @@ export class BigCounter {
 
   async detach(): Promise<void> {
     await this.podExec.run(['bpftool', 'net', 'detach', 'tcx_egress', 'dev', this.dev], { nothrow: true });
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.host.run(['rm', '-rf', this.dir], { nothrow: true });
   }
 }

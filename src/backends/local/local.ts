@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { HostExec, NetnsExec, type Exec } from '../../exec/exec.js';
 import { PARALLEL, pool } from '../../exec/pool.js';
 import { probeLocal, type KernelFacts } from '../../kernel/facts.js';
+import { BPF_OBJ_DIR } from '../../paths.js';
 import { podDevicePlan } from '../../datapath/devices/devices.js';
 import type { Backend, LabContext } from '../backend.js';
 import type { LabNode } from '../../topology/model.js';
@@ -13,7 +14,12 @@ import { nodeBatch, peerBatch, podBatch, provisionBatch, tbfBatch } from './wiri
  */
 export class LocalBackend implements Backend {
   readonly kind = 'local';
-  readonly host: Exec = new HostExec();
+  private readonly host: Exec = new HostExec();
+  readonly objDir = BPF_OBJ_DIR;
+
+  root(): Exec {
+    return this.host;
+  }
 
   exec(netns: string): Exec {
     return new NetnsExec(netns);

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { all, hasConfig, needKernel, needTool } from '../../kernel/facts.js';
 import { parseAddr } from '../../topology/ip.js';
@@ -75,8 +74,9 @@ export function attachments(ctx: LabContext, node: LabNode): [string, string][] 
 export async function deployHostRouting(ctx: LabContext, node: LabNode, links: LinkFacts[], attach: boolean): Promise<void> {
   const p = pins(ctx, node);
   const { signal } = ctx;
-  mkdirSync(p.dir, { recursive: true }); // bpftool pins only into an existing parent
-  await ctx.backend.host.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, HOST_ROUTING_OBJ), p.progs, 'pinmaps', p.maps], { signal });
+  const root = ctx.backend.root(node.name);
+  await root.run(['mkdir', '-p', p.dir], { signal }); // bpftool pins only into an existing parent
+  await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, HOST_ROUTING_OBJ), p.progs, 'pinmaps', p.maps], { signal });
   const ifindex = new Map(links.map((l) => [l.ifname, l.ifindex]));
   const lines = node.pods.flatMap((pod) =>
     [pod.ipv4, pod.ipv6].filter((a): a is string => !!a).map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${endpointValue(ifindex.get(pod.hostDev)!)}`),
