@@ -63,7 +63,7 @@ function prepareAptDir(entry: KernelEntry, root: string): string {
   return dir;
 }
 
-/** apt prints a bad signature as a warning on some versions and still exits 0. */
+/** When a suite verified before, apt reports a bad signature only as a warning, keeps the old index and exits 0. */
 const SIGNATURE_TROUBLE = /^W: .*(GPG error|NO_PUBKEY|EXPKEYSIG|not signed|signature)/m;
 
 async function apt(exec: Exec, argv: string[], what: string, signal?: AbortSignal): Promise<ExecResult> {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { all, hasConfig, needKernel, needTool } from '../../kernel/facts.js';
 import { parseAddr } from '../../topology/ip.js';
-import { nodeLinks } from '../../backends/local/wiring.js';
+import { nodeLinks } from '../../backends/wiring.js';
 import type { LabContext } from '../../backends/backend.js';
 import type { LabNode } from '../../topology/model.js';
 import type { LinkFacts } from '../../measure/links.js';

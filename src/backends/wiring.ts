@@ -1,7 +1,7 @@
-import type { PodDevicePlan } from '../../datapath/devices/devices.js';
+import type { PodDevicePlan } from '../datapath/devices/devices.js';
 
 type DevKind = PodDevicePlan['kind'];
-import type { Addr, Lab, LabNode, Pod } from '../../topology/model.js';
+import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
 
 /**
  * Batch files for iproute2 and tc: each function returns the lines one `ip -batch`
@@ -11,9 +11,10 @@ import type { Addr, Lab, LabNode, Pod } from '../../topology/model.js';
 const lines = (...ls: (string | false | undefined)[]) => ls.filter(Boolean).join('\n') + '\n';
 
 /** Root-namespace batch: every namespace, then every device pair created directly inside them. */
-export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNode) => DevKind): string {
+export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNode) => DevKind, nodes: readonly LabNode[] = lab.nodes): string {
   const out = namespaces.map((ns) => `netns add ${ns}`);
-  for (const n of lab.nodes) {
+  const names = new Set(nodes.map((n) => n.name));
+  for (const n of nodes) {
     for (const p of n.pods) {
       // netkit in L3 mode (Cilium's default): no L2 on the pair, the primary stays in the node.
       const type = kindOf(n) === 'netkit' ? 'netkit mode l3' : 'veth';
@@ -24,7 +25,7 @@ export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNo
       out.push(`link add ${n.uplink.nodeDev} netns ${n.netns} type veth peer name ${n.uplink.peerDev} netns ${peer.netns}`);
     }
   }
-  for (const l of lab.links) {
+  for (const l of lab.links.filter((x) => names.has(x.a) && names.has(x.b))) {
     const a = lab.nodes.find((n) => n.name === l.a)!;
     const b = lab.nodes.find((n) => n.name === l.b)!;
     out.push(`link add ${l.devA} netns ${a.netns} type veth peer name ${l.devB} netns ${b.netns}`);
