@@ -28,7 +28,7 @@ export interface Backend {
   /** Commands inside one of the lab's namespaces on the target. */
   exec(netns: string): Exec;
   /** Read the target's kernel and tool facts. */
-  probe(signal?: AbortSignal): Promise<KernelFacts>;
+  probe(lab: Lab, signal?: AbortSignal): Promise<KernelFacts>;
   /** Create every namespace and device of the lab (journaled first). */
   provision(ctx: LabContext): Promise<void>;
   /** Addresses, routes, sysctls and bottleneck qdiscs of one node and its pods and peer. */

@@ -1,9 +1,11 @@
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local/local.js';
+import { QemuBackend } from './qemu/qemu.js';
 
 /** Every backend the lab knows, registered explicitly. */
 const BACKENDS: Record<string, () => Backend> = {
   local: () => new LocalBackend(),
+  qemu: () => new QemuBackend(),
 };
 
 export function backendNames(): string[] {

@@ -7,15 +7,17 @@ const fits = (n: { uplink?: { rate?: string } }) => !!n.uplink?.rate;
 
 /** Series and medians of one run, in the shape the report (and later plots) read. */
 function summary(flow: FlowResult) {
-  const queued = flow.samples.filter((s) => (s.backlog ?? 0) > 0);
+  // Only samples where ss saw the socket and the qdisc held a queue say anything.
+  const queued = flow.samples.filter((s) => (s.backlog ?? 0) > 0 && s.wmem !== undefined);
   return {
     mbps: Math.round(flow.bitsPerSecond / 1e5) / 10,
     retransmits: flow.retransmits,
     samples: flow.samples.length,
+    samplesSocketSeen: flow.samples.filter((s) => s.wmem !== undefined).length,
     samplesWithBacklog: queued.length,
-    wmemMedian: median(queued.map((s) => s.wmem)),
+    wmemMedian: median(queued.map((s) => s.wmem!)),
     backlogMedian: median(queued.map((s) => s.backlog!)),
-    series: { t: flow.samples.map((s) => s.t), wmem: flow.samples.map((s) => s.wmem), backlog: flow.samples.map((s) => s.backlog ?? 0) },
+    series: { t: flow.samples.map((s) => s.t), wmem: flow.samples.map((s) => s.wmem ?? null), backlog: flow.samples.map((s) => s.backlog ?? 0) },
   };
 }
 
@@ -61,10 +63,12 @@ export const backpressure: Check = {
     }
     const { bpf, legacy } = runs;
     const metrics = { pod: `${node.name}/${pod.name}`, dst, bottleneck: `tbf ${u.rate} on ${node.name}/${u.nodeDev}`, bpf, legacy };
-    const threshold = `bpf: median wmem > 0 B while backlog > 0; legacy: median wmem = 0 B; each over >= ${MIN_QUEUED_SAMPLES} samples with backlog`;
+    const threshold = `bpf: median wmem > 0 B while backlog > 0; legacy: median wmem = 0 B; each over >= ${MIN_QUEUED_SAMPLES} samples where ss saw the socket and the qdisc held a backlog`;
     const problems: string[] = [];
-    for (const [mode, r] of Object.entries(runs))
-      if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) problems.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
+    for (const [mode, r] of Object.entries(runs)) {
+      if (r.samplesSocketSeen < MIN_QUEUED_SAMPLES) problems.push(`${mode}: ss showed the sender's socket in only ${r.samplesSocketSeen} of ${r.samples} samples (is sock_diag / tcp_diag available?)`);
+      else if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) problems.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
+    }
     if (!problems.length) {
       if (!(bpf.wmemMedian > 0)) problems.push(`bpf: the socket owned nothing while the qdisc queued ${bpf.backlogMedian} B (median wmem 0): backpressure lost`);
       if (legacy.wmemMedian !== 0) problems.push(`legacy: median wmem ${legacy.wmemMedian} B; expected 0 (orphaned in ip_rcv_core)`);

@@ -42,7 +42,7 @@ export interface Probed {
 export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   ensureFree(lab.name);
   const backend = createBackend(lab.backend);
-  const facts = await backend.probe(signal);
+  const facts = await backend.probe(lab, signal);
   if (!facts.root) throw new LabError('E_REQUIREMENT', 'the lab creates namespaces and loads BPF programs: run it as root', 'sudo ./lab ...');
   if (!facts.bpffs) throw new LabError('E_REQUIREMENT', 'bpffs is not mounted at /sys/fs/bpf', 'mount -t bpf bpf /sys/fs/bpf');
   for (const t of ['ip', 'tc', 'bpftool', 'nsenter'] as const)
@@ -130,7 +130,7 @@ export async function attach(name: string, signal: AbortSignal, progress: (m: st
   if (!state || !journal) throw new LabError('E_LAB_UNKNOWN', `no lab named '${name}' is up`, `lab status lists the labs that are up`);
   if (state.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${state.phase}, not up`, `lab down ${name} and bring it up again`);
   const backend = createBackend(state.backend);
-  const facts = await backend.probe(signal);
+  const facts = await backend.probe(state.lab, signal);
   const ctx: LabContext = { lab: state.lab, backend, facts, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir };
   await backend.reattach?.(ctx);
   return { ctx, state };

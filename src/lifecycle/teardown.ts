@@ -2,6 +2,7 @@ import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Exec } from '../exec/exec.js';
 import { processStartTime } from '../measure/flow.js';
+import { stopVm } from '../backends/qemu/vm.js';
 import { Journal, type JournalEntry } from './journal.js';
 
 export interface TeardownResult {
@@ -46,6 +47,10 @@ export async function teardownLab(lab: string, host: Exec, progress: (m: string)
   const of = <K extends JournalEntry['obj']['kind']>(k: K) => live.filter((e): e is JournalEntry & { obj: Extract<JournalEntry['obj'], { kind: K }> } => e.obj.kind === k);
 
   for (const e of of('process')) (await stopProcess(e.obj.pid, e.obj.startTime)) ? gone.push(e.seq) : left.push(`process ${e.obj.pid}`);
+
+  const vms = of('vm');
+  if (vms.length) progress(`stopping ${vms.length} VM(s)`);
+  for (const e of vms) (await stopVm(e.obj.dir)) ? gone.push(e.seq) : left.push(`VM ${e.obj.name} (${e.obj.dir})`);
 
   for (const e of of('link-sizes')) {
     const v = e.obj.values;

@@ -6,8 +6,8 @@ import type { Journal } from '../lifecycle/journal.js';
 export interface FlowSample {
   /** Milliseconds since the flow started. */
   t: number;
-  /** Sum of skmem t (sk_wmem_alloc) over the sender's sockets to the server port. */
-  wmem: number;
+  /** Sum of skmem t (sk_wmem_alloc) over the sender's sockets to the server port; undefined when ss showed none. */
+  wmem?: number;
   /** Bytes queued in the bottleneck qdisc (tc -s -j qdisc: backlog). */
   backlog?: number;
 }
@@ -38,10 +38,14 @@ export interface FlowSpec {
 /** iperf3's default port. */
 export const IPERF_PORT = 5201;
 
-/** skmem:(r0,rb131072,t0,tb46080,...) of every socket in ss -tmi output: the t fields summed. */
-export function parseSsWmem(text: string): number {
-  let sum = 0;
-  for (const m of text.matchAll(/skmem:\([^)]*\bt(\d+)/g)) sum += Number(m[1]);
+/**
+ * skmem:(r0,rb131072,t0,tb46080,...) of every socket in ss -tmi output: the t fields
+ * summed. Undefined when ss listed no socket with skmem (a socket ss cannot see is
+ * not a socket that owns nothing).
+ */
+export function parseSsWmem(text: string): number | undefined {
+  let sum: number | undefined;
+  for (const m of text.matchAll(/skmem:\([^)]*\bt(\d+)/g)) sum = (sum ?? 0) + Number(m[1]);
   return sum;
 }
 

@@ -5,6 +5,8 @@ export interface Lab {
   name: string;
   file: string;
   backend: string;
+  /** qemu: catalogue name of the guest kernel. */
+  kernel?: string;
   families: Family[];
   nodes: LabNode[];
   peers: Peer[];

@@ -5,6 +5,9 @@ import { CHECK_IDS, DEFAULT_DATAPATH, LINK_DEV_PREFIX, POD_DEV_PREFIX } from './
 import { contains, formatPrefix, nthAddr, overlaps, parseAddr, parsePrefix, type Prefix } from './ip.js';
 import { netnsOf, type Addr, type Lab, type LabNode, type NodeLink, type Uplink } from './model.js';
 
+/** The reference VM kernel (vms/kernels.yaml). */
+export const DEFAULT_VM_KERNEL = '6.12';
+
 /** Default address plan: node i gets 10.244.i.0/24, uplink i 10.255.i.0/30, link k 10.254.k.0/30. */
 const DEFAULTS = {
   pod4: (i: number) => `10.244.${i}.0/24`,
@@ -33,6 +36,8 @@ export function resolve(loaded: Loaded): Result<Lab> {
   const v6 = t.families.includes('ipv6');
 
   if (!backendNames().includes(t.backend)) err(['backend'], `unknown backend '${t.backend}'; known: ${backendNames().join(', ')}`);
+  if (t.kernel && t.backend !== 'qemu') err(['kernel'], `kernel applies to the qemu backend only (this lab's backend is ${t.backend})`);
+  if (t.backend === 'qemu' && t.links.length) err(['links'], 'the qemu backend runs one VM per node and does not join VMs with links yet: remove links, or use backend local');
 
   const hostNames = new Map<string, (string | number)[]>();
   const claim = (n: string, path: (string | number)[], what: string) => {
@@ -130,6 +135,7 @@ export function resolve(loaded: Loaded): Result<Lab> {
       name: t.name,
       file,
       backend: t.backend,
+      kernel: t.backend === 'qemu' ? (t.kernel ?? DEFAULT_VM_KERNEL) : undefined,
       families: t.families,
       nodes,
       peers: nodes.filter((n) => n.uplink).map((n) => ({ name: n.uplink!.peer, netns: netnsOf(t.name, n.uplink!.peer), node: n.name })),

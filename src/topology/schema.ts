@@ -88,7 +88,8 @@ export const CheckRefSchema = z.union([
 export const TopologySchema = z
   .object({
     name: name('lab name', 12),
-    backend: z.string().default('local').describe('where nodes live: local (namespaces on this kernel)'),
+    backend: z.string().default('local').describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
+    kernel: z.string().optional().describe('qemu: the kernel to boot, a name from vms/kernels.yaml (default 6.12)'),
     families: z.array(z.enum(FAMILIES)).min(1).default(['ipv4']),
     datapath: DatapathSchema.partial().default({}),
     nodes: z.array(NodeSchema).min(1, 'a lab needs at least one node'),

@@ -8,7 +8,8 @@ describe('parsers of kernel tool output', () => {
   it('sums skmem t over the sockets ss lists', () => {
     const ss = `ESTAB 0 0 10.244.1.2:40000 10.255.1.2:5201\n\t skmem:(r0,rb131072,t0,tb46080,f0,w0,o0,bl0,d0) cubic\nESTAB 0 1200 10.244.1.2:40002 10.255.1.2:5201\n\t skmem:(r0,rb131072,t151832,tb4194304,f1200,w0,o0,bl0,d0) bbr`;
     expect(parseSsWmem(ss)).toBe(151832);
-    expect(parseSsWmem('')).toBe(0);
+    expect(parseSsWmem('')).toBeUndefined();
+    expect(parseSsWmem('ESTAB 0 0 a:1 b:5201\n\t skmem:(r0,rb131072,t0,tb46080)')).toBe(0);
   });
   it('reads the root qdisc backlog from tc -s -j', () => {
     expect(parseTcBacklog([{ kind: 'tbf', handle: '8001:', root: true, backlog: 122634, qlen: 3 }])).toBe(122634);

@@ -27,6 +27,11 @@ export class GuestExec implements Exec {
     private readonly wrap: (argv: readonly string[]) => readonly string[] = (a) => a,
   ) {}
 
+  /** Close the agent connection (the VM keeps running). */
+  close(): void {
+    this.qga.close();
+  }
+
   /** Exec for one of the guest's namespaces (`ip -n`, else nsenter --net). */
   inNetns(netns: string): GuestExec {
     return new GuestExec(this.qga, `${this.where} netns ${netns}`, (argv) =>

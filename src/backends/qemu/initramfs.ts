@@ -32,7 +32,8 @@ export const GUEST_TOOLS = [
 ];
 
 /** Modules the datapath and the checks use (loaded at boot when the kernel has them as modules). */
-export const GUEST_MODULES = ['virtio_net', 'virtio_console', 'veth', 'netkit', 'sch_fq', 'sch_tbf', 'sch_ingress', 'sch_htb', 'tcp_bbr', 'cls_bpf', 'ipv6'];
+// inet_diag/tcp_diag: ss reads socket memory (skmem) through sock_diag; without them it shows nothing.
+export const GUEST_MODULES = ['virtio_net', 'virtio_console', 'veth', 'netkit', 'sch_fq', 'sch_tbf', 'sch_ingress', 'sch_htb', 'tcp_bbr', 'cls_bpf', 'ipv6', 'inet_diag', 'tcp_diag', 'udp_diag'];
 
 /** busybox applets the init script and the lab use; no applet shadows a real tool above. */
 const APPLETS = ['sh', 'mount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'ln', 'kill', 'ps', 'grep', 'basename', 'rm', 'uname', 'true', 'dmesg'];

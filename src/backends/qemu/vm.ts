@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from '../../errors.js';
-import { spawnArgv, type Background } from '../../exec/exec.js';
+import { runArgv } from '../../exec/exec.js';
 import { Qga } from './qga.js';
 
 export type Accel = 'kvm' | 'tcg';
@@ -34,7 +34,8 @@ export class BootError extends LabError {
 
 export interface Vm {
   spec: VmSpec;
-  proc: Background;
+  /** pid of the daemonized QEMU (from its pidfile). */
+  pid: number;
   qga: Qga;
   /** Milliseconds from QEMU's start to the agent's first answer. */
   bootMs: number;
@@ -43,13 +44,15 @@ export interface Vm {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+export const pidfileOf = (dir: string) => join(dir, 'qemu.pid');
+
 export function qemuArgv(spec: VmSpec): string[] {
   const sock = join(spec.dir, 'qga.sock');
   return [
     'qemu-system-x86_64',
     '-nodefaults',
     '-no-reboot',
-    '-nographic',
+    '-display', 'none',
     '-name', spec.name,
     ...(spec.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
     '-m', String(spec.memoryMb ?? 1024),
@@ -62,6 +65,8 @@ export function qemuArgv(spec: VmSpec): string[] {
     '-device', 'virtio-serial',
     '-chardev', `socket,path=${sock},server=on,wait=off,id=qga0`,
     '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+    // Daemonized, the VM outlives `lab up`; the pidfile is how the journal finds it.
+    '-daemonize', '-pidfile', pidfileOf(spec.dir),
     ...(spec.extra ?? []),
   ];
 }
@@ -69,41 +74,59 @@ export function qemuArgv(spec: VmSpec): string[] {
 export function consoleTail(dir: string, lines = 25): string {
   const f = join(dir, 'console.log');
   if (!existsSync(f)) return '(no console output)';
-  return readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  return readFileSync(f, 'utf8').replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1bc/g, '').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** The QEMU of this VM dir, if it is still running (pid from the pidfile, checked against its command line). */
+export function runningPid(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidfileOf(dir), 'utf8').trim());
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    return cmd.includes(dir) && state !== 'Z' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stop a VM: SIGTERM, then SIGKILL after a second. True when it is gone. */
+export async function stopVm(dir: string): Promise<boolean> {
+  const pid = runningPid(dir);
+  if (pid === undefined) return true;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 20 && runningPid(dir) !== undefined; i++) await sleep(50);
+  if (runningPid(dir) !== undefined) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 20 && runningPid(dir) !== undefined; i++) await sleep(50);
+  return runningPid(dir) === undefined;
 }
 
 /**
  * Start QEMU and wait until the guest agent answers guest-sync: readiness is the
  * agent, not a sleep. A panic or an early exit is its own result, with the console tail.
  */
-export async function bootVm(spec: VmSpec, onStart: (pid: number) => void, signal?: AbortSignal): Promise<Vm> {
+export async function bootVm(spec: VmSpec, signal?: AbortSignal): Promise<Vm> {
   const t0 = performance.now();
-  const proc = spawnArgv(qemuArgv(spec), { signal });
-  onStart(proc.pid);
-  let exited = false;
-  void proc.done.then(() => (exited = true));
+  const started = await runArgv(qemuArgv(spec), { nothrow: true, signal, timeoutMs: 60_000 });
+  if (started.code !== 0) throw new BootError(spec.name, 'exited', `${started.stderr.trim()}\n${consoleTail(spec.dir)}`);
   const qga = new Qga(join(spec.dir, 'qga.sock'));
   const deadline = t0 + (spec.bootTimeoutMs ?? 90_000);
   const fail = async (reason: BootError['reason']) => {
-    proc.kill('SIGKILL');
-    await proc.done;
-    throw new BootError(spec.name, reason, consoleTail(spec.dir));
+    qga.close();
+    const tail = consoleTail(spec.dir);
+    await stopVm(spec.dir);
+    throw new BootError(spec.name, reason, tail);
   };
   while (performance.now() < deadline) {
     if (signal?.aborted) return fail('exited');
-    if (exited) {
-      const r = await proc.done;
-      throw new BootError(spec.name, /Kernel panic/.test(consoleTail(spec.dir, 200)) ? 'panic' : 'exited', `${consoleTail(spec.dir)}\n${r.stderr.trim()}`);
-    }
-    if (/Kernel panic - not syncing/.test(consoleTail(spec.dir, 200))) return fail('panic');
-    if (existsSync(join(spec.dir, 'qga.sock'))) {
-      try {
-        // Short rounds, so a panic or an exit is noticed while the agent is awaited.
-        await qga.open(Math.min(2_000, deadline - performance.now()));
-        return { spec, proc, qga, bootMs: performance.now() - t0, consoleLog: join(spec.dir, 'console.log') };
-      } catch {
-        qga.close();
-      }
+    const panicked = /Kernel panic - not syncing/.test(consoleTail(spec.dir, 200));
+    if (runningPid(spec.dir) === undefined) return fail(panicked ? 'panic' : 'exited');
+    if (panicked) return fail('panic');
+    try {
+      // Short rounds, so a panic or an exit is noticed while the agent is awaited.
+      await qga.open(Math.min(2_000, deadline - performance.now()));
+      return { spec, pid: runningPid(spec.dir)!, qga, bootMs: performance.now() - t0, consoleLog: join(spec.dir, 'console.log') };
+    } catch {
+      qga.close();
     }
     await sleep(100);
   }

@@ -1,0 +1,139 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LabError } from '../../errors.js';
+import { HostExec, type Exec } from '../../exec/exec.js';
+import { parseConfig, probeLocal, type KernelFacts } from '../../kernel/facts.js';
+import { cachedKernel, cacheRoot, releaseVersion, type CachedKernel } from '../../kernels/cache.js';
+import { labDir } from '../../lifecycle/journal.js';
+import { BPF_OBJ_DIR } from '../../paths.js';
+import { podDevicePlan } from '../../datapath/devices/devices.js';
+import type { Lab, LabNode } from '../../topology/model.js';
+import type { Backend, LabContext } from '../backend.js';
+import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
+import { chooseAccel } from './accel.js';
+import { GuestExec } from './guest-exec.js';
+import { buildInitramfs, GUEST_MODULES } from './initramfs.js';
+import { Qga } from './qga.js';
+import { bootVm, stopVm, type Accel } from './vm.js';
+
+/** Where the guest sees the lab's BPF objects (copied into its initramfs). */
+export const GUEST_OBJ_DIR = '/opt/dpl/bpf';
+
+/** A KVM guest that has not answered by then is not going to (TCG boots in about 5 s here). */
+const KVM_PROBE_MS = 20_000;
+
+export const vmDir = (lab: string, node: string) => join(labDir(lab), `vm-${node}`);
+
+/**
+ * One QEMU VM per node, booting a catalogue kernel; the node's pods and peer are
+ * namespaces inside its guest, built by the same code as the local backend's, and
+ * every command goes through the guest agent. The journal owns the VMs; what lives
+ * inside a guest ends with it.
+ */
+export class QemuBackend implements Backend {
+  readonly kind = 'qemu';
+  readonly objDir = GUEST_OBJ_DIR;
+  private readonly guests = new Map<string, GuestExec>();
+  /** Which node's VM holds a namespace. */
+  private readonly nodeOfNetns = new Map<string, string>();
+  private kernel?: CachedKernel;
+  /** How the VMs run (kvm or tcg), said once in progress and kept for reports. */
+  accel?: Accel;
+
+  root(node: string): Exec {
+    const g = this.guests.get(node);
+    if (!g) throw new Error(`VM of node ${node} is not running`);
+    return g;
+  }
+
+  exec(netns: string): Exec {
+    const node = this.nodeOfNetns.get(netns);
+    if (!node) throw new Error(`no VM holds namespace ${netns}`);
+    return (this.root(node) as GuestExec).inNetns(netns);
+  }
+
+  private index(lab: Lab) {
+    for (const n of lab.nodes) for (const ns of namespacesOf(lab, [n])) this.nodeOfNetns.set(ns, n.name);
+  }
+
+  /** The guest kernel's facts, read from its own config; the tools are this machine's, copied in. */
+  async probe(lab: Lab): Promise<KernelFacts> {
+    const name = lab.kernel!;
+    const k = cachedKernel(name);
+    if (!k) throw new LabError('E_REQUIREMENT', `kernel ${name} is not cached`, `lab kernels fetch ${name} (lab kernels list shows the catalogue)`);
+    for (const [bin, pkg] of [['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'], ['/usr/sbin/qemu-ga', 'qemu-guest-agent'], ['/usr/bin/busybox', 'busybox-static']])
+      if (!existsSync(bin)) throw new LabError('E_REQUIREMENT', `${bin} is missing`, `apt-get install ${pkg} (./lab installs it)`);
+    this.kernel = k;
+    this.index(lab);
+    const host = await probeLocal(new HostExec());
+    const config = k.config && existsSync(k.config) ? parseConfig(readFileSync(k.config, 'utf8')) : {};
+    const modules = existsSync(join(k.modulesDir, 'modules.dep'))
+      ? GUEST_MODULES.filter((m) => new RegExp(`/${m}\\.ko`).test(readFileSync(join(k.modulesDir, 'modules.dep'), 'utf8')))
+      : [];
+    return {
+      ...host,
+      release: k.release,
+      version: releaseVersion(k.release) ?? [0, 0],
+      config,
+      configSource: k.config,
+      modules,
+      btf: config.CONFIG_DEBUG_INFO_BTF === 'y',
+      bpffs: true, // the guest's /init mounts it
+    };
+  }
+
+  async provision(ctx: LabContext): Promise<void> {
+    const { lab, journal, signal } = ctx;
+    const k = this.kernel!;
+    const initramfs = await buildInitramfs(new HostExec(), { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs') }, ctx.progress);
+    this.accel = await chooseAccel(ctx.progress, async () => {
+      const dir = join(labDir(lab.name), 'kvm-probe');
+      journal.record([{ kind: 'vm', name: 'kvm-probe', dir }]);
+      mkdirSync(dir, { recursive: true });
+      try {
+        const vm = await bootVm({ name: 'kvm-probe', vmlinuz: k.vmlinuz, initramfs, dir, accel: 'kvm', bootTimeoutMs: KVM_PROBE_MS }, signal);
+        vm.qga.close();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await stopVm(dir);
+      }
+    });
+    ctx.progress(`booting ${lab.nodes.length} VM(s) with kernel ${k.release} under ${this.accel.toUpperCase()}`);
+    await Promise.all(
+      lab.nodes.map(async (node) => {
+        const dir = vmDir(lab.name, node.name);
+        journal.record([{ kind: 'vm', name: node.name, dir }]);
+        mkdirSync(dir, { recursive: true });
+        const vm = await bootVm({ name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel! }, signal);
+        ctx.progress(`node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`);
+        const guest = new GuestExec(vm.qga, `vm ${node.name}`);
+        this.guests.set(node.name, guest);
+        await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
+        await createNamespaces(guest, lab, [node], (n) => podDevicePlan(ctx.facts, n.datapath, n.name).kind, signal);
+      }),
+    );
+  }
+
+  async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
+    const { kind } = podDevicePlan(ctx.facts, node.datapath, node.name);
+    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, kind, ctx.signal);
+  }
+
+  async reattach(ctx: LabContext): Promise<void> {
+    this.index(ctx.lab);
+    for (const node of ctx.lab.nodes) {
+      const qga = new Qga(join(vmDir(ctx.lab.name, node.name), 'qga.sock'));
+      await qga.open(10_000).catch((e) => {
+        throw new LabError('E_LAB_FAILED', `the VM of node ${node.name} does not answer: ${String(e)}`, `lab down ${ctx.lab.name}`);
+      });
+      this.guests.set(node.name, new GuestExec(qga, `vm ${node.name}`));
+    }
+  }
+
+  /** Let the process exit: close the agent sockets (the VMs keep running). */
+  close(): void {
+    for (const g of this.guests.values()) g.close();
+  }
+}
