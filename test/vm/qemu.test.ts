@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BootError, bootVm, runningPid } from '../../src/backends/qemu/vm.js';
+import { cachedKernel } from '../../src/kernels/cache.js';
+import { cli, residue, topo } from '../kernel/helpers.js';
+
+/** Live QEMU processes (zombies are dead: this sandbox's init reaps daemonized ones lazily). */
+const qemus = () => {
+  try {
+    const out = execFileSync('pgrep', ['-a', 'qemu-system'], { encoding: 'utf8' });
+    return out.split('\n').filter((l) => l && !l.includes('<defunct>')).join('\n');
+  } catch {
+    return '';
+  }
+};
+const vmTopology = (name: string) =>
+  readFileSync(new URL('../../topologies/vm-quickstart.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, `name: ${name}`);
+
+describe('qemu backend (TCG here: FACTS.md)', () => {
+  beforeAll(async () => {
+    const r = await cli(['kernels', 'fetch', '6.12']);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('runs the quickstart checks unchanged inside a VM and leaves no VM behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpl-vm-report-'));
+    const r = await cli(['run', topo(vmTopology('vt-run')), '--report-dir', dir]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/guest agent answered [\d.]+ s after QEMU started/);
+    expect(r.stderr).toMatch(/accelerator (KVM|TCG)/);
+    const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    expect(rep.backend).toBe('qemu');
+    expect(rep.kernel.release).toMatch(/^6\.12\./);
+    expect(rep.checks.map((c: { status: string }) => c.status)).toEqual(['pass', 'pass', 'pass']);
+    expect(qemus()).toBe('');
+    expect(await residue('vt-run')).toEqual([]);
+  });
+
+  it('up leaves the VM running; check reattaches through the agent from another process; down stops it', async () => {
+    const up = await cli(['up', topo(vmTopology('vt-up')), '-q']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(qemus()).toContain('vt-up');
+    const check = await cli(['check', 'vt-up', '--only', 'tso-probe', '--report-dir', mkdtempSync(join(tmpdir(), 'dpl-vm-report-')), '-q']);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    const down = await cli(['down', 'vt-up']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(qemus()).toBe('');
+    expect(await residue('vt-up')).toEqual([]);
+  });
+
+  it('a guest that panics is a result with the console tail, not a hang', async () => {
+    const k = cachedKernel('6.12')!;
+    const work = mkdtempSync(join(tmpdir(), 'dpl-vm-panic-'));
+    mkdirSync(join(work, 'root'));
+    // An initramfs without /init: the kernel panics ("No working init found").
+    execFileSync('sh', ['-c', `cd ${work}/root && find . | cpio -o -H newc --quiet | gzip > ${work}/empty.cpio.gz`]);
+    const dir = join(work, 'vm');
+    mkdirSync(dir);
+    const t0 = performance.now();
+    const err = await bootVm({ name: 'panic', vmlinuz: k.vmlinuz, initramfs: join(work, 'empty.cpio.gz'), dir, accel: 'tcg', bootTimeoutMs: 60_000 }).catch((e) => e);
+    expect(err).toBeInstanceOf(BootError);
+    expect((err as BootError).reason).toMatch(/panic|exited/);
+    expect((err as BootError).consoleTail).toMatch(/Kernel panic/);
+    expect(performance.now() - t0).toBeLessThan(60_000);
+    expect(runningPid(dir)).toBeUndefined();
+  });
+});
