@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Counts BIG TCP skbs seen on tcx ingress; chains on so later programs still run. */
+/* Counts BIG TCP skbs on a tcx (or tc) hook; chains on so later programs still run. */
 #include "common.h"
 
 enum { BIG_V4, BIG_V6, ALL_V4, ALL_V6, NR_COUNTS };
@@ -22,7 +22,7 @@ static __always_inline void count(__u32 idx)
 		__sync_fetch_and_add(v, 1);
 }
 
-SEC("tcx/ingress")
+SEC_EGRESS
 int count_big(struct __sk_buff *skb)
 {
 	int big = skb->len > GSO_LEGACY_MAX;

@@ -18,9 +18,14 @@ INC="-I bpf/include"
 [ -d "/usr/include/$MULTIARCH" ] && INC="$INC -I/usr/include/$MULTIARCH"
 
 mkdir -p build/bpf
+# Each program twice: NAME.o for tcx (6.6+), NAME_tc.o for clsact + cls_bpf on older kernels.
 for src in bpf/*.c; do
-	obj="build/bpf/$(basename "$src" .c).o"
-	echo "  CLANG $src -> $obj"
-	# shellcheck disable=SC2086
-	"$CLANG" -O2 -g -target bpf -Wall -Werror $INC -c "$src" -o "$obj"
+	for variant in "" _tc; do
+		obj="build/bpf/$(basename "$src" .c)$variant.o"
+		flags=""
+		[ -n "$variant" ] && flags="-DDPL_TC"
+		echo "  CLANG $src -> $obj"
+		# shellcheck disable=SC2086
+		"$CLANG" -O2 -g -target bpf -Wall -Werror $INC $flags -c "$src" -o "$obj"
+	done
 done

@@ -154,14 +154,14 @@ static __always_inline int route(struct __sk_buff *skb, int from_pod)
 }
 
 /* tcx ingress of a pod's host-side device: local pods by redirect_peer, rest by FIB. */
-SEC("tcx/ingress")
+SEC_INGRESS
 int from_pod(struct __sk_buff *skb)
 {
 	return route(skb, 1);
 }
 
 /* tcx ingress of uplink / node-to-node devices: only traffic for local pods. */
-SEC("tcx/ingress")
+SEC_INGRESS
 int from_netdev(struct __sk_buff *skb)
 {
 	return route(skb, 0);

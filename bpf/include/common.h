@@ -12,6 +12,17 @@
 
 /* Older uapi headers lack enum tcx_action_base (added in 6.6); enum constants are
  * invisible to #ifndef, so these macros shadow the enum with identical values. */
+/* Sections: tcx attach points (6.6+), or with -DDPL_TC a plain tc classifier for
+ * kernels without tcx, attached through clsact + cls_bpf direct-action. There
+ * TCX_NEXT (-1) is TC_ACT_UNSPEC: "no verdict", so the packet continues. */
+#ifdef DPL_TC
+#define SEC_INGRESS SEC("tc")
+#define SEC_EGRESS SEC("tc")
+#else
+#define SEC_INGRESS SEC("tcx/ingress")
+#define SEC_EGRESS SEC("tcx/egress")
+#endif
+
 #ifndef TCX_NEXT
 #define TCX_NEXT	-1
 #define TCX_PASS	0

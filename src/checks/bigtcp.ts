@@ -1,7 +1,6 @@
-import { join } from 'node:path';
+import { chooseHook } from '../datapath/hook.js';
 import { all, needTool } from '../kernel/facts.js';
 import { bigTcp as bigTcpFeature, ipv4Verdict, nodeNamespaces, setSizes } from '../datapath/bigtcp/bigtcp.js';
-import { hostRouting } from '../datapath/host-routing/host-routing.js';
 import { BigCounter, type BigCounts } from '../measure/bigcount.js';
 import { bulkFlow } from '../measure/flow.js';
 import type { Family } from '../topology/schema.js';
@@ -21,7 +20,10 @@ export const bigtcp: Check = {
   id: 'bigtcp',
   title: 'BIG TCP: skbs over 64 KiB really cross the datapath',
   proves: 'a BPF counter on the sending pod device sees skbs longer than 65535 bytes during a bulk flow with BIG TCP on (per family), and none with it off',
-  requires: ({ facts }) => all(needTool(facts, 'iperf3'), bigTcpFeature.requires(facts), hostRouting.requires(facts)),
+  requires: ({ facts }) => {
+    const h = chooseHook(facts);
+    return all(needTool(facts, 'iperf3'), bigTcpFeature.requires(facts), h.hook ? { ok: true } : { ok: false, reason: h.reason });
+  },
   applies: (lab, spec) => (pickPod(lab, spec, (n, p) => !!receiver(lab, n, p)) ? { ok: true } : { ok: false, reason: 'needs two pods on one node, or a pod behind an uplink without a rate limit' }),
   async run(ctx, spec) {
     const picked = pickPod(ctx.lab, spec, (n, p) => !!receiver(ctx.lab, n, p));
@@ -32,7 +34,8 @@ export const bigtcp: Check = {
     const v4ok = ipv4Verdict(ctx.facts);
     const families = ctx.lab.families.filter((f) => (f === 'ipv4' ? !!(pod.ipv4 && rx.v4) : !!(pod.ipv6 && rx.v6)));
     const namespaces = nodeNamespaces(ctx, node);
-    const counter = new BigCounter(ctx.backend.root(node.name), ctx.backend.exec(pod.netns), pod.dev, ctx.bpfDir, join(ctx.objDir, 'bigtcp_count.o'));
+    const hook = chooseHook(ctx.facts).hook ?? 'tcx';
+    const counter = new BigCounter(ctx.backend.root(node.name), ctx.backend.exec(pod.netns), pod.dev, ctx.bpfDir, ctx.objDir, hook);
     const results: { family: Family; bigTcp: 'on' | 'off'; counts: BigCounts; mbps: number }[] = [];
     const evidence: string[] = [];
     const notes: string[] = [];
@@ -58,7 +61,7 @@ export const bigtcp: Check = {
       // Put the node back as the profile has it.
       await setSizes(ctx.backend, ctx.facts, namespaces, node.datapath.bigTcp);
     }
-    const metrics = { pod: `${node.name}/${pod.name}`, receiver: rx.netns, counter: `tcx egress of ${pod.dev} in ${pod.netns}`, runs: results, notes };
+    const metrics = { pod: `${node.name}/${pod.name}`, receiver: rx.netns, counter: `${hook} egress of ${pod.dev} in ${pod.netns}`, runs: results, notes };
     if (!results.length) return { status: 'skip', reason: notes.join('; ') || 'no address family to test', metrics, evidence };
     const problems: string[] = [];
     for (const r of results) {

@@ -20,6 +20,11 @@ export interface ExecOptions {
   nothrow?: boolean;
   /** Kill the process after this many milliseconds. */
   timeoutMs?: number;
+  /**
+   * The command reads pinned BPF objects: in a namespace, enter only the network
+   * namespace (nsenter --net), never `ip -n` / `tc -n`, which remount /sys and hide bpffs.
+   */
+  needsBpffs?: boolean;
 }
 
 /** Runs an argv on one place (the host, a namespace, a guest, an ssh host). */
@@ -107,16 +112,21 @@ export class NetnsExec implements Exec {
   constructor(readonly netns: string) {
     this.where = `netns ${netns}`;
   }
-  wrap(argv: readonly string[]): string[] {
-    if (argv[0] === 'ip' || argv[0] === 'tc') return [argv[0], '-n', this.netns, ...argv.slice(1)];
-    return ['nsenter', `--net=/run/netns/${this.netns}`, '--', ...argv];
+  wrap(argv: readonly string[], needsBpffs = false): string[] {
+    return wrapNetns(this.netns, argv, needsBpffs);
   }
   run(argv: readonly string[], opts?: ExecOptions) {
-    return runArgv(this.wrap(argv), opts);
+    return runArgv(this.wrap(argv, opts?.needsBpffs), opts);
   }
   start(argv: readonly string[], opts?: { signal?: AbortSignal }) {
     return spawnArgv(this.wrap(argv), { signal: opts?.signal });
   }
+}
+
+/** An argv to run in a named network namespace (see NetnsExec). */
+export function wrapNetns(netns: string, argv: readonly string[], needsBpffs = false): string[] {
+  if (!needsBpffs && (argv[0] === 'ip' || argv[0] === 'tc')) return [argv[0], '-n', netns, ...argv.slice(1)];
+  return ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv];
 }
 
 /** Parse a command's JSON output; a parse failure names the command. */

@@ -7,7 +7,7 @@ import type { Backend, LabContext } from '../backends/backend.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { FEATURES } from '../datapath/registry.js';
 import type { Decision } from '../datapath/feature.js';
-import { deployHostRouting } from '../datapath/host-routing/host-routing.js';
+import { deployHostRouting, hostRouting } from '../datapath/host-routing/host-routing.js';
 import { nodeNamespaces, setSizes } from '../datapath/bigtcp/bigtcp.js';
 import { readLinks } from '../measure/links.js';
 import { CHECKS, checkById } from '../checks/registry.js';
@@ -47,7 +47,7 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   if (!facts.bpffs) throw new LabError('E_REQUIREMENT', 'bpffs is not mounted at /sys/fs/bpf', 'mount -t bpf bpf /sys/fs/bpf');
   for (const t of ['ip', 'tc', 'bpftool', 'nsenter'] as const)
     if (!facts.tools[t].path) throw new LabError('E_REQUIREMENT', `${t} is not installed`, 'run ./lab once as root: it installs what is missing');
-  for (const obj of ['host_routing.o', 'bigtcp_count.o'])
+  for (const obj of ['host_routing.o', 'host_routing_tc.o', 'bigtcp_count.o', 'bigtcp_count_tc.o'])
     if (!existsSync(join(BPF_OBJ_DIR, obj))) throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
   const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
   const declined = decisions.filter((d) => d.status === 'declined');
@@ -90,7 +90,8 @@ export async function deployNode(ctx: LabContext, node: LabNode, decisions: Deci
   const mine = (f: string) => decisions.find((d) => d.node === node.name && d.feature === f);
   const links = await readLinks(ctx.backend.exec(node.netns), undefined, ctx.signal);
   // Programs are loaded in legacy mode too, so the backpressure check can switch modes.
-  if (mine('host-routing')?.status !== 'declined') await deployHostRouting(ctx, node, links, mine('host-routing')?.status === 'applied');
+  const hr = mine('host-routing')?.status;
+  if (hostRouting.requires(ctx.facts).ok) await deployHostRouting(ctx, node, links, hr === 'applied' || hr === 'fallback');
   const big = mine('bigtcp')?.status;
   if (big === 'applied' || big === 'fallback') await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), true, ctx.signal, new Map([[node.netns, links]]));
 }

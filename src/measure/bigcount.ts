@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseJson, type Exec } from '../exec/exec.js';
+import { attachPinned, detachAll, objectFor, type Hook } from '../datapath/hook.js';
 
 /** Indexes of big_counts in bpf/bigtcp_count.c. */
 export const BIG = { v4Big: 0, v6Big: 1, v4All: 2, v6All: 3 } as const;
@@ -9,7 +10,7 @@ export type BigCounts = { v4Big: number; v6Big: number; v4All: number; v6All: nu
 const DumpJson = z.array(z.object({ formatted: z.object({ key: z.number(), value: z.number() }) }));
 
 /**
- * A BPF counter of skbs longer than 65535 bytes, attached to tcx egress of a pod's
+ * A BPF counter of skbs longer than 65535 bytes, attached to the egress hook of a pod's
  * device (inside the pod's namespace): every skb the pod's TCP stack sends passes it,
  * whatever the node's host routing does further on.
  */
@@ -21,7 +22,10 @@ export class BigCounter {
     private readonly podExec: Exec,
     private readonly dev: string,
     bpfDir: string,
-    private readonly obj: string,
+    /** Directory of the built objects (bigtcp_count.o / bigtcp_count_tc.o). */
+    private readonly objDir: string,
+    /** tcx, or tc (clsact) on kernels without tcx. */
+    private readonly hook: Hook,
   ) {
     this.dir = join(bpfDir, `count-${dev}-${process.pid}`);
   }
@@ -33,8 +37,9 @@ export class BigCounter {
   /** Load and attach; the pins live under the lab's bpf dir, which the journal owns. */
   async attach(signal?: AbortSignal): Promise<void> {
     await this.host.run(['mkdir', '-p', this.dir], { signal });
-    await this.host.run(['bpftool', 'prog', 'loadall', this.obj, join(this.dir, 'prog'), 'pinmaps', join(this.dir, 'maps')], { signal });
-    await this.podExec.run(['bpftool', 'net', 'attach', 'tcx_egress', 'pinned', join(this.dir, 'prog', 'count_big'), 'dev', this.dev], { signal });
+    const obj = join(this.objDir, objectFor('bigtcp_count', this.hook));
+    await this.host.run(['bpftool', 'prog', 'loadall', obj, join(this.dir, 'prog'), 'pinmaps', join(this.dir, 'maps')], { signal });
+    await attachPinned(this.podExec, this.hook, 'egress', [[this.dev, join(this.dir, 'prog', 'count_big')]], signal);
   }
 
   async reset(signal?: AbortSignal): Promise<void> {
@@ -50,7 +55,7 @@ export class BigCounter {
   }
 
   async detach(): Promise<void> {
-    await this.podExec.run(['bpftool', 'net', 'detach', 'tcx_egress', 'dev', this.dev], { nothrow: true });
+    await detachAll(this.podExec, this.hook, 'egress', [this.dev]).catch(() => {});
     await this.host.run(['rm', '-rf', this.dir], { nothrow: true });
   }
 }

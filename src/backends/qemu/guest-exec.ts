@@ -1,5 +1,5 @@
 import { CommandError } from '../../errors.js';
-import type { Background, Exec, ExecOptions, ExecResult } from '../../exec/exec.js';
+import { wrapNetns, type Background, type Exec, type ExecOptions, type ExecResult } from '../../exec/exec.js';
 import type { Qga } from './qga.js';
 
 interface ExecStatus {
@@ -24,7 +24,7 @@ export class GuestExec implements Exec {
   constructor(
     private readonly qga: Qga,
     readonly where: string,
-    private readonly wrap: (argv: readonly string[]) => readonly string[] = (a) => a,
+    private readonly wrap: (argv: readonly string[], needsBpffs?: boolean) => readonly string[] = (a) => a,
   ) {}
 
   /** Close the agent connection (the VM keeps running). */
@@ -34,13 +34,11 @@ export class GuestExec implements Exec {
 
   /** Exec for one of the guest's namespaces (`ip -n`, else nsenter --net). */
   inNetns(netns: string): GuestExec {
-    return new GuestExec(this.qga, `${this.where} netns ${netns}`, (argv) =>
-      argv[0] === 'ip' || argv[0] === 'tc' ? [argv[0], '-n', netns, ...argv.slice(1)] : ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv],
-    );
+    return new GuestExec(this.qga, `${this.where} netns ${netns}`, (argv, needsBpffs) => wrapNetns(netns, argv, needsBpffs));
   }
 
-  private async spawn(argv: readonly string[], input?: string): Promise<number> {
-    const full = this.wrap(argv);
+  private async spawn(argv: readonly string[], input?: string, needsBpffs?: boolean): Promise<number> {
+    const full = this.wrap(argv, needsBpffs);
     const r = (await this.qga.send('guest-exec', {
       path: full[0],
       arg: full.slice(1),
@@ -68,9 +66,9 @@ export class GuestExec implements Exec {
 
   async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const t0 = performance.now();
-    const pid = await this.spawn(argv, opts.input);
+    const pid = await this.spawn(argv, opts.input, opts.needsBpffs);
     const r = await this.wait(pid, t0, opts.signal);
-    if (r.code !== 0 && !opts.nothrow) throw new CommandError([...this.wrap(argv)], r.code, r.stdout, r.stderr, opts.input);
+    if (r.code !== 0 && !opts.nothrow) throw new CommandError([...this.wrap(argv, opts.needsBpffs)], r.code, r.stdout, r.stderr, opts.input);
     return r;
   }
 

@@ -32,11 +32,12 @@ export const GUEST_TOOLS = [
 ];
 
 /** Modules the datapath and the checks use (loaded at boot when the kernel has them as modules). */
+// virtio_pci first: 6.1's cloud kernel has it (and virtio_console) as modules, 6.12 built in.
 // inet_diag/tcp_diag: ss reads socket memory (skmem) through sock_diag; without them it shows nothing.
-export const GUEST_MODULES = ['virtio_net', 'virtio_console', 'veth', 'netkit', 'sch_fq', 'sch_tbf', 'sch_ingress', 'sch_htb', 'tcp_bbr', 'cls_bpf', 'ipv6', 'inet_diag', 'tcp_diag', 'udp_diag'];
+export const GUEST_MODULES = ['virtio_pci', 'virtio_net', 'virtio_console', 'veth', 'netkit', 'sch_fq', 'sch_tbf', 'sch_ingress', 'sch_htb', 'tcp_bbr', 'cls_bpf', 'ipv6', 'inet_diag', 'tcp_diag', 'udp_diag'];
 
 /** busybox applets the init script and the lab use; no applet shadows a real tool above. */
-const APPLETS = ['sh', 'mount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'ln', 'kill', 'ps', 'grep', 'basename', 'rm', 'uname', 'true', 'dmesg'];
+const APPLETS = ['sh', 'mount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'seq', 'ln', 'kill', 'ps', 'grep', 'basename', 'rm', 'uname', 'true', 'dmesg'];
 
 /**
  * /init: mount the pseudo filesystems, load modules, find the agent's virtio port
@@ -54,9 +55,14 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 for m in $(cat /etc/dpl-modules); do /usr/sbin/modprobe -q "$m"; done
 /usr/sbin/ip link set lo up
+# The port appears once virtio_console has probed, which may be after modprobe returns.
 port=
-for p in /sys/class/virtio-ports/*; do
-  [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/$(basename "$p")
+for i in $(seq 1 100); do
+  for p in /sys/class/virtio-ports/*; do
+    [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/$(basename "$p")
+  done
+  [ -n "$port" ] && [ -e "$port" ] && break
+  sleep 0.1
 done
 echo "dpl-init: kernel $(uname -r), agent on \${port:-none}" > /dev/console
 /usr/sbin/qemu-ga -m virtio-serial -p "$port" -t /run/qga >/dev/console 2>&1 &

@@ -25,7 +25,7 @@ export interface VmSpec {
 export class BootError extends LabError {
   constructor(
     readonly vm: string,
-    readonly reason: 'panic' | 'exited' | 'timeout',
+    readonly reason: 'panic' | 'exited' | 'timeout' | 'agent',
     readonly consoleTail: string,
   ) {
     super('E_LAB_FAILED', `VM ${vm} did not boot (${reason}); console tail:\n${consoleTail}`);
@@ -121,6 +121,8 @@ export async function bootVm(spec: VmSpec, signal?: AbortSignal): Promise<Vm> {
     const panicked = /Kernel panic - not syncing/.test(consoleTail(spec.dir, 200));
     if (runningPid(spec.dir) === undefined) return fail(panicked ? 'panic' : 'exited');
     if (panicked) return fail('panic');
+    // qemu-ga's own words when it cannot open its port: no point waiting for it.
+    if (/error initializing guest agent/.test(consoleTail(spec.dir, 200))) return fail('agent');
     try {
       // Short rounds, so a panic or an exit is noticed while the agent is awaited.
       await qga.open(Math.min(2_000, deadline - performance.now()));

@@ -5,7 +5,7 @@ import { nodeLinks } from '../../backends/wiring.js';
 import type { LabContext } from '../../backends/backend.js';
 import type { LabNode } from '../../topology/model.js';
 import type { LinkFacts } from '../../measure/links.js';
-import { tcxPrograms } from '../../measure/tcx.js';
+import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../hook.js';
 import type { Decision, FeatureInfo } from '../feature.js';
 
 /**
@@ -16,23 +16,31 @@ import type { Decision, FeatureInfo } from '../feature.js';
 export const hostRouting: FeatureInfo = {
   id: 'host-routing',
   title: 'BPF host routing (tcx, bpf_redirect_neigh / bpf_redirect_peer)',
-  requires: (facts) =>
-    all(
-      needKernel(facts, 6, 6, 'tcx arrived in 6.6'),
-      hasConfig(facts, 'CONFIG_NET_XGRESS'),
+  requires: (facts) => {
+    const h = chooseHook(facts);
+    return all(
       hasConfig(facts, 'CONFIG_BPF_SYSCALL'),
-      needTool(facts, 'bpftool', [7, 3], 'bpftool attaches tcx from 7.3'),
+      needKernel(facts, 5, 10, 'bpf_redirect_peer and bpf_redirect_neigh arrived in 5.10'),
+      needTool(facts, 'bpftool'),
       facts.bpffs ? { ok: true } : { ok: false, reason: 'bpffs is not mounted at /sys/fs/bpf' },
-    ),
+      h.hook ? { ok: true } : { ok: false, reason: h.reason },
+    );
+  },
   decide(facts, dp, node): Decision {
     const base = { feature: 'host-routing' as const, node };
     const v = hostRouting.requires(facts);
-    if (dp.hostRouting === 'legacy') return { ...base, status: 'off', detail: 'legacy: the node IP stack forwards (programs loaded, not attached)' };
-    return v.ok ? { ...base, status: 'applied', detail: 'bpf: tcx from_pod on pod devices, from_netdev on uplink and links' } : { ...base, status: 'declined', detail: v.reason };
+    if (!v.ok) return dp.hostRouting === 'legacy' ? { ...base, status: 'off', detail: `legacy (BPF host routing unavailable: ${v.reason})` } : { ...base, status: 'declined', detail: v.reason };
+    const h = chooseHook(facts) as { hook: Hook; note?: string };
+    if (dp.hostRouting === 'legacy') return { ...base, status: 'off', detail: `legacy: the node IP stack forwards (programs loaded on ${h.hook}, not attached)` };
+    if (h.note) return { ...base, status: 'fallback', detail: `bpf on ${h.note}` };
+    return { ...base, status: 'applied', detail: 'bpf: tcx from_pod on pod devices, from_netdev on uplink and links' };
   },
 };
 
-export const HOST_ROUTING_OBJ = 'host_routing.o';
+export const HOST_ROUTING_OBJ = 'host_routing';
+
+/** The hook this kernel offers (probe refused the lab before provisioning if none). */
+const hookOf = (ctx: LabContext): Hook => (chooseHook(ctx.facts) as { hook: Hook }).hook;
 
 export function nodePinDir(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
   return join(ctx.bpfDir, node.name);
@@ -76,30 +84,28 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
   const { signal } = ctx;
   const root = ctx.backend.root(node.name);
   await root.run(['mkdir', '-p', p.dir], { signal }); // bpftool pins only into an existing parent
-  await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, HOST_ROUTING_OBJ), p.progs, 'pinmaps', p.maps], { signal });
+  await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(HOST_ROUTING_OBJ, hookOf(ctx))), p.progs, 'pinmaps', p.maps], { signal });
   const ifindex = new Map(links.map((l) => [l.ifname, l.ifindex]));
   const lines = node.pods.flatMap((pod) =>
     [pod.ipv4, pod.ipv6].filter((a): a is string => !!a).map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${endpointValue(ifindex.get(pod.hostDev)!)}`),
   );
-  if (attach) lines.push(...attachLines(ctx, node, 'attach'));
-  if (lines.length) await ctx.backend.exec(node.netns).run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
-}
-
-function attachLines(ctx: LabContext, node: LabNode, op: 'attach' | 'detach'): string[] {
-  return attachments(ctx, node).map(([dev, prog]) => (op === 'attach' ? `net attach tcx_ingress pinned ${prog} dev ${dev}` : `net detach tcx_ingress dev ${dev}`));
+  if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
+  if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal);
 }
 
 /** The node's host-routing mode as the kernel shows it: is from_pod attached to its first pod device? */
 export async function currentHostRouting(ctx: LabContext, node: LabNode, signal?: AbortSignal): Promise<'bpf' | 'legacy'> {
   const [dev] = attachments(ctx, node)[0] ?? [];
   if (!dev) return 'legacy';
-  const progs = await tcxPrograms(ctx.backend.exec(node.netns), dev, signal);
-  return progs.some((p) => p.kind === 'tcx/ingress' && p.name === 'from_pod') ? 'bpf' : 'legacy';
+  const names = await attachedNames(ctx.backend.exec(node.netns), dev, 'ingress', signal);
+  return names.some((n) => n.includes('from_pod')) ? 'bpf' : 'legacy';
 }
 
 /** Switch a running node between bpf and legacy host routing (the backpressure check runs both). */
 export async function setHostRouting(ctx: LabContext, node: LabNode, mode: 'bpf' | 'legacy', signal?: AbortSignal): Promise<void> {
   if ((await currentHostRouting(ctx, node, signal)) === mode) return;
-  const lines = attachLines(ctx, node, mode === 'bpf' ? 'attach' : 'detach');
-  await ctx.backend.exec(node.netns).run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
+  const exec = ctx.backend.exec(node.netns);
+  const pairs = attachments(ctx, node);
+  if (mode === 'bpf') await attachPinned(exec, hookOf(ctx), 'ingress', pairs, signal);
+  else await detachAll(exec, hookOf(ctx), 'ingress', pairs.map(([dev]) => dev), signal);
 }
