@@ -1,21 +1,68 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { EXIT } from '../errors.js';
 import { parseOnly } from './options.js';
 import type { CheckId } from '../topology/ids.js';
+import type { MatrixRow } from '../report/matrix.js';
 
-/** `lab run FILE`: up, check, report and down in one go. */
-export async function runCommand(file: string, opts: { only?: CheckId[]; reportDir?: string; quiet?: boolean }): Promise<number> {
+interface RunOptions {
+  only?: CheckId[];
+  reportDir?: string;
+  quiet?: boolean;
+  kernel?: string[];
+}
+
+/** Worst first: a failed lab outranks bad input, which outranks a failed check. */
+const SEVERITY = [EXIT.labFailed, EXIT.interrupted, EXIT.badInput, EXIT.checkFailed, EXIT.ok];
+
+/** `lab run FILE`: up, check, report and down in one go; once per kernel for a matrix. */
+export async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const { drive } = await import('./drive.js'); // loaded on use: keeps --help and status fast
-  const { code } = await drive({ mode: 'run', file, only: opts.only, reportDir: opts.reportDir }, opts);
-  return code;
+  const { validate } = await import('../lifecycle/steps.js');
+  const { printError } = await import('./output.js');
+  let kernels = opts.kernel;
+  let labName: string;
+  try {
+    const lab = await validate(file, kernels?.[0]);
+    kernels ??= lab.kernels && lab.kernels.length > 1 ? lab.kernels : undefined;
+    labName = lab.name;
+  } catch (e) {
+    printError(e);
+    return EXIT.badInput;
+  }
+  if (!kernels) return (await drive({ mode: 'run', file, only: opts.only, reportDir: opts.reportDir }, opts)).code;
+
+  const { matrixTable, writeMatrix } = await import('../report/matrix.js');
+  const base = opts.reportDir ?? join('reports', labName);
+  const rows: MatrixRow[] = [];
+  for (const kernel of kernels) {
+    process.stderr.write(`\n=== kernel ${kernel} ===\n`);
+    const reportDir = join(base, kernel);
+    const { code, out } = await drive({ mode: 'run', file, kernel, only: opts.only, reportDir }, opts);
+    rows.push({
+      kernel,
+      release: out.probed?.facts.release,
+      code,
+      error: out.error ? String((out.error as Error).message ?? out.error).split('\n')[0] : undefined,
+      features: out.probed?.decisions ?? [],
+      checks: (out.results ?? []).map(({ id, status, reason }) => ({ id, status, reason })),
+      reportDir,
+    });
+    if (code === EXIT.interrupted) break;
+  }
+  const matrixFile = await writeMatrix(base, rows);
+  process.stdout.write(`\nkernel matrix\n${matrixTable(rows)}\n\nmatrix: ${matrixFile}\n`);
+  return SEVERITY.find((s) => rows.some((r) => r.code === s)) ?? EXIT.ok;
 }
 
 export function register(program: Command, exit: (code: number) => void): void {
   program
     .command('run')
-    .description('bring a lab up, run its checks, write reports, and tear it down')
+    .description('bring a lab up, run its checks, write reports, and tear it down (qemu: once per kernel with --kernel or a kernels: list)')
     .argument('<file>', 'topology file (YAML), e.g. topologies/quickstart.yaml')
     .option('--only <ids>', 'run only these checks (comma separated: backpressure,tso-probe,bigtcp)', parseOnly)
-    .option('--report-dir <dir>', 'where report.json and junit.xml go (default: reports/<lab>)')
+    .option('--report-dir <dir>', 'where report.json and junit.xml go (default: reports/<lab>; a matrix puts each kernel in <dir>/<kernel>)')
+    .option('--kernel <names>', 'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('-q, --quiet', 'no progress lines')
     .action(async (file, opts) => exit(await runCommand(file, opts)));
 }

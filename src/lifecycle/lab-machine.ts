@@ -20,6 +20,8 @@ export interface LabInput {
   file?: string;
   /** Lab name (check). */
   name?: string;
+  /** qemu: boot this catalogue kernel instead of the topology's. */
+  kernel?: string;
   only?: CheckId[];
   reportDir?: string;
   progress: (msg: string) => void;
@@ -65,7 +67,7 @@ async function runNodes({ ctx, probed, signal }: { ctx: LabContext; probed: Prob
 export const labMachine = setup({
   types: { input: {} as LabInput, context: {} as Ctx, events: {} as { type: 'INTERRUPT' }, output: {} as LabOutput },
   actors: {
-    validate: fromPromise<Lab, { file: string }>(({ input }) => validate(input.file)),
+    validate: fromPromise<Lab, { file: string; kernel?: string }>(({ input }) => validate(input.file, input.kernel)),
     probe: fromPromise<Probed, { lab: Lab; signal: AbortSignal }>(({ input }) => probe(input.lab, input.signal)),
     provision: fromPromise<LabContext, { lab: Lab; probed: Probed; signal: AbortSignal; progress: (m: string) => void }>(({ input }) =>
       provision(input.lab, input.probed, input.signal, input.progress),
@@ -105,7 +107,7 @@ export const labMachine = setup({
     start: { always: [{ guard: 'isCheckMode', target: 'attaching' }, { target: 'validating' }] },
     validating: {
       entry: ({ context }) => context.input.progress(`validate ${context.input.file}`),
-      invoke: { src: 'validate', input: ({ context }) => ({ file: context.input.file! }), onDone: { target: 'probing', actions: assign({ lab: ({ event }) => event.output }) }, onError: { target: 'failed', actions: 'recordError' } },
+      invoke: { src: 'validate', input: ({ context }) => ({ file: context.input.file!, kernel: context.input.kernel }), onDone: { target: 'probing', actions: assign({ lab: ({ event }) => event.output }) }, onError: { target: 'failed', actions: 'recordError' } },
       on: { INTERRUPT: { target: 'failed', actions: 'interrupt' } },
     },
     probing: {

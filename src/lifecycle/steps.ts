@@ -24,12 +24,13 @@ export { REPO_ROOT };
 export const BPFFS_ROOT = process.env.DPL_BPFFS ?? '/sys/fs/bpf/dpl';
 
 /** validate: read, check and resolve the topology. Throws TopologyError (exit 2). */
-export async function validate(file: string): Promise<Lab> {
+export async function validate(file: string, kernel?: string): Promise<Lab> {
   const loaded = await loadTopologyFile(file);
   if (!loaded.ok) throw new TopologyError(loaded.errors);
   const lab = resolve(loaded.value);
   if (!lab.ok) throw new TopologyError(lab.errors);
-  return lab.value;
+  if (kernel && lab.value.backend !== 'qemu') throw new LabError('E_USAGE', `--kernel applies to the qemu backend; ${file} uses ${lab.value.backend}`, 'set backend: qemu in the topology');
+  return kernel ? { ...lab.value, kernel } : lab.value;
 }
 
 export interface Probed {

@@ -37,6 +37,7 @@ export function resolve(loaded: Loaded): Result<Lab> {
 
   if (!backendNames().includes(t.backend)) err(['backend'], `unknown backend '${t.backend}'; known: ${backendNames().join(', ')}`);
   if (t.kernel && t.backend !== 'qemu') err(['kernel'], `kernel applies to the qemu backend only (this lab's backend is ${t.backend})`);
+  if (t.kernels && t.backend !== 'qemu') err(['kernels'], `kernels applies to the qemu backend only (this lab's backend is ${t.backend})`);
   if (t.backend === 'qemu' && t.links.length) err(['links'], 'the qemu backend runs one VM per node and does not join VMs with links yet: remove links, or use backend local');
 
   const hostNames = new Map<string, (string | number)[]>();
@@ -135,7 +136,8 @@ export function resolve(loaded: Loaded): Result<Lab> {
       name: t.name,
       file,
       backend: t.backend,
-      kernel: t.backend === 'qemu' ? (t.kernel ?? DEFAULT_VM_KERNEL) : undefined,
+      kernel: t.backend === 'qemu' ? (t.kernel ?? t.kernels?.[0] ?? DEFAULT_VM_KERNEL) : undefined,
+      kernels: t.kernels,
       families: t.families,
       nodes,
       peers: nodes.filter((n) => n.uplink).map((n) => ({ name: n.uplink!.peer, netns: netnsOf(t.name, n.uplink!.peer), node: n.name })),

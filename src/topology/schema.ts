@@ -90,6 +90,7 @@ export const TopologySchema = z
     name: name('lab name', 12),
     backend: z.string().default('local').describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
     kernel: z.string().optional().describe('qemu: the kernel to boot, a name from vms/kernels.yaml (default 6.12)'),
+    kernels: z.array(z.string()).min(1).optional().describe('qemu: lab run runs the lab once per kernel and writes a matrix summary'),
     families: z.array(z.enum(FAMILIES)).min(1).default(['ipv4']),
     datapath: DatapathSchema.partial().default({}),
     nodes: z.array(NodeSchema).min(1, 'a lab needs at least one node'),
