@@ -17,7 +17,12 @@ export function namespacesOf(lab: Lab, nodes: readonly LabNode[]): string[] {
 
 /** Create the namespaces and every device pair directly inside them: one `ip -batch`. */
 export async function createNamespaces(root: Exec, lab: Lab, nodes: readonly LabNode[], kindOf: (n: LabNode) => PodDevicePlan['kind'], signal?: AbortSignal): Promise<void> {
-  await root.run(['ip', '-batch', '-'], { input: provisionBatch(lab, namespacesOf(lab, nodes), kindOf, nodes), signal });
+  const lines = provisionBatch(lab, namespacesOf(lab, nodes), kindOf, nodes).trimEnd().split('\n');
+  // iproute2 6.15's netkit parser keeps its "mode seen" state across the lines of one
+  // batch ("duplicate mode"), so each netkit pair gets its own ip process.
+  const netkit = lines.filter((l) => l.includes(' type netkit '));
+  await root.run(['ip', '-batch', '-'], { input: lines.filter((l) => !netkit.includes(l)).join('\n') + '\n', signal });
+  for (const l of netkit) await root.run(['ip', ...l.split(' ')], { signal });
 }
 
 /** Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. */
