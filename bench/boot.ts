@@ -435,7 +435,8 @@ function args() {
 interface Row {
   what: string;
   xs: number[];
-  note?: string;
+  /** x / floor of the same round. */
+  pairs?: number[];
 }
 
 async function main() {
@@ -459,19 +460,41 @@ async function main() {
   const cols: Record<string, number[]> = {};
   const push = (m: Record<string, number[]>, key: string, v: number | undefined) => v !== undefined && (m[key] ??= []).push(v);
 
-  // Interleaved: floor, lab node, floor, lab node... so both see the same machine.
+  // Round-robin: every round runs each variant once, so that a disturbance (another session's
+  // VM sharing the cores) hits all of them alike; ratios are also taken per round (paired).
   const floor: FloorRun[] = [];
   const lab: LabRun[] = [];
+  type Step = { what: string; profile: boolean; fn: () => Promise<number> };
+  const steps: Step[] = [
+    { what: 'floor: bare qemu, 1 command, poweroff', profile: false, fn: async () => (floor.push(await floorOnce(k, img.floor)), floor.at(-1)!.s) },
+    { what: 'lab node: bootVm + GuestExec uname -r', profile: false, fn: async () => (lab.push(await labOnce(k, img.lab, { extraExecs: true })), lab.at(-1)!.s) },
+  ];
+  if (profile)
+    steps.push(
+      { what: 'floor, busybox-only initramfs', profile: true, fn: async () => (await floorOnce(k, img.floorBusybox)).s },
+      { what: 'floor, uncompressed cpio', profile: true, fn: async () => (await floorOnce(k, img.floorUncompressed)).s },
+      { what: 'floor + lab /init pre-agent (mounts, modprobe loop)', profile: true, fn: async () => (await floorOnce(k, img.floorLabInit)).s },
+      { what: 'floor + lab /init, one modprobe -a', profile: true, fn: async () => (await floorOnce(k, img.floorModprobeA)).s },
+      { what: 'floor + lab /init, modprobe -a, .ko not .ko.xz', profile: true, fn: async () => (await floorOnce(k, img.floorModprobeAUnxz)).s },
+      { what: 'lab node, guest-sync retry 50 ms (not 1 s)', profile: true, fn: async () => (await labOnce(k, img.lab, { fastRetryMs: 50 })).s },
+      { what: 'lab node, /init with one modprobe -a', profile: true, fn: async () => (await labOnce(k, img.labModprobeA)).s },
+    );
+  const xs = steps.map(() => [] as number[]);
+  const pairs = steps.map(() => [] as number[]);
+  let calmRounds = 0;
   for (let r = 0; r < repeat; r++) {
-    floor.push(await floorOnce(k, img.floor));
-    assertClean(`floor run ${r + 1}`);
-    lab.push(await labOnce(k, img.lab, { extraExecs: true }));
-    assertClean(`lab node run ${r + 1}`);
+    const before = disturbed;
+    const got: number[] = [];
+    for (const st of steps) {
+      got.push(await st.fn());
+      assertClean(`${st.what} run ${r + 1}`);
+    }
+    if (disturbed === before) calmRounds++;
+    got.forEach((x, i) => (xs[i].push(x), pairs[i].push(x / got[0])));
     const l = lab.at(-1)!;
-    log(`run ${r + 1}/${repeat}: floor ${f(floor.at(-1)!.s)} s (line at ${f(floor.at(-1)!.lineS)})  lab node ${f(l.s)} s (daemonized ${f(l.daemonS ?? NaN)}, dpl-init line ${f(l.initLineS ?? NaN)}, agent ${f(l.agentS)}, uname ${l.execMs.toFixed(0)} ms)`);
+    log(`round ${r + 1}/${repeat}${disturbed === before ? '' : ' (another QEMU was running)'}: ${got.map(f).join(' ')}  | lab node: daemonized ${f(l.daemonS ?? NaN)}, dpl-init line ${f(l.initLineS ?? NaN)}, agent ${f(l.agentS)}, uname ${l.execMs.toFixed(0)} ms`);
   }
-  rows.push({ what: 'floor: bare qemu, 1 command, poweroff', xs: floor.map((x) => x.s) });
-  rows.push({ what: 'lab node: bootVm + GuestExec uname -r', xs: lab.map((x) => x.s) });
+  steps.forEach((st, i) => (st.profile ? prof : rows).push({ what: st.what, xs: xs[i], pairs: pairs[i] }));
   for (const l of lab) {
     push(cols, 'daemon', l.daemonS);
     push(cols, 'initline', l.initLineS);
@@ -481,26 +504,28 @@ async function main() {
     for (const x of l.rawMs) push(cols, 'raw', x);
   }
 
-  const dir = TMP;
-  const file = join(dir, `${LAB}.yaml`);
+  const file = join(TMP, `${LAB}.yaml`);
   writeFileSync(file, topology(kernel));
   const up: number[] = [];
+  const upPairs: number[] = [];
+  const par: number[] = [];
+  const parPairs: number[] = [];
   for (let r = 0; r < upRepeat; r++) {
+    const fl = (await floorOnce(k, img.floor)).s;
+    assertClean(`floor (up round) run ${r + 1}`);
     up.push((await upOnce(file)).s);
     assertClean(`lab up/down run ${r + 1}`);
-    log(`lab up x2 run ${r + 1}/${upRepeat}: ${f(up.at(-1)!)} s`);
-  }
-  rows.push({ what: 'lab up, two VMs (CLI wall clock, -q)', xs: up });
-
-  // Context for the two-VM row: two floors at once on this machine's cores.
-  const par: number[] = [];
-  for (let r = 0; r < upRepeat; r++) {
+    // Context for the two-VM row: two floors at once on this machine's cores.
     const t0 = performance.now();
     await Promise.all([floorOnce(k, img.floor), floorOnce(k, img.floor)]);
     par.push((performance.now() - t0) / 1000);
     assertClean(`parallel floor run ${r + 1}`);
+    upPairs.push(up.at(-1)! / fl);
+    parPairs.push(par.at(-1)! / fl);
+    log(`up round ${r + 1}/${upRepeat}: floor ${f(fl)}  lab up x2 ${f(up.at(-1)!)}  floor x2 parallel ${f(par.at(-1)!)}`);
   }
-  rows.push({ what: 'floor x2 in parallel (context for lab up)', xs: par });
+  rows.push({ what: 'lab up, two VMs (CLI wall clock, -q)', xs: up, pairs: upPairs });
+  rows.push({ what: 'floor x2 in parallel (context for lab up)', xs: par, pairs: parPairs });
   const cli: number[] = [];
   for (let r = 0; r < 3; r++) cli.push(must(await run(['node', CLI, '--help']), 'lab --help').s);
   rows.push({ what: 'lab CLI fixed cost (main.js --help)', xs: cli });
@@ -508,22 +533,6 @@ async function main() {
   let upStamped: string[] = [];
   let dmesg = '';
   if (profile) {
-    const variant = async (what: string, fn: () => Promise<number>) => {
-      const xs: number[] = [];
-      for (let r = 0; r < repeat; r++) {
-        xs.push(await fn());
-        assertClean(`${what} run ${r + 1}`);
-      }
-      log(`profile: ${what}: ${xs.map(f).join(' ')}`);
-      prof.push({ what, xs });
-    };
-    await variant('floor, busybox-only initramfs', async () => (await floorOnce(k, img.floorBusybox)).s);
-    await variant('floor, uncompressed cpio', async () => (await floorOnce(k, img.floorUncompressed)).s);
-    await variant("floor + lab /init pre-agent (mounts, modprobe loop)", async () => (await floorOnce(k, img.floorLabInit)).s);
-    await variant('floor + lab /init, one modprobe -a', async () => (await floorOnce(k, img.floorModprobeA)).s);
-    await variant('floor + lab /init, modprobe -a, .ko not .xz', async () => (await floorOnce(k, img.floorModprobeAUnxz)).s);
-    await variant('lab node, guest-sync retry 50 ms', async () => (await labOnce(k, img.lab, { fastRetryMs: 50 })).s);
-    await variant('lab node, retry 50 ms + modprobe -a', async () => (await labOnce(k, img.labModprobeA, { fastRetryMs: 50 })).s);
     // The guest's own clock for the floor's phases (untimed run: dmesg costs console time).
     {
       const root = join(TMP, 'root-dmesg');
@@ -552,8 +561,16 @@ async function main() {
 
   const base = median(floor.map((x) => x.s));
   const table = (title: string, rs: Row[]) => {
-    const head = ['what', 'median s', 'min', 'max', 'n', 'ratio to floor'];
-    const body = rs.map((r) => [r.what, f(median(r.xs)), f(Math.min(...r.xs)), f(Math.max(...r.xs)), String(r.xs.length), `${(median(r.xs) / base).toFixed(2)}x`]);
+    const head = ['what', 'median s', 'min', 'max', 'n', 'ratio to floor', 'paired ratio'];
+    const body = rs.map((r) => [
+      r.what,
+      f(median(r.xs)),
+      f(Math.min(...r.xs)),
+      f(Math.max(...r.xs)),
+      String(r.xs.length),
+      `${(median(r.xs) / base).toFixed(2)}x`,
+      r.pairs ? `${median(r.pairs).toFixed(2)}x` : '-',
+    ]);
     const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
     const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
     process.stdout.write(`\n${title}\n${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${body.map(line).join('\n')}\n`);
@@ -567,7 +584,8 @@ async function main() {
       `GuestExec uname -r (warm): median ${m('execMore').toFixed(1)} ms; raw guest-exec + 1 ms status poll: ${m('raw').toFixed(1)} ms\n` +
       `initramfs: lab ${size(img.lab)} gzip; floor ${size(img.floor)}${profile ? `; busybox-only ${size(img.floorBusybox)}; uncompressed ${size(img.floorUncompressed)}` : ''}\n`,
   );
-  if (disturbed) process.stdout.write(`note: another QEMU (not this benchmark's) was running at ${disturbed} of ${samples} checkpoints: those timings shared the ${'cores'} with it\n`);
+  process.stdout.write(`'paired ratio' = median over rounds of (x / the floor run of the same round); ${calmRounds} of ${repeat} single-VM rounds had no other QEMU running\n`);
+  if (disturbed) process.stdout.write(`note: another QEMU (not this benchmark's) was running at ${disturbed} of ${samples} checkpoints: those timings shared the cores with it\n`);
   if (profile) {
     table('profile variants (same ratio base: the floor above)', prof);
     process.stdout.write(`\nfloor guest's dmesg (its own clock, s since kernel start):\n${dmesg}\n`);

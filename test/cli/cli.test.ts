@@ -23,7 +23,7 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
     rejects('name: c4\nnodes:\n  - name: n1\n    podCidr: 10.0.0.0/8\n  - name: n2\n    podCidr: 10.1.0.0/16\n', 'FILE:6:14: nodes[1].podCidr: 10.1.0.0/16 overlaps 10.0.0.0/8'));
   it('a name too long for an interface', () =>
     rejects(quickstart('c5').replace('name: server', 'name: serverserverserver'), 'nodes[0].pods[1].name: pod name is at most 11 characters'));
-  it('an unknown backend', () => rejects(quickstart('c6') + 'backend: firecracker\n', "FILE:11:10: backend: unknown backend 'firecracker'; known: local"));
+  it('an unknown backend', () => rejects(quickstart('c6') + 'backend: firecracker\n', "FILE:11:10: backend: unknown backend 'firecracker'; known: local, qemu"));
   it('a missing file', () => rejects('', /error: invalid topology/));
   it('an unknown check in --only', async () => {
     const r = await cli(['run', topo(quickstart('c7')), '--only', 'speed']);

@@ -97,7 +97,7 @@ describe('topology loader and resolver', () => {
   it('reports an unknown backend, listing the known ones', () => {
     const [e] = errors(minimal + 'backend: firecracker\n');
     expect(e).toMatchObject({ path: 'backend', line: 10 });
-    expect(e.message).toBe("unknown backend 'firecracker'; known: local");
+    expect(e.message).toBe("unknown backend 'firecracker'; known: local, qemu");
   });
 
   it('reports links to unknown nodes and self links', () => {
@@ -116,5 +116,19 @@ describe('topology loader and resolver', () => {
       const r = load(text);
       expect(r.ok, JSON.stringify(!r.ok && r.errors)).toBe(true);
     }
+  });
+});
+
+describe('qemu topologies', () => {
+  it('default to the reference kernel and take a kernels list for a matrix', () => {
+    const r = load(minimal + 'backend: qemu\nkernels: ["6.1", "7.3"]\n');
+    expect(r.ok && [r.value.kernel, r.value.kernels]).toEqual(['6.1', ['6.1', '7.3']]);
+    const d = load(minimal + 'backend: qemu\n');
+    expect(d.ok && d.value.kernel).toBe('6.12');
+  });
+  it('refuse kernel on the local backend and links between VMs', () => {
+    expect(errors(minimal + 'kernel: "6.12"\n')[0].message).toContain('kernel applies to the qemu backend only');
+    const e = errors('name: t2\nbackend: qemu\nnodes:\n  - name: a\n  - name: b\nlinks:\n  - endpoints: [a, b]\n');
+    expect(e[0]).toMatchObject({ path: 'links', line: 7 });
   });
 });

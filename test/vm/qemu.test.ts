@@ -68,3 +68,27 @@ describe('qemu backend (TCG here: FACTS.md)', () => {
     expect(runningPid(dir)).toBeUndefined();
   });
 });
+
+describe('kernel matrix', () => {
+  beforeAll(async () => {
+    for (const k of ['6.1', '7.3']) expect((await cli(['kernels', 'fetch', k])).code).toBe(0);
+  });
+
+  it('runs once per kernel; 6.1 falls back (veth, tc instead of tcx, IPv6-only BIG TCP) and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpl-matrix-'));
+    const r = await cli(['run', topo(vmTopology('vt-matrix')), '--kernel', '6.1,7.3', '--only', 'tso-probe,backpressure', '--report-dir', dir, '-q']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(dir, 'matrix.json'), 'utf8'));
+    const [k61, k73] = m.kernels;
+    expect(k61.release).toMatch(/^6\.1\./);
+    const status = (row: { features: { feature: string; status: string; detail: string }[] }, f: string) => row.features.find((d) => d.feature === f)!;
+    expect(status(k61, 'pod-device')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('older than 6.7') });
+    expect(status(k61, 'host-routing')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('tc clsact') });
+    expect(status(k61, 'bigtcp')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('IPv6 only') });
+    expect(status(k73, 'pod-device')).toMatchObject({ status: 'applied', detail: 'netkit (L3 mode)' });
+    for (const row of m.kernels) expect(row.checks.map((c: { status: string }) => c.status)).toEqual(['pass', 'pass']);
+    expect(readFileSync(join(dir, '6.1', 'report.json'), 'utf8')).toContain('"backend": "qemu"');
+    expect(r.stdout).toContain('kernel matrix');
+    expect(qemus()).toBe('');
+  });
+});
