@@ -97,9 +97,11 @@ function leftovers(): string[] {
   return left;
 }
 
-function assertClean(after: string): void {
+async function assertClean(after: string): Promise<void> {
   sampleOthers();
-  const left = leftovers();
+  // A QEMU that stopVm saw go may still be tearing down for a moment: give it 2 s.
+  let left = leftovers();
+  for (let i = 0; i < 40 && left.length; i++) (await sleep(50), (left = leftovers()));
   if (left.length) {
     process.stderr.write(`\nFAIL: after ${after} the machine still holds:\n  ${left.join('\n  ')}\n`);
     process.exitCode = 1;
@@ -446,7 +448,7 @@ async function main() {
   const k = cachedKernel(kernel);
   if (!k) throw new Error(`kernel ${kernel} is not cached (node dist/src/cli/main.js kernels fetch ${kernel})`);
   TMP = mkdtempSync(join(tmpdir(), 'dpl-bench-boot-'));
-  assertClean('nothing (before the benchmark)');
+  await assertClean('nothing (before the benchmark)');
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.once(sig, () => void cleanupAll().finally(() => process.exit(130)));
 
@@ -487,7 +489,7 @@ async function main() {
     const got: number[] = [];
     for (const st of steps) {
       got.push(await st.fn());
-      assertClean(`${st.what} run ${r + 1}`);
+      await assertClean(`${st.what} run ${r + 1}`);
     }
     if (disturbed === before) calmRounds++;
     got.forEach((x, i) => (xs[i].push(x), pairs[i].push(x / got[0])));
@@ -512,14 +514,14 @@ async function main() {
   const parPairs: number[] = [];
   for (let r = 0; r < upRepeat; r++) {
     const fl = (await floorOnce(k, img.floor)).s;
-    assertClean(`floor (up round) run ${r + 1}`);
+    await assertClean(`floor (up round) run ${r + 1}`);
     up.push((await upOnce(file)).s);
-    assertClean(`lab up/down run ${r + 1}`);
+    await assertClean(`lab up/down run ${r + 1}`);
     // Context for the two-VM row: two floors at once on this machine's cores.
     const t0 = performance.now();
     await Promise.all([floorOnce(k, img.floor), floorOnce(k, img.floor)]);
     par.push((performance.now() - t0) / 1000);
-    assertClean(`parallel floor run ${r + 1}`);
+    await assertClean(`parallel floor run ${r + 1}`);
     upPairs.push(up.at(-1)! / fl);
     parPairs.push(par.at(-1)! / fl);
     log(`up round ${r + 1}/${upRepeat}: floor ${f(fl)}  lab up x2 ${f(up.at(-1)!)}  floor x2 parallel ${f(par.at(-1)!)}`);
@@ -553,10 +555,10 @@ async function main() {
         .join('\n');
       rmSync(d2, { recursive: true, force: true });
       rmSync(im, { force: true });
-      assertClean('dmesg run');
+      await assertClean('dmesg run');
     }
     upStamped = (await upOnce(file, false)).stamped;
-    assertClean('timestamped lab up');
+    await assertClean('timestamped lab up');
   }
 
   const base = median(floor.map((x) => x.s));

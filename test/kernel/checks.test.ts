@@ -35,7 +35,8 @@ describe('checks on a two-node lab with BPF host routing', () => {
     expect(Object.values(byId).map((c) => (c as { status: string }).status)).toEqual(['pass', 'pass', 'pass']);
     const bp = byId.backpressure.metrics;
     expect(bp.bpf.wmemMedian).toBeGreaterThan(0);
-    expect(bp.legacy.wmemMedian).toBe(0);
+    expect(bp.bpf.ownedMedian).toBeGreaterThanOrEqual(0.5);
+    expect(bp.legacy.ownedMedian).toBeLessThanOrEqual(0.25);
     expect(bp.bpf.series.wmem.length).toBe(bp.bpf.samples);
     expect(byId['tso-probe'].metrics.devices.length).toBe(12); // 4 pods, 4 node-side pod devices, uplink and its peer, both link ends
     const runs = byId.bigtcp.metrics.runs;

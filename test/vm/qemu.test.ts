@@ -7,11 +7,11 @@ import { BootError, bootVm, runningPid } from '../../src/backends/qemu/vm.js';
 import { cachedKernel } from '../../src/kernels/cache.js';
 import { cli, residue, topo } from '../kernel/helpers.js';
 
-/** Live QEMU processes (zombies are dead: this sandbox's init reaps daemonized ones lazily). */
+/** Live QEMU processes of the tests' labs (zombies are dead: this sandbox's init reaps daemonized ones lazily). */
 const qemus = () => {
   try {
     const out = execFileSync('pgrep', ['-a', 'qemu-system'], { encoding: 'utf8' });
-    return out.split('\n').filter((l) => l && !l.includes('<defunct>')).join('\n');
+    return out.split('\n').filter((l) => l.includes('-name vt-') && !l.includes('<defunct>')).join('\n');
   } catch {
     return '';
   }
