@@ -29,3 +29,8 @@ for src in bpf/*.c; do
 		"$CLANG" -O2 -g -target bpf -Wall -Werror $INC $flags -c "$src" -o "$obj"
 	done
 done
+
+# nkctl: netkit attach/detach/query (bpftool cannot attach netkit); static, for guests too.
+echo "  CC    bpf/user/nkctl.c -> build/bpf/nkctl"
+gcc -O2 -Wall -Werror -static bpf/user/nkctl.c -o build/bpf/nkctl
+

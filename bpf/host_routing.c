@@ -62,7 +62,19 @@ static __always_inline int fib_ok(long rc)
 	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH;
 }
 
-static __always_inline int route_v4(struct __sk_buff *skb, int from_pod)
+/* Where a packet entered the datapath. */
+enum { FROM_NETDEV, FROM_POD, FROM_NETKIT };
+
+/* Into a local pod: bpf_redirect_peer needs tc ingress (skb_do_redirect drops it
+ * elsewhere), so from a netkit hook transmit through the target's primary instead. */
+static __always_inline int to_endpoint(const struct ep_info *ep, int from)
+{
+	if (from == FROM_NETKIT)
+		return bpf_redirect(ep->ifindex, 0);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+static __always_inline int route_v4(struct __sk_buff *skb, int from)
 {
 	struct bpf_fib_lookup fib = {};
 	struct ep_info *ep;
@@ -82,9 +94,9 @@ static __always_inline int route_v4(struct __sk_buff *skb, int from_pod)
 	ep = ep_lookup(4, &daddr, sizeof(daddr));
 	if (ep) {
 		ipv4_dec_ttl(skb, ip);
-		return bpf_redirect_peer(ep->ifindex, 0);
+		return to_endpoint(ep, from);
 	}
-	if (!from_pod)
+	if (from == FROM_NETDEV)
 		return TCX_NEXT;
 
 	fib.family = AF_INET;
@@ -95,7 +107,7 @@ static __always_inline int route_v4(struct __sk_buff *skb, int from_pod)
 	/* tot_len 0: kernel checks the skb's MTU itself, GSO-aware (a GSO skb's tot_len
 	 * exceeds the MTU and would return FRAG_NEEDED). */
 	fib.tot_len = 0;
-	fib.ifindex = skb->ingress_ifindex;
+	fib.ifindex = skb->ifindex;	/* tc ingress: the device; netkit: its primary */
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (!fib_ok(rc))
 		return TCX_NEXT;
@@ -103,7 +115,7 @@ static __always_inline int route_v4(struct __sk_buff *skb, int from_pod)
 	return redirect_fib(&fib, fib.family != AF_INET || fib.ipv4_dst != daddr);
 }
 
-static __always_inline int route_v6(struct __sk_buff *skb, int from_pod)
+static __always_inline int route_v6(struct __sk_buff *skb, int from)
 {
 	struct bpf_fib_lookup fib = {};
 	struct in6_addr daddr;
@@ -124,9 +136,9 @@ static __always_inline int route_v6(struct __sk_buff *skb, int from_pod)
 	ep = ep_lookup(6, &daddr, sizeof(daddr));
 	if (ep) {
 		ip6->hop_limit--;
-		return bpf_redirect_peer(ep->ifindex, 0);
+		return to_endpoint(ep, from);
 	}
-	if (!from_pod)
+	if (from == FROM_NETDEV)
 		return TCX_NEXT;
 
 	fib.family = AF_INET6;
@@ -136,7 +148,7 @@ static __always_inline int route_v6(struct __sk_buff *skb, int from_pod)
 	__builtin_memcpy(fib.ipv6_src, &ip6->saddr, sizeof(fib.ipv6_src));
 	__builtin_memcpy(fib.ipv6_dst, &daddr, sizeof(fib.ipv6_dst));
 	fib.tot_len = 0;	/* see route_v4 */
-	fib.ifindex = skb->ingress_ifindex;
+	fib.ifindex = skb->ifindex;	/* tc ingress: the device; netkit: its primary */
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (!fib_ok(rc))
 		return TCX_NEXT;
@@ -144,12 +156,12 @@ static __always_inline int route_v6(struct __sk_buff *skb, int from_pod)
 	return redirect_fib(&fib, __builtin_memcmp(fib.ipv6_dst, &daddr, sizeof(daddr)) != 0);
 }
 
-static __always_inline int route(struct __sk_buff *skb, int from_pod)
+static __always_inline int route(struct __sk_buff *skb, int from)
 {
 	if (skb->protocol == bpf_htons(ETH_P_IP))
-		return route_v4(skb, from_pod);
+		return route_v4(skb, from);
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
-		return route_v6(skb, from_pod);
+		return route_v6(skb, from);
 	return TCX_NEXT;	/* ARP and everything else: the stack */
 }
 
@@ -157,14 +169,32 @@ static __always_inline int route(struct __sk_buff *skb, int from_pod)
 SEC_INGRESS
 int from_pod(struct __sk_buff *skb)
 {
-	return route(skb, 1);
+	return route(skb, FROM_POD);
 }
 
 /* tcx ingress of uplink / node-to-node devices: only traffic for local pods. */
 SEC_INGRESS
 int from_netdev(struct __sk_buff *skb)
 {
-	return route(skb, 0);
+	return route(skb, FROM_NETDEV);
 }
+
+#ifndef DPL_TC
+/* netkit (6.7+): the peer hook of a pod's netkit pair, run in the pod's transmit
+ * path with skb->dev already the primary. Pods are created with the peer policy
+ * blackhole, so nothing leaves a pod until this (or pass_pod_nk) is attached. */
+SEC("netkit/peer")
+int from_pod_nk(struct __sk_buff *skb)
+{
+	return route(skb, FROM_NETKIT);
+}
+
+/* Legacy host routing on netkit: hand the pod's traffic to the node's IP stack. */
+SEC("netkit/peer")
+int pass_pod_nk(struct __sk_buff *skb)
+{
+	return TCX_NEXT;	/* NETKIT_NEXT: the last program's NEXT means pass */
+}
+#endif
 
 char _license[] SEC("license") = "GPL";

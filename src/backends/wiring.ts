@@ -16,9 +16,10 @@ export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNo
   const names = new Set(nodes.map((n) => n.name));
   for (const n of nodes) {
     for (const p of n.pods) {
-      // netkit in L3 mode (Cilium's default): no L2 on the pair, the primary stays in the node.
-      const type = kindOf(n) === 'netkit' ? 'netkit mode l3' : 'veth';
-      out.push(`link add ${p.hostDev} netns ${n.netns} type ${type} peer name ${p.dev} netns ${p.netns}`);
+      // netkit in L3 mode (Cilium's default), the primary in the node; the peer (pod) side
+      // blackholes until the datapath attaches its program (Cilium's peer policy).
+      const type = kindOf(n) === 'netkit' ? 'netkit mode l3 forward peer blackhole' : 'veth peer';
+      out.push(`link add ${p.hostDev} netns ${n.netns} type ${type} name ${p.dev} netns ${p.netns}`);
     }
     if (n.uplink) {
       const peer = lab.peers.find((x) => x.node === n.name)!;

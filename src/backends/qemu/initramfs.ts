@@ -117,7 +117,7 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
   if (missing.length) throw new LabError('E_REQUIREMENT', `guest tools missing on this machine: ${missing.join(', ')}`, 'run ./lab once as root: it installs them');
   const busybox = ['/usr/bin/busybox', '/bin/busybox'].find((b) => existsSync(b) && readFileSync(b).subarray(0, 4).toString('latin1') === '\x7fELF');
   if (!busybox) throw new LabError('E_REQUIREMENT', 'busybox is not installed', 'apt-get install busybox-static');
-  const bpfObjs = existsSync(input.bpfDir) ? readdirSync(input.bpfDir).filter((f) => f.endsWith('.o')).map((f) => join(input.bpfDir, f)) : [];
+  const bpfObjs = existsSync(input.bpfDir) ? readdirSync(input.bpfDir).filter((f) => f.endsWith('.o') || f === 'nkctl').map((f) => join(input.bpfDir, f)) : [];
   // Debian's kernel packages ship no modules.dep (depmod runs at install): make it.
   if (!existsSync(join(input.modulesDir, 'modules.dep'))) {
     const m = /^(.*)\/lib\/modules\/[^/]+\/?$/.exec(input.modulesDir);

@@ -6,6 +6,8 @@ import type { LabContext } from '../../backends/backend.js';
 import type { LabNode } from '../../topology/model.js';
 import type { LinkFacts } from '../../measure/links.js';
 import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../hook.js';
+import { tcxPrograms } from '../../measure/tcx.js';
+import { podDevicePlan } from '../devices/devices.js';
 import type { Decision, FeatureInfo } from '../feature.js';
 
 /**
@@ -68,17 +70,30 @@ export function endpointValue(ifindex: number): string {
   return hex([ifindex & 255, (ifindex >> 8) & 255, (ifindex >> 16) & 255, (ifindex >>> 24) & 255, 0, 0, 0, 0]);
 }
 
-/** Devices a node's programs attach to: [device, pinned program]. */
+/** tc-hook attachments of a node in bpf mode: [device, pinned program]. Netkit pods use their peer hook instead. */
 export function attachments(ctx: LabContext, node: LabNode): [string, string][] {
   const p = pins(ctx, node);
   return [
-    ...node.pods.map((pod) => [pod.hostDev, p.fromPod] as [string, string]),
+    ...(isNetkit(ctx, node) ? [] : node.pods.map((pod) => [pod.hostDev, p.fromPod] as [string, string])),
     ...(node.uplink ? [[node.uplink.nodeDev, p.fromNetdev] as [string, string]] : []),
     ...nodeLinks(ctx.lab, node).map((l) => [l.dev, p.fromNetdev] as [string, string]),
   ];
 }
 
-/** Load the node's programs and fill its endpoints map; attach when the profile says bpf. */
+export const isNetkit = (ctx: Pick<LabContext, 'facts'>, node: LabNode) => podDevicePlan(ctx.facts, node.datapath, node.name).kind === 'netkit';
+
+/** The program on a netkit pod's peer hook for a mode (the peer policy blackholes without one). */
+const netkitProg = (ctx: LabContext, node: LabNode, mode: Mode) => join(pins(ctx, node).progs, mode === 'bpf' ? 'from_pod_nk' : 'pass_pod_nk');
+
+/** Attach or detach a mode's program on every netkit pod's peer hook, through its primary (nkctl). */
+async function netkitPods(ctx: LabContext, node: LabNode, op: 'attach' | 'detach', mode: Mode, signal?: AbortSignal): Promise<void> {
+  const exec = ctx.backend.exec(node.netns);
+  for (const pod of node.pods) await exec.run([join(ctx.objDir, 'nkctl'), op, 'peer', pod.hostDev, netkitProg(ctx, node, mode)], { signal, needsBpffs: true });
+}
+
+type Mode = 'bpf' | 'legacy';
+
+/** Load the node's programs and fill its endpoints map; attach for the profile's mode. */
 export async function deployHostRouting(ctx: LabContext, node: LabNode, links: LinkFacts[], attach: boolean): Promise<void> {
   const p = pins(ctx, node);
   const { signal } = ctx;
@@ -91,21 +106,35 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
   );
   if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
   if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal);
+  if (isNetkit(ctx, node)) await netkitPods(ctx, node, 'attach', attach ? 'bpf' : 'legacy', signal);
 }
 
-/** The node's host-routing mode as the kernel shows it: is from_pod attached to its first pod device? */
-export async function currentHostRouting(ctx: LabContext, node: LabNode, signal?: AbortSignal): Promise<'bpf' | 'legacy'> {
+/** The node's host-routing mode as the kernel shows it: what runs on its first pod's hook. */
+export async function currentHostRouting(ctx: LabContext, node: LabNode, signal?: AbortSignal): Promise<Mode> {
+  const exec = ctx.backend.exec(node.netns);
+  if (isNetkit(ctx, node)) {
+    const pod = node.pods[0];
+    if (!pod) return 'legacy';
+    const progs = await tcxPrograms(exec, pod.hostDev, signal);
+    return progs.some((x) => x.name?.includes('from_pod_nk')) ? 'bpf' : 'legacy';
+  }
   const [dev] = attachments(ctx, node)[0] ?? [];
   if (!dev) return 'legacy';
-  const names = await attachedNames(ctx.backend.exec(node.netns), dev, 'ingress', signal);
+  const names = await attachedNames(exec, dev, 'ingress', signal);
   return names.some((n) => n.includes('from_pod')) ? 'bpf' : 'legacy';
 }
 
 /** Switch a running node between bpf and legacy host routing (the backpressure check runs both). */
-export async function setHostRouting(ctx: LabContext, node: LabNode, mode: 'bpf' | 'legacy', signal?: AbortSignal): Promise<void> {
-  if ((await currentHostRouting(ctx, node, signal)) === mode) return;
+export async function setHostRouting(ctx: LabContext, node: LabNode, mode: Mode, signal?: AbortSignal): Promise<void> {
+  const current = await currentHostRouting(ctx, node, signal);
+  if (current === mode) return;
   const exec = ctx.backend.exec(node.netns);
   const pairs = attachments(ctx, node);
+  if (isNetkit(ctx, node)) {
+    // Attach the new program first: between the two the pod is never blackholed.
+    await netkitPods(ctx, node, 'attach', mode, signal);
+    await netkitPods(ctx, node, 'detach', current, signal);
+  }
   if (mode === 'bpf') await attachPinned(exec, hookOf(ctx), 'ingress', pairs, signal);
   else await detachAll(exec, hookOf(ctx), 'ingress', pairs.map(([dev]) => dev), signal);
 }

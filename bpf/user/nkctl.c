@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/* nkctl: attach, detach and query BPF programs on a netkit device's primary or peer
+ * hook (bpf_mprog), which bpftool 7.5 cannot attach. Raw bpf(2) calls, no libbpf, so
+ * it builds statically against any linux-libc-dev and runs in the lab's guests.
+ *
+ *   nkctl attach primary|peer DEV PINNED_PROG
+ *   nkctl detach primary|peer DEV PINNED_PROG
+ *   nkctl query  primary|peer DEV
+ *
+ * Prints one JSON object; on failure {"error":"EACCES","errno":13,...} and exit 1,
+ * so a check can show the kernel's own answer. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+
+/* enum bpf_attach_type values of include/uapi/linux/bpf.h since 6.7; numeric so that
+ * older headers build too. */
+#define NK_PRIMARY 54
+#define NK_PEER 55
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case ENODEV: return "ENODEV";
+	case EINVAL: return "EINVAL";
+	case EEXIST: return "EEXIST";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	default: return "E?";
+	}
+}
+
+static int fail(const char *what, int e)
+{
+	printf("{\"error\":\"%s\",\"errno\":%d,\"op\":\"%s\",\"message\":\"%s\"}\n", errname(e), e, what, strerror(e));
+	return 1;
+}
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int obj_get(const char *path)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.pathname = (unsigned long)path;
+	return (int)sys_bpf(BPF_OBJ_GET, &a);
+}
+
+int main(int argc, char **argv)
+{
+	union bpf_attr a;
+	unsigned int ifindex, type;
+	__u32 ids[64];
+
+	if (argc < 4 || (strcmp(argv[2], "primary") && strcmp(argv[2], "peer"))) {
+		fprintf(stderr, "usage: nkctl attach|detach primary|peer DEV PINNED_PROG | nkctl query primary|peer DEV\n");
+		return 2;
+	}
+	type = strcmp(argv[2], "peer") ? NK_PRIMARY : NK_PEER;
+	ifindex = if_nametoindex(argv[3]);
+	if (!ifindex)
+		return fail("if_nametoindex", errno);
+	memset(&a, 0, sizeof(a));
+
+	if (!strcmp(argv[1], "query")) {
+		a.query.target_fd = ifindex; /* target_ifindex in 6.6+ headers: same field */
+		a.query.attach_type = type;
+		a.query.prog_ids = (unsigned long)ids;
+		a.query.prog_cnt = 64;
+		if (sys_bpf(BPF_PROG_QUERY, &a))
+			return fail("query", errno);
+		printf("{\"dev\":\"%s\",\"ifindex\":%u,\"hook\":\"%s\",\"count\":%u,\"prog_ids\":[", argv[3], ifindex, argv[2], a.query.prog_cnt);
+		for (unsigned int i = 0; i < a.query.prog_cnt && i < 64; i++)
+			printf("%s%u", i ? "," : "", ids[i]);
+		printf("]}\n");
+		return 0;
+	}
+	if (argc < 5)
+		return fail("usage", EINVAL);
+	int fd = obj_get(argv[4]);
+	if (fd < 0)
+		return fail("obj_get", errno);
+	a.target_fd = ifindex;
+	a.attach_bpf_fd = fd;
+	a.attach_type = type;
+	if (!strcmp(argv[1], "attach")) {
+		if (sys_bpf(BPF_PROG_ATTACH, &a))
+			return fail("attach", errno);
+	} else if (!strcmp(argv[1], "detach")) {
+		if (sys_bpf(BPF_PROG_DETACH, &a))
+			return fail("detach", errno);
+	} else {
+		return fail("usage", EINVAL);
+	}
+	printf("{\"dev\":\"%s\",\"ifindex\":%u,\"hook\":\"%s\",\"%s\":\"%s\"}\n", argv[3], ifindex, argv[2], argv[1], argv[4]);
+	return 0;
+}
