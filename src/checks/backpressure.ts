@@ -62,7 +62,7 @@ export const backpressure: Check = {
           to: ctx.backend.exec(peer.netns),
           addr: dst,
           seconds,
-          sample: { qdisc: { exec: ctx.backend.exec(node.netns), dev: u.nodeDev } },
+          sample: { root: ctx.backend.root(node.name), sender: pod.netns, qdiscNetns: node.netns, dev: u.nodeDev },
           journal: ctx.journal,
           signal: ctx.signal,
         });

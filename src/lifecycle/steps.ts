@@ -99,7 +99,8 @@ export async function deployNode(ctx: LabContext, node: LabNode, decisions: Deci
 
 /** check: run the lab's checks (or only some), each isolated so one failure does not stop the rest. */
 export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<CheckResult[]> {
-  const specs = ctx.lab.checks.filter((c) => !only || only.includes(c.id));
+  // --only runs what it names, listed in the topology or not (with the topology's options if listed).
+  const specs = only ? only.map((id) => ctx.lab.checks.find((c) => c.id === id) ?? { id }) : ctx.lab.checks;
   const ordered = CHECKS.flatMap((c) => specs.filter((s) => s.id === c.id));
   const results: CheckResult[] = [];
   for (const spec of ordered) {

@@ -29,11 +29,23 @@ export interface FlowSpec {
   addr: string;
   seconds: number;
   port?: number;
-  /** Sample the sender socket and this qdisc every intervalMs. */
-  sample?: { qdisc?: { exec: Exec; dev: string }; intervalMs?: number };
+  /**
+   * Sample the sender's socket (in netns `sender`) and a qdisc (device `dev` in netns
+   * `qdiscNetns`) every intervalMs, both in one shell run through `root`: the two
+   * readings are taken back to back (in a guest, agent round trips apart would skew them).
+   */
+  sample?: { root: Exec; sender: string; qdiscNetns: string; dev: string; intervalMs?: number };
   journal: Journal;
   signal?: AbortSignal;
 }
+
+const SAMPLE_SPLIT = '\n--dpl-sample--\n';
+/**
+ * ss in the sender's namespace, then tc in the bottleneck's: $1 sender netns, $2 port,
+ * $3 qdisc netns, $4 device. Absolute paths: a guest's busybox sh prefers its own
+ * applets (nsenter, tc) to PATH (FACTS.md); these are Debian's, which guests copy.
+ */
+const SAMPLE_SCRIPT = `/usr/bin/nsenter --net=/run/netns/"$1" /usr/bin/ss -tmiHn state established dport = :"$2"; echo; echo --dpl-sample--; /usr/bin/nsenter --net=/run/netns/"$3" /usr/sbin/tc -s -j qdisc show dev "$4"`;
 
 /** iperf3's default port. */
 export const IPERF_PORT = 5201;
@@ -122,18 +134,17 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
       let lastSs = '', lastTc = '';
       while (running && !spec.signal?.aborted) {
         const tick = performance.now();
-        const [ss, tc] = await Promise.all([
-          spec.from.run(['ss', '-tmiHn', 'state', 'established', 'dport', '=', `:${port}`], { nothrow: true }),
-          spec.sample.qdisc && spec.sample.qdisc.exec.run(['tc', '-s', '-j', 'qdisc', 'show', 'dev', spec.sample.qdisc.dev], { nothrow: true }),
-        ]);
+        const { root, sender, qdiscNetns, dev } = spec.sample;
+        const r = await root.run(['sh', '-c', SAMPLE_SCRIPT, 'sample', sender, String(port), qdiscNetns, dev], { nothrow: true });
         if (!running) break; // a sample taken after the flow ended says nothing about it
-        samples.push({ t: Math.round(tick - t0), wmem: parseSsWmem(ss.stdout), backlog: tc ? parseTcBacklog(safeJson(tc.stdout)) : undefined });
-        lastSs = ss.stdout;
-        lastTc = tc?.stdout ?? '';
+        const [ss, tc = ''] = r.stdout.split(SAMPLE_SPLIT);
+        samples.push({ t: Math.round(tick - t0), wmem: parseSsWmem(ss), backlog: parseTcBacklog(safeJson(tc)) });
+        lastSs = ss;
+        lastTc = tc;
         await sleep(Math.max(0, every - (performance.now() - tick)), spec.signal);
       }
       evidence.push(`ss -tmi (last sample):\n${lastSs.trim()}`);
-      if (lastTc) evidence.push(`tc -s -j qdisc show dev ${spec.sample.qdisc!.dev} (last sample):\n${lastTc.trim()}`);
+      if (lastTc) evidence.push(`tc -s -j qdisc show dev ${spec.sample.dev} (last sample):\n${lastTc.trim()}`);
     })();
     const r = await clientDone;
     await sampler;

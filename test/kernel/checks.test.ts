@@ -32,7 +32,9 @@ describe('checks on a two-node lab with BPF host routing', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
     const byId = Object.fromEntries(rep.checks.map((c: { id: string }) => [c.id, c]));
-    expect(Object.values(byId).map((c) => (c as { status: string }).status)).toEqual(['pass', 'pass', 'pass']);
+    expect(['tso-probe', 'backpressure', 'bigtcp'].map((id) => byId[id].status)).toEqual(['pass', 'pass', 'pass']);
+    // No netkit on this kernel: the check says why instead of failing.
+    if (byId.netkit.status === 'skip') expect(byId.netkit.reason).toMatch(/netkit|NETKIT/);
     const bp = byId.backpressure.metrics;
     expect(bp.bpf.wmemMedian).toBeGreaterThan(0);
     expect(bp.bpf.ownedMedian).toBeGreaterThanOrEqual(0.5);

@@ -34,7 +34,7 @@ describe('qemu backend (TCG here: FACTS.md)', () => {
     const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
     expect(rep.backend).toBe('qemu');
     expect(rep.kernel.release).toMatch(/^6\.12\./);
-    expect(rep.checks.map((c: { status: string }) => c.status)).toEqual(['pass', 'pass', 'pass']);
+    expect(Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]))).toEqual({ 'tso-probe': 'pass', netkit: 'pass', backpressure: 'pass', bigtcp: 'pass' });
     expect(qemus()).toBe('');
     expect(await residue('vt-run')).toEqual([]);
   });
@@ -76,7 +76,7 @@ describe('kernel matrix', () => {
 
   it('runs once per kernel; 6.1 falls back (veth, tc instead of tcx, IPv6-only BIG TCP) and says so', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpl-matrix-'));
-    const r = await cli(['run', topo(vmTopology('vt-matrix')), '--kernel', '6.1,7.3', '--only', 'tso-probe,backpressure', '--report-dir', dir, '-q']);
+    const r = await cli(['run', topo(vmTopology('vt-matrix')), '--kernel', '6.1,7.3', '--only', 'tso-probe,netkit,backpressure', '--report-dir', dir, '-q']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const m = JSON.parse(readFileSync(join(dir, 'matrix.json'), 'utf8'));
     const [k61, k73] = m.kernels;
@@ -86,7 +86,10 @@ describe('kernel matrix', () => {
     expect(status(k61, 'host-routing')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('tc clsact') });
     expect(status(k61, 'bigtcp')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('IPv6 only') });
     expect(status(k73, 'pod-device')).toMatchObject({ status: 'applied', detail: 'netkit (L3 mode)' });
-    for (const row of m.kernels) expect(row.checks.map((c: { status: string }) => c.status)).toEqual(['pass', 'pass']);
+    const statuses = (row: { checks: { id: string; status: string }[] }) => Object.fromEntries(row.checks.map((c) => [c.id, c.status]));
+    expect(statuses(k61)).toEqual({ 'tso-probe': 'pass', netkit: 'skip', backpressure: 'pass' });
+    expect(k61.checks.find((c: { id: string }) => c.id === 'netkit').reason).toContain('older than 6.7');
+    expect(statuses(k73)).toEqual({ 'tso-probe': 'pass', netkit: 'pass', backpressure: 'pass' });
     expect(readFileSync(join(dir, '6.1', 'report.json'), 'utf8')).toContain('"backend": "qemu"');
     expect(r.stdout).toContain('kernel matrix');
     expect(qemus()).toBe('');
