@@ -19,6 +19,15 @@ import { bootVm, stopVm, type Accel } from './vm.js';
 /** Where the guest sees the lab's BPF objects (copied into its initramfs). */
 export const GUEST_OBJ_DIR = '/opt/dpl/bpf';
 
+/** The guest's /init writes /run/dpl-ready once its modules are loaded (it starts the agent before). */
+async function waitReady(guest: GuestExec, signal?: AbortSignal): Promise<void> {
+  for (let i = 0; i < 300 && !signal?.aborted; i++) {
+    if ((await guest.run(['cat', '/run/dpl-ready'], { nothrow: true, signal })).code === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new LabError('E_LAB_FAILED', `guest ${guest.where} never finished loading its modules (/run/dpl-ready)`);
+}
+
 /** A KVM guest that has not answered by then is not going to (TCG boots in about 5 s here). */
 const KVM_PROBE_MS = 20_000;
 
@@ -110,6 +119,7 @@ export class QemuBackend implements Backend {
         ctx.progress(`node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`);
         const guest = new GuestExec(vm.qga, `vm ${node.name}`);
         this.guests.set(node.name, guest);
+        await waitReady(guest, signal);
         await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
         await createNamespaces(guest, lab, [node], (n) => podDevicePlan(ctx.facts, n.datapath, n.name).kind, signal);
       }),
