@@ -16,8 +16,16 @@ export function namespacesOf(lab: Lab, nodes: readonly LabNode[]): string[] {
 }
 
 /** Create the namespaces and every device pair directly inside them: one `ip -batch`. */
-export async function createNamespaces(root: Exec, lab: Lab, nodes: readonly LabNode[], kindOf: (n: LabNode) => PodDevicePlan['kind'], signal?: AbortSignal): Promise<void> {
-  const lines = provisionBatch(lab, namespacesOf(lab, nodes), kindOf, nodes).trimEnd().split('\n');
+export async function createNamespaces(
+  root: Exec,
+  lab: Lab,
+  nodes: readonly LabNode[],
+  kindOf: (n: LabNode) => PodDevicePlan['kind'],
+  signal?: AbortSignal,
+  /** False when the backend brings its own uplink devices (qemu: a virtio-net pair). */
+  vethUplinks = true,
+): Promise<void> {
+  const lines = provisionBatch(lab, namespacesOf(lab, nodes), kindOf, nodes, vethUplinks).trimEnd().split('\n');
   // iproute2 6.15's netkit parser keeps its "mode seen" state across the lines of one
   // batch ("duplicate mode"), so each netkit pair gets its own ip process.
   const netkit = lines.filter((l) => l.includes(' type netkit '));

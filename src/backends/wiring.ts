@@ -11,7 +11,7 @@ import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
 const lines = (...ls: (string | false | undefined)[]) => ls.filter(Boolean).join('\n') + '\n';
 
 /** Root-namespace batch: every namespace, then every device pair created directly inside them. */
-export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNode) => DevKind, nodes: readonly LabNode[] = lab.nodes): string {
+export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNode) => DevKind, nodes: readonly LabNode[] = lab.nodes, vethUplinks = true): string {
   const out = namespaces.map((ns) => `netns add ${ns}`);
   const names = new Set(nodes.map((n) => n.name));
   for (const n of nodes) {
@@ -21,7 +21,7 @@ export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNo
       const type = kindOf(n) === 'netkit' ? 'netkit mode l3 forward peer blackhole' : 'veth peer';
       out.push(`link add ${p.hostDev} netns ${n.netns} type ${type} name ${p.dev} netns ${p.netns}`);
     }
-    if (n.uplink) {
+    if (n.uplink && vethUplinks) {
       const peer = lab.peers.find((x) => x.node === n.name)!;
       out.push(`link add ${n.uplink.nodeDev} netns ${n.netns} type veth peer name ${n.uplink.peerDev} netns ${peer.netns}`);
     }

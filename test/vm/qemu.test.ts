@@ -35,6 +35,11 @@ describe('qemu backend (TCG here: FACTS.md)', () => {
     expect(rep.backend).toBe('qemu');
     expect(rep.kernel.release).toMatch(/^6\.12\./);
     expect(Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]))).toEqual({ 'tso-probe': 'pass', netkit: 'pass', backpressure: 'pass', bigtcp: 'pass' });
+    // The uplink is a virtio-net pair: TSO probing clamps BIG TCP to its 65536.
+    const devices = rep.checks.find((c: { id: string }) => c.id === 'tso-probe').metrics.devices;
+    const uplink = devices.find((d: { dev: string; netns: string }) => d.dev === 'uplink');
+    expect(uplink).toMatchObject({ tso_max_size: 65536, expected: 65536, gso_max_size: 65536, ok: true });
+    expect(devices.find((d: { dev: string }) => d.dev === 'lxc-client')).toMatchObject({ expected: 196608, gso_max_size: 196608 });
     expect(qemus()).toBe('');
     expect(await residue('vt-run')).toEqual([]);
   });

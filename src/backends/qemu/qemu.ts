@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from '../../errors.js';
-import { HostExec, type Exec } from '../../exec/exec.js';
+import { z } from 'zod';
+import { HostExec, parseJson, type Exec } from '../../exec/exec.js';
 import { parseConfig, probeLocal, type KernelFacts } from '../../kernel/facts.js';
 import { cachedKernel, cacheRoot, releaseVersion, type CachedKernel } from '../../kernels/cache.js';
 import { labDir } from '../../lifecycle/journal.js';
@@ -18,6 +19,33 @@ import { bootVm, stopVm, type Accel } from './vm.js';
 
 /** Where the guest sees the lab's BPF objects (copied into its initramfs). */
 export const GUEST_OBJ_DIR = '/opt/dpl/bpf';
+
+/**
+ * A node's uplink is a pair of virtio-net NICs on one QEMU hub (a wire between two NICs
+ * of the same VM): the node side and the peer side really are virtio-net, whose
+ * tso_max_size (65536, FACTS.md) TSO probing must clamp BIG TCP to.
+ */
+const UPLINK_MAC = { node: '52:54:00:d1:00:01', peer: '52:54:00:d1:00:02' };
+const UPLINK_NICS = [
+  '-netdev', 'hubport,id=upn,hubid=0',
+  '-device', `virtio-net-pci,netdev=upn,mac=${UPLINK_MAC.node}`,
+  '-netdev', 'hubport,id=upp,hubid=0',
+  '-device', `virtio-net-pci,netdev=upp,mac=${UPLINK_MAC.peer}`,
+];
+
+/** Move the uplink NICs into the node and peer namespaces under the lab's device names. */
+async function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal?: AbortSignal): Promise<void> {
+  const links = z.array(z.object({ ifname: z.string(), address: z.string().optional() })).parse(parseJson(await guest.run(['ip', '-j', 'link', 'show'], { signal }), 'ip -j link'));
+  const byMac = (mac: string) => {
+    const l = links.find((x) => x.address === mac);
+    if (!l) throw new LabError('E_LAB_FAILED', `the guest of node ${node.name} has no NIC with MAC ${mac}`);
+    return l.ifname;
+  };
+  const peer = lab.peers.find((p) => p.node === node.name)!;
+  const u = node.uplink!;
+  const batch = [`link set dev ${byMac(UPLINK_MAC.node)} netns ${node.netns} name ${u.nodeDev}`, `link set dev ${byMac(UPLINK_MAC.peer)} netns ${peer.netns} name ${u.peerDev}`];
+  await guest.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
+}
 
 /** The guest's /init writes /run/dpl-ready once its modules are loaded (it starts the agent before). */
 async function waitReady(guest: GuestExec, signal?: AbortSignal): Promise<void> {
@@ -115,13 +143,14 @@ export class QemuBackend implements Backend {
         const dir = vmDir(lab.name, node.name);
         journal.record([{ kind: 'vm', name: node.name, dir }]);
         mkdirSync(dir, { recursive: true });
-        const vm = await bootVm({ name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel! }, signal);
+        const vm = await bootVm({ name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel!, extra: node.uplink ? UPLINK_NICS : [] }, signal);
         ctx.progress(`node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`);
         const guest = new GuestExec(vm.qga, `vm ${node.name}`);
         this.guests.set(node.name, guest);
         await waitReady(guest, signal);
         await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
-        await createNamespaces(guest, lab, [node], (n) => podDevicePlan(ctx.facts, n.datapath, n.name).kind, signal);
+        await createNamespaces(guest, lab, [node], (n) => podDevicePlan(ctx.facts, n.datapath, n.name).kind, signal, false);
+        if (node.uplink) await moveUplinkNics(guest, lab, node, signal);
       }),
     );
   }
