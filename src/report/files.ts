@@ -1,4 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { labDir } from '../lifecycle/journal.js';
 import { join, resolve } from 'node:path';
 import type { LabContext } from '../backends/backend.js';
 import type { CheckResult } from '../checks/check.js';
@@ -39,7 +41,16 @@ export async function writeReports(ctx: LabContext, results: CheckResult[], dir?
   const out = resolve(dir ?? join('reports', ctx.lab.name));
   await mkdir(out, { recursive: true });
   const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml') };
-  await writeFile(paths.json, JSON.stringify(reportJson(ctx, results), null, 2) + '\n');
+  // VM console logs go with the report: the lab's own copy is removed at teardown.
+  const consoles: string[] = [];
+  for (const node of ctx.lab.nodes) {
+    const log = join(labDir(ctx.lab.name), `vm-${node.name}`, 'console.log');
+    if (!existsSync(log)) continue;
+    const dst = join(out, `console-${node.name}.log`);
+    await copyFile(log, dst);
+    consoles.push(dst);
+  }
+  await writeFile(paths.json, JSON.stringify({ ...reportJson(ctx, results), ...(consoles.length ? { consoles } : {}) }, null, 2) + '\n');
   await writeFile(paths.junit, junitXml(ctx.lab.name, results));
   return paths;
 }

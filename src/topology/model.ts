@@ -7,6 +7,8 @@ export interface Lab {
   backend: string;
   /** qemu: catalogue name of the guest kernel. */
   kernel?: string;
+  /** qemu: the user's own kernel instead of a catalogue one (absolute paths). */
+  customKernel?: { vmlinuz: string; modulesDir: string; config?: string };
   /** qemu: the kernels `lab run` goes through (a matrix), when the file names several. */
   kernels?: string[];
   families: Family[];

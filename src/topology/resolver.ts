@@ -1,3 +1,4 @@
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { TopologyIssue } from '../errors.js';
 import { backendNames } from '../backends/registry.js';
 import { pathString, type Loaded, type Result } from './loader.js';
@@ -136,7 +137,11 @@ export function resolve(loaded: Loaded): Result<Lab> {
       name: t.name,
       file,
       backend: t.backend,
-      kernel: t.backend === 'qemu' ? (t.kernel ?? t.kernels?.[0] ?? DEFAULT_VM_KERNEL) : undefined,
+      kernel: t.backend !== 'qemu' ? undefined : typeof t.kernel === 'object' ? 'custom' : (t.kernel ?? t.kernels?.[0] ?? DEFAULT_VM_KERNEL),
+      customKernel:
+        typeof t.kernel === 'object'
+          ? { vmlinuz: resolvePath(dirname(file), t.kernel.vmlinuz), modulesDir: resolvePath(dirname(file), t.kernel.modules), config: t.kernel.config && resolvePath(dirname(file), t.kernel.config) }
+          : undefined,
       kernels: t.kernels,
       families: t.families,
       nodes,

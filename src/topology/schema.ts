@@ -89,7 +89,19 @@ export const TopologySchema = z
   .object({
     name: name('lab name', 12),
     backend: z.string().default('local').describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
-    kernel: z.string().optional().describe('qemu: the kernel to boot, a name from vms/kernels.yaml (default 6.12)'),
+    kernel: z
+      .union([
+        z.string(),
+        z
+          .object({
+            vmlinuz: z.string().describe('a bzImage'),
+            modules: z.string().describe('its lib/modules/<release> directory (the release is its name)'),
+            config: z.string().optional().describe("the kernel's config, for what it supports (without it, nothing is assumed)"),
+          })
+          .strict(),
+      ])
+      .optional()
+      .describe('qemu: the kernel to boot: a name from vms/kernels.yaml (default 6.12), or your own bzImage and modules'),
     kernels: z.array(z.string()).min(1).optional().describe('qemu: lab run runs the lab once per kernel and writes a matrix summary'),
     families: z.array(z.enum(FAMILIES)).min(1).default(['ipv4']),
     datapath: DatapathSchema.partial().default({}),

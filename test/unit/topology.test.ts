@@ -132,3 +132,13 @@ describe('qemu topologies', () => {
     expect(e[0]).toMatchObject({ path: 'links', line: 7 });
   });
 });
+
+describe('a custom kernel', () => {
+  it('takes a bzImage and modules dir, resolved against the topology file', () => {
+    const p = parseTopology(minimal + 'backend: qemu\nkernel:\n  vmlinuz: k/bzImage\n  modules: k/lib/modules/6.9.0-dev\n', '/labs/x/lab.yaml');
+    if (!p.ok) throw new Error(JSON.stringify(p.errors));
+    const r = resolve(p.value);
+    expect(r.ok && r.value.customKernel).toEqual({ vmlinuz: '/labs/x/k/bzImage', modulesDir: '/labs/x/k/lib/modules/6.9.0-dev', config: undefined });
+    expect(r.ok && r.value.kernel).toBe('custom');
+  });
+});

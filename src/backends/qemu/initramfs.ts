@@ -14,6 +14,8 @@ export interface InitramfsInput {
   bpfDir: string;
   /** Where built images are cached. */
   cacheDir: string;
+  /** The modules dir is the lab's own cache (depmod may write there); a user's is only read. */
+  ownModules?: boolean;
 }
 
 /** This machine's tools that the guest runs, by absolute path (FACTS: busybox sh prefers its applets). */
@@ -124,6 +126,7 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
   const bpfObjs = existsSync(input.bpfDir) ? readdirSync(input.bpfDir).filter((f) => f.endsWith('.o') || f === 'nkctl').map((f) => join(input.bpfDir, f)) : [];
   // Debian's kernel packages ship no modules.dep (depmod runs at install): make it.
   if (!existsSync(join(input.modulesDir, 'modules.dep'))) {
+    if (!input.ownModules) throw new LabError('E_REQUIREMENT', `${input.modulesDir} has no modules.dep`, `run depmod -b ROOT ${input.release} on your kernel's modules`);
     const m = /^(.*)\/lib\/modules\/[^/]+\/?$/.exec(input.modulesDir);
     if (!m) throw new LabError('E_REQUIREMENT', `${input.modulesDir} has no modules.dep and is not a <root>/lib/modules/<release> directory`, `run depmod -b ROOT ${input.release}`);
     await exec.run(['depmod', '-b', m[1] || '/', input.release]);

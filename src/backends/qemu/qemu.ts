@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { LabError } from '../../errors.js';
 import { z } from 'zod';
 import { HostExec, parseJson, type Exec } from '../../exec/exec.js';
@@ -45,6 +45,13 @@ async function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal?
   const u = node.uplink!;
   const batch = [`link set dev ${byMac(UPLINK_MAC.node)} netns ${node.netns} name ${u.nodeDev}`, `link set dev ${byMac(UPLINK_MAC.peer)} netns ${peer.netns} name ${u.peerDev}`];
   await guest.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
+}
+
+/** A user's own bzImage and modules: the release is the modules directory's name. */
+function customKernel(c: NonNullable<Lab['customKernel']>): CachedKernel {
+  for (const [what, path] of [['vmlinuz', c.vmlinuz], ['modules', c.modulesDir], ...(c.config ? [['config', c.config]] : [])])
+    if (!existsSync(path)) throw new LabError('E_REQUIREMENT', `kernel ${what} ${path} does not exist`, 'fix kernel.vmlinuz / kernel.modules / kernel.config in the topology');
+  return { name: 'custom', release: basename(c.modulesDir.replace(/\/+$/, '')), vmlinuz: c.vmlinuz, modulesDir: c.modulesDir, config: c.config };
 }
 
 /** The guest's /init writes /run/dpl-ready once its modules are loaded (it starts the agent before). */
@@ -95,9 +102,8 @@ export class QemuBackend implements Backend {
 
   /** The guest kernel's facts, read from its own config; the tools are this machine's, copied in. */
   async probe(lab: Lab): Promise<KernelFacts> {
-    const name = lab.kernel!;
-    const k = cachedKernel(name);
-    if (!k) throw new LabError('E_REQUIREMENT', `kernel ${name} is not cached`, `lab kernels fetch ${name} (lab kernels list shows the catalogue)`);
+    const k = lab.customKernel ? customKernel(lab.customKernel) : cachedKernel(lab.kernel!);
+    if (!k) throw new LabError('E_REQUIREMENT', `kernel ${lab.kernel} is not cached`, `lab kernels fetch ${lab.kernel} (lab kernels list shows the catalogue)`);
     for (const [bin, pkg] of [['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'], ['/usr/sbin/qemu-ga', 'qemu-guest-agent'], ['/usr/bin/busybox', 'busybox-static']])
       if (!existsSync(bin)) throw new LabError('E_REQUIREMENT', `${bin} is missing`, `apt-get install ${pkg} (./lab installs it)`);
     this.kernel = k;
@@ -122,7 +128,7 @@ export class QemuBackend implements Backend {
   async provision(ctx: LabContext): Promise<void> {
     const { lab, journal, signal } = ctx;
     const k = this.kernel!;
-    const initramfs = await buildInitramfs(new HostExec(), { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs') }, ctx.progress);
+    const initramfs = await buildInitramfs(new HostExec(), { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs'), ownModules: !lab.customKernel }, ctx.progress);
     this.accel = await chooseAccel(ctx.progress, async () => {
       const dir = join(labDir(lab.name), 'kvm-probe');
       journal.record([{ kind: 'vm', name: 'kvm-probe', dir }]);
