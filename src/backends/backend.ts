@@ -33,6 +33,8 @@ export interface Backend {
   provision(ctx: LabContext): Promise<void>;
   /** Addresses, routes, sysctls and bottleneck qdiscs of one node and its pods and peer. */
   wireNode(ctx: LabContext, node: LabNode): Promise<void>;
+  /** A namespace a check creates on a node (so exec() finds the node that holds it). */
+  register?(netns: string, node: string): void;
   /** Reconnect to a lab brought up by another process (lab check). */
   reattach?(ctx: LabContext): Promise<void>;
 }

@@ -4,9 +4,10 @@ import { bigtcp } from './bigtcp.js';
 import type { Check } from './check.js';
 import { tsoProbe } from './tso-probe.js';
 import { netkit } from './netkit.js';
+import { netkitThroughput } from './netkit-throughput.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
-export const CHECKS: readonly Check[] = [tsoProbe, netkit, backpressure, bigtcp];
+export const CHECKS: readonly Check[] = [tsoProbe, netkit, backpressure, bigtcp, netkitThroughput];
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);

@@ -34,7 +34,10 @@ describe('qemu backend (TCG here: FACTS.md)', () => {
     const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
     expect(rep.backend).toBe('qemu');
     expect(rep.kernel.release).toMatch(/^6\.12\./);
-    expect(Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]))).toEqual({ 'tso-probe': 'pass', netkit: 'pass', backpressure: 'pass', bigtcp: 'pass' });
+    expect(Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]))).toEqual({ 'tso-probe': 'pass', netkit: 'pass', backpressure: 'pass', bigtcp: 'pass', 'netkit-throughput': 'pass' });
+    const tp = rep.checks.find((c: { id: string }) => c.id === 'netkit-throughput');
+    expect(tp.metrics.mbps.netkit).toBeGreaterThan(0);
+    expect(tp.reason).toMatch(/indicative only|x the node/);
     // The uplink is a virtio-net pair: TSO probing clamps BIG TCP to its 65536.
     const devices = rep.checks.find((c: { id: string }) => c.id === 'tso-probe').metrics.devices;
     const uplink = devices.find((d: { dev: string; netns: string }) => d.dev === 'uplink');

@@ -96,6 +96,10 @@ export class QemuBackend implements Backend {
     return (this.root(node) as GuestExec).inNetns(netns);
   }
 
+  register(netns: string, node: string): void {
+    this.nodeOfNetns.set(netns, node);
+  }
+
   private index(lab: Lab) {
     for (const n of lab.nodes) for (const ns of namespacesOf(lab, [n])) this.nodeOfNetns.set(ns, n.name);
   }
