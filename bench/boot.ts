@@ -7,31 +7,32 @@
  *                same kernel and the lab's own initramfs with only /init replaced: mount proc and
  *                devtmpfs, `uname -r > /dev/console`, `busybox poweroff -f`. Wall time from spawn
  *                to QEMU's exit.
- *   lab node     bootVm (vm.ts) until the agent answers, then GuestExec.run(['uname','-r']);
- *                time from bootVm's call to that result. Then stopVm.
+ *   lab node     what the lab waits for before it creates anything on a node: bootVm (vm.ts) until
+ *                the agent answers, then /run/dpl-ready awaited as src/backends/qemu/qemu.ts
+ *                waitReady does (`cat /run/dpl-ready` through GuestExec, every 50 ms; the guest's
+ *                /init writes it once its modules are loaded), then GuestExec.run(['uname','-r']);
+ *                time from bootVm's call to that result. Then stopVm. A second row reports the
+ *                agent's first answer alone (bootVm's Vm.bootMs).
  *   lab up x2    `node dist/src/cli/main.js up FILE -q` (backend qemu, kernel, two nodes with one
  *                veth pod each, no links), then `down`; wall clock of the `up` CLI process.
+ *   CLI cost     `node dist/src/cli/main.js --help`: the CLI's fixed start-up cost.
  *
- * Then (unless --no-profile) variants that say where the lab's extra time goes: the lab's /init
- * without the agent, module loading as one `modprobe -a`, uncompressed modules, a busybox-only
- * initramfs, an uncompressed cpio, the agent awaited with a 50 ms guest-sync retry instead of 1 s,
- * and a timestamped `lab up` (progress lines).
+ * Floor and lab node run round-robin and every row also gets a paired ratio (x / the floor run of
+ * the same round), so a disturbance (another session's VM sharing the cores) hits both alike.
  *
  * Usage (root, after `npx tsc -p tsconfig.json`):
- *   node dist/bench/boot.js [--repeat 5] [--kernel 6.12] [--up-repeat 3] [--no-profile]
+ *   node dist/bench/boot.js [--repeat 5] [--kernel 6.12] [--up-repeat 3]
  * DPL_ACCEL=kvm|tcg picks the accelerator (default tcg: this machine's KVM cannot boot a guest).
  * After every run no QEMU of this benchmark may be left, nor its lab state; otherwise exit 1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GuestExec } from '../src/backends/qemu/guest-exec.js';
-import { buildInitramfs, INIT } from '../src/backends/qemu/initramfs.js';
-import { Qga } from '../src/backends/qemu/qga.js';
-import { bootVm, qemuArgv, runningPid, stopVm, type Accel, type VmSpec } from '../src/backends/qemu/vm.js';
+import { buildInitramfs } from '../src/backends/qemu/initramfs.js';
+import { bootVm, qemuArgv, stopVm, type Accel, type VmSpec } from '../src/backends/qemu/vm.js';
 import { HostExec, runArgv } from '../src/exec/exec.js';
 import { cachedKernel, cacheRoot, type CachedKernel } from '../src/kernels/cache.js';
 import { BPF_OBJ_DIR } from '../src/paths.js';
@@ -123,8 +124,6 @@ interface Run {
   stdout: string;
   stderr: string;
   s: number;
-  /** stderr lines stamped with seconds since spawn. */
-  stamped: string[];
 }
 
 function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
@@ -134,14 +133,9 @@ function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run>
     liveChildren.add(c);
     let stdout = '';
     let stderr = '';
-    const stamped: string[] = [];
     c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    c.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      const t = (performance.now() - t0) / 1000;
-      for (const l of d.split('\n')) if (l.trim()) stamped.push(`${t.toFixed(2).padStart(6)} s  ${l}`);
-    });
-    const fin = (code: number | null) => (liveChildren.delete(c), done({ code, stdout, stderr, s: (performance.now() - t0) / 1000, stamped }));
+    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const fin = (code: number | null) => (liveChildren.delete(c), done({ code, stdout, stderr, s: (performance.now() - t0) / 1000 }));
     c.on('error', (e) => ((stderr += String(e)), fin(127)));
     c.on('close', (code) => fin(code));
   });
@@ -166,73 +160,35 @@ function watchFile(file: string, needle: string, t0: number): { at: () => number
   return { at: () => at, stop: () => clearInterval(timer) };
 }
 
-// ---------------------------------------------------------------- initramfs variants
+// ---------------------------------------------------------------- images
 
-const FLOOR_HEAD = `#!/bin/sh
+/** The floor's /init: the one command, then power off (sysrq as a fallback). */
+const FLOOR_INIT = `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t devtmpfs dev /dev
-`;
-/** The one command, then power off (sysrq as a fallback). */
-const FLOOR_TAIL = `echo "dpl-floor: $(uname -r)" > /dev/console
+echo "dpl-floor: $(uname -r)" > /dev/console
 /bin/busybox poweroff -f
 echo o > /proc/sysrq-trigger
 `;
 
-/** The lab's /init up to (not including) the agent's start: pseudo filesystems, modules, lo, port lookup. */
-const LAB_PRE_AGENT = INIT.slice(0, INIT.indexOf('/usr/sbin/qemu-ga'));
-const MODLOOP = 'for m in $(cat /etc/dpl-modules); do /usr/sbin/modprobe -q "$m"; done';
-if (!LAB_PRE_AGENT.includes(MODLOOP)) throw new Error('initramfs.ts INIT changed: update bench/boot.ts MODLOOP');
-const MODPROBE_A = '/usr/sbin/modprobe -q -a $(cat /etc/dpl-modules)';
-
-async function pack(root: string, out: string, gzip = true): Promise<string> {
-  await runArgv(['sh', '-c', `cd "$1" && find . | cpio -o -H newc -R 0:0 --quiet ${gzip ? '| gzip -1 ' : ''}> "$2"`, 'sh', root, out]);
-  return out;
-}
-
 interface Images {
+  /** The lab's own initramfs (buildInitramfs, cached). */
   lab: string;
+  /** The same image with /init replaced by FLOOR_INIT. */
   floor: string;
-  /** The lab's /init minus the agent: its mounts and module loop, then the one command. */
-  floorLabInit: string;
-  floorModprobeA: string;
-  floorModprobeAUnxz: string;
-  floorBusybox: string;
-  floorUncompressed: string;
-  /** The lab's image with /init loading modules in one `modprobe -a`. */
-  labModprobeA: string;
 }
 
-async function images(k: CachedKernel, profile: boolean): Promise<Images> {
+async function images(k: CachedKernel): Promise<Images> {
   const lab = await buildInitramfs(new HostExec(), { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs') }, log);
   const root = join(TMP, 'root');
   mkdirSync(root);
   await runArgv(['sh', '-c', 'cd "$1" && zcat "$2" | cpio -idm --quiet', 'sh', root, lab]);
-  const withInit = async (name: string, init: string, gzip = true) => {
-    writeFileSync(join(root, 'init'), init, { mode: 0o755 });
-    return pack(root, join(TMP, name), gzip);
-  };
-  const floor = await withInit('floor.cpio.gz', FLOOR_HEAD + FLOOR_TAIL);
-  if (!profile) return { lab, floor } as Images;
-  const labInitFloor = LAB_PRE_AGENT + FLOOR_TAIL;
-  const floorLabInit = await withInit('floor-labinit.cpio.gz', labInitFloor);
-  const floorModprobeA = await withInit('floor-modprobe-a.cpio.gz', labInitFloor.replace(MODLOOP, MODPROBE_A));
-  const floorUncompressed = await withInit('floor.cpio', FLOOR_HEAD + FLOOR_TAIL, false);
-  const labModprobeA = await withInit('lab-modprobe-a.cpio.gz', INIT.replace(MODLOOP, MODPROBE_A));
-  // The same modules, decompressed (.ko), depmod'ed again.
-  await runArgv(['sh', '-c', 'find "$1/lib/modules" -name "*.ko.xz" -exec xz -d {} +', 'sh', root]);
-  await runArgv(['depmod', '-b', root, k.release]);
-  const floorModprobeAUnxz = await withInit('floor-modprobe-a-unxz.cpio.gz', labInitFloor.replace(MODLOOP, MODPROBE_A));
-  // busybox only: what the floor costs without the lab's 30 MB of tools, libraries and modules.
-  const bb = join(TMP, 'root-bb');
-  for (const d of ['bin', 'proc', 'dev', 'sys']) mkdirSync(join(bb, d), { recursive: true });
-  await runArgv(['cp', join(root, 'bin', 'busybox'), join(bb, 'bin', 'busybox')]);
-  for (const a of ['sh', 'mount', 'echo', 'uname']) symlinkSync('busybox', join(bb, 'bin', a));
-  writeFileSync(join(bb, 'init'), FLOOR_HEAD + FLOOR_TAIL, { mode: 0o755 });
-  const floorBusybox = await pack(bb, join(TMP, 'floor-busybox.cpio.gz'));
-  rmSync(bb, { recursive: true, force: true });
+  writeFileSync(join(root, 'init'), FLOOR_INIT, { mode: 0o755 });
+  const floor = join(TMP, 'floor.cpio.gz');
+  await runArgv(['sh', '-c', 'cd "$1" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1 > "$2"', 'sh', root, floor]);
   rmSync(root, { recursive: true, force: true });
-  return { lab, floor, floorLabInit, floorModprobeA, floorModprobeAUnxz, floorBusybox, floorUncompressed, labModprobeA };
+  return { lab, floor };
 }
 
 // ---------------------------------------------------------------- measurements
@@ -266,7 +222,7 @@ async function floorOnce(k: CachedKernel, initramfs: string): Promise<FloorRun> 
     let stderr = '';
     c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const kill = setTimeout(() => c.kill('SIGKILL'), 90_000);
-    c.on('close', (code) => (clearTimeout(kill), liveChildren.delete(c), done({ code, stdout: '', stderr, s: (performance.now() - t0) / 1000, stamped: [] })));
+    c.on('close', (code) => (clearTimeout(kill), liveChildren.delete(c), done({ code, stdout: '', stderr, s: (performance.now() - t0) / 1000 })));
   });
   w.stop();
   const out = existsSync(console) ? readFileSync(console, 'utf8') : '';
@@ -278,109 +234,50 @@ async function floorOnce(k: CachedKernel, initramfs: string): Promise<FloorRun> 
 }
 
 interface LabRun {
-  /** bootVm call to uname's result. */
+  /** bootVm call to uname's result (agent answered, /run/dpl-ready seen, uname ran). */
   s: number;
-  /** QEMU daemonized (pidfile written). */
-  daemonS?: number;
-  /** The lab's /init printed its dpl-init line (modules loaded, agent about to start). */
-  initLineS?: number;
-  /** bootVm returned: the agent answered guest-sync. */
+  /** Vm.bootMs / 1000: QEMU's start to the agent's first answer (bootVm returned). */
   agentS: number;
+  /** The lab's /init printed its dpl-init line (virtio modules loaded, agent about to start). */
+  initLineS?: number;
+  /** /run/dpl-ready seen (s since bootVm was called). */
+  readyS: number;
+  /** cat /run/dpl-ready attempts until it answered. */
+  readyPolls: number;
   /** The uname guest-exec alone. */
   execMs: number;
-  /** Four more uname runs through GuestExec, and through a 1 ms status poll (raw QGA). */
-  execMoreMs: number[];
-  rawMs: number[];
 }
 
-/**
- * Wait for the agent the way bootVm does, but resend guest-sync every `retryMs` on one
- * connection (a copy of the idea of qga.ts `open`, with a short retry): the agent's real
- * readiness, within retryMs. Then the lab's Qga.open hands over (one round trip).
- */
-async function awaitAgentFast(sock: string, retryMs: number, deadlineMs = 90_000): Promise<void> {
-  const t0 = performance.now();
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve, reject) => {
-      const s = connect(sock);
-      const tokens = new Set<number>();
-      let buf = '';
-      let timer: NodeJS.Timeout | undefined;
-      const end = (v: boolean) => (clearInterval(timer), s.destroy(), resolve(v));
-      s.once('error', () => end(false));
-      s.on('data', (d: Buffer) => {
-        buf += Buffer.from(d.filter((b) => b !== 0xff)).toString('utf8');
-        for (const line of buf.split('\n').slice(0, -1)) {
-          try {
-            if (tokens.has(JSON.parse(line).return)) return end(true);
-          } catch {
-            /* partial */
-          }
-        }
-        buf = buf.slice(buf.lastIndexOf('\n') + 1);
-      });
-      s.once('connect', () => {
-        s.write(Buffer.from([0xff]));
-        const send = () => {
-          if (performance.now() - t0 > deadlineMs) return (clearInterval(timer), s.destroy(), reject(new Error('agent never answered')));
-          const t = Math.floor(Math.random() * 2 ** 31);
-          tokens.add(t);
-          s.write(JSON.stringify({ execute: 'guest-sync-delimited', arguments: { id: t } }) + '\n');
-        };
-        send();
-        timer = setInterval(send, retryMs);
-      });
-    });
-    if (ok) return;
-    await sleep(retryMs);
+/** A copy of src/backends/qemu/qemu.ts waitReady: `cat /run/dpl-ready` every 50 ms, 300 tries. Returns the attempts. */
+async function waitReady(guest: GuestExec): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    if ((await guest.run(['cat', '/run/dpl-ready'], { nothrow: true })).code === 0) return i + 1;
+    await sleep(50);
   }
+  throw new Error(`guest ${guest.where} never finished loading its modules (/run/dpl-ready)`);
 }
 
-/** One uname through raw QGA with a 1 ms status poll: the agent's own cost without GuestExec's backoff. */
-async function rawUname(qga: Qga): Promise<number> {
-  const t0 = performance.now();
-  const { pid } = (await qga.send('guest-exec', { path: 'uname', arg: ['-r'], 'capture-output': true })) as { pid: number };
-  for (;;) {
-    const s = (await qga.send('guest-exec-status', { pid })) as { exited: boolean };
-    if (s.exited) return performance.now() - t0;
-    await sleep(1);
-  }
-}
-
-async function labOnce(k: CachedKernel, initramfs: string, opts: { fastRetryMs?: number; extraExecs?: boolean } = {}): Promise<LabRun> {
+async function labOnce(k: CachedKernel, initramfs: string): Promise<LabRun> {
   const dir = newDir();
   liveVmDirs.add(dir);
   const spec = specOf(k, initramfs, dir);
   const t0 = performance.now();
   const wInit = watchFile(join(dir, 'console.log'), 'dpl-init:', t0);
-  const wPid = watchFile(join(dir, 'qemu.pid'), '', t0);
   try {
-    let qga: Qga;
-    if (opts.fastRetryMs) {
-      // bootVm's first step (spawn QEMU daemonized), then a short-retry wait, then the lab's Qga.
-      await runArgv(qemuArgv(spec), { timeoutMs: 60_000 });
-      await awaitAgentFast(join(dir, 'qga.sock'), opts.fastRetryMs);
-      qga = new Qga(join(dir, 'qga.sock'));
-      await qga.open(5_000);
-    } else {
-      qga = (await bootVm(spec)).qga;
+    const vm = await bootVm(spec);
+    const g = new GuestExec(vm.qga, 'bench');
+    try {
+      const readyPolls = await waitReady(g);
+      const readyS = (performance.now() - t0) / 1000;
+      const r = await g.run(['uname', '-r']);
+      const s = (performance.now() - t0) / 1000;
+      if (r.stdout.trim() !== k.release) throw new Error(`uname -r in the guest said ${JSON.stringify(r.stdout)}`);
+      return { s, agentS: vm.bootMs / 1000, initLineS: wInit.at(), readyS, readyPolls, execMs: r.ms };
+    } finally {
+      g.close();
     }
-    const agentS = (performance.now() - t0) / 1000;
-    const g = new GuestExec(qga, 'bench');
-    const r = await g.run(['uname', '-r']);
-    const s = (performance.now() - t0) / 1000;
-    if (r.stdout.trim() !== k.release) throw new Error(`uname -r in the guest said ${JSON.stringify(r.stdout)}`);
-    const execMoreMs: number[] = [];
-    const rawMs: number[] = [];
-    if (opts.extraExecs) {
-      for (let i = 0; i < 4; i++) execMoreMs.push((await g.run(['uname', '-r'])).ms);
-      for (let i = 0; i < 4; i++) rawMs.push(await rawUname(qga));
-    }
-    g.close();
-    return { s, agentS, daemonS: wPid.at(), initLineS: wInit.at(), execMs: r.ms, execMoreMs, rawMs };
   } finally {
     wInit.stop();
-    wPid.stop();
     if (!(await stopVm(dir))) throw new Error(`stopVm ${dir} did not stop QEMU`);
     liveVmDirs.delete(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -407,9 +304,9 @@ nodes:
 `;
 }
 
-async function upOnce(file: string, quiet = true): Promise<Run> {
+async function upOnce(file: string): Promise<Run> {
   const env = { ...process.env, DPL_ACCEL: ACCEL };
-  const up = await run(['node', CLI, 'up', file, ...(quiet ? ['-q'] : [])], env);
+  const up = await run(['node', CLI, 'up', file, '-q'], env);
   const down = await run(['node', CLI, 'down', LAB, '-q'], env);
   must(up, `lab up ${file}`);
   must(down, `lab down ${LAB}`);
@@ -428,10 +325,10 @@ function args() {
   const upRepeat = Number(get('--up-repeat', '3'));
   const kernel = get('--kernel', '6.12');
   if (!(repeat >= 1) || !(upRepeat >= 1)) {
-    process.stderr.write('usage: node dist/bench/boot.js [--repeat 5] [--kernel 6.12] [--up-repeat 3] [--no-profile]\n');
+    process.stderr.write('usage: node dist/bench/boot.js [--repeat 5] [--kernel 6.12] [--up-repeat 3]\n');
     process.exit(2);
   }
-  return { repeat, upRepeat, kernel, profile: !a.includes('--no-profile') };
+  return { repeat, upRepeat, kernel };
 }
 
 interface Row {
@@ -442,7 +339,7 @@ interface Row {
 }
 
 async function main() {
-  const { repeat, upRepeat, kernel, profile } = args();
+  const { repeat, upRepeat, kernel } = args();
   if (process.getuid?.() !== 0) throw new Error('run as root: the lab brings VMs up');
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing (npx tsc -p tsconfig.json)`);
   const k = cachedKernel(kernel);
@@ -453,146 +350,83 @@ async function main() {
     process.once(sig, () => void cleanupAll().finally(() => process.exit(130)));
 
   log(`accelerator ${ACCEL.toUpperCase()}, kernel ${k.release}; building images in ${TMP}`);
-  const img = await images(k, profile);
+  const img = await images(k);
   const size = (p: string) => `${(statSync(p).size / 2 ** 20).toFixed(1)} MiB`;
   log(`lab initramfs ${img.lab} (${size(img.lab)}); floor ${size(img.floor)}`);
 
-  const rows: Row[] = [];
-  const prof: Row[] = [];
-  const cols: Record<string, number[]> = {};
-  const push = (m: Record<string, number[]>, key: string, v: number | undefined) => v !== undefined && (m[key] ??= []).push(v);
-
-  // Round-robin: every round runs each variant once, so that a disturbance (another session's
-  // VM sharing the cores) hits all of them alike; ratios are also taken per round (paired).
+  // Round-robin: every round runs the floor and a lab node, so that a disturbance (another
+  // session's VM sharing the cores) hits both alike; ratios are also taken per round (paired).
   const floor: FloorRun[] = [];
   const lab: LabRun[] = [];
-  type Step = { what: string; profile: boolean; fn: () => Promise<number> };
-  const steps: Step[] = [
-    { what: 'floor: bare qemu, 1 command, poweroff', profile: false, fn: async () => (floor.push(await floorOnce(k, img.floor)), floor.at(-1)!.s) },
-    { what: 'lab node: bootVm + GuestExec uname -r', profile: false, fn: async () => (lab.push(await labOnce(k, img.lab, { extraExecs: true })), lab.at(-1)!.s) },
-  ];
-  if (profile)
-    steps.push(
-      { what: 'floor, busybox-only initramfs', profile: true, fn: async () => (await floorOnce(k, img.floorBusybox)).s },
-      { what: 'floor, uncompressed cpio', profile: true, fn: async () => (await floorOnce(k, img.floorUncompressed)).s },
-      { what: 'floor + lab /init pre-agent (mounts, modprobe loop)', profile: true, fn: async () => (await floorOnce(k, img.floorLabInit)).s },
-      { what: 'floor + lab /init, one modprobe -a', profile: true, fn: async () => (await floorOnce(k, img.floorModprobeA)).s },
-      { what: 'floor + lab /init, modprobe -a, .ko not .ko.xz', profile: true, fn: async () => (await floorOnce(k, img.floorModprobeAUnxz)).s },
-      { what: 'lab node, guest-sync retry 50 ms (not 1 s)', profile: true, fn: async () => (await labOnce(k, img.lab, { fastRetryMs: 50 })).s },
-      { what: 'lab node, /init with one modprobe -a', profile: true, fn: async () => (await labOnce(k, img.labModprobeA)).s },
-    );
-  const xs = steps.map(() => [] as number[]);
-  const pairs = steps.map(() => [] as number[]);
   let calmRounds = 0;
   for (let r = 0; r < repeat; r++) {
     const before = disturbed;
-    const got: number[] = [];
-    for (const st of steps) {
-      got.push(await st.fn());
-      await assertClean(`${st.what} run ${r + 1}`);
-    }
+    floor.push(await floorOnce(k, img.floor));
+    await assertClean(`floor run ${r + 1}`);
+    lab.push(await labOnce(k, img.lab));
+    await assertClean(`lab node run ${r + 1}`);
     if (disturbed === before) calmRounds++;
-    got.forEach((x, i) => (xs[i].push(x), pairs[i].push(x / got[0])));
+    const fl = floor.at(-1)!;
     const l = lab.at(-1)!;
-    log(`round ${r + 1}/${repeat}${disturbed === before ? '' : ' (another QEMU was running)'}: ${got.map(f).join(' ')}  | lab node: daemonized ${f(l.daemonS ?? NaN)}, dpl-init line ${f(l.initLineS ?? NaN)}, agent ${f(l.agentS)}, uname ${l.execMs.toFixed(0)} ms`);
+    log(
+      `round ${r + 1}/${repeat}${disturbed === before ? '' : ' (another QEMU was running)'}: floor ${f(fl.s)}  lab node ${f(l.s)}` +
+        ` | dpl-init line ${f(l.initLineS ?? NaN)}, agent ${f(l.agentS)}, ready ${f(l.readyS)} (${l.readyPolls} polls), uname ${l.execMs.toFixed(0)} ms`,
+    );
   }
-  steps.forEach((st, i) => (st.profile ? prof : rows).push({ what: st.what, xs: xs[i], pairs: pairs[i] }));
-  for (const l of lab) {
-    push(cols, 'daemon', l.daemonS);
-    push(cols, 'initline', l.initLineS);
-    push(cols, 'agent', l.agentS);
-    push(cols, 'exec', l.execMs);
-    for (const x of l.execMoreMs) push(cols, 'execMore', x);
-    for (const x of l.rawMs) push(cols, 'raw', x);
-  }
+  const paired = (xs: number[]) => xs.map((x, i) => x / floor[i].s);
+  const rows: Row[] = [
+    { what: 'floor: bare qemu, 1 command, poweroff', xs: floor.map((x) => x.s), pairs: paired(floor.map((x) => x.s)) },
+    { what: 'lab node: agent first answer (vm.bootMs)', xs: lab.map((x) => x.agentS), pairs: paired(lab.map((x) => x.agentS)) },
+    { what: 'lab node: bootVm + dpl-ready + uname -r', xs: lab.map((x) => x.s), pairs: paired(lab.map((x) => x.s)) },
+  ];
 
   const file = join(TMP, `${LAB}.yaml`);
   writeFileSync(file, topology(kernel));
   const up: number[] = [];
   const upPairs: number[] = [];
-  const par: number[] = [];
-  const parPairs: number[] = [];
   for (let r = 0; r < upRepeat; r++) {
     const fl = (await floorOnce(k, img.floor)).s;
     await assertClean(`floor (up round) run ${r + 1}`);
     up.push((await upOnce(file)).s);
     await assertClean(`lab up/down run ${r + 1}`);
-    // Context for the two-VM row: two floors at once on this machine's cores.
-    const t0 = performance.now();
-    await Promise.all([floorOnce(k, img.floor), floorOnce(k, img.floor)]);
-    par.push((performance.now() - t0) / 1000);
-    await assertClean(`parallel floor run ${r + 1}`);
     upPairs.push(up.at(-1)! / fl);
-    parPairs.push(par.at(-1)! / fl);
-    log(`up round ${r + 1}/${upRepeat}: floor ${f(fl)}  lab up x2 ${f(up.at(-1)!)}  floor x2 parallel ${f(par.at(-1)!)}`);
+    log(`up round ${r + 1}/${upRepeat}: floor ${f(fl)}  lab up x2 ${f(up.at(-1)!)}`);
   }
   rows.push({ what: 'lab up, two VMs (CLI wall clock, -q)', xs: up, pairs: upPairs });
-  rows.push({ what: 'floor x2 in parallel (context for lab up)', xs: par, pairs: parPairs });
   const cli: number[] = [];
   for (let r = 0; r < 3; r++) cli.push(must(await run(['node', CLI, '--help']), 'lab --help').s);
   rows.push({ what: 'lab CLI fixed cost (main.js --help)', xs: cli });
 
-  let upStamped: string[] = [];
-  let dmesg = '';
-  if (profile) {
-    // The guest's own clock for the floor's phases (untimed run: dmesg costs console time).
-    {
-      const root = join(TMP, 'root-dmesg');
-      mkdirSync(root);
-      await runArgv(['sh', '-c', 'cd "$1" && zcat "$2" | cpio -idm --quiet', 'sh', root, img.lab]);
-      writeFileSync(join(root, 'init'), FLOOR_HEAD + 'dmesg > /dev/console\ncat /proc/uptime > /dev/console\n' + FLOOR_TAIL, { mode: 0o755 });
-      const im = await pack(root, join(TMP, 'floor-dmesg.cpio.gz'));
-      rmSync(root, { recursive: true, force: true });
-      const d2 = newDir();
-      const argv = qemuArgv(specOf(k, im, d2));
-      argv.splice(argv.indexOf('-daemonize'), 3);
-      await runArgv(argv, { timeoutMs: 90_000, nothrow: true });
-      const out = readFileSync(join(d2, 'console.log'), 'utf8');
-      dmesg = out
-        .split('\n')
-        .filter((l) => /Unpacking initramfs|Freeing initrd|Run \/init|Freeing unused kernel|clocksource: Switched|virtio|^\d+\.\d+ \d+\.\d+|dpl-floor/.test(l))
-        .slice(0, 20)
-        .join('\n');
-      rmSync(d2, { recursive: true, force: true });
-      rmSync(im, { force: true });
-      await assertClean('dmesg run');
-    }
-    upStamped = (await upOnce(file, false)).stamped;
-    await assertClean('timestamped lab up');
-  }
-
   const base = median(floor.map((x) => x.s));
-  const table = (title: string, rs: Row[]) => {
-    const head = ['what', 'median s', 'min', 'max', 'n', 'ratio to floor', 'paired ratio'];
-    const body = rs.map((r) => [
-      r.what,
-      f(median(r.xs)),
-      f(Math.min(...r.xs)),
-      f(Math.max(...r.xs)),
-      String(r.xs.length),
-      `${(median(r.xs) / base).toFixed(2)}x`,
-      r.pairs ? `${median(r.pairs).toFixed(2)}x` : '-',
-    ]);
-    const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-    const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
-    process.stdout.write(`\n${title}\n${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${body.map(line).join('\n')}\n`);
-  };
-  table(`boot benchmark, ${ACCEL.toUpperCase()}, kernel ${k.release}: seconds; floor = ${f(base)} s; aim: lab node within 1.30x of the floor`, rows);
-  const m = (key: string) => (cols[key]?.length ? median(cols[key]) : NaN);
+  const head = ['what', 'median s', 'min', 'max', 'n', 'ratio to floor', 'paired ratio'];
+  const body = rows.map((r) => [
+    r.what,
+    f(median(r.xs)),
+    f(Math.min(...r.xs)),
+    f(Math.max(...r.xs)),
+    String(r.xs.length),
+    `${(median(r.xs) / base).toFixed(2)}x`,
+    r.pairs ? `${median(r.pairs).toFixed(2)}x` : '-',
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   process.stdout.write(
-    `\nlab node phases (median, s since bootVm was called): QEMU daemonized ${f(m('daemon'))}; /init's dpl-init line (modules loaded) ${f(m('initline'))}; ` +
-      `agent answered (bootVm returned) ${f(m('agent'))}; + uname ${m('exec').toFixed(0)} ms\n` +
-      `floor: command's line on the console at ${f(median(floor.map((x) => x.lineS)))} s, QEMU exited at ${f(base)} s\n` +
-      `GuestExec uname -r (warm): median ${m('execMore').toFixed(1)} ms; raw guest-exec + 1 ms status poll: ${m('raw').toFixed(1)} ms\n` +
-      `initramfs: lab ${size(img.lab)} gzip; floor ${size(img.floor)}${profile ? `; busybox-only ${size(img.floorBusybox)}; uncompressed ${size(img.floorUncompressed)}` : ''}\n`,
+    `\nboot benchmark, ${ACCEL.toUpperCase()}, kernel ${k.release}: seconds; floor = ${f(base)} s; aim: lab node within 1.30x of the floor\n` +
+      `${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${body.map(line).join('\n')}\n`,
   );
-  process.stdout.write(`'paired ratio' = median over rounds of (x / the floor run of the same round); ${calmRounds} of ${repeat} single-VM rounds had no other QEMU running\n`);
+  const m = (xs: (number | undefined)[]) => {
+    const d = xs.filter((x): x is number => x !== undefined);
+    return d.length ? median(d) : NaN;
+  };
+  process.stdout.write(
+    `\nlab node phases (median, s since bootVm was called): /init's dpl-init line (virtio modules loaded) ${f(m(lab.map((x) => x.initLineS)))}; ` +
+      `agent answered (bootVm returned) ${f(m(lab.map((x) => x.agentS)))}; /run/dpl-ready seen ${f(m(lab.map((x) => x.readyS)))} ` +
+      `(${m(lab.map((x) => x.readyPolls))} polls); + uname ${m(lab.map((x) => x.execMs)).toFixed(0)} ms\n` +
+      `floor: command's line on the console at ${f(median(floor.map((x) => x.lineS)))} s, QEMU exited at ${f(base)} s\n` +
+      `initramfs: lab ${size(img.lab)} gzip; floor ${size(img.floor)}\n`,
+  );
+  process.stdout.write(`'paired ratio' = median over rounds of (x / the floor run of the same round); ${calmRounds} of ${repeat} floor/lab-node rounds had no other QEMU running\n`);
   if (disturbed) process.stdout.write(`note: another QEMU (not this benchmark's) was running at ${disturbed} of ${samples} checkpoints: those timings shared the cores with it\n`);
-  if (profile) {
-    table('profile variants (same ratio base: the floor above)', prof);
-    process.stdout.write(`\nfloor guest's dmesg (its own clock, s since kernel start):\n${dmesg}\n`);
-    process.stdout.write(`\ntimestamped lab up (two VMs, progress lines):\n${upStamped.join('\n')}\n`);
-  }
 }
 
 main()

@@ -39,7 +39,6 @@ export function resolve(loaded: Loaded): Result<Lab> {
   if (!backendNames().includes(t.backend)) err(['backend'], `unknown backend '${t.backend}'; known: ${backendNames().join(', ')}`);
   if (t.kernel && t.backend !== 'qemu') err(['kernel'], `kernel applies to the qemu backend only (this lab's backend is ${t.backend})`);
   if (t.kernels && t.backend !== 'qemu') err(['kernels'], `kernels applies to the qemu backend only (this lab's backend is ${t.backend})`);
-  if (t.backend === 'qemu' && t.links.length) err(['links'], 'the qemu backend runs one VM per node and does not join VMs with links yet: remove links, or use backend local');
 
   const hostNames = new Map<string, (string | number)[]>();
   const claim = (n: string, path: (string | number)[], what: string) => {

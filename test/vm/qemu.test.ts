@@ -103,3 +103,31 @@ describe('kernel matrix', () => {
     expect(qemus()).toBe('');
   });
 });
+
+describe('two VMs joined by a link', () => {
+  it('pods on different VMs reach each other over IPv4 and IPv6 through the BPF path', async () => {
+    const { attach } = await import('../../src/lifecycle/steps.js');
+    const { bulkFlow } = await import('../../src/measure/flow.js');
+    const text = readFileSync(new URL('../../topologies/vm-two-node.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, 'name: vt-two');
+    const up = await cli(['up', topo(text), '-q']);
+    expect(up.code, up.stderr).toBe(0);
+    try {
+      const { ctx } = await attach('vt-two', new AbortController().signal, () => {});
+      for (const addr of ['10.244.2.2', 'fd00:244:2::2']) {
+        const f = await bulkFlow({ from: ctx.backend.exec('dpl-vt-two.node1.web'), to: ctx.backend.exec('dpl-vt-two.node2.cache'), addr, seconds: 1, journal: ctx.journal });
+        expect(f.bitsPerSecond, addr).toBeGreaterThan(1e6);
+      }
+      // Forwarded by the programs on both nodes, not by their IP stacks.
+      for (const node of ['node1', 'node2']) {
+        const n = await ctx.backend.exec(`dpl-vt-two.${node}`).run(['nstat', '-az', 'IpForwDatagrams', 'Ip6OutForwDatagrams']);
+        const fwd = [...n.stdout.matchAll(/^Ip\w+\s+(\d+)/gm)].map((m) => Number(m[1]));
+        expect(Math.max(...fwd), `${node}: ${n.stdout}`).toBeLessThan(50);
+      }
+      (ctx.backend as { close?: () => void }).close?.();
+    } finally {
+      expect((await cli(['down', 'vt-two', '-q'])).code).toBe(0);
+    }
+    expect(qemus()).toBe('');
+    expect(await residue('vt-two')).toEqual([]);
+  });
+});

@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LabError } from '../../errors.js';
@@ -33,18 +34,64 @@ const UPLINK_NICS = [
   '-device', `virtio-net-pci,netdev=upp,mac=${UPLINK_MAC.peer}`,
 ];
 
-/** Move the uplink NICs into the node and peer namespaces under the lab's device names. */
-async function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal?: AbortSignal): Promise<void> {
+/** Find the guest's NICs by MAC and move each into a namespace under a lab device name. */
+async function moveNics(guest: GuestExec, node: LabNode, moves: { mac: string; netns: string; dev: string }[], signal?: AbortSignal): Promise<void> {
+  if (!moves.length) return;
   const links = z.array(z.object({ ifname: z.string(), address: z.string().optional() })).parse(parseJson(await guest.run(['ip', '-j', 'link', 'show'], { signal }), 'ip -j link'));
-  const byMac = (mac: string) => {
+  const batch = moves.map(({ mac, netns, dev }) => {
     const l = links.find((x) => x.address === mac);
     if (!l) throw new LabError('E_LAB_FAILED', `the guest of node ${node.name} has no NIC with MAC ${mac}`);
-    return l.ifname;
-  };
+    return `link set dev ${l.ifname} netns ${netns} name ${dev}`;
+  });
+  await guest.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
+}
+
+/** The uplink NICs into the node and peer namespaces. */
+function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal?: AbortSignal): Promise<void> {
   const peer = lab.peers.find((p) => p.node === node.name)!;
   const u = node.uplink!;
-  const batch = [`link set dev ${byMac(UPLINK_MAC.node)} netns ${node.netns} name ${u.nodeDev}`, `link set dev ${byMac(UPLINK_MAC.peer)} netns ${peer.netns} name ${u.peerDev}`];
-  await guest.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
+  return moveNics(guest, node, [{ mac: UPLINK_MAC.node, netns: node.netns, dev: u.nodeDev }, { mac: UPLINK_MAC.peer, netns: peer.netns, dev: u.peerDev }], signal);
+}
+
+/** One end of a link between two VMs: the QEMU arguments of its NIC and where the NIC goes. */
+interface Wire {
+  node: string;
+  mac: string;
+  dev: string;
+  args: string[];
+}
+
+/** A free UDP port on loopback (the kernel picks it; QEMU binds it a moment later). */
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Links between VMs need no bridge: each end is a virtio-net NIC on a QEMU `dgram`
+ * netdev, the two exchanging frames over UDP on loopback.
+ */
+async function linkWires(lab: Lab): Promise<Wire[]> {
+  const wires: Wire[] = [];
+  for (const [k, l] of lab.links.entries()) {
+    const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+    const mac = (side: number) => `52:54:00:d2:${(k + 1).toString(16).padStart(2, '0')}:0${side}`;
+    const netdev = (id: string, local: number, remote: number) =>
+      `dgram,id=${id},local.type=inet,local.host=127.0.0.1,local.port=${local},remote.type=inet,remote.host=127.0.0.1,remote.port=${remote}`;
+    wires.push({ node: l.a, mac: mac(1), dev: l.devA, args: ['-netdev', netdev(`lk${k}`, pa, pb), '-device', `virtio-net-pci,netdev=lk${k},mac=${mac(1)}`] });
+    wires.push({ node: l.b, mac: mac(2), dev: l.devB, args: ['-netdev', netdev(`lk${k}`, pb, pa), '-device', `virtio-net-pci,netdev=lk${k},mac=${mac(2)}`] });
+  }
+  return wires;
+}
+
+function moveLinkNics(guest: GuestExec, node: LabNode, wires: Wire[], signal?: AbortSignal): Promise<void> {
+  return moveNics(guest, node, wires.map((w) => ({ mac: w.mac, netns: node.netns, dev: w.dev })), signal);
 }
 
 /** A user's own bzImage and modules: the release is the modules directory's name. */
@@ -148,12 +195,14 @@ export class QemuBackend implements Backend {
       }
     });
     ctx.progress(`booting ${lab.nodes.length} VM(s) with kernel ${k.release} under ${this.accel.toUpperCase()}`);
+    const wires = await linkWires(lab);
     await Promise.all(
       lab.nodes.map(async (node) => {
         const dir = vmDir(lab.name, node.name);
         journal.record([{ kind: 'vm', name: node.name, dir }]);
         mkdirSync(dir, { recursive: true });
-        const vm = await bootVm({ name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel!, extra: node.uplink ? UPLINK_NICS : [] }, signal);
+        const extra = [...(node.uplink ? UPLINK_NICS : []), ...wires.filter((w) => w.node === node.name).flatMap((w) => w.args)];
+        const vm = await bootVm({ name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel!, extra }, signal);
         ctx.progress(`node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`);
         const guest = new GuestExec(vm.qga, `vm ${node.name}`);
         this.guests.set(node.name, guest);
@@ -161,6 +210,7 @@ export class QemuBackend implements Backend {
         await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
         await createNamespaces(guest, lab, [node], (n) => podDevicePlan(ctx.facts, n.datapath, n.name).kind, signal, false);
         if (node.uplink) await moveUplinkNics(guest, lab, node, signal);
+        await moveLinkNics(guest, node, wires.filter((w) => w.node === node.name), signal);
       }),
     );
   }
