@@ -4,6 +4,7 @@ import { EXIT, LabError } from '../errors.js';
 import { Journal, knownLabs } from '../lifecycle/journal.js';
 import { readLabState } from '../lifecycle/labstate.js';
 import { table } from '../report/table.js';
+import { runningPid } from '../backends/qemu/vm.js';
 import { printError } from './output.js';
 
 /** A lab as status shows it, read from its state file, its journal and /run/netns. */
@@ -26,7 +27,13 @@ export function labStatus(name: string) {
     owner: s ? { pid: s.pid, state: owner } : undefined,
     nodes: s?.lab.nodes.map((n) => ({ name: n.name, netns: n.netns, pods: n.pods.map((p) => ({ name: p.name, netns: p.netns, ipv4: p.ipv4, ipv6: p.ipv6 })), uplink: n.uplink && { peer: n.uplink.peer, rate: n.uplink.rate } })),
     datapath: s?.decisions ?? [],
-    journal: { objects: live.length, namespaces: netns.length, namespacesPresent: netns.filter((n) => existsSync(`/run/netns/${n}`)).length },
+    journal: {
+      objects: live.length,
+      namespaces: netns.length,
+      namespacesPresent: netns.filter((n) => existsSync(`/run/netns/${n}`)).length,
+      vms: live.flatMap((e) => (e.obj.kind === 'vm' ? [{ node: e.obj.name, dir: e.obj.dir, running: runningPid(e.obj.dir) !== undefined }] : [])),
+    },
+    kernel: s?.lab.kernel,
   };
 }
 
@@ -47,7 +54,11 @@ export function register(program: Command, exit: (code: number) => void): void {
         return exit(EXIT.ok);
       }
       const l = all[0];
-      const lines = [`lab ${l.name}: ${l.phase} (backend ${l.backend}, from ${l.topology}, since ${l.createdAt})`, `journal: ${l.journal.objects} objects, ${l.journal.namespacesPresent}/${l.journal.namespaces} namespaces present`, ''];
+      const lines = [
+        `lab ${l.name}: ${l.phase} (backend ${l.backend}${l.kernel ? `, kernel ${l.kernel}` : ''}, from ${l.topology}, since ${l.createdAt})`,
+        `journal: ${l.journal.objects} objects, ${l.journal.namespacesPresent}/${l.journal.namespaces} namespaces present${l.journal.vms.length ? `, VMs: ${l.journal.vms.map((v) => `${v.node} ${v.running ? 'running' : 'stopped'}`).join(', ')}` : ''}`,
+        '',
+      ];
       for (const n of l.nodes ?? []) {
         lines.push(`node ${n.name} (${n.netns})${n.uplink ? `, uplink to ${n.uplink.peer}${n.uplink.rate ? ` at ${n.uplink.rate}` : ''}` : ''}`);
         for (const p of n.pods) lines.push(`  pod ${p.name.padEnd(12)} ${[p.ipv4, p.ipv6].filter(Boolean).join('  ')}   (${p.netns})`);

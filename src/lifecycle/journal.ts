@@ -88,7 +88,8 @@ export class Journal {
 
   /** Mark entries as removed (or never created). */
   gone(seqs: number[]): void {
-    if (seqs.length) appendFileSync(this.file, seqs.map((seq) => JSON.stringify({ seq, op: 'gone' }) + '\n').join(''));
+    // Another `lab down` of the same lab may have finished first and removed the journal.
+    if (seqs.length && existsSync(this.file)) appendFileSync(this.file, seqs.map((seq) => JSON.stringify({ seq, op: 'gone' }) + '\n').join(''));
   }
 
   /** Objects recorded and not yet gone, in creation order. */

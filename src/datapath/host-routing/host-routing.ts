@@ -35,7 +35,7 @@ export const hostRouting: FeatureInfo = {
     const h = chooseHook(facts) as { hook: Hook; note?: string };
     if (dp.hostRouting === 'legacy') return { ...base, status: 'off', detail: `legacy: the node IP stack forwards (programs loaded on ${h.hook}, not attached)` };
     if (h.note) return { ...base, status: 'fallback', detail: `bpf on ${h.note}` };
-    return { ...base, status: 'applied', detail: 'bpf: tcx from_pod on pod devices, from_netdev on uplink and links' };
+    return { ...base, status: 'applied', detail: 'bpf: from_pod on pod devices (netkit peer hook, or tcx on veth), from_netdev on uplink and links' };
   },
 };
 
