@@ -189,6 +189,14 @@ int from_pod_nk(struct __sk_buff *skb)
 	return route(skb, FROM_NETKIT);
 }
 
+/* netkit primary hook: traffic the node sends into a pod. Nothing to decide yet (a
+ * policy program would go here); it passes, and keeps the hook owned by the host. */
+SEC("netkit/primary")
+int to_pod_nk(struct __sk_buff *skb)
+{
+	return TCX_NEXT;
+}
+
 /* Legacy host routing on netkit: hand the pod's traffic to the node's IP stack. */
 SEC("netkit/peer")
 int pass_pod_nk(struct __sk_buff *skb)

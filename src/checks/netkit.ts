@@ -66,15 +66,18 @@ export const netkit: Check = {
     const listed = await tcxPrograms(nodeExec, pod.hostDev);
     evidence.push(`host: bpftool net show dev ${pod.hostDev}: ${JSON.stringify(listed)}`);
     const onPeer = listed.filter((p) => p.kind === 'netkit/peer');
+    const onPrimary = listed.filter((p) => p.kind === 'netkit/primary');
     if (!onPeer.length) problems.push(`the host lists no program on ${pod.hostDev}'s netkit peer hook`);
+    if (!onPrimary.length) problems.push(`the host lists no program on ${pod.hostDev}'s netkit primary hook`);
 
     // 3. From the pod: the kernel refuses to query or detach (ops must name the primary).
     const prog = join(pins(ctx, node).progs, (onPeer[0]?.name ?? 'from_pod_nk').replace(/:.*$/, ''));
     const refusals: Record<string, string> = {};
-    for (const op of [['query', 'peer', pod.dev], ['detach', 'peer', pod.dev, prog]]) {
+    const primaryProg = join(pins(ctx, node).progs, 'to_pod_nk');
+    for (const op of [['query', 'peer', pod.dev], ['query', 'primary', pod.dev], ['detach', 'peer', pod.dev, prog], ['detach', 'primary', pod.dev, primaryProg]]) {
       const r = await podExec.run([nkctl, ...op], { nothrow: true, needsBpffs: true });
       const err = /"error":"(\w+)"/.exec(r.stdout)?.[1];
-      refusals[op[0]] = err ?? 'allowed';
+      refusals[`${op[0]} ${op[1]}`] = err ?? 'allowed';
       evidence.push(`pod: nkctl ${op.join(' ')} -> exit ${r.code} ${r.stdout.trim()}`);
       if (err !== 'EACCES' && err !== 'EPERM') problems.push(`from the pod, ${op[0]} on ${pod.dev} was ${err ?? 'allowed'}; expected EACCES or EPERM`);
     }
@@ -98,13 +101,13 @@ export const netkit: Check = {
     if (during.result !== 'timeout' || dropped < 1) problems.push(`without a program the pod's traffic was not blackholed (${during.text}, tx_dropped +${dropped})`);
     if (after.result !== 'refused') problems.push(`after re-attaching, the pod could not reach ${addr} (${after.text})`);
 
-    const metrics = { pod: `${node.name}/${pod.name}`, device: peerInfo, primary: primaryInfo, hostListed: onPeer, fromPod: refusals, blackhole: { without: during.result, txDropped: dropped, with: before.result, restored: after.result } };
+    const metrics = { pod: `${node.name}/${pod.name}`, device: peerInfo, primary: primaryInfo, hostListed: [...onPeer, ...onPrimary], fromPod: refusals, blackhole: { without: during.result, txDropped: dropped, with: before.result, restored: after.result } };
     const threshold = 'netkit l3, pod policy blackhole; host lists the peer-hook program; pod query/detach -> EACCES|EPERM; no program -> connect times out and tx_dropped > 0';
     return problems.length
       ? { status: 'fail', reason: problems.join('; '), metrics, threshold, evidence }
       : {
           status: 'pass',
-          reason: `netkit l3 with the pod side blackholed (tx_dropped +${dropped} without a program); host sees ${onPeer.map((p) => p.name).join(', ')} on the peer hook; from the pod query/detach -> ${refusals.query}/${refusals.detach}`,
+          reason: `netkit l3 with the pod side blackholed (tx_dropped +${dropped} without a program); host sees ${onPeer.map((p) => p.name).join(', ')} on the peer hook and ${onPrimary.map((p) => p.name).join(', ')} on the primary; from the pod query/detach of both -> ${[...new Set(Object.values(refusals))].join('/')}`,
           metrics,
           threshold,
           evidence,

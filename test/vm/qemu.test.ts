@@ -59,6 +59,22 @@ describe('qemu backend (TCG here: FACTS.md)', () => {
     expect(await residue('vt-up')).toEqual([]);
   });
 
+  it('SIGINT while a VM lab runs its checks stops the VM and leaves nothing (exit 130)', async () => {
+    let sent = false;
+    const r = await cli(['run', topo(vmTopology('vt-int')), '--only', 'backpressure', '--report-dir', mkdtempSync(join(tmpdir(), 'dpl-vm-report-'))], {
+      onStderr: (s, child) => {
+        if (!sent && s.includes('with bpf host routing')) {
+          sent = true;
+          setTimeout(() => child.kill('SIGINT'), 1000);
+        }
+      },
+    });
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain('stopping 1 VM(s)');
+    expect(qemus()).toBe('');
+    expect(await residue('vt-int')).toEqual([]);
+  });
+
   it('a guest that panics is a result with the console tail, not a hang', async () => {
     const k = cachedKernel('6.12')!;
     const work = mkdtempSync(join(tmpdir(), 'dpl-vm-panic-'));

@@ -106,7 +106,11 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
   );
   if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
   if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal);
-  if (isNetkit(ctx, node)) await netkitPods(ctx, node, 'attach', attach ? 'bpf' : 'legacy', signal);
+  if (isNetkit(ctx, node)) {
+    await netkitPods(ctx, node, 'attach', attach ? 'bpf' : 'legacy', signal);
+    const exec = ctx.backend.exec(node.netns);
+    for (const pod of node.pods) await exec.run([join(ctx.objDir, 'nkctl'), 'attach', 'primary', pod.hostDev, join(p.progs, 'to_pod_nk')], { signal, needsBpffs: true });
+  }
 }
 
 /** The node's host-routing mode as the kernel shows it: what runs on its first pod's hook. */
