@@ -25,7 +25,6 @@
  * DPL_ACCEL=kvm|tcg picks the accelerator (default tcg: this machine's KVM cannot boot a guest).
  * After every run no QEMU of this benchmark may be left, nor its lab state; otherwise exit 1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -36,6 +35,7 @@ import { bootVm, qemuArgv, stopVm, type Accel, type VmSpec } from '../src/backen
 import { HostExec, runArgv } from '../src/exec/exec.js';
 import { cachedKernel, cacheRoot, type CachedKernel } from '../src/kernels/cache.js';
 import { BPF_OBJ_DIR } from '../src/paths.js';
+import { killAll, median, must, run, sleep, type Run } from './common.js';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
@@ -43,18 +43,12 @@ const STATE_DIR = process.env.DPL_STATE_DIR ?? '/run/datapath-lab';
 const LAB = 'benchboot';
 const ACCEL: Accel = process.env.DPL_ACCEL === 'kvm' ? 'kvm' : 'tcg';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const f = (s: number) => s.toFixed(3);
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 // ---------------------------------------------------------------- cleanup bookkeeping
 
 let TMP = '';
-const liveChildren = new Set<ChildProcess>();
 const liveVmDirs = new Set<string>();
 
 /** QEMUs of this benchmark that still run (zombies excluded: this sandbox's init reaps lazily). */
@@ -111,40 +105,13 @@ async function assertClean(after: string): Promise<void> {
 }
 
 async function cleanupAll(): Promise<void> {
-  for (const c of liveChildren) c.kill('SIGKILL');
+  killAll();
   for (const d of liveVmDirs) await stopVm(d).catch(() => {});
   if (existsSync(join(STATE_DIR, LAB))) await run(['node', CLI, 'down', LAB, '-q']);
   if (TMP) rmSync(TMP, { recursive: true, force: true });
 }
 
 // ---------------------------------------------------------------- processes
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  s: number;
-}
-
-function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((done) => {
-    const t0 = performance.now();
-    const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
-    liveChildren.add(c);
-    let stdout = '';
-    let stderr = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const fin = (code: number | null) => (liveChildren.delete(c), done({ code, stdout, stderr, s: (performance.now() - t0) / 1000 }));
-    c.on('error', (e) => ((stderr += String(e)), fin(127)));
-    c.on('close', (code) => fin(code));
-  });
-}
-
-function must(r: Run, what: string): Run {
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
-  return r;
-}
 
 /** Host time (s since t0) at which `needle` first appears in a file, polled every 10 ms until `stop`. */
 function watchFile(file: string, needle: string, t0: number): { at: () => number | undefined; stop: () => void } {
@@ -216,14 +183,7 @@ async function floorOnce(k: CachedKernel, initramfs: string): Promise<FloorRun> 
   const console = join(dir, 'console.log');
   const t0 = performance.now();
   const w = watchFile(console, 'dpl-floor:', t0);
-  const r = await new Promise<Run>((done) => {
-    const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    liveChildren.add(c);
-    let stderr = '';
-    c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const kill = setTimeout(() => c.kill('SIGKILL'), 90_000);
-    c.on('close', (code) => (clearTimeout(kill), liveChildren.delete(c), done({ code, stdout: '', stderr, s: (performance.now() - t0) / 1000 })));
-  });
+  const r = await run(argv, { timeoutMs: 90_000 });
   w.stop();
   const out = existsSync(console) ? readFileSync(console, 'utf8') : '';
   const m = /dpl-floor: (\S+)/.exec(out);
@@ -306,8 +266,8 @@ nodes:
 
 async function upOnce(file: string): Promise<Run> {
   const env = { ...process.env, DPL_ACCEL: ACCEL };
-  const up = await run(['node', CLI, 'up', file, '-q'], env);
-  const down = await run(['node', CLI, 'down', LAB, '-q'], env);
+  const up = await run(['node', CLI, 'up', file, '-q'], { env });
+  const down = await run(['node', CLI, 'down', LAB, '-q'], { env });
   must(up, `lab up ${file}`);
   must(down, `lab down ${LAB}`);
   return up;

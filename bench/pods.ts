@@ -12,11 +12,11 @@
  * Each cell is the median of --repeat runs. After every run the machine must hold
  * nothing of it; otherwise the benchmark stops with exit 1.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, must, run, sleep, type Run } from './common.js';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
@@ -25,37 +25,6 @@ const MININET = join(REPO, 'bench', 'mininet_pods.py');
 /** Debian's python: the mininet package installs into /usr/lib/python3/dist-packages only. */
 const PYTHON = '/usr/bin/python3';
 const STATE_DIR = process.env.DPL_STATE_DIR ?? '/run/datapath-lab';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  s: number;
-}
-
-function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((done) => {
-    const t0 = performance.now();
-    const c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    c.on('error', (e) => ((stderr += String(e)), done({ code: 127, stdout, stderr, s: (performance.now() - t0) / 1000 })));
-    c.on('close', (code) => done({ code, stdout, stderr, s: (performance.now() - t0) / 1000 }));
-  });
-}
-
-function must(r: Run, what: string): Run {
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
-  return r;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Everything a run could leave behind; empty means the machine holds nothing of it. */
 async function leftovers(): Promise<string[]> {

@@ -20,6 +20,8 @@ export interface ExecOptions {
   nothrow?: boolean;
   /** Kill the process after this many milliseconds. */
   timeoutMs?: number;
+  /** Environment of the process (default: the lab's own). */
+  env?: NodeJS.ProcessEnv;
   /**
    * The command reads pinned BPF objects: in a namespace, enter only the network
    * namespace (nsenter --net), never `ip -n` / `tc -n`, which remount /sys and hide bpffs.
@@ -58,6 +60,7 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
     signal: opts.signal,
     timeout: opts.timeoutMs,
     killSignal: 'SIGKILL',
+    env: opts.env,
   });
   let stdout = '';
   let stderr = '';
