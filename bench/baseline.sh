@@ -74,6 +74,7 @@ for ((i = 1; i <= N; i++)); do
 	b+="link set lxc-p$i addrgenmode none
 addr add 10.244.1.1/32 dev lxc-p$i
 addr add fd00:244:1::1/128 dev lxc-p$i nodad
+addr add fe80::1/64 dev lxc-p$i nodad
 link set lxc-p$i up
 route add 10.244.1.$h/32 dev lxc-p$i
 route add fd00:244:1::$x/128 dev lxc-p$i
@@ -82,6 +83,7 @@ done
 b+="link set uplink addrgenmode none
 addr add 10.255.1.1/30 dev uplink
 addr add fd00:255:1::1/64 dev uplink nodad
+addr add fe80::1/64 dev uplink nodad
 link set uplink up
 route add default via 10.255.1.2 dev uplink
 route add ::/0 via fd00:255:1::2 dev uplink
@@ -98,6 +100,7 @@ ip -n "$PEER" -batch - <<<"link set lo up
 link set eth0 addrgenmode none
 addr add 10.255.1.2/30 dev eth0
 addr add fd00:255:1::2/64 dev eth0 nodad
+addr add fe80::2/64 dev eth0 nodad
 link set eth0 up
 route add 10.244.1.0/24 via 10.255.1.1 dev eth0
 route add fd00:244:1::/64 via fd00:255:1::1 dev eth0" &
