@@ -8,7 +8,7 @@ import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
  * or `tc -batch` runs, so a node is wired with a handful of processes.
  */
 
-const lines = (...ls: (string | false | undefined)[]) => ls.filter(Boolean).join('\n') + '\n';
+export const lines = (...ls: (string | false | undefined)[]) => ls.filter(Boolean).join('\n') + '\n';
 
 /** Root-namespace batch: every namespace, then every device pair created directly inside them. */
 export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNode) => DevKind, nodes: readonly LabNode[] = lab.nodes, vethUplinks = true): string {
@@ -65,21 +65,24 @@ export function nodeLinks(lab: Lab, node: LabNode): LinkEnd[] {
 const LL_A = 'fe80::1/64';
 const LL_B = 'fe80::2/64';
 
+/** The node side of one pod: the gateway address on its device, up, and a route to the pod. */
+export function podHostLines(node: LabNode, p: Pod, kind: DevKind): (string | false | undefined)[] {
+  // Every pod device carries the node's gateway address, so each pod reaches it on-link.
+  return [
+    kind === 'veth' && `link set ${p.hostDev} addrgenmode none`,
+    node.gw4 && `addr add ${node.gw4}/32 dev ${p.hostDev}`,
+    node.gw6 && `addr add ${node.gw6}/128 dev ${p.hostDev} nodad`,
+    node.gw6 && kind === 'veth' && `addr add ${LL_A} dev ${p.hostDev} nodad`,
+    `link set ${p.hostDev} up`,
+    p.ipv4 && `route add ${p.ipv4}/32 dev ${p.hostDev}`,
+    p.ipv6 && `route add ${p.ipv6}/128 dev ${p.hostDev}`,
+  ];
+}
+
 /** The node namespace: gateway addresses on pod devices, routes to pods, uplink and links. */
 export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
   const out: (string | undefined | false)[] = ['link set lo up'];
-  for (const p of node.pods) {
-    // Every pod device carries the node's gateway address, so each pod reaches it on-link.
-    out.push(
-      kind === 'veth' && `link set ${p.hostDev} addrgenmode none`,
-      node.gw4 && `addr add ${node.gw4}/32 dev ${p.hostDev}`,
-      node.gw6 && `addr add ${node.gw6}/128 dev ${p.hostDev} nodad`,
-      node.gw6 && kind === 'veth' && `addr add ${LL_A} dev ${p.hostDev} nodad`,
-      `link set ${p.hostDev} up`,
-      p.ipv4 && `route add ${p.ipv4}/32 dev ${p.hostDev}`,
-      p.ipv6 && `route add ${p.ipv6}/128 dev ${p.hostDev}`,
-    );
-  }
+  for (const p of node.pods) out.push(...podHostLines(node, p, kind));
   const u = node.uplink;
   if (u) {
     out.push(

@@ -7,7 +7,8 @@ import { bulkFlow } from '../measure/flow.js';
 import { readLinks } from '../measure/links.js';
 import { nthAddr, parsePrefix } from '../topology/ip.js';
 import type { LabContext } from '../backends/backend.js';
-import type { LabNode } from '../topology/model.js';
+import type { LabNode, Pod } from '../topology/model.js';
+import { lines, podBatch, podHostLines } from '../backends/wiring.js';
 import { skip, type Check } from './check.js';
 
 /** The scratch veth pod: '_' cannot appear in topology names, so it never clashes with a pod. */
@@ -23,10 +24,12 @@ async function addVethPod(ctx: LabContext, node: LabNode, addr: string, hook: Ho
   if (root.hostPids) ctx.journal.record([{ kind: 'netns', name: netns }]);
   await root.run(['ip', '-batch', '-'], { input: `netns add ${netns}\nlink add ${SCRATCH_DEV} netns ${node.netns} type veth peer name eth0 netns ${netns}\n` });
   ctx.backend.register?.(netns, node.name);
+  // Wired by the same lines as the topology's pods (IPv4 only: the flows use it).
+  const scratch: Pod = { name: SCRATCH, node: node.name, netns, hostDev: SCRATCH_DEV, dev: 'eth0', ipv4: addr };
+  const v4node = { ...node, gw6: undefined };
   const nodeExec = ctx.backend.exec(node.netns);
-  await nodeExec.run(['ip', '-batch', '-'], { input: [`addr add ${node.gw4}/32 dev ${SCRATCH_DEV}`, `link set ${SCRATCH_DEV} up`, `route add ${addr}/32 dev ${SCRATCH_DEV}`].join('\n') + '\n' });
-  const pod = ctx.backend.exec(netns);
-  await pod.run(['ip', '-batch', '-'], { input: ['link set lo up', `addr add ${addr}/32 dev eth0`, 'link set eth0 up', `route add ${node.gw4} dev eth0 scope link`, `route add default via ${node.gw4} dev eth0`].join('\n') + '\n' });
+  await nodeExec.run(['ip', '-batch', '-'], { input: lines(...podHostLines(v4node, scratch, 'veth')) });
+  await ctx.backend.exec(netns).run(['ip', '-batch', '-'], { input: podBatch(v4node, scratch, 'veth') });
   const [dev] = await readLinks(nodeExec, SCRATCH_DEV);
   const p = pins(ctx, node);
   await root.run(['bpftool', 'map', 'update', 'pinned', p.endpoints, 'key', 'hex', ...endpointKey(addr).split(' '), 'value', 'hex', ...endpointValue(dev.ifindex).split(' ')]);
