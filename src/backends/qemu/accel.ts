@@ -3,13 +3,23 @@ import { join } from 'node:path';
 import { cacheRoot } from '../../kernels/cache.js';
 import type { Accel } from './vm.js';
 
-interface AccelProbe {
+export interface AccelProbe {
   bootId: string;
   accel: Accel;
   why: string;
 }
 
 const probeFile = () => join(cacheRoot(), 'accel.json');
+
+/** The KVM probe's answer for this machine boot, if a VM lab has asked already. */
+export function cachedAccel(): AccelProbe | undefined {
+  try {
+    const cached = JSON.parse(readFileSync(probeFile(), 'utf8')) as AccelProbe;
+    return cached.bootId === readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() ? cached : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * KVM where it works, TCG otherwise, and say which. /dev/kvm existing is not enough
@@ -30,14 +40,10 @@ export async function chooseAccel(progress: (m: string) => void, tryKvm: () => P
     return 'tcg';
   }
   const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  try {
-    const cached = JSON.parse(readFileSync(probeFile(), 'utf8')) as AccelProbe;
-    if (cached.bootId === bootId) {
-      progress(`accelerator ${cached.accel.toUpperCase()}: ${cached.why} (probed earlier this boot)`);
-      return cached.accel;
-    }
-  } catch {
-    /* not probed yet */
+  const cached = cachedAccel();
+  if (cached) {
+    progress(`accelerator ${cached.accel.toUpperCase()}: ${cached.why} (probed earlier this boot)`);
+    return cached.accel;
   }
   progress('probing KVM with a real boot (once per machine boot)');
   const ok = await tryKvm();
