@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EXIT, LabError } from '../errors.js';
 import { HostExec } from '../exec/exec.js';
 import { knownLabs } from '../lifecycle/journal.js';
-import { setPhase } from '../lifecycle/labstate.js';
+import { readLabState, setPhase } from '../lifecycle/labstate.js';
 import { teardownLab } from '../lifecycle/teardown.js';
 import { printError, progressLogger } from './output.js';
 
@@ -33,6 +33,20 @@ export function register(program: Command, exit: (code: number) => void): void {
       if (!name && !opts.all) return (printError(new LabError('E_USAGE', 'name a lab or pass --all', `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
       if (name && !labs.includes(name)) return (printError(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
       if (opts.all && !labs.length) process.stdout.write('no labs are up\n');
-      exit(await down(name ? [name] : labs, opts.quiet));
+      // --all leaves labs whose own process is still at work (a run in progress tears itself down).
+      const busy = (lab: string) => {
+        const s = readLabState(lab);
+        if (!s || s.phase === 'up') return false;
+        try {
+          process.kill(s.pid, 0);
+          return s.pid !== process.pid;
+        } catch {
+          return false;
+        }
+      };
+      const targets = name ? [name] : labs.filter((l) => !busy(l));
+      for (const l of labs.filter((x) => !targets.includes(x) && (!name || x === name)))
+        process.stderr.write(`lab ${l} is still being run by pid ${readLabState(l)!.pid} (${readLabState(l)!.phase}): left alone; lab down ${l} forces it\n`);
+      exit(await down(targets, opts.quiet));
     });
 }
