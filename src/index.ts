@@ -1,0 +1,22 @@
+/** datapath-lab as a library: the curated public entry (the CLI is built on the same). */
+export { LabError, TopologyError, CommandError, EXIT, exitCodeFor, type ErrorCode, type TopologyIssue } from './errors.js';
+export { TopologySchema, jsonSchema, type Topology, type RawTopology, type CheckId, type Datapath } from './topology/schema.js';
+export { parseTopology, loadTopologyFile, type Loaded, type Result } from './topology/loader.js';
+export { resolve } from './topology/resolver.js';
+export type { Lab, LabNode, Pod, Peer, NodeLink, CheckSpec } from './topology/model.js';
+export { labMachine, type LabInput, type LabOutput, type LabMode } from './lifecycle/lab-machine.js';
+export { nodeMachine } from './lifecycle/node-machine.js';
+export { validate, probe, attach } from './lifecycle/steps.js';
+export { Journal, knownLabs, type JournalObject } from './lifecycle/journal.js';
+export { teardownLab } from './lifecycle/teardown.js';
+export { createBackend, backendNames } from './backends/registry.js';
+export type { Backend, LabContext } from './backends/backend.js';
+export { HostExec, NetnsExec, type Exec, type ExecResult, type ExecOptions } from './exec/exec.js';
+export { probeLocal, type KernelFacts, type Verdict } from './kernel/facts.js';
+export { FEATURES } from './datapath/registry.js';
+export type { Decision, FeatureInfo } from './datapath/feature.js';
+export { CHECKS, checkById } from './checks/registry.js';
+export type { Check, CheckResult, CheckStatus } from './checks/check.js';
+export { bulkFlow, type FlowResult, type FlowSample } from './measure/flow.js';
+export { loadCatalogue } from './kernels/catalogue.js';
+export { cachedKernel, type CachedKernel } from './kernels/cache.js';
