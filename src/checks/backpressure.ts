@@ -6,7 +6,7 @@ import { pickPod, skip, type Check } from './check.js';
 const fits = (n: { uplink?: { rate?: string } }) => !!n.uplink?.rate;
 
 /** Series and medians of one run, in the shape the report (and later plots) read. */
-function summary(flow: FlowResult) {
+export function summary(flow: FlowResult) {
   // Only samples where ss saw the socket and the qdisc held a queue say anything.
   const queued = flow.samples.filter((s) => (s.backlog ?? 0) > 0 && s.wmem !== undefined);
   return {
@@ -75,20 +75,28 @@ export const backpressure: Check = {
     const { bpf, legacy } = runs;
     const metrics = { pod: `${node.name}/${pod.name}`, dst, bottleneck: `tbf ${u.rate} on ${node.name}/${u.nodeDev}`, bpf, legacy };
     const threshold = `median over samples with a backlog (>= ${MIN_QUEUED_SAMPLES}) of wmem/backlog: bpf >= ${OWNED_BPF_MIN} (and wmem > 0), legacy <= ${OWNED_LEGACY_MAX} (orphaned)`;
-    const problems: string[] = [];
-    for (const [mode, r] of Object.entries(runs)) {
-      if (r.samplesSocketSeen < MIN_QUEUED_SAMPLES) problems.push(`${mode}: ss showed the sender's socket in only ${r.samplesSocketSeen} of ${r.samples} samples (is sock_diag / tcp_diag available?)`);
-      else if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) problems.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
-    }
-    if (!problems.length) {
-      if (!(bpf.wmemMedian > 0) || bpf.ownedMedian < OWNED_BPF_MIN)
-        problems.push(`bpf: the socket owned a median ${bpf.wmemMedian} B while the qdisc queued ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian} < ${OWNED_BPF_MIN}): backpressure lost`);
-      if (legacy.ownedMedian > OWNED_LEGACY_MAX)
-        problems.push(`legacy: the socket still owned a median ${legacy.wmemMedian} B of ${legacy.backlogMedian} B queued (owned/queued ${legacy.ownedMedian} > ${OWNED_LEGACY_MAX}); expected orphaning in ip_rcv_core`);
-    }
-    const reason = problems.length
-      ? problems.join('; ')
-      : `bpf: socket owned a median ${bpf.wmemMedian} B while the qdisc held ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian}); legacy: ${legacy.wmemMedian} B owned while the qdisc held ${legacy.backlogMedian} B (${legacy.ownedMedian})`;
-    return { status: problems.length ? 'fail' : 'pass', reason, metrics, threshold, evidence };
+    return { ...judgeBackpressure(bpf, legacy), metrics, threshold, evidence };
   },
 };
+
+export type RunSummary = ReturnType<typeof summary>;
+
+/** The verdict from the two runs' summaries (kept apart so its failing cases are tested). */
+export function judgeBackpressure(bpf: RunSummary, legacy: RunSummary): { status: 'pass' | 'fail'; reason: string } {
+  const runs = { bpf, legacy };
+  const problems: string[] = [];
+  for (const [mode, r] of Object.entries(runs)) {
+    if (r.samplesSocketSeen < MIN_QUEUED_SAMPLES) problems.push(`${mode}: ss showed the sender's socket in only ${r.samplesSocketSeen} of ${r.samples} samples (is sock_diag / tcp_diag available?)`);
+    else if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) problems.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
+  }
+  if (!problems.length) {
+    if (!(bpf.wmemMedian > 0) || bpf.ownedMedian < OWNED_BPF_MIN)
+      problems.push(`bpf: the socket owned a median ${bpf.wmemMedian} B while the qdisc queued ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian} < ${OWNED_BPF_MIN}): backpressure lost`);
+    if (legacy.ownedMedian > OWNED_LEGACY_MAX)
+      problems.push(`legacy: the socket still owned a median ${legacy.wmemMedian} B of ${legacy.backlogMedian} B queued (owned/queued ${legacy.ownedMedian} > ${OWNED_LEGACY_MAX}); expected orphaning in ip_rcv_core`);
+  }
+  const reason = problems.length
+    ? problems.join('; ')
+    : `bpf: socket owned a median ${bpf.wmemMedian} B while the qdisc held ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian}); legacy: ${legacy.wmemMedian} B owned while the qdisc held ${legacy.backlogMedian} B (${legacy.ownedMedian})`;
+  return { status: problems.length ? 'fail' : 'pass', reason };
+}

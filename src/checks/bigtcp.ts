@@ -36,7 +36,7 @@ export const bigtcp: Check = {
     const namespaces = nodeNamespaces(ctx, node);
     const hook = chooseHook(ctx.facts).hook ?? 'tcx';
     const counter = new BigCounter(ctx.backend.root(node.name), ctx.backend.exec(pod.netns), pod.dev, ctx.bpfDir, ctx.objDir, hook);
-    const results: { family: Family; bigTcp: 'on' | 'off'; counts: BigCounts; mbps: number }[] = [];
+    const results: BigTcpRun[] = [];
     const evidence: string[] = [];
     const notes: string[] = [];
     await counter.attach(ctx.signal);
@@ -63,16 +63,29 @@ export const bigtcp: Check = {
     }
     const metrics = { pod: `${node.name}/${pod.name}`, receiver: rx.netns, counter: `${hook} egress of ${pod.dev} in ${pod.netns}`, runs: results, notes };
     if (!results.length) return { status: 'skip', reason: notes.join('; ') || 'no address family to test', metrics, evidence };
-    const problems: string[] = [];
-    for (const r of results) {
-      const big = r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big;
-      const total = r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All;
-      if (total === 0) problems.push(`${r.family} ${r.bigTcp}: the counter saw no ${r.family} skbs at all`);
-      else if (r.bigTcp === 'on' && big === 0) problems.push(`${r.family} on: no skb over 65535 B among ${total}`);
-      else if (r.bigTcp === 'off' && big > 0) problems.push(`${r.family} off: ${big} skbs over 65535 B with sizes at 65536`);
-    }
-    const on = results.filter((r) => r.bigTcp === 'on').map((r) => `${r.family} ${r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big}/${r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All}`);
-    const reason = problems.length ? problems.join('; ') : `big skbs with BIG TCP on: ${on.join(', ')}; none with it off${notes.length ? ` (${notes.join('; ')})` : ''}`;
-    return { status: problems.length ? 'fail' : 'pass', reason, metrics, threshold: 'on: count(len > 65535) > 0; off: count = 0', evidence };
+    const verdict = judgeBigTcp(results, notes);
+    return { ...verdict, metrics, threshold: 'on: count(len > 65535) > 0; off: count = 0', evidence };
   },
 };
+
+export interface BigTcpRun {
+  family: Family;
+  bigTcp: 'on' | 'off';
+  counts: BigCounts;
+  mbps: number;
+}
+
+/** The verdict from the counter per run (kept apart so its failing cases are tested). */
+export function judgeBigTcp(results: BigTcpRun[], notes: string[] = []): { status: 'pass' | 'fail'; reason: string } {
+  const problems: string[] = [];
+  for (const r of results) {
+    const big = r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big;
+    const total = r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All;
+    if (total === 0) problems.push(`${r.family} ${r.bigTcp}: the counter saw no ${r.family} skbs at all`);
+    else if (r.bigTcp === 'on' && big === 0) problems.push(`${r.family} on: no skb over 65535 B among ${total}`);
+    else if (r.bigTcp === 'off' && big > 0) problems.push(`${r.family} off: ${big} skbs over 65535 B with sizes at 65536`);
+  }
+  const on = results.filter((r) => r.bigTcp === 'on').map((r) => `${r.family} ${r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big}/${r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All}`);
+  const reason = problems.length ? problems.join('; ') : `big skbs with BIG TCP on: ${on.join(', ')}; none with it off${notes.length ? ` (${notes.join('; ')})` : ''}`;
+  return { status: problems.length ? 'fail' : 'pass', reason };
+}

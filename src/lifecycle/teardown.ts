@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Exec } from '../exec/exec.js';
-import { processStartTime } from '../measure/flow.js';
+import { processStartTime } from '../exec/process.js';
 import { stopVm } from '../backends/qemu/vm.js';
 import { Journal, type JournalEntry } from './journal.js';
 

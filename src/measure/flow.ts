@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parseJson, type Exec } from '../exec/exec.js';
 import type { Journal } from '../lifecycle/journal.js';
+import { processStartTime } from '../exec/process.js';
 
 /** One sample of a bulk flow: the sender's sk_wmem_alloc and the bottleneck's backlog. */
 export interface FlowSample {
@@ -73,22 +73,6 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/**
- * Field 22 of /proc/PID/stat: start time in clock ticks, which tells a pid apart from
- * a reused one. '' when the process is gone or a zombie (dead, waiting for a reaper
- * that may never come when its parent was killed).
- */
-export function processStartTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return '';
-    return fields[19] ?? '';
-  } catch {
-    return '';
-  }
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from '../../errors.js';
 import { runArgv } from '../../exec/exec.js';
+import { processStartTime } from '../../exec/process.js';
 import { Qga } from './qga.js';
 
 export type Accel = 'kvm' | 'tcg';
@@ -81,9 +82,7 @@ export function consoleTail(dir: string, lines = 25): string {
 export function runningPid(dir: string): number | undefined {
   try {
     const pid = Number(readFileSync(pidfileOf(dir), 'utf8').trim());
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-    return cmd.includes(dir) && state !== 'Z' ? pid : undefined;
+    return processStartTime(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir) ? pid : undefined;
   } catch {
     return undefined;
   }
