@@ -12,7 +12,9 @@ export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: b
     actor.send({ type: 'INTERRUPT' });
   };
   const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
-  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
+  // A stray rejection (a command of an interrupted step) must not kill the process before teardown ends.
+  const stray = (e: unknown) => process.stderr.write(`(ignored after interruption: ${e instanceof Error ? e.message : String(e)})\n`);
+  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM).on('unhandledRejection', stray);
   try {
     actor.start();
     const out = await toPromise(actor);
@@ -28,6 +30,6 @@ export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: b
     const failed = out.results?.some((r) => r.status === 'fail');
     return { code: failed ? EXIT.checkFailed : EXIT.ok, out };
   } finally {
-    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
+    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('unhandledRejection', stray);
   }
 }

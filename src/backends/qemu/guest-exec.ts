@@ -53,7 +53,9 @@ export class GuestExec implements Exec {
     let delay = 5;
     for (;;) {
       if (signal?.aborted) {
+        // Stopped: kill it in the guest and stop asking (teardown may stop the VM next).
         await this.qga.send('guest-exec', { path: 'kill', arg: ['-9', String(pid)] }).catch(() => {});
+        return { code: null, stdout: '', stderr: 'aborted', ms: performance.now() - t0 };
       }
       const s = (await this.qga.send('guest-exec-status', { pid })) as ExecStatus;
       if (s.exited) {
@@ -77,6 +79,9 @@ export class GuestExec implements Exec {
     const pidP = this.spawn(argv);
     let guestPid = -1;
     const done = pidP.then((pid) => ((guestPid = pid), this.wait(pid, t0, opts?.signal)));
+    // A background command nobody awaits any more (its lab was interrupted) must not
+    // crash the process when its VM goes away: callers that await still see the error.
+    done.catch(() => {});
     return {
       // The guest's pid: the journal does not own it (the VM's teardown ends it).
       get pid() {
