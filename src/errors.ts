@@ -8,6 +8,11 @@ export type ErrorCode =
   | 'E_LAB_UNKNOWN'   // no running lab of that name
   | 'E_COMMAND'       // a command on a node failed
   | 'E_LAB_FAILED'    // the lab failed during bring-up or checks and was torn down
+  | 'E_BOOT'          // a VM did not boot (panic, early exit, agent never answered)
+  | 'E_GUEST'         // the channel to a guest failed (agent socket, timeout)
+  | 'E_TOOL_OUTPUT'   // a tool printed something the lab cannot read
+  | 'E_MEASURE'       // a measurement could not be taken (a server never listened, a client failed)
+  | 'E_INTERNAL'      // the lab's own invariant broke (a bug: please report it)
   | 'E_INTERRUPTED';  // SIGINT or SIGTERM
 
 export class LabError extends Error {
@@ -50,6 +55,18 @@ export class CommandError extends LabError {
     const shown = argv.join(' ');
     const err = stderr.trim().split('\n').slice(-5).join('\n  ');
     super('E_COMMAND', `command failed (exit ${exitCode}): ${shown}${err ? `\n  ${err}` : ''}`);
+  }
+}
+
+/** A guest whose boot failed: a panic, an early exit, or an agent that never answered. */
+export class BootError extends LabError {
+  constructor(
+    readonly vm: string,
+    readonly reason: 'panic' | 'exited' | 'timeout' | 'agent',
+    readonly consoleTail: string,
+  ) {
+    super('E_BOOT', `VM ${vm} did not boot (${reason}); console tail:\n${consoleTail}`);
+    this.name = 'BootError';
   }
 }
 

@@ -1,24 +1,52 @@
 import type { Exec } from '../exec/exec.js';
 import type { KernelFacts } from '../kernel/facts.js';
-import type { Journal } from '../lifecycle/journal.js';
+import type { LabContext } from '../lifecycle/context.js';
+import type { JournalEntry } from '../lifecycle/journal.js';
 import type { Lab, LabNode } from '../topology/model.js';
 
-/** What every step of a lab's life gets: the lab, where it runs, and the journal. */
-export interface LabContext {
-  lab: Lab;
-  backend: Backend;
-  facts: KernelFacts;
-  journal: Journal;
-  signal: AbortSignal;
-  /** Progress for a person watching a long step. */
-  progress(msg: string): void;
-  /** Root of the lab's pinned BPF objects. */
-  bpfDir: string;
-  /** Directory of the built BPF objects. */
-  objDir: string;
+/** What destroy() did with the entries it was handed. */
+export interface DestroyResult {
+  /** Sequence numbers of the entries that are gone (removed, or never created). */
+  gone: number[];
+  /** Objects that could not be removed, with why; the journal keeps them for the next `lab down`. */
+  left: string[];
 }
 
-/** Where nodes live. One implementation per folder under src/backends. */
+/** One node as `lab status` shows it, from the journal and the machine. */
+export interface NodeStatus {
+  node: string;
+  /** What holds the node: a namespace, a VM, a host. */
+  kind: string;
+  /** Where it is (namespace name, VM directory, host). */
+  where: string;
+  running: boolean;
+}
+
+/** Files worth keeping beside a report (a VM's console log). */
+export interface LogFile {
+  node: string;
+  path: string;
+  /** File name in the report directory. */
+  name: string;
+}
+
+/** A backend's section of `lab doctor`: what it needs here and whether it is there. */
+export interface DoctorSection {
+  backend: string;
+  /** One line per fact: label → value. */
+  facts: Record<string, string>;
+  /** Extra tables (e.g. the kernel catalogue), as header + rows. */
+  tables?: { title: string; header: string[]; rows: string[][] }[];
+}
+
+/** How timing measured on this backend may be read (throughput claims are not judged when emulated). */
+export type Timing = 'native' | 'emulated';
+
+/**
+ * Where nodes live. One folder per backend under src/backends, registered in
+ * registry.ts. A backend creates, wires, runs commands on, reports and destroys its
+ * nodes; everything it creates is journaled under its own kind first.
+ */
 export interface Backend {
   readonly kind: string;
   /** Where the lab's BPF objects are, as the nodes see them. */
@@ -29,12 +57,27 @@ export interface Backend {
   exec(netns: string): Exec;
   /** Read the target's kernel and tool facts. */
   probe(lab: Lab, signal?: AbortSignal): Promise<KernelFacts>;
-  /** Create every namespace and device of the lab (journaled first). */
+  /** Create every node with its namespaces and devices (journaled first). */
   provision(ctx: LabContext): Promise<void>;
   /** Addresses, routes, sysctls and bottleneck qdiscs of one node and its pods and peer. */
   wireNode(ctx: LabContext, node: LabNode): Promise<void>;
+  /**
+   * Remove journal entries this backend owns. Teardown hands over runs of consecutive
+   * entries in reverse creation order; a backend may batch within a run, never reorder.
+   */
+  destroy(entries: JournalEntry[], progress: (m: string) => void): Promise<DestroyResult>;
+  /** Nodes of a lab as the machine shows them now (from the journal's entries of this backend). */
+  status(entries: JournalEntry[]): NodeStatus[];
+  /** What `lab doctor` shows for this backend. */
+  doctor(): Promise<DoctorSection>;
+  /** Log files of a lab's nodes, copied beside its report. */
+  logs(lab: Lab): LogFile[];
+  /** Whether timing on this backend is native or emulated (known after provision or reattach). */
+  timing(): Timing;
   /** A namespace a check creates on a node (so exec() finds the node that holds it). */
   register?(netns: string, node: string): void;
   /** Reconnect to a lab brought up by another process (lab check). */
   reattach?(ctx: LabContext): Promise<void>;
+  /** Let the process exit: close connections (what runs keeps running). */
+  close?(): void;
 }

@@ -1,6 +1,6 @@
 import type { Exec } from '../exec/exec.js';
 import { PARALLEL, pool } from '../exec/pool.js';
-import type { PodDevicePlan } from '../datapath/devices/devices.js';
+import type { PodDeviceMode } from '../datapath/devices/devices.js';
 import type { Lab, LabNode } from '../topology/model.js';
 import { nodeBatch, peerBatch, podBatch, provisionBatch, tbfBatch } from './wiring.js';
 
@@ -20,7 +20,7 @@ export async function createNamespaces(
   root: Exec,
   lab: Lab,
   nodes: readonly LabNode[],
-  kindOf: (n: LabNode) => PodDevicePlan['kind'],
+  kindOf: (n: LabNode) => PodDeviceMode,
   signal?: AbortSignal,
   /** False when the backend brings its own uplink devices (qemu: a virtio-net pair). */
   vethUplinks = true,
@@ -34,7 +34,7 @@ export async function createNamespaces(
 }
 
 /** Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. */
-export async function wireNamespaces(exec: (netns: string) => Exec, lab: Lab, node: LabNode, kind: PodDevicePlan['kind'], signal?: AbortSignal): Promise<void> {
+export async function wireNamespaces(exec: (netns: string) => Exec, lab: Lab, node: LabNode, kind: PodDeviceMode, signal?: AbortSignal): Promise<void> {
   const nodeExec = exec(node.netns);
   await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
   const tbf = tbfBatch(lab, node);

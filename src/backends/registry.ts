@@ -1,9 +1,11 @@
+import { LabError } from '../errors.js';
+import { BACKENDS as BACKEND_IDS } from '../topology/ids.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local/local.js';
 import { QemuBackend } from './qemu/qemu.js';
 
-/** Every backend the lab knows, registered explicitly. */
-const BACKENDS: Record<string, () => Backend> = {
+/** Every backend the lab knows, registered explicitly (the ids are also in src/topology/ids.ts for the schema). */
+const BACKENDS: Record<(typeof BACKEND_IDS)[number], () => Backend> = {
   local: () => new LocalBackend(),
   qemu: () => new QemuBackend(),
 };
@@ -13,7 +15,7 @@ export function backendNames(): string[] {
 }
 
 export function createBackend(kind: string): Backend {
-  const make = BACKENDS[kind];
-  if (!make) throw new Error(`unknown backend '${kind}'; known: ${backendNames().join(', ')}`);
+  const make = BACKENDS[kind as keyof typeof BACKENDS];
+  if (!make) throw new LabError('E_USAGE', `unknown backend '${kind}'; known: ${backendNames().join(', ')}`);
   return make();
 }

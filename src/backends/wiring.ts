@@ -1,6 +1,6 @@
-import type { PodDevicePlan } from '../datapath/devices/devices.js';
+import type { PodDeviceMode } from '../datapath/devices/devices.js';
 
-type DevKind = PodDevicePlan['kind'];
+type DevKind = PodDeviceMode;
 import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { LabContext } from '../backends/backend.js';
+import type { LabContext } from '../lifecycle/context.js';
 import type { Verdict } from '../kernel/facts.js';
 import type { CheckId } from '../topology/schema.js';
 import type { CheckSpec, Lab, LabNode, Pod } from '../topology/model.js';

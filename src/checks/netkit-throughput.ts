@@ -6,7 +6,7 @@ import { setSizes } from '../datapath/bigtcp/bigtcp.js';
 import { bulkFlow } from '../measure/flow.js';
 import { readLinks } from '../measure/links.js';
 import { nthAddr, parsePrefix } from '../topology/ip.js';
-import type { LabContext } from '../backends/backend.js';
+import type { LabContext } from '../lifecycle/context.js';
 import type { LabNode, Pod } from '../topology/model.js';
 import { lines, podBatch, podHostLines } from '../backends/wiring.js';
 import { skip, type Check } from './check.js';
@@ -21,7 +21,7 @@ const NETKIT_VS_HOST_MIN = 0.9;
 async function addVethPod(ctx: LabContext, node: LabNode, addr: string, hook: Hook, bpf: boolean) {
   const netns = `${node.netns}.${SCRATCH}`;
   const root = ctx.backend.root(node.name);
-  if (root.hostPids) ctx.journal.record([{ kind: 'netns', name: netns }]);
+  if (root.hostPids) ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, [{ kind: 'netns', name: netns }]);
   await root.run(['ip', '-batch', '-'], { input: `netns add ${netns}\nlink add ${SCRATCH_DEV} netns ${node.netns} type veth peer name eth0 netns ${netns}\n` });
   ctx.backend.register?.(netns, node.name);
   // Wired by the same lines as the topology's pods (IPv4 only: the flows use it).

@@ -4,7 +4,7 @@ import { parseJson, type Exec } from '../exec/exec.js';
 import { podDevice } from '../datapath/devices/devices.js';
 import { isNetkit, pins } from '../datapath/host-routing/host-routing.js';
 import { tcxPrograms } from '../measure/tcx.js';
-import type { LabContext } from '../backends/backend.js';
+import type { LabContext } from '../lifecycle/context.js';
 import type { LabNode, Pod } from '../topology/model.js';
 import { skip, type Check } from './check.js';
 

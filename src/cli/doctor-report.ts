@@ -1,8 +1,5 @@
-import { existsSync } from 'node:fs';
 import { HostExec } from '../exec/exec.js';
-import { cachedAccel } from '../backends/qemu/accel.js';
-import { loadCatalogue } from '../kernels/catalogue.js';
-import { kernelStatus } from '../kernels/cache.js';
+import { backendNames, createBackend } from '../backends/registry.js';
 import { probeLocal, type KernelFacts } from '../kernel/facts.js';
 import { FEATURES } from '../datapath/registry.js';
 import { CHECKS } from '../checks/registry.js';
@@ -25,23 +22,7 @@ export function doctorReport(facts: KernelFacts) {
   };
 }
 
-/** The qemu backend here: QEMU and the guest tools, the accelerator, the kernel catalogue's cache. */
-async function qemuReport(exec: HostExec) {
-  const v = await exec.run(['qemu-system-x86_64', '--version'], { nothrow: true });
-  const accel = cachedAccel();
-  return {
-    qemu: v.code === 0 ? v.stdout.split('\n')[0].replace(/^QEMU emulator version /, '') : 'missing',
-    guestAgent: existsSync('/usr/sbin/qemu-ga') ? 'present' : 'missing',
-    busybox: existsSync('/usr/bin/busybox') ? 'present' : 'missing',
-    accel: accel ? `${accel.accel}: ${accel.why}` : existsSync('/dev/kvm') ? 'not probed yet (the first VM lab boots a guest under KVM to find out)' : 'tcg (no /dev/kvm)',
-    kernels: loadCatalogue().map((e) => {
-      const s = kernelStatus(e);
-      return { name: s.name, cached: s.cached, release: s.release, supports: s.supports };
-    }),
-  };
-}
-
 export async function doctorHere() {
-  const exec = new HostExec();
-  return { ...doctorReport(await probeLocal(exec, { allVersions: true })), qemuBackend: await qemuReport(exec) };
+  const backends = await Promise.all(backendNames().map((k) => createBackend(k).doctor()));
+  return { ...doctorReport(await probeLocal(new HostExec(), { allVersions: true })), backends };
 }

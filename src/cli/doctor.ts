@@ -4,7 +4,7 @@ import { table } from '../report/table.js';
 export function register(program: Command, exit: (code: number) => void): void {
   program
     .command('doctor')
-    .description('show the kernel and tool facts of this machine and, for every datapath feature and check, whether it can run here and if not why; and what the qemu backend has (QEMU, accelerator, cached kernels)')
+    .description('show the kernel and tool facts of this machine and, for every datapath feature and check, whether it can run here and if not why; and what each backend has here (qemu: QEMU, accelerator, cached kernels)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const r = await (await import('./doctor-report.js')).doctorHere();
@@ -17,14 +17,10 @@ export function register(program: Command, exit: (code: number) => void): void {
         '',
         table(['CHECK', 'HERE', 'WHY NOT / WHAT IT PROVES'], r.checks.map((c) => [c.id, c.supported ? 'yes' : 'no', c.supported ? c.proves : c.reason!])),
         '',
-        `qemu backend: QEMU ${r.qemuBackend.qemu}, guest agent ${r.qemuBackend.guestAgent}, busybox ${r.qemuBackend.busybox}; accelerator ${r.qemuBackend.accel}`,
-        table(
-          ['KERNEL', 'CACHED', 'RELEASE', 'NETKIT', 'BIGTCP4', 'TCX', 'FQ'],
-          r.qemuBackend.kernels.map((k) => {
-            const yn = (b?: boolean) => (k.supports ? (b ? 'yes' : 'no') : '-');
-            return [k.name, k.cached ? 'yes' : `no (lab kernels fetch ${k.name})`, k.release ?? '-', yn(k.supports?.netkit), yn(k.supports?.bigTcpIpv4), yn(k.supports?.tcx), yn(k.supports?.fq)];
-          }),
-        ),
+        ...r.backends.flatMap((b) => [
+          `${b.backend} backend: ${Object.entries(b.facts).map(([k, v]) => `${k} ${v}`).join('; ')}`,
+          ...(b.tables ?? []).flatMap((t) => [table(t.header, t.rows)]),
+        ]),
       ];
       if ([...r.features, ...r.checks].some((x) => !x.supported))
         out.push('', 'What this kernel lacks can run in a VM with a kernel that has it: backend: qemu (topologies/vm-quickstart.yaml).');

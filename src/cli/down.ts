@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { EXIT, LabError } from '../errors.js';
-import { HostExec } from '../exec/exec.js';
 import { knownLabs } from '../lifecycle/journal.js';
 import { readLabState, setPhase } from '../lifecycle/labstate.js';
 import { teardownLab } from '../lifecycle/teardown.js';
@@ -12,7 +11,7 @@ export async function down(names: string[], quiet = false): Promise<number> {
   let code: number = EXIT.ok;
   for (const name of names) {
     setPhase(name, 'tearing-down');
-    const r = await teardownLab(name, new HostExec(), progress);
+    const r = await teardownLab(name, progress);
     if (r.left.length) {
       process.stderr.write(`lab ${name}: ${r.left.length} objects could not be removed (kept in its journal):\n  ${r.left.join('\n  ')}\n`);
       code = EXIT.labFailed;

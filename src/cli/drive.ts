@@ -4,9 +4,12 @@ import { printError, progressLogger } from './output.js';
 import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
 import { checksTable } from '../report/table.js';
 
-/** Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit code. */
-export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: boolean; json?: boolean } = {}): Promise<{ code: number; out: LabOutput }> {
-  const actor = createActor(labMachine, { input: { ...input, progress: progressLogger(opts.quiet) } });
+/**
+ * Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit
+ * code. `machine` is for tests, which swap actors with labMachine.provide().
+ */
+export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: boolean; json?: boolean } = {}, machine: typeof labMachine = labMachine): Promise<{ code: number; out: LabOutput }> {
+  const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) } });
   const onSignal = (sig: string) => {
     process.stderr.write(`\n${sig}: stopping, tearing down what was created...\n`);
     actor.send({ type: 'INTERRUPT' });

@@ -4,10 +4,17 @@ import { EXIT, LabError } from '../errors.js';
 import { Journal, knownLabs } from '../lifecycle/journal.js';
 import { readLabState } from '../lifecycle/labstate.js';
 import { table } from '../report/table.js';
-import { runningPid } from '../backends/qemu/vm.js';
+import { createBackend } from '../backends/registry.js';
+import type { JournalEntry } from '../lifecycle/journal.js';
 import { printError } from './output.js';
 
-/** A lab as status shows it, read from its state file, its journal and /run/netns. */
+/** Each backend's view of its own journal entries: where the lab's nodes are and whether they run. */
+function machines(live: JournalEntry[]) {
+  const kinds = [...new Set(live.map((e) => e.owner.backend))];
+  return kinds.flatMap((k) => createBackend(k).status(live.filter((e) => e.owner.backend === k)));
+}
+
+/** A lab as status shows it, read from its state file, its journal and the machine. */
 export function labStatus(name: string) {
   const s = readLabState(name);
   const live = Journal.open(name)?.live() ?? [];
@@ -31,7 +38,7 @@ export function labStatus(name: string) {
       objects: live.length,
       namespaces: netns.length,
       namespacesPresent: netns.filter((n) => existsSync(`/run/netns/${n}`)).length,
-      vms: live.flatMap((e) => (e.obj.kind === 'vm' ? [{ node: e.obj.name, dir: e.obj.dir, running: runningPid(e.obj.dir) !== undefined }] : [])),
+      machines: machines(live),
     },
     kernel: s?.lab.kernel,
   };
@@ -56,7 +63,8 @@ export function register(program: Command, exit: (code: number) => void): void {
       const l = all[0];
       const lines = [
         `lab ${l.name}: ${l.phase} (backend ${l.backend}${l.kernel ? `, kernel ${l.kernel}` : ''}, from ${l.topology}, since ${l.createdAt})`,
-        `journal: ${l.journal.objects} objects, ${l.journal.namespacesPresent}/${l.journal.namespaces} namespaces present${l.journal.vms.length ? `, VMs: ${l.journal.vms.map((v) => `${v.node} ${v.running ? 'running' : 'stopped'}`).join(', ')}` : ''}`,
+        `journal: ${l.journal.objects} objects, ${l.journal.namespacesPresent}/${l.journal.namespaces} namespaces present`,
+        `nodes: ${l.journal.machines.map((m) => `${m.node} (${m.kind} ${m.running ? 'running' : 'GONE'})`).join(', ') || 'none recorded'}`,
         '',
       ];
       for (const n of l.nodes ?? []) {

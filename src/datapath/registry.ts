@@ -1,7 +1,7 @@
 import { bigTcp } from './bigtcp/bigtcp.js';
 import { podDevice } from './devices/devices.js';
-import type { FeatureInfo } from './feature.js';
+import type { Feature } from './feature.js';
 import { hostRouting } from './host-routing/host-routing.js';
 
-/** Every datapath feature, in the order they are deployed on a node. */
-export const FEATURES: readonly FeatureInfo[] = [podDevice, hostRouting, bigTcp];
+/** Every datapath feature, in the order they are decided and applied on a node. Adding one is one line here. */
+export const FEATURES: readonly Feature[] = [podDevice, hostRouting, bigTcp] as readonly Feature<string>[];

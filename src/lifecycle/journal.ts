@@ -14,12 +14,21 @@ export type JournalObject =
 
 export type JournalKind = JournalObject['kind'];
 
+/** Who created an object and removes it at teardown: a backend, and the node it lives on. */
+export interface Owner {
+  /** Backend kind (src/backends/registry.ts) whose destroy() removes the object. */
+  backend: string;
+  /** Node the object belongs to; absent for lab-wide objects. */
+  node?: string;
+}
+
 export interface JournalEntry {
   seq: number;
   obj: JournalObject;
+  owner: Owner;
 }
 
-type Line = { seq: number; op: 'create'; obj: JournalObject } | { seq: number; op: 'gone' };
+type Line = { seq: number; op: 'create'; obj: JournalObject; owner: Owner } | { seq: number; op: 'gone' };
 
 /** Where labs keep their journals and metadata; tmpfs, like the namespaces it describes. */
 export function stateRoot(): string {
@@ -79,9 +88,9 @@ export class Journal {
       });
   }
 
-  /** Record objects about to be created; returns their entries. */
-  record(objs: JournalObject[]): JournalEntry[] {
-    const entries = objs.map((obj) => ({ seq: ++this.seq, obj }));
+  /** Record objects about to be created, with their owner; returns their entries. */
+  record(owner: Owner, objs: JournalObject[]): JournalEntry[] {
+    const entries = objs.map((obj) => ({ seq: ++this.seq, obj, owner }));
     if (entries.length) appendFileSync(this.file, entries.map((e) => JSON.stringify({ ...e, op: 'create' }) + '\n').join(''));
     return entries;
   }
@@ -94,12 +103,12 @@ export class Journal {
 
   /** Objects recorded and not yet gone, in creation order. */
   live(): JournalEntry[] {
-    const live = new Map<number, JournalObject>();
+    const live = new Map<number, JournalEntry>();
     for (const l of this.lines()) {
-      if (l.op === 'create') live.set(l.seq, l.obj);
+      if (l.op === 'create') live.set(l.seq, { seq: l.seq, obj: l.obj, owner: l.owner });
       else live.delete(l.seq);
     }
-    return [...live].map(([seq, obj]) => ({ seq, obj }));
+    return [...live.values()];
   }
 
   /** Remove the journal and the lab's state directory (after everything is gone). */

@@ -1,13 +1,11 @@
-import { setMaxListeners } from 'node:events';
-import { assign, createActor, fromPromise, setup, toPromise } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { LabError } from '../errors.js';
-import type { LabContext } from '../backends/backend.js';
 import type { CheckResult } from '../checks/check.js';
 import type { Lab } from '../topology/model.js';
 import type { CheckId } from '../topology/schema.js';
-import { HostExec } from '../exec/exec.js';
 import { writeReports, type ReportPaths } from '../report/files.js';
-import { nodeMachine } from './node-machine.js';
+import { quiet, withSignal, type LabContext } from './context.js';
+import { nodeMachine, type NodeOutput } from './node-machine.js';
 import { setPhase } from './labstate.js';
 import { attach, probe, provision, runChecks, validate, type Probed } from './steps.js';
 import { teardownLab, type TeardownResult } from './teardown.js';
@@ -38,26 +36,14 @@ export interface LabOutput {
 
 interface Ctx extends LabOutput {
   input: LabInput;
-  /** Aborted on INTERRUPT: every running command of the lab is killed. */
-  abort: AbortController;
   ctx?: LabContext;
+  /** Node machines (children) still wiring or deploying. */
+  pendingNodes: string[];
 }
 
 const errorOf = ({ event }: { event: unknown }) => (event as { error?: unknown }).error;
-
-/** Bring every node up in parallel, each through its own node machine. */
-async function runNodes({ ctx, probed, signal }: { ctx: LabContext; probed: Probed; signal: AbortSignal }): Promise<void> {
-  const actors = ctx.lab.nodes.map((node) => createActor(nodeMachine, { input: { ctx, node, decisions: probed.decisions } }));
-  const stop = () => actors.forEach((a) => a.stop());
-  signal.addEventListener('abort', stop, { once: true });
-  try {
-    const outs = await Promise.all(actors.map((a) => (a.start(), toPromise(a))));
-    const failed = outs.find((o) => o.error);
-    if (failed) throw failed.error;
-  } finally {
-    signal.removeEventListener('abort', stop);
-  }
-}
+const childId = (node: string) => `node:${node}`;
+const nodeOutput = ({ event }: { event: unknown }) => (event as { output?: NodeOutput }).output;
 
 /**
  * A lab's life: validate → probe → provision → deploy (node machines: wire → deploy)
@@ -68,27 +54,38 @@ export const labMachine = setup({
   types: { input: {} as LabInput, context: {} as Ctx, events: {} as { type: 'INTERRUPT' }, output: {} as LabOutput },
   actors: {
     validate: fromPromise<Lab, { file: string; kernel?: string }>(({ input }) => validate(input.file, input.kernel)),
-    probe: fromPromise<Probed, { lab: Lab; signal: AbortSignal }>(({ input }) => probe(input.lab, input.signal)),
-    provision: fromPromise<LabContext, { lab: Lab; probed: Probed; signal: AbortSignal; progress: (m: string) => void }>(({ input }) =>
-      provision(input.lab, input.probed, input.signal, input.progress),
+    probe: fromPromise<Probed, { lab: Lab }>(({ input, signal }) => probe(input.lab, signal)),
+    provision: fromPromise<LabContext, { lab: Lab; probed: Probed; progress: (m: string) => void }>(({ input, signal }) =>
+      provision(input.lab, input.probed, quiet(signal), input.progress),
     ),
-    nodes: fromPromise<void, { ctx: LabContext; probed: Probed; signal: AbortSignal }>(({ input }) => runNodes(input)),
-    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[] }>(({ input }) => runChecks(input.ctx, input.only)),
+    node: nodeMachine,
+    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[] }>(({ input, signal }) => runChecks(withSignal(input.ctx, signal), input.only)),
     report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; dir?: string; probed?: Probed }>(({ input }) => writeReports(input.ctx, input.results, input.dir)),
-    attach: fromPromise<{ ctx: LabContext }, { name: string; signal: AbortSignal; progress: (m: string) => void }>(({ input }) => attach(input.name, input.signal, input.progress)),
-    teardown: fromPromise<TeardownResult, { name: string; progress: (m: string) => void }>(({ input }) => teardownLab(input.name, new HostExec(), input.progress)),
+    attach: fromPromise<{ ctx: LabContext }, { name: string; progress: (m: string) => void }>(({ input, signal }) => attach(input.name, signal, input.progress)),
+    teardown: fromPromise<TeardownResult, { name: string; progress: (m: string) => void }>(({ input }) => teardownLab(input.name, input.progress)),
     markUp: fromPromise<void, { name: string }>(async ({ input }) => setPhase(input.name, 'up')),
   },
   actions: {
     recordError: assign({ error: errorOf }),
-    interrupt: assign(({ context }) => {
-      context.abort.abort();
-      return { error: context.error ?? new LabError('E_INTERRUPTED', 'interrupted') };
+    // Leaving the state stops its invoked actor, which aborts that actor's signal and so
+    // kills the commands it is running: no machine-wide controller is needed.
+    interrupt: assign(({ context }) => ({ error: context.error ?? new LabError('E_INTERRUPTED', 'interrupted') })),
+    spawnNodes: enqueueActions(({ context, enqueue }) => {
+      for (const node of context.ctx!.lab.nodes) enqueue.spawnChild('node', { id: childId(node.name), input: { ctx: context.ctx!, node } });
+    }),
+    stopNodes: enqueueActions(({ context, enqueue }) => {
+      for (const node of context.pendingNodes) enqueue.stopChild(childId(node));
+    }),
+    nodeDone: assign({
+      pendingNodes: ({ context, event }) => context.pendingNodes.filter((n) => n !== nodeOutput({ event })?.node),
+      error: ({ context, event }) => context.error ?? nodeOutput({ event })?.error,
     }),
   },
   guards: {
     isCheckMode: ({ context }) => context.input.mode === 'check',
     isUpMode: ({ context }) => context.input.mode === 'up',
+    allNodesDone: ({ context }) => context.pendingNodes.length === 0,
+    hasError: ({ context }) => context.error !== undefined,
     isNameTaken: ({ event }) => {
       const error = (event as { error?: unknown }).error;
       return error instanceof LabError && error.code === 'E_LAB_EXISTS';
@@ -96,12 +93,7 @@ export const labMachine = setup({
   },
 }).createMachine({
   id: 'lab',
-  context: ({ input }) => {
-    const abort = new AbortController();
-    // Every running command listens on this signal; hundreds at once are expected.
-    setMaxListeners(0, abort.signal);
-    return { input, abort };
-  },
+  context: ({ input }) => ({ input, pendingNodes: [] }),
   initial: 'start',
   states: {
     start: { always: [{ guard: 'isCheckMode', target: 'attaching' }, { target: 'validating' }] },
@@ -112,27 +104,33 @@ export const labMachine = setup({
     },
     probing: {
       entry: ({ context }) => context.input.progress(`probe the ${context.lab!.backend} backend`),
-      invoke: { src: 'probe', input: ({ context }) => ({ lab: context.lab!, signal: context.abort.signal }), onDone: { target: 'provisioning', actions: assign({ probed: ({ event }) => event.output }) }, onError: { target: 'failed', actions: 'recordError' } },
+      invoke: { src: 'probe', input: ({ context }) => ({ lab: context.lab! }), onDone: { target: 'provisioning', actions: assign({ probed: ({ event }) => event.output }) }, onError: { target: 'failed', actions: 'recordError' } },
       on: { INTERRUPT: { target: 'failed', actions: 'interrupt' } },
     },
     provisioning: {
       invoke: {
         src: 'provision',
-        input: ({ context }) => ({ lab: context.lab!, probed: context.probed!, signal: context.abort.signal, progress: context.input.progress }),
-        onDone: { target: 'deploying', actions: assign({ ctx: ({ event }) => event.output }) },
+        input: ({ context }) => ({ lab: context.lab!, probed: context.probed!, progress: context.input.progress }),
+        onDone: { target: 'deploying', actions: assign({ ctx: ({ event }) => event.output, pendingNodes: ({ event }) => event.output.lab.nodes.map((n) => n.name) }) },
         // A name taken by another lab: nothing of ours exists, and its objects are not ours to remove.
         onError: [{ guard: 'isNameTaken', target: 'failed', actions: 'recordError' }, { target: 'tearingDown', actions: 'recordError' }],
       },
       on: { INTERRUPT: { target: 'tearingDown', actions: 'interrupt' } },
     },
+    // One node machine per node, spawned as children; the first failure stops the others.
     deploying: {
-      invoke: {
-        src: 'nodes',
-        input: ({ context }) => ({ ctx: context.ctx!, probed: context.probed!, signal: context.abort.signal }),
-        onDone: [{ guard: 'isUpMode', target: 'markingUp' }, { target: 'checking' }],
-        onError: { target: 'tearingDown', actions: 'recordError' },
+      entry: 'spawnNodes',
+      exit: 'stopNodes',
+      always: [
+        { guard: 'hasError', target: 'tearingDown' },
+        { guard: and(['allNodesDone', 'isUpMode']), target: 'markingUp' },
+        { guard: 'allNodesDone', target: 'checking' },
+      ],
+      on: {
+        'xstate.done.actor.*': { actions: 'nodeDone' },
+        'xstate.error.actor.*': { actions: 'recordError' },
+        INTERRUPT: { target: 'tearingDown', actions: 'interrupt' },
       },
-      on: { INTERRUPT: { target: 'tearingDown', actions: 'interrupt' } },
     },
     markingUp: {
       invoke: { src: 'markUp', input: ({ context }) => ({ name: context.lab!.name }), onDone: 'done', onError: { target: 'tearingDown', actions: 'recordError' } },
@@ -140,7 +138,7 @@ export const labMachine = setup({
     attaching: {
       invoke: {
         src: 'attach',
-        input: ({ context }) => ({ name: context.input.name!, signal: context.abort.signal, progress: context.input.progress }),
+        input: ({ context }) => ({ name: context.input.name!, progress: context.input.progress }),
         onDone: { target: 'checking', actions: assign({ ctx: ({ event }) => event.output.ctx, lab: ({ event }) => event.output.ctx.lab }) },
         onError: { target: 'failed', actions: 'recordError' },
       },

@@ -1,25 +1,32 @@
 import { assign, fromPromise, setup } from 'xstate';
-import type { LabContext } from '../backends/backend.js';
-import type { Decision } from '../datapath/feature.js';
 import type { LabNode } from '../topology/model.js';
+import { withSignal, type LabContext } from './context.js';
 import { deployNode, wireNode } from './steps.js';
 
 export interface NodeInput {
   ctx: LabContext;
   node: LabNode;
-  decisions: Decision[];
 }
 
-/** One node's life after its namespaces exist: wire (addresses, routes, bottleneck) → deploy (datapath). */
+export interface NodeOutput {
+  node: string;
+  error?: unknown;
+}
+
+/**
+ * One node's life after its namespaces exist: wire (addresses, routes, bottleneck) →
+ * deploy (the datapath features). A child of the lab machine; stopping it (an
+ * interrupt, another node's failure) aborts the running step's own signal.
+ */
 export const nodeMachine = setup({
   types: {
     input: {} as NodeInput,
     context: {} as NodeInput & { error?: unknown },
-    output: {} as { node: string; error?: unknown },
+    output: {} as NodeOutput,
   },
   actors: {
-    wire: fromPromise<void, NodeInput>(({ input }) => wireNode(input.ctx, input.node)),
-    deploy: fromPromise<void, NodeInput>(({ input }) => deployNode(input.ctx, input.node, input.decisions)),
+    wire: fromPromise<void, NodeInput>(({ input, signal }) => wireNode(withSignal(input.ctx, signal), input.node)),
+    deploy: fromPromise<void, NodeInput>(({ input, signal }) => deployNode(withSignal(input.ctx, signal), input.node)),
   },
   actions: {
     recordError: assign({ error: ({ event }) => (event as { error?: unknown }).error }),

@@ -3,14 +3,12 @@ import { join } from 'node:path';
 import { BPF_OBJ_DIR, REPO_ROOT } from '../paths.js';
 import { LabError, TopologyError } from '../errors.js';
 import { createBackend } from '../backends/registry.js';
-import type { Backend, LabContext } from '../backends/backend.js';
+import type { Backend } from '../backends/backend.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { FEATURES } from '../datapath/registry.js';
-import type { Decision } from '../datapath/feature.js';
-import { deployHostRouting, hostRouting } from '../datapath/host-routing/host-routing.js';
-import { nodeNamespaces, setSizes } from '../datapath/bigtcp/bigtcp.js';
-import { readLinks } from '../measure/links.js';
+import { decisionOf, type Decision, type Feature } from '../datapath/feature.js';
 import { CHECKS, checkById } from '../checks/registry.js';
+import type { LabContext } from './context.js';
 import type { CheckResult } from '../checks/check.js';
 import { loadTopologyFile } from '../topology/loader.js';
 import { resolve } from '../topology/resolver.js';
@@ -75,7 +73,7 @@ export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, p
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new LabError('E_LAB_EXISTS', `a lab named '${lab.name}' was just brought up by another process`, `lab down ${lab.name}`);
     throw e;
   }
-  const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: probed.backend.objDir };
+  const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, decisions: probed.decisions, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: probed.backend.objDir };
   writeLabState({ name: lab.name, file: lab.file, backend: lab.backend, pid: process.pid, createdAt: new Date().toISOString(), phase: 'provisioning', lab, decisions: probed.decisions, bpfDir: ctx.bpfDir, objDir: ctx.objDir });
   await probed.backend.provision(ctx);
   return ctx;
@@ -86,15 +84,14 @@ export async function wireNode(ctx: LabContext, node: LabNode): Promise<void> {
   await ctx.backend.wireNode(ctx, node);
 }
 
-/** deploy: the datapath features of one node, as decided at probe. */
-export async function deployNode(ctx: LabContext, node: LabNode, decisions: Decision[]): Promise<void> {
-  const mine = (f: string) => decisions.find((d) => d.node === node.name && d.feature === f);
-  const links = await readLinks(ctx.backend.exec(node.netns), undefined, ctx.signal);
-  // Programs are loaded in legacy mode too, so the backpressure check can switch modes.
-  const hr = mine('host-routing')?.status;
-  if (hostRouting.requires(ctx.facts).ok) await deployHostRouting(ctx, node, links, hr === 'applied' || hr === 'fallback');
-  const big = mine('bigtcp')?.status;
-  if (big === 'applied' || big === 'fallback') await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), true, ctx.signal, new Map([[node.netns, links]]));
+/** deploy: every registered feature on one node, in registry order, as decided at probe. */
+export async function deployNode(ctx: LabContext, node: LabNode, features: readonly Feature[] = FEATURES): Promise<void> {
+  for (const f of features) {
+    const d = decisionOf(ctx.decisions, f, node.name);
+    if (!d || d.status === 'declined' || !f.apply) continue;
+    ctx.progress(`node ${node.name}: ${f.id} (${d.mode})`);
+    await f.apply(ctx, node, d);
+  }
 }
 
 /** check: run the lab's checks (or only some), each isolated so one failure does not stop the rest. */
@@ -134,7 +131,7 @@ export async function attach(name: string, signal: AbortSignal, progress: (m: st
   if (state.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${state.phase}, not up`, `lab down ${name} and bring it up again`);
   const backend = createBackend(state.backend);
   const facts = await backend.probe(state.lab, signal);
-  const ctx: LabContext = { lab: state.lab, backend, facts, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir };
+  const ctx: LabContext = { lab: state.lab, backend, facts, decisions: state.decisions, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir };
   await backend.reattach?.(ctx);
   return { ctx, state };
 }

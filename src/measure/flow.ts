@@ -100,7 +100,7 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
   const server = spec.to.start(['iperf3', '-s', '-1', '-p', String(port), '--idle-timeout', String(spec.seconds + 20)], { signal: spec.signal });
   // Host processes go in the journal; a guest's end with its VM.
   const own = (exec: Exec, pid: number, role: string) =>
-    exec.hostPids ? spec.journal.record([{ kind: 'process', pid, startTime: processStartTime(pid), argv: ['iperf3', role] }]) : [];
+    exec.hostPids ? spec.journal.record({ backend: 'local' }, [{ kind: 'process', pid, startTime: processStartTime(pid), argv: ['iperf3', role] }]) : [];
   const [srvEntry] = own(spec.to, server.pid, '-s');
   try {
     await waitListening(spec.to, port, spec.signal);

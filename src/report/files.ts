@@ -1,10 +1,7 @@
-import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { labDir } from '../lifecycle/journal.js';
 import { join, resolve } from 'node:path';
-import type { LabContext } from '../backends/backend.js';
+import type { LabContext } from '../lifecycle/context.js';
 import type { CheckResult } from '../checks/check.js';
-import { readLabState } from '../lifecycle/labstate.js';
 import { junitXml } from './junit.js';
 
 export interface ReportPaths {
@@ -31,7 +28,8 @@ export function reportJson(ctx: LabContext, results: CheckResult[]) {
         ['CONFIG_NETKIT', 'CONFIG_NET_XGRESS', 'CONFIG_NET_SCH_FQ', 'CONFIG_NET_SCH_TBF', 'CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_VETH'].map((k) => [k, f.config[k] ?? 'n']),
       ),
     },
-    datapath: readLabState(ctx.lab.name)?.decisions ?? [],
+    timing: ctx.backend.timing(),
+    datapath: ctx.decisions,
     summary: { pass: results.filter((r) => r.status === 'pass').length, fail: results.filter((r) => r.status === 'fail').length, skip: results.filter((r) => r.status === 'skip').length },
     checks: results,
   };
@@ -41,16 +39,14 @@ export async function writeReports(ctx: LabContext, results: CheckResult[], dir?
   const out = resolve(dir ?? join('reports', ctx.lab.name));
   await mkdir(out, { recursive: true });
   const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml') };
-  // VM console logs go with the report: the lab's own copy is removed at teardown.
-  const consoles: string[] = [];
-  for (const node of ctx.lab.nodes) {
-    const log = join(labDir(ctx.lab.name), `vm-${node.name}`, 'console.log');
-    if (!existsSync(log)) continue;
-    const dst = join(out, `console-${node.name}.log`);
-    await copyFile(log, dst);
-    consoles.push(dst);
+  // The backend's logs (a VM's console) go with the report: the lab's own copies are removed at teardown.
+  const logs: string[] = [];
+  for (const log of ctx.backend.logs(ctx.lab)) {
+    const dst = join(out, log.name);
+    await copyFile(log.path, dst);
+    logs.push(dst);
   }
-  await writeFile(paths.json, JSON.stringify({ ...reportJson(ctx, results), ...(consoles.length ? { consoles } : {}) }, null, 2) + '\n');
+  await writeFile(paths.json, JSON.stringify({ ...reportJson(ctx, results), ...(logs.length ? { logs } : {}) }, null, 2) + '\n');
   await writeFile(paths.junit, junitXml(ctx.lab.name, results));
   return paths;
 }

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BootError, bootVm, runningPid } from '../../src/backends/qemu/vm.js';
+import { BootError } from '../../src/errors.js';
+import { bootVm, runningPid } from '../../src/backends/qemu/vm.js';
 import { cachedKernel } from '../../src/kernels/cache.js';
 import { cli, residue, topo } from '../kernel/helpers.js';
 

@@ -1,18 +1,23 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { HostExec, NetnsExec, type Exec } from '../../exec/exec.js';
 import { probeLocal, type KernelFacts } from '../../kernel/facts.js';
 import { BPF_OBJ_DIR } from '../../paths.js';
-import { podDevicePlan } from '../../datapath/devices/devices.js';
-import type { Backend, LabContext } from '../backend.js';
+import { podDeviceKind } from '../../datapath/devices/devices.js';
+import type { LabContext } from '../../lifecycle/context.js';
+import type { JournalEntry } from '../../lifecycle/journal.js';
 import type { LabNode } from '../../topology/model.js';
+import type { Backend, DestroyResult, DoctorSection, NodeStatus } from '../backend.js';
+import { destroyHostObjects } from '../host-objects.js';
 import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
+
+export const LOCAL = 'local';
 
 /**
  * The embedded default: every node, pod and peer is a network namespace on this
  * machine's own kernel. The host's own namespace and devices are never touched.
  */
 export class LocalBackend implements Backend {
-  readonly kind = 'local';
+  readonly kind = LOCAL;
   private readonly host: Exec = new HostExec();
   readonly objDir = BPF_OBJ_DIR;
 
@@ -30,15 +35,37 @@ export class LocalBackend implements Backend {
 
   async provision(ctx: LabContext): Promise<void> {
     const { lab, journal } = ctx;
-    const namespaces = namespacesOf(lab, lab.nodes);
-    ctx.progress(`creating ${namespaces.length} namespaces and their links`);
-    journal.record([{ kind: 'pin', path: ctx.bpfDir }, ...namespaces.map((name) => ({ kind: 'netns' as const, name }))]);
+    ctx.progress(`creating ${namespacesOf(lab, lab.nodes).length} namespaces and their links`);
+    journal.record({ backend: this.kind }, [{ kind: 'pin', path: ctx.bpfDir }]);
+    for (const n of lab.nodes) journal.record({ backend: this.kind, node: n.name }, namespacesOf(lab, [n]).map((name) => ({ kind: 'netns' as const, name })));
     mkdirSync(ctx.bpfDir, { recursive: true });
-    await createNamespaces(this.host, lab, lab.nodes, (n) => podDevicePlan(ctx.facts, n.datapath, n.name).kind, ctx.signal);
+    await createNamespaces(this.host, lab, lab.nodes, (n) => podDeviceKind(ctx, n), ctx.signal);
   }
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
-    const { kind } = podDevicePlan(ctx.facts, node.datapath, node.name);
-    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, kind, ctx.signal);
+    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), ctx.signal);
+  }
+
+  destroy(entries: JournalEntry[], progress: (m: string) => void): Promise<DestroyResult> {
+    return destroyHostObjects(entries, this.host, progress);
+  }
+
+  status(entries: JournalEntry[]): NodeStatus[] {
+    // A node is its own namespace: the first netns journaled for it.
+    const nodes = new Map<string, string>();
+    for (const e of entries) if (e.owner.node && e.obj.kind === 'netns' && !nodes.has(e.owner.node)) nodes.set(e.owner.node, e.obj.name);
+    return [...nodes].map(([node, netns]) => ({ node, kind: 'netns', where: netns, running: existsSync(`/run/netns/${netns}`) }));
+  }
+
+  async doctor(): Promise<DoctorSection> {
+    return { backend: this.kind, facts: { nodes: 'network namespaces on this machine\'s kernel (see the kernel facts above)' } };
+  }
+
+  logs(): [] {
+    return [];
+  }
+
+  timing(): 'native' {
+    return 'native';
   }
 }

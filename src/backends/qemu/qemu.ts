@@ -1,21 +1,25 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LabError } from '../../errors.js';
+import { sleep } from '../../sleep.js';
 import { HostExec, type Exec } from '../../exec/exec.js';
 import { parseConfig, probeLocal, type KernelFacts } from '../../kernel/facts.js';
 import { cachedKernel, cacheRoot, releaseVersion, type CachedKernel } from '../../kernels/cache.js';
-import { labDir } from '../../lifecycle/journal.js';
+import { labDir, type JournalEntry } from '../../lifecycle/journal.js';
+import type { LabContext } from '../../lifecycle/context.js';
 import { BPF_OBJ_DIR } from '../../paths.js';
-import { podDevicePlan } from '../../datapath/devices/devices.js';
+import { podDeviceKind } from '../../datapath/devices/devices.js';
 import type { Lab, LabNode } from '../../topology/model.js';
-import type { Backend, LabContext } from '../backend.js';
+import type { Backend, DestroyResult, DoctorSection, LogFile, NodeStatus, Timing } from '../backend.js';
+import { destroyHostObjects } from '../host-objects.js';
+import { qemuDoctor } from './doctor.js';
 import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
 import { chooseAccel } from './accel.js';
 import { GuestExec } from './guest-exec.js';
 import { linkWires, moveLinkNics, moveUplinkNics, UPLINK_NICS } from './nics.js';
 import { buildInitramfs, GUEST_MODULES } from './initramfs.js';
 import { Qga } from './qga.js';
-import { bootVm, stopVm, type Accel } from './vm.js';
+import { bootVm, runningPid, stopVm, type Accel } from './vm.js';
 
 /** Where the guest sees the lab's BPF objects (copied into its initramfs). */
 export const GUEST_OBJ_DIR = '/opt/dpl/bpf';
@@ -31,9 +35,9 @@ function customKernel(c: NonNullable<Lab['customKernel']>): CachedKernel {
 async function waitReady(guest: GuestExec, signal?: AbortSignal): Promise<void> {
   for (let i = 0; i < 300 && !signal?.aborted; i++) {
     if ((await guest.run(['cat', '/run/dpl-ready'], { nothrow: true, signal })).code === 0) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50, signal);
   }
-  throw new LabError('E_LAB_FAILED', `guest ${guest.where} never finished loading its modules (/run/dpl-ready)`);
+  throw new LabError('E_BOOT', `guest ${guest.where} never finished loading its modules (/run/dpl-ready)`);
 }
 
 /** A KVM guest that has not answered by then is not going to (TCG boots in about 5 s here). */
@@ -59,13 +63,13 @@ export class QemuBackend implements Backend {
 
   root(node: string): Exec {
     const g = this.guests.get(node);
-    if (!g) throw new Error(`VM of node ${node} is not running`);
+    if (!g) throw new LabError('E_INTERNAL', `VM of node ${node} is not running`);
     return g;
   }
 
   exec(netns: string): Exec {
     const node = this.nodeOfNetns.get(netns);
-    if (!node) throw new Error(`no VM holds namespace ${netns}`);
+    if (!node) throw new LabError('E_INTERNAL', `no VM holds namespace ${netns}`);
     return (this.root(node) as GuestExec).inNetns(netns);
   }
 
@@ -108,7 +112,7 @@ export class QemuBackend implements Backend {
     const initramfs = await buildInitramfs(new HostExec(), { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs'), ownModules: !lab.customKernel }, ctx.progress);
     this.accel = await chooseAccel(ctx.progress, async () => {
       const dir = join(labDir(lab.name), 'kvm-probe');
-      journal.record([{ kind: 'vm', name: 'kvm-probe', dir }]);
+      journal.record({ backend: this.kind }, [{ kind: 'vm', name: 'kvm-probe', dir }]);
       mkdirSync(dir, { recursive: true });
       try {
         const vm = await bootVm({ name: 'kvm-probe', vmlinuz: k.vmlinuz, initramfs, dir, accel: 'kvm', bootTimeoutMs: KVM_PROBE_MS }, signal);
@@ -125,8 +129,9 @@ export class QemuBackend implements Backend {
     await Promise.all(
       lab.nodes.map(async (node) => {
         const dir = vmDir(lab.name, node.name);
-        journal.record([{ kind: 'vm', name: node.name, dir }]);
+        journal.record({ backend: this.kind, node: node.name }, [{ kind: 'vm', name: node.name, dir }]);
         mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'accel'), this.accel!);
         const extra = [...(node.uplink ? UPLINK_NICS : []), ...wires.filter((w) => w.node === node.name).flatMap((w) => w.args)];
         const vm = await bootVm({ name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel!, extra }, signal);
         ctx.progress(`node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`);
@@ -134,7 +139,7 @@ export class QemuBackend implements Backend {
         this.guests.set(node.name, guest);
         await waitReady(guest, signal);
         await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
-        await createNamespaces(guest, lab, [node], (n) => podDevicePlan(ctx.facts, n.datapath, n.name).kind, signal, false);
+        await createNamespaces(guest, lab, [node], (n) => podDeviceKind(ctx, n), signal, false);
         if (node.uplink) await moveUplinkNics(guest, lab, node, signal);
         await moveLinkNics(guest, node, wires.filter((w) => w.node === node.name), signal);
       }),
@@ -142,8 +147,46 @@ export class QemuBackend implements Backend {
   }
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
-    const { kind } = podDevicePlan(ctx.facts, node.datapath, node.name);
-    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, kind, ctx.signal);
+    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), ctx.signal);
+  }
+
+  /**
+   * VMs are stopped (their pid checked against their directory); what a guest holds
+   * (namespaces, pins) ends with its VM, which comes later in the reverse journal.
+   * Objects on this machine (the lab's iperf3 servers, say) are removed as the local backend does.
+   */
+  async destroy(entries: JournalEntry[], progress: (m: string) => void): Promise<DestroyResult> {
+    const gone: number[] = [];
+    const left: string[] = [];
+    const vms = entries.filter((e) => e.obj.kind === 'vm');
+    if (vms.length) progress(`stopping ${vms.length} VM(s)`);
+    for (const e of entries) {
+      const o = e.obj;
+      if (o.kind === 'vm') (await stopVm(o.dir)) ? gone.push(e.seq) : left.push(`VM ${o.name} (${o.dir})`);
+      else if (e.owner.node) gone.push(e.seq);
+      else {
+        const r = await destroyHostObjects([e], new HostExec(), progress);
+        gone.push(...r.gone);
+        left.push(...r.left);
+      }
+    }
+    return { gone, left };
+  }
+
+  status(entries: JournalEntry[]): NodeStatus[] {
+    return entries.flatMap((e) => (e.obj.kind === 'vm' && e.owner.node ? [{ node: e.owner.node, kind: 'vm', where: e.obj.dir, running: runningPid(e.obj.dir) !== undefined }] : []));
+  }
+
+  doctor(): Promise<DoctorSection> {
+    return qemuDoctor();
+  }
+
+  logs(lab: Lab): LogFile[] {
+    return lab.nodes.map((n) => ({ node: n.name, path: join(vmDir(lab.name, n.name), 'console.log'), name: `console-${n.name}.log` })).filter((l) => existsSync(l.path));
+  }
+
+  timing(): Timing {
+    return this.accel === 'kvm' ? 'native' : 'emulated';
   }
 
   async reattach(ctx: LabContext): Promise<void> {
@@ -154,6 +197,8 @@ export class QemuBackend implements Backend {
         throw new LabError('E_LAB_FAILED', `the VM of node ${node.name} does not answer: ${String(e)}`, `lab down ${ctx.lab.name}`);
       });
       this.guests.set(node.name, new GuestExec(qga, `vm ${node.name}`));
+      const accel = join(vmDir(ctx.lab.name, node.name), 'accel');
+      if (existsSync(accel)) this.accel = readFileSync(accel, 'utf8').trim() as Accel;
     }
   }
 

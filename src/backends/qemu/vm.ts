@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from '../../errors.js';
+import { BootError } from '../../errors.js';
+import { sleep } from '../../sleep.js';
 import { runArgv } from '../../exec/exec.js';
 import { processStartTime } from '../../exec/process.js';
 import { Qga } from './qga.js';
@@ -22,16 +23,6 @@ export interface VmSpec {
   bootTimeoutMs?: number;
 }
 
-/** A guest whose boot failed: a panic, an early exit, or an agent that never answered. */
-export class BootError extends LabError {
-  constructor(
-    readonly vm: string,
-    readonly reason: 'panic' | 'exited' | 'timeout' | 'agent',
-    readonly consoleTail: string,
-  ) {
-    super('E_LAB_FAILED', `VM ${vm} did not boot (${reason}); console tail:\n${consoleTail}`);
-  }
-}
 
 export interface Vm {
   spec: VmSpec;
@@ -42,8 +33,6 @@ export interface Vm {
   bootMs: number;
   consoleLog: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const pidfileOf = (dir: string) => join(dir, 'qemu.pid');
 

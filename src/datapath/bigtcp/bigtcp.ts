@@ -1,9 +1,13 @@
 import { all, needKernel, needTool, type KernelFacts } from '../../kernel/facts.js';
 import { readLinks, type LinkFacts } from '../../measure/links.js';
 import { PARALLEL, pool } from '../../exec/pool.js';
-import type { Backend, LabContext } from '../../backends/backend.js';
+import type { Backend } from '../../backends/backend.js';
+import type { LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
-import type { Decision, FeatureInfo } from '../feature.js';
+import type { Decision, Feature } from '../feature.js';
+
+/** Which families get BIG TCP sizes on a node. */
+export type BigTcpMode = 'ipv4+ipv6' | 'ipv6' | 'off';
 
 /** BIG TCP GSO/GRO size Cilium sets: 192 KiB (pkg/datapath/linux/bigtcp; DESIGN.md). */
 export const BIG_TCP_MAX = 196608;
@@ -21,17 +25,24 @@ export function ipv4Verdict(facts: KernelFacts) {
   return all(needKernel(facts, 6, 3, 'IPv4 BIG TCP arrived in 6.3'), needTool(facts, 'ip', [6, 3], 'gso_ipv4_max_size needs iproute2 6.3'));
 }
 
-export const bigTcp: FeatureInfo = {
+export const bigTcp: Feature<BigTcpMode> = {
   id: 'bigtcp',
   title: 'BIG TCP (gso/gro max size min(196608, tso_max_size))',
   requires: (facts) => needKernel(facts, 5, 19, 'IPv6 BIG TCP arrived in 5.19'),
-  decide(facts, dp, node): Decision {
-    const base = { feature: 'bigtcp' as const, node };
-    if (!dp.bigTcp) return { ...base, status: 'off', detail: 'off in the profile; device sizes left at their defaults' };
+  decide(facts, dp, node): Decision<BigTcpMode> {
+    const base = { feature: 'bigtcp', node };
+    if (!dp.bigTcp) return { ...base, status: 'off', mode: 'off', detail: 'off in the profile; device sizes left at their defaults' };
     const v6 = bigTcp.requires(facts);
-    if (!v6.ok) return { ...base, status: 'declined', detail: v6.reason };
+    if (!v6.ok) return { ...base, status: 'declined', mode: 'off', detail: v6.reason };
     const v4 = ipv4Verdict(facts);
-    return v4.ok ? { ...base, status: 'applied', detail: 'IPv6 and IPv4' } : { ...base, status: 'fallback', detail: `IPv6 only: ${v4.reason}` };
+    return v4.ok ? { ...base, status: 'applied', mode: 'ipv4+ipv6', detail: 'IPv6 and IPv4' } : { ...base, status: 'fallback', mode: 'ipv6', detail: `IPv6 only: ${v4.reason}` };
+  },
+  // Sizes are attributes of devices the lab created: they go with the devices, nothing to journal.
+  async apply(ctx, node, decision) {
+    if (decision.mode !== 'off') await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), true, ctx.signal);
+  },
+  async remove(ctx, node) {
+    await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), false, ctx.signal);
   },
 };
 

@@ -2,20 +2,23 @@ import { join } from 'node:path';
 import { all, hasConfig, needKernel, needTool } from '../../kernel/facts.js';
 import { parseAddr } from '../../topology/ip.js';
 import { nodeLinks } from '../../backends/wiring.js';
-import type { LabContext } from '../../backends/backend.js';
+import type { LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
-import type { LinkFacts } from '../../measure/links.js';
+import { readLinks, type LinkFacts } from '../../measure/links.js';
 import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../hook.js';
 import { tcxPrograms } from '../../measure/tcx.js';
-import { podDevicePlan } from '../devices/devices.js';
-import type { Decision, FeatureInfo } from '../feature.js';
+import { podDeviceKind } from '../devices/devices.js';
+import type { Decision, Feature } from '../feature.js';
+import { LabError } from '../../errors.js';
+
+export type HostRoutingMode = 'bpf' | 'legacy';
 
 /**
  * BPF host routing: tcx programs on the host side of each pod device and on the
  * node's uplink and links forward with bpf_redirect_neigh / bpf_redirect_peer, so
  * pod traffic never reaches ip_rcv (where the skb would be orphaned).
  */
-export const hostRouting: FeatureInfo = {
+export const hostRouting: Feature<HostRoutingMode> = {
   id: 'host-routing',
   title: 'BPF host routing (tcx, bpf_redirect_neigh / bpf_redirect_peer)',
   requires: (facts) => {
@@ -28,14 +31,29 @@ export const hostRouting: FeatureInfo = {
       h.hook ? { ok: true } : { ok: false, reason: h.reason },
     );
   },
-  decide(facts, dp, node): Decision {
-    const base = { feature: 'host-routing' as const, node };
+  decide(facts, dp, node): Decision<HostRoutingMode> {
+    const base = { feature: 'host-routing', node };
     const v = hostRouting.requires(facts);
-    if (!v.ok) return dp.hostRouting === 'legacy' ? { ...base, status: 'off', detail: `legacy (BPF host routing unavailable: ${v.reason})` } : { ...base, status: 'declined', detail: v.reason };
+    if (!v.ok)
+      return dp.hostRouting === 'legacy'
+        ? { ...base, status: 'off', mode: 'legacy', detail: `legacy (BPF host routing unavailable: ${v.reason})` }
+        : { ...base, status: 'declined', mode: 'legacy', detail: v.reason };
     const h = chooseHook(facts) as { hook: Hook; note?: string };
-    if (dp.hostRouting === 'legacy') return { ...base, status: 'off', detail: `legacy: the node IP stack forwards (programs loaded on ${h.hook}, not attached)` };
-    if (h.note) return { ...base, status: 'fallback', detail: `bpf on ${h.note}` };
-    return { ...base, status: 'applied', detail: 'bpf: from_pod on pod devices (netkit peer hook, or tcx on veth), from_netdev on uplink and links' };
+    if (dp.hostRouting === 'legacy') return { ...base, status: 'off', mode: 'legacy', detail: `legacy: the node IP stack forwards (programs loaded on ${h.hook}, not attached)` };
+    if (h.note) return { ...base, status: 'fallback', mode: 'bpf', detail: `bpf on ${h.note}` };
+    return { ...base, status: 'applied', mode: 'bpf', detail: 'bpf: from_pod on pod devices (netkit peer hook, or tcx on veth), from_netdev on uplink and links' };
+  },
+  async apply(ctx, node, decision) {
+    // Programs are loaded in legacy mode too (where the kernel can), so checks can switch modes.
+    if (!hostRouting.requires(ctx.facts).ok) return;
+    ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, [{ kind: 'pin', path: nodePinDir(ctx, node) }]);
+    const links = await readLinks(ctx.backend.exec(node.netns), undefined, ctx.signal);
+    await deployHostRouting(ctx, node, links, decision.mode === 'bpf');
+  },
+  async remove(ctx, node) {
+    await setHostRouting(ctx, node, 'legacy', ctx.signal);
+    if (isNetkit(ctx, node)) await netkitPods(ctx, node, 'detach', 'legacy', ctx.signal);
+    await ctx.backend.root(node.name).run(['rm', '-rf', nodePinDir(ctx, node)], { signal: ctx.signal });
   },
 };
 
@@ -59,7 +77,7 @@ const hex = (bytes: number[]) => bytes.map((b) => b.toString(16).padStart(2, '0'
 /** Key of the endpoints map: struct ep_key { u8 family; u8 pad[3]; u8 addr[16]; } (bpf/host_routing.c). */
 export function endpointKey(addr: string): string {
   const a = parseAddr(addr);
-  if (!a) throw new Error(`bad address ${addr}`);
+  if (!a) throw new LabError('E_INTERNAL', `endpointKey: '${addr}' is not an IP address`);
   const n = a.family === 4 ? 4 : 16;
   const bytes = Array.from({ length: n }, (_, i) => Number((a.value >> BigInt(8 * (n - 1 - i))) & 255n));
   return hex([a.family, 0, 0, 0, ...bytes, ...Array(16 - n).fill(0)]);
@@ -80,7 +98,7 @@ export function attachments(ctx: LabContext, node: LabNode): [string, string][] 
   ];
 }
 
-export const isNetkit = (ctx: Pick<LabContext, 'facts'>, node: LabNode) => podDevicePlan(ctx.facts, node.datapath, node.name).kind === 'netkit';
+export const isNetkit = (ctx: Pick<LabContext, 'decisions'>, node: LabNode) => podDeviceKind(ctx, node) === 'netkit';
 
 /** The program on a netkit pod's peer hook for a mode (the peer policy blackholes without one). */
 const netkitProg = (ctx: LabContext, node: LabNode, mode: Mode) => join(pins(ctx, node).progs, mode === 'bpf' ? 'from_pod_nk' : 'pass_pod_nk');
@@ -91,7 +109,7 @@ async function netkitPods(ctx: LabContext, node: LabNode, op: 'attach' | 'detach
   for (const pod of node.pods) await exec.run([join(ctx.objDir, 'nkctl'), op, 'peer', pod.hostDev, netkitProg(ctx, node, mode)], { signal, needsBpffs: true });
 }
 
-type Mode = 'bpf' | 'legacy';
+type Mode = HostRoutingMode;
 
 /** Load the node's programs and fill its endpoints map; attach for the profile's mode. */
 export async function deployHostRouting(ctx: LabContext, node: LabNode, links: LinkFacts[], attach: boolean): Promise<void> {
