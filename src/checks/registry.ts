@@ -1,3 +1,4 @@
+import { LabError } from '../errors.js';
 import type { CheckId } from '../topology/schema.js';
 import { backpressure } from './backpressure.js';
 import { bigtcp } from './bigtcp.js';
@@ -11,6 +12,6 @@ export const CHECKS: readonly Check[] = [tsoProbe, netkit, backpressure, bigtcp,
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);
-  if (!c) throw new Error(`unknown check ${id}`);
+  if (!c) throw new LabError('E_USAGE', `unknown check '${id}'; checks are: ${CHECKS.map((x) => x.id).join(', ')}`);
   return c;
 }

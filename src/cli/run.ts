@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT } from '../errors.js';
+import { EXIT, exitCodeFor } from '../errors.js';
 import { parseOnly } from './options.js';
 import type { CheckId } from '../topology/ids.js';
 import type { MatrixRow } from '../report/matrix.js';
@@ -28,7 +28,7 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     labName = lab.name;
   } catch (e) {
     printError(e);
-    return EXIT.badInput;
+    return exitCodeFor(e);
   }
   if (!kernels) return (await drive({ mode: 'run', file, only: opts.only, reportDir: opts.reportDir }, opts)).code;
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { CommandError } from '../errors.js';
+import { CommandError, LabError } from '../errors.js';
 
 /** Result of one command on a node. */
 export interface ExecResult {
@@ -137,6 +137,6 @@ export function parseJson<T = unknown>(r: ExecResult, what: string): T {
   try {
     return JSON.parse(r.stdout || 'null') as T;
   } catch {
-    throw new Error(`${what}: output is not JSON: ${r.stdout.slice(0, 200)}`);
+    throw new LabError('E_TOOL_OUTPUT', `${what}: output is not JSON: ${r.stdout.slice(0, 200)}`);
   }
 }

@@ -1,3 +1,4 @@
+import { LabError } from '../../errors.js';
 import { connect, type Socket } from 'node:net';
 
 /**
@@ -19,14 +20,14 @@ export class Qga {
   async open(timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const s = connect(this.socketPath);
-      const t = setTimeout(() => (s.destroy(), reject(new Error('connect timeout'))), timeoutMs);
+      const t = setTimeout(() => (s.destroy(), reject(new LabError('E_GUEST', 'connect timeout'))), timeoutMs);
       s.once('connect', () => (clearTimeout(t), resolve()));
       s.once('error', (e) => (clearTimeout(t), reject(e)));
       this.sock = s;
     });
     // Bytes, not text: the 0xFF sentinel before a guest-sync-delimited reply is not UTF-8.
     this.sock!.on('data', (d: Buffer) => this.onData(Buffer.from(d.filter((b) => b !== 0xff)).toString('utf8')));
-    this.sock!.on('close', () => this.failAll(new Error('guest agent connection closed')));
+    this.sock!.on('close', () => this.failAll(new LabError('E_GUEST', 'guest agent connection closed')));
     this.sock!.on('error', (e) => this.failAll(e));
     // 0xFF makes the agent drop any partial input left from an earlier client (QGA docs).
     this.sock!.write(Buffer.from([0xff]));
@@ -41,7 +42,7 @@ export class Qga {
         return;
       }
     }
-    throw new Error('guest agent never answered guest-sync');
+    throw new LabError('E_GUEST', 'guest agent never answered guest-sync');
   }
 
   private onData(d: string) {
@@ -62,7 +63,7 @@ export class Qga {
       const p = id !== undefined ? this.pending.get(id) : undefined;
       if (!p) continue;
       this.pending.delete(id!);
-      if (msg.error) p.reject(new Error(`${msg.error.class}: ${msg.error.desc}`));
+      if (msg.error) p.reject(new LabError('E_GUEST', `${msg.error.class}: ${msg.error.desc}`));
       else p.resolve(msg.return);
     }
   }
@@ -78,12 +79,12 @@ export class Qga {
 
   /** One command; resolves with its `return`. */
   send(execute: string, args: Record<string, unknown> | undefined, timeoutMs = 30_000): Promise<unknown> {
-    if (!this.sock) return Promise.reject(new Error('guest agent not connected'));
+    if (!this.sock) return Promise.reject(new LabError('E_GUEST', 'guest agent not connected'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`guest agent: ${execute} timed out after ${timeoutMs} ms`));
+        reject(new LabError('E_GUEST', `guest agent: ${execute} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, {
         resolve: (v) => (clearTimeout(t), resolve(v)),
