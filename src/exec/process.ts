@@ -15,3 +15,24 @@ export function processStartTime(pid: number): string {
     return '';
   }
 }
+
+/**
+ * The ownership tag every process the lab starts inherits: DPL_LAB=<lab> in its
+ * environment (like containerlab's labels), so a lab's processes can be told from
+ * another lab's (tests, and a person reading /proc/PID/environ).
+ */
+export const LAB_ENV = 'DPL_LAB';
+
+export function tagProcesses(lab: string): void {
+  process.env[LAB_ENV] = lab;
+}
+
+/** The lab a process belongs to, from its environment; undefined when untagged or gone. */
+export function labOfProcess(pid: number): string | undefined {
+  try {
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    return env.find((e) => e.startsWith(`${LAB_ENV}=`))?.slice(LAB_ENV.length + 1);
+  } catch {
+    return undefined;
+  }
+}

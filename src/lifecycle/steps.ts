@@ -9,6 +9,7 @@ import { FEATURES } from '../datapath/registry.js';
 import { decisionOf, type Decision, type Feature } from '../datapath/feature.js';
 import { CHECKS, checkById } from '../checks/registry.js';
 import type { LabContext } from './context.js';
+import { tagProcesses } from '../exec/process.js';
 import type { CheckResult } from '../checks/check.js';
 import { loadTopologyFile } from '../topology/loader.js';
 import { resolve } from '../topology/resolver.js';
@@ -73,6 +74,7 @@ export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, p
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new LabError('E_LAB_EXISTS', `a lab named '${lab.name}' was just brought up by another process`, `lab down ${lab.name}`);
     throw e;
   }
+  tagProcesses(lab.name);
   const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, decisions: probed.decisions, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: probed.backend.objDir };
   writeLabState({ name: lab.name, file: lab.file, backend: lab.backend, pid: process.pid, createdAt: new Date().toISOString(), phase: 'provisioning', lab, decisions: probed.decisions, bpfDir: ctx.bpfDir, objDir: ctx.objDir });
   await probed.backend.provision(ctx);
@@ -129,6 +131,7 @@ export async function attach(name: string, signal: AbortSignal, progress: (m: st
   const journal = Journal.open(name);
   if (!state || !journal) throw new LabError('E_LAB_UNKNOWN', `no lab named '${name}' is up`, `lab status lists the labs that are up`);
   if (state.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${state.phase}, not up`, `lab down ${name} and bring it up again`);
+  tagProcesses(name);
   const backend = createBackend(state.backend);
   const facts = await backend.probe(state.lab, signal);
   const ctx: LabContext = { lab: state.lab, backend, facts, decisions: state.decisions, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runArgv } from '../../src/exec/exec.js';
+import { labOfProcess } from '../../src/exec/process.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
@@ -44,10 +45,12 @@ export async function residue(lab: string): Promise<string[]> {
   out.push(...ns.map((n) => `netns ${n}`));
   if (existsSync(`/sys/fs/bpf/dpl/${lab}`)) out.push(`pin dir /sys/fs/bpf/dpl/${lab}`);
   if (existsSync(`/run/datapath-lab/${lab}`)) out.push(`state dir /run/datapath-lab/${lab}`);
-  // Live iperf3 processes (the lab's flows). Zombies are dead already: a killed lab's
-  // children are reparented to an init that reaps them when it does (this sandbox's, lazily).
+  // Live iperf3 processes of this lab (tagged DPL_LAB=<lab>; other labs may run beside it).
+  // Zombies are dead already: a killed lab's children are reparented to an init that
+  // reaps them when it does (this sandbox's, lazily).
   const procs = await runArgv(['pgrep', '-a', 'iperf3'], { nothrow: true });
-  out.push(...procs.stdout.split('\n').filter((l) => l && !l.includes('<defunct>')).map((l) => `process ${l}`));
+  const mine = procs.stdout.split('\n').filter((l) => l && !l.includes('<defunct>') && labOfProcess(Number(l.split(' ')[0])) === lab);
+  out.push(...mine.map((l) => `process ${l}`));
   return out;
 }
 

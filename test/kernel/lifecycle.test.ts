@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, toPromise } from 'xstate';
 import { runArgv } from '../../src/exec/exec.js';
 import { labMachine } from '../../src/lifecycle/lab-machine.js';
+import { nodeMachine, type NodeInput } from '../../src/lifecycle/node-machine.js';
 import { cli, quickstart, residue, topo } from './helpers.js';
 
 /** Resolves when the child's stderr shows `marker`, then runs `act` on it once. */
@@ -52,7 +53,9 @@ describe('teardown on failure, interrupt and crash', () => {
   });
 
   it('a failure after provisioning tears down exactly what was created', async () => {
-    const machine = labMachine.provide({ actors: { nodes: fromPromise(async () => Promise.reject(new Error('deploy exploded'))) } as never });
+    // The real node machines wire their nodes; deploying the datapath then fails.
+    const node = nodeMachine.provide({ actors: { deploy: fromPromise<void, NodeInput>(async () => Promise.reject(new Error('deploy exploded'))) } });
+    const machine = labMachine.provide({ actors: { node } });
     const out = await toPromise(createActor(machine, { input: { mode: 'run', file: topo(quickstart('kt-fail')), progress: () => {} } }).start());
     expect(String(out.error)).toContain('deploy exploded');
     expect(out.teardown?.removed).toBe(5); // the bpf pin dir and four namespaces
