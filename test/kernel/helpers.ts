@@ -65,3 +65,29 @@ nodes:
       peer: remote
       rate: 200mbit
 ${extra}`;
+
+/** Live processes named `name` that carry this lab's tag. */
+export async function labProcesses(lab: string, name = 'iperf3'): Promise<string[]> {
+  const procs = await runArgv(['pgrep', '-a', name], { nothrow: true });
+  return procs.stdout.split('\n').filter((l) => l && !l.includes('<defunct>') && labOfProcess(Number(l.split(' ')[0])) === lab);
+}
+
+/** Poll `cond` every 50 ms until it holds; false when `timeoutMs` passed first. No fixed sleeps in tests. */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/** Once the lab's iperf3 client runs (a flow is under way), act on the child. */
+export function whenFlowRuns(lab: string, act: () => void): () => void {
+  let started = false;
+  return () => {
+    if (started) return;
+    started = true;
+    void until(async () => (await labProcesses(lab)).some((l) => / -c /.test(l))).then(act);
+  };
+}

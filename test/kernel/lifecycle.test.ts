@@ -4,7 +4,7 @@ import { createActor, fromPromise, toPromise } from 'xstate';
 import { runArgv } from '../../src/exec/exec.js';
 import { labMachine } from '../../src/lifecycle/lab-machine.js';
 import { nodeMachine, type NodeInput } from '../../src/lifecycle/node-machine.js';
-import { cli, quickstart, residue, topo } from './helpers.js';
+import { cli, quickstart, residue, topo, whenFlowRuns } from './helpers.js';
 
 /** Resolves when the child's stderr shows `marker`, then runs `act` on it once. */
 function when(marker: string, act: (child: { kill: (s: NodeJS.Signals) => void; pid?: number }) => void) {
@@ -20,7 +20,7 @@ function when(marker: string, act: (child: { kill: (s: NodeJS.Signals) => void; 
 describe('teardown on failure, interrupt and crash', () => {
   it('SIGINT during a check tears everything down (exit 130), the iperf3 processes included', async () => {
     const r = await cli(['run', topo(quickstart('kt-int')), '--only', 'backpressure', '--report-dir', '/tmp/dpl-kt-int'], {
-      onStderr: when('with bpf host routing', (c) => setTimeout(() => c.kill('SIGINT'), 700)),
+      onStderr: when('with bpf host routing', (c) => whenFlowRuns('kt-int', () => c.kill('SIGINT'))()),
     });
     expect(r.code, r.stderr).toBe(130);
     expect(r.stderr).toContain('SIGINT: stopping');
@@ -37,10 +37,10 @@ describe('teardown on failure, interrupt and crash', () => {
     let journalAtKill = '';
     const r = await cli(['run', topo(quickstart('kt-kill')), '--only', 'backpressure', '--report-dir', '/tmp/dpl-kt-kill'], {
       onStderr: when('with bpf host routing', (c) =>
-        setTimeout(() => {
+        whenFlowRuns('kt-kill', () => {
           journalAtKill = readFileSync('/run/datapath-lab/kt-kill/journal.jsonl', 'utf8');
           c.kill('SIGKILL');
-        }, 700),
+        })(),
       ),
     });
     expect(r.signal).toBe('SIGKILL');
