@@ -3,24 +3,45 @@
  * host-side device straight to the target device, bypassing the node's IP stack
  * (no netfilter, no skb_orphan in ip_rcv, so TCP backpressure reaches the pod). */
 #include "common.h"
+#include "host_routing.h"
 
-struct ep_key {
-	__u8 family;		/* 4 or 6 */
-	__u8 pad[3];
-	__u8 addr[16];		/* IPv4 in the first 4 bytes, rest zero */
-};
-
-struct ep_info {
-	__u32 ifindex;		/* host-side (node namespace) device of a local pod */
-	__u32 flags;
-};
-
+/* Local pods by address (struct ep_key/ep_info: include/host_routing.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct ep_key);
 	__type(value, struct ep_info);
 } endpoints SEC(".maps");
+
+/* What the programs did, per CPU (summed by src/measure/datapath-counters.ts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(enum dpl_counter c)
+{
+	__u32 key = c;
+	__u64 *v = bpf_map_lookup_elem(&counters, &key);
+
+	if (v)
+		*v += 1;	/* per-CPU slot: no other writer while this program runs */
+}
+
+static __always_inline int to_stack(void)
+{
+	count(CNT_TO_STACK);
+	return TCX_NEXT;
+}
+
+/* TC_ACT_SHOT is 2 on both hooks (TCX_DROP on tcx, NETKIT_DROP on netkit). */
+static __always_inline int drop(enum dpl_counter why)
+{
+	count(why);
+	return TC_ACT_SHOT;
+}
 
 static __always_inline struct ep_info *ep_lookup(__u8 family, const void *addr, __u32 len)
 {
@@ -30,21 +51,95 @@ static __always_inline struct ep_info *ep_lookup(__u8 family, const void *addr, 
 	return bpf_map_lookup_elem(&endpoints, &key);
 }
 
+/* Where a packet entered the datapath. */
+enum { FROM_NETDEV, FROM_POD, FROM_NETKIT };
+
+/*
+ * Source address verification (Cilium: is_valid_lxc_src_ipv4 / is_valid_lxc_src_ip in
+ * bpf/lib/lxc.h compare with the endpoint's own address). Here the endpoint is found
+ * by the source address and must be the one whose device the packet came in on:
+ * skb->ifindex is the host-side device on tc ingress, and on a netkit peer hook the
+ * primary, which netkit_xmit() makes skb->dev before it runs the programs
+ * (drivers/net/netkit.c). That primary is the ifindex the endpoints map holds.
+ */
+static __always_inline int src_is_pod(const struct __sk_buff *skb, __u8 family, const void *saddr, __u32 len)
+{
+	const struct ep_info *ep = ep_lookup(family, saddr, len);
+
+	return ep && ep->ifindex == skb->ifindex;
+}
+
+/* fe80::/10 and ::, the sources of neighbour discovery and DAD (RFC 4861, 4862). */
+static __always_inline int ipv6_src_for_nd(const struct in6_addr *a)
+{
+	if (a->s6_addr[0] == 0xfe && (a->s6_addr[1] & 0xc0) == 0x80)
+		return 1;
+	return !(a->s6_addr32[0] | a->s6_addr32[1] | a->s6_addr32[2] | a->s6_addr32[3]);
+}
+
 /* Caller has checked ttl > 1. The TTL is the high byte of its 16-bit checksum word.
- * bpf_l3_csum_replace invalidates packet pointers: call it last. */
-static __always_inline void ipv4_dec_ttl(struct __sk_buff *skb, struct iphdr *ip)
+ * bpf_l3_csum_replace invalidates packet pointers: call it last. Cilium drops with
+ * DROP_CSUM_L3 when it fails (ipv4_dec_ttl in bpf/lib/ipv4.h). */
+static __always_inline long ipv4_dec_ttl(struct __sk_buff *skb, struct iphdr *ip)
 {
 	__u8 ttl = ip->ttl;
 
 	ip->ttl = ttl - 1;
-	bpf_l3_csum_replace(skb, IP_CSUM_OFF, bpf_htons(ttl << 8), bpf_htons((ttl - 1) << 8), 2);
+	return bpf_l3_csum_replace(skb, IP_CSUM_OFF, bpf_htons(ttl << 8), bpf_htons((ttl - 1) << 8), 2);
 }
 
-/* Redirect via the neighbour subsystem; fib->ipv*_dst holds the gateway if has_gw. */
-static __always_inline int redirect_fib(const struct bpf_fib_lookup *fib, int has_gw)
+/* Ethernet source and destination; re-reads the header, since checksum helpers
+ * invalidate earlier packet pointers. */
+static __always_inline int eth_set_macs(struct __sk_buff *skb, const __u8 *smac, const __u8 *dmac)
+{
+	struct ethhdr *eth = hdr_ptr(skb, 0, ETH_HLEN);
+
+	if (!eth)
+		return -1;
+	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
+	return 0;
+}
+
+/*
+ * Into a local pod. As Cilium's ipv4_l3/ipv6_l3 (bpf/lib/l3.h) do before delivery,
+ * the frame gets the node device's MAC as source and the pod's as destination, the
+ * frame the pod would get from the node's stack. Needed for correctness where the
+ * frame does not come from the pod's gateway: a veth pod reached from a netkit pod
+ * receives it through veth_xmit, and eth_type_trans() there drops a frame whose
+ * destination is not the pod's MAC (PACKET_OTHERHOST). bpf_redirect_peer needs tc
+ * ingress (skb_do_redirect drops it elsewhere), so from a netkit hook transmit through
+ * the target's host-side device instead.
+ */
+static __always_inline int to_endpoint(struct __sk_buff *skb, const struct ep_info *ep, int from)
+{
+	if (!(ep->flags & EP_F_NO_L2) && eth_set_macs(skb, ep->node_mac, ep->mac) < 0)
+		return drop(CNT_DROP_INVALID);
+	if (from == FROM_NETKIT) {
+		count(CNT_REDIRECT_LOCAL);
+		return bpf_redirect(ep->ifindex, 0);
+	}
+	count(CNT_REDIRECT_PEER);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+/*
+ * Out of the node after a FIB lookup, as Cilium's fib_do_redirect (bpf/lib/fib.h):
+ * SUCCESS resolved the neighbour, so write its MACs and transmit; NO_NEIGH found the
+ * route only, so let bpf_redirect_neigh resolve the neighbour (fib->ipv*_dst holds
+ * the gateway if has_gw).
+ */
+static __always_inline int fib_redirect(struct __sk_buff *skb, const struct bpf_fib_lookup *fib, long rc, int has_gw)
 {
 	struct bpf_redir_neigh nh = {};
 
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		if (eth_set_macs(skb, fib->smac, fib->dmac) < 0)
+			return drop(CNT_DROP_INVALID);
+		count(CNT_REDIRECT_FIB);
+		return bpf_redirect(fib->ifindex, 0);
+	}
+	count(CNT_REDIRECT_NEIGH);
 	if (!has_gw)
 		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
 	/* fib->family is the nexthop's family (IPv4 routes may have IPv6 gateways). */
@@ -58,51 +153,42 @@ static __always_inline int redirect_fib(const struct bpf_fib_lookup *fib, int ha
 
 static __always_inline int fib_ok(long rc)
 {
-	/* NO_NEIGH: route found, bpf_redirect_neigh resolves the neighbour itself. */
 	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH;
-}
-
-/* Where a packet entered the datapath. */
-enum { FROM_NETDEV, FROM_POD, FROM_NETKIT };
-
-/* Into a local pod: bpf_redirect_peer needs tc ingress (skb_do_redirect drops it
- * elsewhere), so from a netkit hook transmit through the target's primary instead. */
-static __always_inline int to_endpoint(const struct ep_info *ep, int from)
-{
-	if (from == FROM_NETKIT)
-		return bpf_redirect(ep->ifindex, 0);
-	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
 static __always_inline int route_v4(struct __sk_buff *skb, int from)
 {
 	struct bpf_fib_lookup fib = {};
+	__be32 saddr, daddr;
 	struct ep_info *ep;
 	struct iphdr *ip;
-	__be32 daddr;
 	long rc;
 
 	ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
 	if (!ip)
-		return TCX_NEXT;
+		return drop(CNT_DROP_INVALID);
+	saddr = ip->saddr;
 	daddr = ip->daddr;
+	if (from != FROM_NETDEV && !src_is_pod(skb, 4, &saddr, sizeof(saddr)))
+		return drop(CNT_DROP_SPOOF);
 	/* Multicast (224/4) and limited broadcast stay with the stack; TTL 1 gets ICMP there. */
 	if ((daddr & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000) ||
 	    daddr == bpf_htonl(0xffffffff) || ip->ttl <= 1)
-		return TCX_NEXT;
+		return to_stack();
 
 	ep = ep_lookup(4, &daddr, sizeof(daddr));
 	if (ep) {
-		ipv4_dec_ttl(skb, ip);
-		return to_endpoint(ep, from);
+		if (ipv4_dec_ttl(skb, ip) < 0)
+			return drop(CNT_DROP_CSUM);
+		return to_endpoint(skb, ep, from);
 	}
 	if (from == FROM_NETDEV)
-		return TCX_NEXT;
+		return to_stack();
 
 	fib.family = AF_INET;
 	fib.l4_protocol = ip->protocol;
 	fib.tos = ip->tos;
-	fib.ipv4_src = ip->saddr;
+	fib.ipv4_src = saddr;
 	fib.ipv4_dst = daddr;
 	/* tot_len 0: kernel checks the skb's MTU itself, GSO-aware (a GSO skb's tot_len
 	 * exceeds the MTU and would return FRAG_NEEDED). */
@@ -110,50 +196,59 @@ static __always_inline int route_v4(struct __sk_buff *skb, int from)
 	fib.ifindex = skb->ifindex;	/* tc ingress: the device; netkit: its primary */
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (!fib_ok(rc))
-		return TCX_NEXT;
-	ipv4_dec_ttl(skb, ip);
-	return redirect_fib(&fib, fib.family != AF_INET || fib.ipv4_dst != daddr);
+		return to_stack();
+	if (ipv4_dec_ttl(skb, ip) < 0)
+		return drop(CNT_DROP_CSUM);
+	return fib_redirect(skb, &fib, rc, fib.family != AF_INET || fib.ipv4_dst != daddr);
 }
 
 static __always_inline int route_v6(struct __sk_buff *skb, int from)
 {
 	struct bpf_fib_lookup fib = {};
-	struct in6_addr daddr;
+	struct in6_addr saddr, daddr;
 	struct ep_info *ep;
 	struct ipv6hdr *ip6;
 	long rc;
 
 	ip6 = hdr_ptr(skb, ETH_HLEN, sizeof(*ip6));
 	if (!ip6)
-		return TCX_NEXT;
+		return drop(CNT_DROP_INVALID);
+	saddr = ip6->saddr;
 	daddr = ip6->daddr;
+	if (from != FROM_NETDEV) {
+		/* Neighbour discovery from a pod: the node's stack answers it. */
+		if (ipv6_src_for_nd(&saddr))
+			return to_stack();
+		if (!src_is_pod(skb, 6, &saddr, sizeof(saddr)))
+			return drop(CNT_DROP_SPOOF);
+	}
 	/* Multicast ff00::/8 and link-local fe80::/10 stay with the stack (NDP, RA). */
 	if (daddr.s6_addr[0] == 0xff ||
 	    (daddr.s6_addr[0] == 0xfe && (daddr.s6_addr[1] & 0xc0) == 0x80) ||
 	    ip6->hop_limit <= 1)
-		return TCX_NEXT;
+		return to_stack();
 
 	ep = ep_lookup(6, &daddr, sizeof(daddr));
 	if (ep) {
-		ip6->hop_limit--;
-		return to_endpoint(ep, from);
+		ip6->hop_limit--;	/* no header checksum in IPv6 */
+		return to_endpoint(skb, ep, from);
 	}
 	if (from == FROM_NETDEV)
-		return TCX_NEXT;
+		return to_stack();
 
 	fib.family = AF_INET6;
 	fib.l4_protocol = ip6->nexthdr;
 	/* Traffic class + flow label: the first word without the version nibble. */
 	fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
-	__builtin_memcpy(fib.ipv6_src, &ip6->saddr, sizeof(fib.ipv6_src));
+	__builtin_memcpy(fib.ipv6_src, &saddr, sizeof(fib.ipv6_src));
 	__builtin_memcpy(fib.ipv6_dst, &daddr, sizeof(fib.ipv6_dst));
 	fib.tot_len = 0;	/* see route_v4 */
 	fib.ifindex = skb->ifindex;	/* tc ingress: the device; netkit: its primary */
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (!fib_ok(rc))
-		return TCX_NEXT;
+		return to_stack();
 	ip6->hop_limit--;
-	return redirect_fib(&fib, __builtin_memcmp(fib.ipv6_dst, &daddr, sizeof(daddr)) != 0);
+	return fib_redirect(skb, &fib, rc, __builtin_memcmp(fib.ipv6_dst, &daddr, sizeof(daddr)) != 0);
 }
 
 static __always_inline int route(struct __sk_buff *skb, int from)
@@ -162,7 +257,7 @@ static __always_inline int route(struct __sk_buff *skb, int from)
 		return route_v4(skb, from);
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
 		return route_v6(skb, from);
-	return TCX_NEXT;	/* ARP and everything else: the stack */
+	return to_stack();	/* ARP and everything else */
 }
 
 /* tcx ingress of a pod's host-side device: local pods by redirect_peer, rest by FIB. */

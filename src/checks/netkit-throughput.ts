@@ -1,6 +1,6 @@
 import { needTool } from '../kernel/facts.js';
 import { podDevice } from '../datapath/devices/devices.js';
-import { endpointKey, endpointValue, isNetkit, pins, currentHostRouting } from '../datapath/host-routing/host-routing.js';
+import { endpointKey, endpointValue, isNetkit, linkMac, pins, currentHostRouting } from '../datapath/host-routing/host-routing.js';
 import { attachPinned, chooseHook, type Hook } from '../datapath/hook.js';
 import { setSizes } from '../datapath/bigtcp/bigtcp.js';
 import { bulkFlow } from '../measure/flow.js';
@@ -32,7 +32,9 @@ async function addVethPod(ctx: LabContext, node: LabNode, addr: string, hook: Ho
   await ctx.backend.exec(netns).run(['ip', '-batch', '-'], { input: podBatch(v4node, scratch, 'veth') });
   const [dev] = await readLinks(nodeExec, SCRATCH_DEV);
   const p = pins(ctx, node);
-  await root.run(['bpftool', 'map', 'update', 'pinned', p.endpoints, 'key', 'hex', ...endpointKey(addr).split(' '), 'value', 'hex', ...endpointValue(dev.ifindex).split(' ')]);
+  const [podDev] = await readLinks(ctx.backend.exec(netns), 'eth0');
+  const value = endpointValue({ ifindex: dev.ifindex, mac: linkMac(podDev), nodeMac: linkMac(dev) });
+  await root.run(['bpftool', 'map', 'update', 'pinned', p.endpoints, 'key', 'hex', ...endpointKey(addr).split(' '), 'value', 'hex', ...value.split(' ')]);
   if (bpf) await attachPinned(nodeExec, hook, 'ingress', [[SCRATCH_DEV, p.fromPod]]);
   await setSizes(ctx.backend, ctx.facts, [node.netns, netns], node.datapath.bigTcp);
   return {

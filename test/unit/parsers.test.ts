@@ -31,7 +31,7 @@ describe('datapath encodings', () => {
   it('endpoint map keys and values match struct ep_key / ep_info', () => {
     expect(endpointKey('10.244.1.2')).toBe('04 00 00 00 0a f4 01 02' + ' 00'.repeat(12));
     expect(endpointKey('fd00:244:1::2')).toBe('06 00 00 00 fd 00 02 44 00 01' + ' 00'.repeat(9) + ' 02');
-    expect(endpointValue(258)).toBe('02 01 00 00 00 00 00 00');
+    expect(endpointValue({ ifindex: 258 })).toBe('02 01 00 00 01 00 00 00' + ' 00'.repeat(12));
   });
 });
 

@@ -1,15 +1,14 @@
 import { join } from 'node:path';
 import { all, hasConfig, needKernel, needTool } from '../../kernel/facts.js';
-import { parseAddr } from '../../topology/ip.js';
 import { nodeLinks } from '../../backends/wiring.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
 import { readLinks, type LinkFacts } from '../../measure/links.js';
+import { endpointKey, endpointValue, linkMac } from './endpoints.js';
 import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../hook.js';
 import { tcxPrograms } from '../../measure/tcx.js';
 import { podDeviceKind } from '../devices/devices.js';
 import type { Decision, Feature } from '../feature.js';
-import { LabError } from '../../errors.js';
 
 export type HostRoutingMode = 'bpf' | 'legacy';
 
@@ -66,27 +65,23 @@ export function nodePinDir(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
   return join(ctx.bpfDir, node.name);
 }
 
-/** Pinned programs and maps of one node (bpftool loadall pins programs by name). */
+/** Pinned programs and maps of one node (bpftool loadall pins programs and maps by name). */
 export function pins(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
   const dir = nodePinDir(ctx, node);
-  return { dir, progs: join(dir, 'prog'), maps: join(dir, 'maps'), fromPod: join(dir, 'prog', 'from_pod'), fromNetdev: join(dir, 'prog', 'from_netdev'), endpoints: join(dir, 'maps', 'endpoints') };
+  const maps = join(dir, 'maps');
+  return {
+    dir,
+    progs: join(dir, 'prog'),
+    maps,
+    fromPod: join(dir, 'prog', 'from_pod'),
+    fromNetdev: join(dir, 'prog', 'from_netdev'),
+    endpoints: join(maps, 'endpoints'),
+    /** Per-CPU counters of what the programs did (src/measure/datapath-counters.ts reads them). */
+    counters: join(maps, 'counters'),
+  };
 }
 
-const hex = (bytes: number[]) => bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ');
-
-/** Key of the endpoints map: struct ep_key { u8 family; u8 pad[3]; u8 addr[16]; } (bpf/host_routing.c). */
-export function endpointKey(addr: string): string {
-  const a = parseAddr(addr);
-  if (!a) throw new LabError('E_INTERNAL', `endpointKey: '${addr}' is not an IP address`);
-  const n = a.family === 4 ? 4 : 16;
-  const bytes = Array.from({ length: n }, (_, i) => Number((a.value >> BigInt(8 * (n - 1 - i))) & 255n));
-  return hex([a.family, 0, 0, 0, ...bytes, ...Array(16 - n).fill(0)]);
-}
-
-/** Value: struct ep_info { u32 ifindex; u32 flags; } in host byte order (x86_64: little endian). */
-export function endpointValue(ifindex: number): string {
-  return hex([ifindex & 255, (ifindex >> 8) & 255, (ifindex >> 16) & 255, (ifindex >>> 24) & 255, 0, 0, 0, 0]);
-}
+export { endpointKey, endpointValue, linkMac, type Endpoint } from './endpoints.js';
 
 /** tc-hook attachments of a node in bpf mode: [device, pinned program]. Netkit pods use their peer hook instead. */
 export function attachments(ctx: LabContext, node: LabNode): [string, string][] {
@@ -118,10 +113,14 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
   const root = ctx.backend.root(node.name);
   await root.run(['mkdir', '-p', p.dir], { signal }); // bpftool pins only into an existing parent
   await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(HOST_ROUTING_OBJ, hookOf(ctx))), p.progs, 'pinmaps', p.maps], { signal });
-  const ifindex = new Map(links.map((l) => [l.ifname, l.ifindex]));
-  const lines = node.pods.flatMap((pod) =>
-    [pod.ipv4, pod.ipv6].filter((a): a is string => !!a).map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${endpointValue(ifindex.get(pod.hostDev)!)}`),
-  );
+  const byName = new Map(links.map((l) => [l.ifname, l]));
+  // The pod side's MAC is only visible in its own namespace: one read per pod, in parallel.
+  const podMacs = await Promise.all(node.pods.map(async (pod) => linkMac((await readLinks(ctx.backend.exec(pod.netns), pod.dev, signal))[0])));
+  const lines = node.pods.flatMap((pod, i) => {
+    const host = byName.get(pod.hostDev)!;
+    const value = endpointValue({ ifindex: host.ifindex, mac: podMacs[i], nodeMac: linkMac(host) });
+    return [pod.ipv4, pod.ipv6].filter((a): a is string => !!a).map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${value}`);
+  });
   if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
   if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal);
   if (isNetkit(ctx, node)) {
