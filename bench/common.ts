@@ -16,7 +16,10 @@ const live = new Set<Background>();
 export function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
   const b = spawnArgv(argv, opts);
   live.add(b);
-  return b.done.then((r) => (live.delete(b), { code: r.code, stdout: r.stdout, stderr: r.stderr, s: r.ms / 1000 }));
+  return b.done.then((r) => {
+    live.delete(b);
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr, s: r.ms / 1000 };
+  });
 }
 
 /** End every command still running (a benchmark's cleanup on failure). */
@@ -29,4 +32,4 @@ export function must(r: Run, what: string): Run {
   return r;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../src/sleep.js';

@@ -1,5 +1,5 @@
 import { LabError } from '../errors.js';
-import { BACKENDS as BACKEND_IDS } from '../topology/ids.js';
+import type { BACKENDS as BACKEND_IDS } from '../topology/ids.js';
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local/local.js';
 import { QemuBackend } from './qemu/qemu.js';

@@ -8,7 +8,10 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const r = await (await import('./doctor-report.js')).doctorHere();
-      if (opts.json) return (process.stdout.write(JSON.stringify(r, null, 2) + '\n'), exit(0));
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        return exit(0);
+      }
       const out = [
         `kernel ${r.kernel.release} (${r.kernel.arch}), config from ${r.kernel.config}, BTF ${r.kernel.btf ? 'yes' : 'no'}, bpffs ${r.kernel.bpffs ? 'mounted' : 'NOT mounted'}, root ${r.kernel.root ? 'yes' : 'no'}`,
         `tools: ${Object.entries(r.tools).map(([k, v]) => `${k} ${v}`).join(', ')}`,

@@ -29,8 +29,13 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('-q, --quiet', 'no progress lines')
     .action(async (name: string | undefined, opts: { all?: boolean; quiet?: boolean }) => {
       const labs = knownLabs();
-      if (!name && !opts.all) return (printError(new LabError('E_USAGE', 'name a lab or pass --all', `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
-      if (name && !labs.includes(name)) return (printError(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
+      const here = `labs here: ${labs.join(', ') || 'none'}`;
+      const refuse = (e: LabError) => {
+        printError(e);
+        exit(EXIT.badInput);
+      };
+      if (!name && !opts.all) return refuse(new LabError('E_USAGE', 'name a lab or pass --all', here));
+      if (name && !labs.includes(name)) return refuse(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, here));
       if (opts.all && !labs.length) process.stdout.write('no labs are up\n');
       // --all leaves labs whose own process is still at work (a run in progress tears itself down).
       const busy = (lab: string) => {

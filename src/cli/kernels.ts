@@ -33,7 +33,10 @@ async function list(opts: { json?: boolean }): Promise<number> {
   const { loadCatalogue } = await import('../kernels/catalogue.js');
   const { kernelStatus } = await import('../kernels/cache.js');
   const rows = loadCatalogue().map((k) => kernelStatus(k));
-  if (opts.json) return (process.stdout.write(JSON.stringify(rows, null, 2) + '\n'), EXIT.ok);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return EXIT.ok;
+  }
   const cells = rows.map((k) => {
     const s = k.supports;
     const sup = s ? [yn(s.netkit), yn(s.bigTcpIpv4), yn(s.tcx), yn(s.fq)] : ['-', '-', '-', '-'];
@@ -76,7 +79,11 @@ export function register(program: Command, exit: (code: number) => void): void {
     .command('kernels')
     .description('the kernels the qemu backend boots: list the catalogue (vms/kernels.yaml) and what each supports, fetch one into the cache')
     .addHelpText('after', HELP_AFTER);
-  const guard = (f: () => Promise<number>) => f().then(exit, (e) => (printError(e), exit(exitCodeFor(e))));
+  const guard = (f: () => Promise<number>) =>
+    f().then(exit, (e) => {
+      printError(e);
+      exit(exitCodeFor(e));
+    });
   kernels
     .command('list')
     .description('each catalogue kernel, whether it is cached, and (once cached) netkit, IPv4 BIG TCP, tcx and fq support read from its config')

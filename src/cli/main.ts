@@ -23,7 +23,9 @@ Examples:
 
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
-  const exit = (c: number) => void (code = c);
+  const exit = (c: number) => {
+    code = c;
+  };
   const program = new Command('lab')
     .description('datapath-lab: network topologies on a real kernel, a Cilium-style eBPF datapath, and checks the kernel verifies')
     .showHelpAfterError('(run with --help for usage)')

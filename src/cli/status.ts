@@ -21,7 +21,10 @@ export function labStatus(name: string) {
   const netns = live.filter((e) => e.obj.kind === 'netns').map((e) => (e.obj as { name: string }).name);
   let owner: 'running' | 'exited' = 'exited';
   try {
-    if (s) process.kill(s.pid, 0), (owner = 'running');
+    if (s) {
+      process.kill(s.pid, 0);
+      owner = 'running';
+    }
   } catch {
     /* the process that brought it up is gone (normal after lab up) */
   }
@@ -52,10 +55,19 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('--json', 'machine-readable output')
     .action((name: string | undefined, opts: { json?: boolean }) => {
       const labs = knownLabs();
-      if (name && !labs.includes(name)) return (printError(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, `labs here: ${labs.join(', ') || 'none'}`)), exit(EXIT.badInput));
+      if (name && !labs.includes(name)) {
+        printError(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, `labs here: ${labs.join(', ') || 'none'}`));
+        return exit(EXIT.badInput);
+      }
       const all = (name ? [name] : labs).map(labStatus);
-      if (opts.json) return (process.stdout.write(JSON.stringify(name ? all[0] : all, null, 2) + '\n'), exit(EXIT.ok));
-      if (!all.length) return (process.stdout.write('no labs are up\n'), exit(EXIT.ok));
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(name ? all[0] : all, null, 2) + '\n');
+        return exit(EXIT.ok);
+      }
+      if (!all.length) {
+        process.stdout.write('no labs are up\n');
+        return exit(EXIT.ok);
+      }
       if (!name) {
         process.stdout.write(table(['LAB', 'PHASE', 'BACKEND', 'NODES', 'PODS', 'NAMESPACES', 'TOPOLOGY'], all.map((l) => [l.name, l.phase, l.backend ?? '?', String(l.nodes?.length ?? '?'), String(l.nodes?.reduce((a, n) => a + n.pods.length, 0) ?? '?'), `${l.journal.namespacesPresent}/${l.journal.namespaces}`, l.topology ?? '?'])) + '\n');
         return exit(EXIT.ok);

@@ -20,9 +20,18 @@ export class Qga {
   async open(timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const s = connect(this.socketPath);
-      const t = setTimeout(() => (s.destroy(), reject(new LabError('E_GUEST', 'connect timeout'))), timeoutMs);
-      s.once('connect', () => (clearTimeout(t), resolve()));
-      s.once('error', (e) => (clearTimeout(t), reject(e)));
+      const t = setTimeout(() => {
+        s.destroy();
+        reject(new LabError('E_GUEST', 'connect timeout'));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      s.once('error', (e) => {
+        clearTimeout(t);
+        reject(e);
+      });
       this.sock = s;
     });
     // Bytes, not text: the 0xFF sentinel before a guest-sync-delimited reply is not UTF-8.
@@ -47,8 +56,7 @@ export class Qga {
 
   private onData(d: string) {
     this.buf += d;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
+    for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
       const line = this.buf.slice(0, nl).trim();
       this.buf = this.buf.slice(nl + 1);
       if (!line) continue;
@@ -87,8 +95,14 @@ export class Qga {
         reject(new LabError('E_GUEST', `guest agent: ${execute} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, {
-        resolve: (v) => (clearTimeout(t), resolve(v)),
-        reject: (e) => (clearTimeout(t), reject(e)),
+        resolve: (v) => {
+          clearTimeout(t);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
       });
       this.sock!.write(JSON.stringify({ execute, arguments: args, id }) + '\n');
     });
