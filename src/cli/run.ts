@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, exitCodeFor } from '../errors.js';
-import { parseOnly } from './options.js';
+import { checkKernelNames, parseKernelList, parseOnly } from './options.js';
 import type { CheckId } from '../topology/ids.js';
 import type { MatrixRow } from '../report/matrix.js';
 
@@ -23,6 +23,7 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
   let kernels = opts.kernel;
   let labName: string;
   try {
+    if (kernels) await checkKernelNames(kernels);
     const lab = await validate(file, kernels?.[0]);
     kernels ??= lab.kernels && lab.kernels.length > 1 ? lab.kernels : undefined;
     labName = lab.name;
@@ -62,7 +63,7 @@ export function register(program: Command, exit: (code: number) => void): void {
     .argument('<file>', 'topology file (YAML), e.g. topologies/quickstart.yaml')
     .option('--only <ids>', 'run only these checks (comma separated: backpressure,tso-probe,bigtcp)', parseOnly)
     .option('--report-dir <dir>', 'where report.json and junit.xml go (default: reports/<lab>; a matrix puts each kernel in <dir>/<kernel>)')
-    .option('--kernel <names>', 'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--kernel <names>', 'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json', parseKernelList)
     .option('-q, --quiet', 'no progress lines')
     .action(async (file, opts) => exit(await runCommand(file, opts)));
 }

@@ -1,9 +1,9 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { TopologyIssue } from '../errors.js';
-import { backendNames } from '../backends/registry.js';
+import { loadCatalogue } from '../kernels/catalogue.js';
 import { pathString, type Loaded, type Result } from './loader.js';
 import { CHECK_IDS, DEFAULT_DATAPATH, LINK_DEV_PREFIX, POD_DEV_PREFIX } from './schema.js';
-import { contains, formatPrefix, nthAddr, overlaps, parseAddr, parsePrefix, type Prefix } from './ip.js';
+import { contains, formatAddr, formatPrefix, nthAddr, overlaps, parseAddr, parsePrefix, prefixSize, type Prefix } from './ip.js';
 import { netnsOf, type Addr, type Lab, type LabNode, type NodeLink, type Uplink } from './model.js';
 
 /** The reference VM kernel (vms/kernels.yaml). */
@@ -19,8 +19,26 @@ const DEFAULTS = {
   link6: (k: number) => `fd00:254:${k.toString(16)}::/64`,
 };
 
+/** Smallest prefixes that hold what the lab puts in them: network, two hosts and (IPv4) broadcast. */
+const MAX_LEN = { pod: { 4: 30, 6: 126 }, p2p: { 4: 30, 6: 126 } } as const;
+
+export interface ResolveOptions {
+  /** Names of the catalogue's kernels (vms/kernels.yaml); read from the catalogue when a qemu lab names one. */
+  kernelNames?: readonly string[];
+}
+
+/** Why `addr` cannot be a pod's address in prefix `p` whose host 1 is the node's gateway, if it cannot. */
+function reservedAddr(p: Prefix, addr: string): string | undefined {
+  const v = parseAddr(addr)!.value;
+  const pre = formatPrefix(p);
+  if (v === p.base) return `${addr} is the network address of ${pre}`;
+  if (v === p.base + 1n) return `${addr} is the node's gateway (host 1 of ${pre}, on every pod device)`;
+  if (p.family === 4 && v === p.base + prefixSize(p) - 1n) return `${addr} is the broadcast address of ${pre}`;
+  return undefined;
+}
+
 /** Turn a validated topology into a lab: defaults, names, addresses; reports every semantic error. */
-export function resolve(loaded: Loaded): Result<Lab> {
+export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> {
   const { topology: t, file, locate } = loaded;
   const errors: TopologyIssue[] = [];
   const err = (path: (string | number)[], message: string) => errors.push({ file, ...locate(path), path: pathString(path), message });
@@ -36,9 +54,38 @@ export function resolve(loaded: Loaded): Result<Lab> {
   const v4 = t.families.includes('ipv4');
   const v6 = t.families.includes('ipv6');
 
-  if (!backendNames().includes(t.backend)) err(['backend'], `unknown backend '${t.backend}'; known: ${backendNames().join(', ')}`);
+  // Fields of a family the lab does not use would be ignored without a word.
+  const unused = (family: 'ipv4' | 'ipv6', path: (string | number)[], given: unknown) => {
+    if (given !== undefined && !t.families.includes(family))
+      err(path, `${family} is set but families is [${t.families.join(', ')}]: add ${family} to families, or remove this`);
+  };
+  const dupes = <T>(list: readonly T[] | undefined, key: (x: T) => string, path: (i: number) => (string | number)[], what: (x: T) => string) => {
+    const seen = new Map<string, number>();
+    list?.forEach((x, i) => {
+      const k = key(x);
+      if (seen.has(k)) err(path(i), `${what(x)} is listed twice (first at ${pathString(path(seen.get(k)!))})`);
+      else seen.set(k, i);
+    });
+  };
+  dupes(t.families, (f) => f, (i) => ['families', i], (f) => `family ${f}`);
   if (t.kernel && t.backend !== 'qemu') err(['kernel'], `kernel applies to the qemu backend only (this lab's backend is ${t.backend})`);
   if (t.kernels && t.backend !== 'qemu') err(['kernels'], `kernels applies to the qemu backend only (this lab's backend is ${t.backend})`);
+  dupes(t.kernels, (k) => k, (i) => ['kernels', i], (k) => `kernel ${k}`);
+  const named = [
+    ...(typeof t.kernel === 'string' ? [{ name: t.kernel, path: ['kernel'] }] : []),
+    ...(t.kernels ?? []).map((name, i) => ({ name, path: ['kernels', i] })),
+  ];
+  if (t.backend === 'qemu' && named.length) {
+    let known: readonly string[] | undefined = opts.kernelNames;
+    try {
+      known ??= loadCatalogue().map((k) => k.name);
+    } catch (e) {
+      err(named[0].path, `cannot check kernel names: ${(e as Error).message.split('\n')[0]}`);
+    }
+    for (const k of named)
+      if (known && !known.includes(k.name))
+        err(k.path, `no kernel '${k.name}' in the catalogue (vms/kernels.yaml); kernels are: ${known.join(', ')}, or {vmlinuz, modules} for your own`);
+  }
 
   const hostNames = new Map<string, (string | number)[]>();
   const claim = (n: string, path: (string | number)[], what: string) => {
@@ -51,19 +98,28 @@ export function resolve(loaded: Loaded): Result<Lab> {
     const idx = i + 1;
     claim(n.name, ['nodes', i, 'name'], 'node');
     const datapath = { ...DEFAULT_DATAPATH, ...t.datapath, ...n.datapath };
+    unused('ipv4', ['nodes', i, 'podCidr'], n.podCidr);
+    unused('ipv6', ['nodes', i, 'podCidr6'], n.podCidr6);
     const p4 = v4 ? prefix(n.podCidr ?? DEFAULTS.pod4(idx), ['nodes', i, n.podCidr ? 'podCidr' : 'name']) : undefined;
     const p6 = v6 ? prefix(n.podCidr6 ?? DEFAULTS.pod6(idx), ['nodes', i, n.podCidr6 ? 'podCidr6' : 'name']) : undefined;
+    for (const [p, field] of [[p4, 'podCidr'], [p6, 'podCidr6']] as const)
+      if (p && p.len > MAX_LEN.pod[p.family])
+        err(['nodes', i, field], `${formatPrefix(p)} is too small for pods: it holds the network address, the gateway, a pod${p.family === 4 ? ' and the broadcast address' : ''} (at most /${MAX_LEN.pod[p.family]})`);
     const podNames = new Set<string>();
     const pods = n.pods.map((p, j) => {
       if (podNames.has(p.name)) err(['nodes', i, 'pods', j, 'name'], `duplicate pod name '${p.name}' in node '${n.name}'`);
       podNames.add(p.name);
+      unused('ipv4', ['nodes', i, 'pods', j, 'ipv4'], p.ipv4);
+      unused('ipv6', ['nodes', i, 'pods', j, 'ipv6'], p.ipv6);
       // Host 1 is the gateway; pods take hosts 2, 3, ... unless given.
       const pick = (pre: Prefix | undefined, given: string | undefined, field: 'ipv4' | 'ipv6') => {
-        if (!pre) return undefined;
-        if (given && !contains(pre, given)) err(['nodes', i, 'pods', j, field], `${given} is not inside the node's pod prefix ${formatPrefix(pre)}`);
+        if (!pre || pre.len > MAX_LEN.pod[pre.family]) return undefined;
+        const at = ['nodes', i, 'pods', j, field];
+        if (given && !contains(pre, given)) err(at, `${given} is not inside the node's pod prefix ${formatPrefix(pre)}`);
+        else if (given && reservedAddr(pre, given)) err(at, `${reservedAddr(pre, given)}; pods take hosts 2 and up`);
         const a = given ?? nthAddr(pre, j + 2);
-        if (!a) err(['nodes', i, 'pods', j], `pod prefix ${formatPrefix(pre)} has no room for pod ${j + 1}`);
-        return a;
+        if (!a || (!given && reservedAddr(pre, a))) err(['nodes', i, 'pods', j], `pod prefix ${formatPrefix(pre)} has no room for pod ${j + 1}`);
+        return a && formatAddr(pre.family, parseAddr(a)!.value);
       };
       return {
         name: p.name,
@@ -87,10 +143,13 @@ export function resolve(loaded: Loaded): Result<Lab> {
     if (n.uplink) {
       const u = n.uplink;
       claim(u.peer, ['nodes', i, 'uplink', 'peer'], 'peer');
+      unused('ipv4', ['nodes', i, 'uplink', 'ipv4'], u.ipv4);
+      unused('ipv6', ['nodes', i, 'uplink', 'ipv6'], u.ipv6);
       const u4 = v4 ? prefix(u.ipv4 ?? DEFAULTS.uplink4(idx), ['nodes', i, 'uplink', u.ipv4 ? 'ipv4' : 'peer']) : undefined;
       const u6 = v6 ? prefix(u.ipv6 ?? DEFAULTS.uplink6(idx), ['nodes', i, 'uplink', u.ipv6 ? 'ipv6' : 'peer']) : undefined;
       uplink = { node: n.name, peer: u.peer, nodeDev: 'uplink', peerDev: 'eth0', rate: u.rate, ...pair(u4, 'node4', 'peer4'), ...pair(u6, 'node6', 'peer6') };
-      if ((u4 && u4.len > 30) || (u6 && u6.len > 126)) err(['nodes', i, 'uplink'], 'uplink prefix must hold two hosts (at most /30 or /126)');
+      for (const [p, field] of [[u4, 'ipv4'], [u6, 'ipv6']] as const)
+        if (p && p.len > MAX_LEN.p2p[p.family]) err(['nodes', i, 'uplink', field], `${formatPrefix(p)} is too small: the uplink needs two hosts (at most /${MAX_LEN.p2p[p.family]})`);
     }
     return {
       name: n.name,
@@ -117,13 +176,18 @@ export function resolve(loaded: Loaded): Result<Lab> {
     const key = [a, b].sort().join('\0');
     if (linkKeys.has(key)) err(['links', k, 'endpoints'], `duplicate link between '${a}' and '${b}'`);
     linkKeys.add(key);
+    unused('ipv4', ['links', k, 'ipv4'], l.ipv4);
+    unused('ipv6', ['links', k, 'ipv6'], l.ipv6);
     const l4 = v4 ? prefix(l.ipv4 ?? DEFAULTS.link4(k + 1), ['links', k, l.ipv4 ? 'ipv4' : 'endpoints']) : undefined;
     const l6 = v6 ? prefix(l.ipv6 ?? DEFAULTS.link6(k + 1), ['links', k, l.ipv6 ? 'ipv6' : 'endpoints']) : undefined;
+    for (const [p, field] of [[l4, 'ipv4'], [l6, 'ipv6']] as const)
+      if (p && p.len > MAX_LEN.p2p[p.family]) err(['links', k, field], `${formatPrefix(p)} is too small: a link needs two hosts (at most /${MAX_LEN.p2p[p.family]})`);
     links.push({ a, b, devA: `${LINK_DEV_PREFIX}${b}`, devB: `${LINK_DEV_PREFIX}${a}`, rate: l.rate, ...pair(l4, 'a4', 'b4'), ...pair(l6, 'a6', 'b6') });
   });
 
   const allPods = nodes.flatMap((n) => n.pods.map((p) => `${n.name}/${p.name}`));
   const checks = (t.checks ?? [...CHECK_IDS]).map((c) => (typeof c === 'string' ? { id: c } : c));
+  dupes(checks, (c) => `${c.id}\0${c.pod ?? ''}`, (m) => ['checks', m], (c) => `check ${c.id}${c.pod ? ` for pod ${c.pod}` : ''}`);
   checks.forEach((c, m) => {
     if (c.pod && !nodes.some((n) => n.pods.some((p) => p.name === c.pod || `${n.name}/${p.name}` === c.pod)))
       err(['checks', m, 'pod'], `unknown pod '${c.pod}'; pods are: ${allPods.join(', ')}`);

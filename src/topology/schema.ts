@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
+import { addrProblem, prefixProblem } from './ip.js';
+
+export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
 
 /**
  * The topology file, the single source of its format: the loader validates with it
@@ -18,22 +22,54 @@ const name = (what: string, max: number) =>
     .regex(dnsName, `${what} must start with a letter and hold only a-z, 0-9 and '-'`)
     .max(max, `${what} is at most ${max} characters (it becomes part of a namespace or interface name)`);
 
-const ipv4Cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 prefix like 10.244.1.0/24');
-const ipv6Cidr = z.string().regex(/^[0-9a-fA-F:]+\/\d{1,3}$/, 'an IPv6 prefix like fd00:244:1::/64');
-const ipv4Addr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address like 10.244.1.2');
-const ipv6Addr = z.string().regex(/^[0-9a-fA-F:]+$/, 'an IPv6 address like fd00:244:1::2');
+/** Shows a value the way the user wrote it, for messages. */
+export function showInput(v: unknown): string {
+  if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}...` : v}'`;
+  if (v === null) return 'an empty value';
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
+
+/** An address or prefix field: syntax and family checked with ip.ts, so the message says what is wrong. */
+const ipField = (check: (s: string, f: 4 | 6) => string | undefined, family: 4 | 6) =>
+  z.string().superRefine((s, ctx) => {
+    const problem = check(s, family);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+// For editors: loose patterns for prefixes and JSON Schema's own formats (draft 2020-12, 7.3.4) for addresses.
+const ipv4Cidr = ipField(prefixProblem, 4).meta({ pattern: '^[0-9.]+/[0-9]{1,2}$' });
+const ipv6Cidr = ipField(prefixProblem, 6).meta({ pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$' });
+const ipv4Addr = ipField(addrProblem, 4).meta({ format: 'ipv4' });
+const ipv6Addr = ipField(addrProblem, 6).meta({ format: 'ipv6' });
+
 // tc's rate syntax (tc(8) "RATES"): a number and a unit.
-const rate = z.string().regex(/^\d+(\.\d+)?(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps)$/, 'a tc rate like 200mbit');
+const RATE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps)$/;
+const rate = z
+  .string()
+  .regex(RATE, 'a tc rate like 200mbit (units: bit, kbit, mbit, gbit, tbit, or bps, kbps, mbps, gbps for bytes)')
+  .refine((s) => !RATE.test(s) || Number(RATE.exec(s)![1]) > 0, 'a rate of 0 passes nothing; give one above 0, like 200mbit');
 
-import { CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
+/** An enum whose error names the bad value and lists the good ones. */
+const oneOf = <T extends readonly [string, ...string[]]>(values: T, what: string, plural = `${what}s`) =>
+  z.enum(values, {
+    error: (iss) =>
+      typeof iss.input === 'string'
+        ? `unknown ${what} '${iss.input}'; ${plural} are: ${values.join(', ')}`
+        : `expected a ${what} (${values.join(', ')}), got ${showInput(iss.input)}`,
+  });
 
-export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
+/** Kernel names are text: a YAML number loses its trailing zeros ("6.10" unquoted reads as 6.1). */
+const kernelName = z.string({
+  error: (iss) => (typeof iss.input === 'number' ? `write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number ${iss.input}` : undefined),
+});
 
 export const DatapathSchema = z
   .object({
-    hostRouting: z.enum(HOST_ROUTING).describe('bpf: tcx programs forward with bpf_redirect_neigh/peer; legacy: the host IP stack forwards'),
-    bigTcp: z.boolean().describe('set gso/gro max sizes to min(196608, tso_max_size) on every lab device'),
-    podDevice: z.enum(POD_DEVICES).describe('pod device type; auto picks netkit where the kernel has it'),
+    hostRouting: oneOf(HOST_ROUTING, 'hostRouting mode').describe('bpf: tcx programs forward with bpf_redirect_neigh/peer; legacy: the host IP stack forwards'),
+    bigTcp: z.boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` }).describe('set gso/gro max sizes to min(196608, tso_max_size) on every lab device'),
+    podDevice: oneOf(POD_DEVICES, 'podDevice kind').describe('pod device type; auto picks netkit where the kernel has it'),
   })
   .strict();
 
@@ -67,31 +103,39 @@ export const NodeSchema = z
 
 export const LinkSchema = z
   .object({
-    endpoints: z.tuple([z.string(), z.string()]).describe('the two node names'),
+    endpoints: z.tuple([z.string(), z.string()], { error: (iss) => (iss.code === 'invalid_type' && iss.input !== undefined) || iss.code === 'too_small' || iss.code === 'too_big' ? 'a link has two endpoints: [node, node]' : undefined }).describe('the two node names'),
     rate: rate.optional(),
     ipv4: ipv4Cidr.optional(),
     ipv6: ipv6Cidr.optional(),
   })
   .strict();
 
-export const CheckRefSchema = z.union([
-  z.enum(CHECK_IDS),
-  z
-    .object({
-      id: z.enum(CHECK_IDS),
-      pod: z.string().optional().describe('pod that sends the flow (default: the first pod)'),
-      seconds: z.number().min(1).max(60).optional().describe('flow duration'),
-    })
-    .strict(),
-]);
+const checkId = oneOf(CHECK_IDS, 'check');
+/** Seconds a check's flow lasts: iperf3 -t takes whole seconds. */
+const SECONDS = { min: 1, max: 60 } as const;
+const secondsMessage = `seconds is a whole number from ${SECONDS.min} to ${SECONDS.max}`;
+
+export const CheckRefSchema = z.union(
+  [
+    checkId,
+    z
+      .object({
+        id: checkId,
+        pod: z.string().optional().describe('pod that sends the flow (default: the first pod)'),
+        seconds: z.number(secondsMessage).int(secondsMessage).min(SECONDS.min, secondsMessage).max(SECONDS.max, secondsMessage).optional().describe('flow duration'),
+      })
+      .strict(),
+  ],
+  { error: (iss) => `expected a check id (${CHECK_IDS.join(', ')}) or a mapping {id, pod, seconds}, got ${showInput(iss.input)}` },
+);
 
 export const TopologySchema = z
   .object({
     name: name('lab name', 12),
-    backend: z.string().default('local').describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
+    backend: oneOf(BACKENDS, 'backend').default('local').describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
     kernel: z
       .union([
-        z.string(),
+        kernelName,
         z
           .object({
             vmlinuz: z.string().describe('a bzImage'),
@@ -99,11 +143,11 @@ export const TopologySchema = z
             config: z.string().optional().describe("the kernel's config, for what it supports (without it, nothing is assumed)"),
           })
           .strict(),
-      ])
+      ], { error: (iss) => (typeof iss.input === 'number' ? `write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number ${iss.input}` : undefined) })
       .optional()
       .describe('qemu: the kernel to boot: a name from vms/kernels.yaml (default 6.12), or your own bzImage and modules'),
-    kernels: z.array(z.string()).min(1).optional().describe('qemu: lab run runs the lab once per kernel and writes a matrix summary'),
-    families: z.array(z.enum(FAMILIES)).min(1).default(['ipv4']),
+    kernels: z.array(kernelName).min(1, 'name at least one kernel').optional().describe('qemu: lab run runs the lab once per kernel and writes a matrix summary'),
+    families: z.array(oneOf(FAMILIES, 'family', 'families')).min(1, 'name at least one family (ipv4, ipv6)').default(['ipv4']),
     datapath: DatapathSchema.partial().default({}),
     nodes: z.array(NodeSchema).min(1, 'a lab needs at least one node'),
     links: z.array(LinkSchema).default([]),
