@@ -44,12 +44,28 @@ const ipv6Cidr = ipField(prefixProblem, 6).meta({ pattern: '^[0-9a-fA-F:.]+/[0-9
 const ipv4Addr = ipField(addrProblem, 4).meta({ format: 'ipv4' });
 const ipv6Addr = ipField(addrProblem, 6).meta({ format: 'ipv6' });
 
-// tc's rate syntax (tc(8) "RATES"): a number and a unit.
+// tc's rate syntax (tc(8) "RATES"): a number and a unit, k = 1000; bps units are bytes.
 const RATE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps)$/;
+const RATE_UNIT_BITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12, bps: 8, kbps: 8e3, mbps: 8e6, gbps: 8e9 };
+/**
+ * tbf keeps its burst (64 KiB here) as a time in 32-bit psched ticks (struct tc_tbf_qopt.buffer,
+ * include/uapi/linux/pkt_sched.h). Measured with tc -j qdisc show: below ~2kbit the time overflows
+ * (8bit leaves a 115-byte burst, no packet fits), from 10tbit it rounds to 0.
+ */
+export const RATE_BITS = { min: 10e3, max: 1e12 } as const;
+const rateBits = (s: string) => {
+  const m = RATE.exec(s);
+  return m ? Number(m[1]) * RATE_UNIT_BITS[m[2]] : undefined;
+};
 const rate = z
   .string()
   .regex(RATE, 'a tc rate like 200mbit (units: bit, kbit, mbit, gbit, tbit, or bps, kbps, mbps, gbps for bytes)')
-  .refine((s) => !RATE.test(s) || Number(RATE.exec(s)![1]) > 0, 'a rate of 0 passes nothing; give one above 0, like 200mbit');
+  .superRefine((s, ctx) => {
+    const bits = rateBits(s);
+    if (bits === 0) ctx.addIssue({ code: 'custom', message: 'a rate of 0 passes nothing; give one above 0, like 200mbit' });
+    else if (bits !== undefined && (bits < RATE_BITS.min || bits > RATE_BITS.max))
+      ctx.addIssue({ code: 'custom', message: `${s} is outside 10kbit to 1tbit, where tc's tbf keeps its 64 KiB burst (it counts it in 32-bit clock ticks)` });
+  });
 
 /** An enum whose error names the bad value and lists the good ones. */
 const oneOf = <T extends readonly [string, ...string[]]>(values: T, what: string, plural = `${what}s`) =>

@@ -278,6 +278,9 @@ describe('enums, unions and values: messages that name the value and the choices
   it('a rate of 0 and a link that is not two endpoints', () => {
     expect(only(minimal.replace('200mbit', '0mbit'))).toBe('lab.yaml:9:13: nodes[0].uplink.rate: a rate of 0 passes nothing; give one above 0, like 200mbit');
     expect(only(minimal.replace('200mbit', '200mb'))).toContain('a tc rate like 200mbit');
+    for (const r of ['8bit', '9999bit', '2tbit', '126gbps'])
+      expect(only(minimal.replace('200mbit', r))).toBe(`lab.yaml:9:13: nodes[0].uplink.rate: ${r} is outside 10kbit to 1tbit, where tc's tbf keeps its 64 KiB burst (it counts it in 32-bit clock ticks)`);
+    for (const r of ['10kbit', '1.5mbit', '1tbit', '125mbps']) expect(load(minimal.replace('200mbit', r)).ok, r).toBe(true);
     expect(only(minimal + 'links:\n  - endpoints: [n1]\n')).toBe('lab.yaml:11:16: links[0].endpoints: a link has two endpoints: [node, node]');
     expect(only(minimal + 'links:\n  - endpoints: [n1, n1]\n')).toBe('lab.yaml:11:16: links[0].endpoints: a link joins two different nodes');
   });
