@@ -1,17 +1,27 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, quickstart, topo } from '../kernel/helpers.js';
 
-const namespaces = (lab: string) => (existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(`dpl-${lab}.`)) : []);
+/** What a lab of that name could have created: namespaces, its BPF pin dir, its state dir. */
+const leftovers = (lab: string) => [
+  ...(existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(`dpl-${lab}.`)) : []),
+  ...[`/sys/fs/bpf/dpl/${lab}`, `/run/datapath-lab/${lab}`].filter((d) => existsSync(d)),
+];
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Bad input: exit 2, a message naming file:line and field, and nothing created. */
-async function rejects(text: string, ...expected: (string | RegExp)[]) {
-  const lab = /^name: (\S+)/m.exec(text)?.[1] ?? 'none';
-  const file = topo(text);
-  const r = await cli(['run', file, '-q']);
+/** Bad input in FILE: exit 2, a message naming file:line and field, no stack trace, and nothing created. */
+async function rejectsFile(file: string, lab: string, expected: (string | RegExp)[], verb: 'run' | 'up' = 'run', args: string[] = []) {
+  const r = await cli([verb, file, '-q', ...args]);
   expect(r.code, r.stderr).toBe(2);
-  for (const e of expected) expect(r.stderr).toMatch(typeof e === 'string' ? new RegExp(e.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace('FILE', file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))) : e);
-  expect(namespaces(lab)).toEqual([]);
+  for (const e of expected) expect(r.stderr).toMatch(typeof e === 'string' ? new RegExp(escape(e).replace('FILE', escape(file))) : e);
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  expect(leftovers(lab)).toEqual([]);
+}
+
+/** The same for topology text, written to a temp file. */
+async function rejects(text: string, ...expected: (string | RegExp)[]) {
+  await rejectsFile(topo(text), /^name: (\S+)/m.exec(text)?.[1] ?? 'none', expected);
 }
 
 describe('cli: bad input gets exit 2, a located message, and changes nothing', () => {
@@ -23,8 +33,12 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
     rejects('name: c4\nnodes:\n  - name: n1\n    podCidr: 10.0.0.0/8\n  - name: n2\n    podCidr: 10.1.0.0/16\n', 'FILE:6:14: nodes[1].podCidr: 10.1.0.0/16 overlaps 10.0.0.0/8'));
   it('a name too long for an interface', () =>
     rejects(quickstart('c5').replace('name: server', 'name: serverserverserver'), 'nodes[0].pods[1].name: pod name is at most 11 characters'));
-  it('an unknown backend', () => rejects(quickstart('c6') + 'backend: firecracker\n', "FILE:11:10: backend: unknown backend 'firecracker'; known: local, qemu"));
-  it('a missing file', () => rejects('', /error: invalid topology/));
+  it('an unknown backend', () => rejects(quickstart('c6') + 'backend: firecracker\n', "FILE:11:10: backend: unknown backend 'firecracker'; backends are: local, qemu"));
+  it('a missing file', async () => {
+    const file = join(dirname(topo('')), 'nosuch.yaml');
+    await rejectsFile(file, 'none', ['FILE: no such file']);
+  });
+  it('an empty file', () => rejects('', 'FILE:1: an empty file: expected a mapping with name, nodes'));
   it('an unknown check in --only', async () => {
     const r = await cli(['run', topo(quickstart('c7')), '--only', 'speed']);
     expect(r.code).toBe(2);
@@ -49,6 +63,54 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'up', file], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toContain('run it as root');
+  });
+});
+
+describe('cli: input a new user gets wrong, refused before anything is created', () => {
+  const bomb = (key: string) =>
+    ['a0: &a0 [x,x,x,x,x,x,x,x,x,x]', ...[1, 2, 3, 4, 5, 6].map((i) => `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(',')}]`)]
+      .map((l) => l.replace(/^a(\d): /, `${key}$1: `))
+      .join('\n');
+  it('a YAML alias bomb under an unknown key, for run and up', async () => {
+    const file = topo(`name: bi1\n${bomb('a')}\nnodes:\n  - name: n1\n`);
+    for (const verb of ['run', 'up'] as const) await rejectsFile(file, 'bi1', ['FILE:5:38: a3[7]: aliases expand to more than 10000 nodes here'], verb);
+  });
+  it('a YAML alias bomb inside a known field', () =>
+    rejects(`name: bi2\nnodes:\n  - name: n1\n    pods: &p0 [{name: a}, {name: b}]\n${[1, 2, 3, 4, 5].map((i) => `  - name: m${i}\n    pods: &p${i} [${Array(10).fill(`*p${i - 1}`).join(', ')}]`).join('\n')}\n`,
+      /lab\.yaml:\d+:\d+: nodes\[\d\]\.pods\[\d\]: aliases expand to more than 10000 nodes here/));
+  it('nesting too deep', () => rejects(`name: bi3\nnodes: ${'['.repeat(1000)}\n`, 'FILE:2:40: YAML: nested more than 32 levels deep'));
+  it("a pod on its node's gateway address, the network or the broadcast address", async () => {
+    await rejects(quickstart('bi4').replace('      - name: client', '      - name: client\n        ipv4: 10.244.1.1'),
+      "FILE:7:15: nodes[0].pods[0].ipv4: 10.244.1.1 is the node's gateway (host 1 of 10.244.1.0/24, on every pod device); pods take hosts 2 and up");
+    await rejects(quickstart('bi4').replace('      - name: client', '      - name: client\n        ipv4: 10.244.1.255'), 'FILE:7:15: nodes[0].pods[0].ipv4: 10.244.1.255 is the broadcast address of 10.244.1.0/24');
+  });
+  it('an address that is not one', async () => {
+    await rejects(quickstart('bi5').replace('      - name: client', '      - name: client\n        ipv4: 10.1.1.300'), "FILE:7:15: nodes[0].pods[0].ipv4: '10.1.1.300' is not an IPv4 address");
+    await rejects(quickstart('bi5').replace('    pods:', '    podCidr6: "fd00:244:1::5/64"\n    pods:'), "FILE:5:15: nodes[0].podCidr6: 'fd00:244:1::5/64' has host bits set; the prefix is fd00:244:1::/64");
+  });
+  it('an unknown check in the topology lists the checks', () =>
+    rejects(quickstart('bi6') + 'checks: [bigtcp, speed]\n', "FILE:11:18: checks[1]: unknown check 'speed'; checks are: backpressure, tso-probe, bigtcp"));
+  it('a rate of 0 and a rate tbf cannot keep', async () => {
+    await rejects(quickstart('bi7').replace('200mbit', '0mbit'), 'FILE:10:13: nodes[0].uplink.rate: a rate of 0 passes nothing');
+    await rejects(quickstart('bi7').replace('200mbit', '8bit'), 'FILE:10:13: nodes[0].uplink.rate: 8bit is outside 10kbit to 1tbit');
+  });
+  it('a kernel the catalogue lacks, in the file and on the command line', async () => {
+    await rejects(quickstart('bi8') + 'backend: qemu\nkernel: "9.99"\n', "FILE:12:9: kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3");
+    await rejects(quickstart('bi8') + 'backend: qemu\nkernels: ["6.12", "9.99"]\n', "FILE:12:19: kernels[1]: no kernel '9.99' in the catalogue");
+    const file = topo(quickstart('bi8') + 'backend: qemu\n');
+    await rejectsFile(file, 'bi8', ["error: --kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3"], 'run', ['--kernel', '6.12,9.99']);
+    await rejectsFile(file, 'bi8', ['kernel 6.12 is named twice'], 'run', ['--kernel', '6.12,6.12']);
+    expect((await cli(['run', file, '--kernel', '9.99'])).stderr).not.toContain('lab kernels fetch');
+  });
+  it('a directory, a file that is not UTF-8, a file too large', async () => {
+    const dir = dirname(topo(''));
+    await rejectsFile(dir, 'none', ['FILE: is a directory; give a topology file (YAML)']);
+    const latin1 = topo('');
+    const bytes = Buffer.from(quickstart('bi9').replace('name: server', 'name: caf@'));
+    bytes[bytes.indexOf('@')] = 0xe9; // é in Latin-1
+    writeFileSync(latin1, bytes);
+    await rejectsFile(latin1, 'bi9', [/lab\.yaml:7:18: not UTF-8 text \(byte 0xe9 at offset \d+\); save the file as UTF-8/]);
+    await rejects(quickstart('bi9') + `# ${'x'.repeat(300 * 1024)}\n`, /lab\.yaml:11:\d+: the file is larger than 256 KiB/);
   });
 });
 

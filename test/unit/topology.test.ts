@@ -286,6 +286,14 @@ describe('enums, unions and values: messages that name the value and the choices
   });
 });
 
+describe('names that would collide on the machine', () => {
+  it('a peer named like a node, or two uplinks to one peer (both would be namespace dpl-LAB.NAME)', () => {
+    expect(only(minimal.replace('peer: remote', 'peer: n1'))).toBe("lab.yaml:8:13: nodes[0].uplink.peer: duplicate peer name 'n1' (first at nodes[0].name)");
+    const two = `${minimal}  - name: n2\n    uplink:\n      peer: remote\n`;
+    expect(only(two)).toBe("lab.yaml:12:13: nodes[1].uplink.peer: duplicate peer name 'remote' (first at nodes[0].uplink.peer)");
+  });
+});
+
 describe('backends and kernels, without the backend registry', () => {
   it('the topology names the backends the registry has', () => {
     expect([...BACKENDS].sort()).toEqual(backendNames().sort());
