@@ -117,7 +117,7 @@ describe('topology loader and resolver', () => {
   });
 
   it('every shipped topology is valid', () => {
-    for (const f of ['quickstart', 'two-node']) {
+    for (const f of ['quickstart', 'two-node', 'vm-quickstart', 'vm-two-node']) {
       const text = readFileSync(new URL(`../../topologies/${f}.yaml`, import.meta.url), 'utf8');
       const r = load(text);
       expect(r.ok, JSON.stringify(!r.ok && r.errors)).toBe(true);
