@@ -118,7 +118,10 @@ export function aliasProblem(doc: Document): LimitProblem | undefined {
       const target = anchors.get(n.source);
       if (!target) return { size: 1, depth: 0 };
       const t = done.get(target);
-      if (!t) return ((problem = { offset: at, path, message: `alias *${n.source} refers to a node that holds it (a cycle)` }), { size: 1, depth: 0 });
+      if (!t) {
+        problem = { offset: at, path, message: `alias *${n.source} refers to a node that holds it (a cycle)` };
+        return { size: 1, depth: 0 };
+      }
       added += t.size;
       if (added > MAX_ALIAS_NODES)
         problem = { offset: at, path, message: `aliases expand to more than ${MAX_ALIAS_NODES} nodes here (an alias bomb?); a topology needs few` };
@@ -139,7 +142,9 @@ export function aliasProblem(doc: Document): LimitProblem | undefined {
         child(pair.key, [...path, key]);
         child(pair.value, [...path, key]);
       }
-    } else if (isSeq(n)) n.items.forEach((it, i) => child(isPair(it) ? it.value : it, [...path, i]));
+    } else if (isSeq(n)) {
+      for (const [i, it] of n.items.entries()) child(isPair(it) ? it.value : it, [...path, i]);
+    }
     const r = { size, depth: isMap(n) || isSeq(n) ? deepest + 1 : 0 };
     done.set(n, r);
     return r;

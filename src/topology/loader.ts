@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, isMap, isNode, isScalar, type Document } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { TopologySchema, showInput, type Topology } from './schema.js';
 import { MAX_ALIAS_NODES, MAX_TOPOLOGY_BYTES, aliasProblem, cstTooDeep, firstInvalidUtf8, flowTooDeep, positionAt } from './limits.js';
 import type { TopologyIssue } from '../errors.js';

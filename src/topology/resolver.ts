@@ -172,7 +172,10 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     l.endpoints.forEach((e, m) => {
       if (!nodeNames.has(e)) err(['links', k, 'endpoints', m], `unknown node '${e}'; nodes are: ${[...nodeNames].join(', ')}`);
     });
-    if (a === b) return void err(['links', k, 'endpoints'], 'a link joins two different nodes');
+    if (a === b) {
+      err(['links', k, 'endpoints'], 'a link joins two different nodes');
+      return;
+    }
     const key = [a, b].sort().join('\0');
     if (linkKeys.has(key)) err(['links', k, 'endpoints'], `duplicate link between '${a}' and '${b}'`);
     linkKeys.add(key);

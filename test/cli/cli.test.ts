@@ -8,13 +8,13 @@ const leftovers = (lab: string) => [
   ...(existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(`dpl-${lab}.`)) : []),
   ...[`/sys/fs/bpf/dpl/${lab}`, `/run/datapath-lab/${lab}`].filter((d) => existsSync(d)),
 ];
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Bad input in FILE: exit 2, a message naming file:line and field, no stack trace, and nothing created. */
 async function rejectsFile(file: string, lab: string, expected: (string | RegExp)[], verb: 'run' | 'up' = 'run', args: string[] = []) {
   const r = await cli([verb, file, '-q', ...args]);
   expect(r.code, r.stderr).toBe(2);
-  for (const e of expected) expect(r.stderr).toMatch(typeof e === 'string' ? new RegExp(escape(e).replace('FILE', escape(file))) : e);
+  for (const e of expected) expect(r.stderr).toMatch(typeof e === 'string' ? new RegExp(escapeRe(e).replace('FILE', escapeRe(file))) : e);
   expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
   expect(leftovers(lab)).toEqual([]);
 }
