@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nodeBatch, peerBatch } from '../../src/backends/wiring.js';
 import { parseTopology } from '../../src/topology/loader.js';
@@ -139,5 +140,20 @@ describe('routing plan', () => {
     const lastUp = mid.findLastIndex((x) => / up$/.test(x));
     expect(mid.findIndex((x) => x.includes(' via '))).toBeGreaterThan(lastUp);
     expect(peerBatch(l, l.nodes[0])).toContain('route add 10.244.3.0/24 via 10.255.1.1 dev eth0');
+  });
+});
+
+describe('shipped three-node topologies', () => {
+  it('are valid, one connected line, and the same lab but for the backend', () => {
+    const read = (f: string) => readFileSync(new URL(`../../topologies/${f}.yaml`, import.meta.url), 'utf8');
+    const [local, vm] = [lab(read('three-node')), lab(read('vm-three-node'))];
+    expect(planRoutes(local).parts).toEqual([['left', 'mid', 'right']]);
+    expect(vm.backend).toBe('qemu');
+    expect(planRoutes(vm)).toEqual(planRoutes(local));
+    expect(local.nodes.map((n) => [n.name, n.pods.length, n.uplink?.rate ?? (n.uplink ? 'no rate' : '-')])).toEqual([
+      ['left', 2, '200mbit'],
+      ['mid', 1, '-'],
+      ['right', 2, 'no rate'],
+    ]);
   });
 });
