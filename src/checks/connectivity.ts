@@ -1,6 +1,6 @@
 import { pool } from '../exec/pool.js';
 import { needTool } from '../kernel/facts.js';
-import { CONNECT_TIMEOUT_MS, tcpConnect, type ConnectOutcome } from '../measure/connect.js';
+import { CONNECT_TIMEOUT_MS, tcpConnect, type ConnectOutcome, type ConnectResult } from '../measure/connect.js';
 import { median } from '../measure/flow.js';
 import type { Family } from '../topology/schema.js';
 import type { Lab } from '../topology/model.js';
@@ -39,11 +39,22 @@ interface Endpoint {
   v6?: string;
 }
 
+/** One attempt to make: from a pod's namespace to an endpoint's address in one family. */
+export interface Planned {
+  from: string;
+  netns: string;
+  to: Endpoint;
+  family: Family;
+  addr: string;
+}
+
 /** Every pod to every other pod and every peer, per family the lab has (Cilium's pod-to-pod and pod-to-world). */
-export function plannedAttempts(lab: Lab): { from: string; netns: string; to: Endpoint; family: Family; addr: string }[] {
-  const pods = lab.nodes.flatMap((n) => n.pods.map((p) => ({ label: `${n.name}/${p.name}`, kind: 'pod' as const, netns: p.netns, v4: p.ipv4, v6: p.ipv6 })));
-  const peers: Endpoint[] = lab.nodes.flatMap((n) => (n.uplink ? [{ label: n.uplink.peer, kind: 'peer' as const, v4: n.uplink.peer4?.addr, v6: n.uplink.peer6?.addr }] : []));
-  const out = [];
+export function plannedAttempts(lab: Lab): Planned[] {
+  const pods = lab.nodes.flatMap((n) =>
+    n.pods.map((p) => ({ label: `${n.name}/${p.name}`, kind: 'pod' as const, netns: p.netns, v4: p.ipv4, v6: p.ipv6 })),
+  );
+  const peers: Endpoint[] = lab.nodes.flatMap(({ uplink: u }) => (u ? [{ label: u.peer, kind: 'peer' as const, v4: u.peer4?.addr, v6: u.peer6?.addr }] : []));
+  const out: Planned[] = [];
   for (const src of pods)
     for (const dst of [...pods.filter((p) => p !== src), ...peers])
       for (const family of lab.families) {
@@ -57,57 +68,71 @@ const reached = (o: ConnectOutcome) => o === 'connected' || o === 'refused';
 const cell = (a: Attempt) => `${a.from} -> ${a.to} ${a.family}: ${a.outcome}${a.errno ? ` (${a.errno})` : ''}`;
 /** Failing pairs named in a reason; the rest are counted (all are in the evidence). */
 const NAMED = 12;
+const list = (xs: Attempt[]) => xs.slice(0, NAMED).map(cell).join('; ') + (xs.length > NAMED ? `; and ${xs.length - NAMED} more` : '');
+const count = <T>(xs: readonly T[], f: (x: T) => boolean) => xs.filter(f).length;
 
-/** The verdict from the matrix alone (kept apart so its failing cases are tested). 'error': could not establish. */
-export function judgeConnectivity(matrix: readonly Attempt[], families: readonly Family[], parts: string[][] = []): { status: 'pass' | 'fail' | 'error'; reason: string } {
+export interface ConnectivityVerdict {
+  /** 'error': could not establish (nothing attempted, a family untested, attempts that could not run). */
+  status: 'pass' | 'fail' | 'error';
+  reason: string;
+}
+
+/** The verdict from the matrix alone (kept apart so its failing cases are tested). */
+export function judgeConnectivity(matrix: readonly Attempt[], families: readonly Family[], parts: string[][] = []): ConnectivityVerdict {
   if (!matrix.length) return { status: 'error', reason: 'could not establish: no connection was attempted (no pod with a destination)' };
-  const missing = families.filter((f) => !matrix.some((a) => a.family === f));
+  const n = matrix.length;
   const failed = matrix.filter((a) => !reached(a.outcome) && a.outcome !== 'error');
   const errors = matrix.filter((a) => a.outcome === 'error');
-  const list = (xs: Attempt[]) => xs.slice(0, NAMED).map(cell).join('; ') + (xs.length > NAMED ? `; and ${xs.length - NAMED} more` : '');
-  const split = parts.length > 1 ? ` (nodes in separate parts, no path of links between them: ${parts.map((p) => `[${p.join(', ')}]`).join(' ')})` : '';
   if (failed.length) {
+    const split = parts.length > 1 ? ` (nodes in separate parts, no path of links between them: ${parts.map((p) => `[${p.join(', ')}]`).join(' ')})` : '';
     const also = errors.length ? `; ${errors.length} attempts could not run` : '';
-    return { status: 'fail', reason: `${failed.length} of ${matrix.length} attempts did not reach: ${list(failed)}${split}${also}` };
+    return { status: 'fail', reason: `${failed.length} of ${n} attempts did not reach: ${list(failed)}${split}${also}` };
   }
-  if (errors.length) return { status: 'error', reason: `could not establish: ${errors.length} of ${matrix.length} attempts could not run: ${list(errors)}` };
+  if (errors.length) return { status: 'error', reason: `could not establish: ${errors.length} of ${n} attempts could not run: ${list(errors)}` };
+  const missing = families.filter((f) => !matrix.some((a) => a.family === f));
   if (missing.length) return { status: 'error', reason: `could not establish: no attempt in ${missing.join(', ')}` };
-  const per = families.map((f) => `${f} ${matrix.filter((a) => a.family === f).length}`).join(', ');
+  const per = families.map((f) => `${f} ${count(matrix, (a) => a.family === f)}`).join(', ');
   const froms = new Set(matrix.map((a) => a.from)).size;
   const tos = new Set(matrix.map((a) => a.to)).size;
-  return { status: 'pass', reason: `${froms} pods reached ${tos} destinations: all ${matrix.length} attempts (${per}), median ${median(matrix.map((a) => a.ms))} ms` };
+  return { status: 'pass', reason: `${froms} pods reached ${tos} destinations: all ${n} attempts (${per}), median ${median(matrix.map((a) => a.ms))} ms` };
+}
+
+/** Counts for the report: per family and per outcome, and the attempts' times. */
+function summarize(matrix: readonly Attempt[], families: readonly Family[]) {
+  const byFamily = (f: Family) => ({ attempts: count(matrix, (a) => a.family === f), reached: count(matrix, (a) => a.family === f && reached(a.outcome)) });
+  return {
+    attempts: matrix.length,
+    reached: count(matrix, (a) => reached(a.outcome)),
+    byFamily: Object.fromEntries(families.map((f) => [f, byFamily(f)])),
+    outcomes: Object.fromEntries([...new Set(matrix.map((a) => a.outcome))].map((o) => [o, count(matrix, (a) => a.outcome === o)])),
+    msMedian: median(matrix.map((a) => a.ms)),
+    msMax: Math.max(0, ...matrix.map((a) => a.ms)),
+  };
 }
 
 export const connectivity: Check = {
   id: 'connectivity',
   title: 'Connectivity: every pod reaches every pod and every peer, per family',
-  proves: 'from every pod a TCP SYN to every other pod and every remote peer, in each family, is answered by the destination itself (a RST from a closed port)',
+  proves:
+    'from every pod a TCP SYN to every other pod and every remote peer, in each family, is answered by the destination itself (a RST from a closed port)',
   requires: ({ facts }) => needTool(facts, 'iperf3'),
   applies: (lab) => (plannedAttempts(lab).length ? { ok: true } : { ok: false, reason: 'needs a pod and another pod or a peer to reach' }),
   async run(ctx) {
     const planned = plannedAttempts(ctx.lab);
     ctx.progress(`connectivity: ${planned.length} TCP connects to port ${PROBE_PORT}, ${PARALLEL_ATTEMPTS} at a time`);
-    const results: Awaited<ReturnType<typeof tcpConnect>>[] = [];
+    const results: ConnectResult[] = [];
     await pool([...planned.keys()], PARALLEL_ATTEMPTS, async (i) => {
-      const p = planned[i];
-      results[i] = await tcpConnect(ctx.backend.exec(p.netns), { addr: p.addr, port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, signal: ctx.signal });
+      const spec = { addr: planned[i].addr, port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, signal: ctx.signal };
+      results[i] = await tcpConnect(ctx.backend.exec(planned[i].netns), spec);
     });
-    const matrix: Attempt[] = planned.map((p, i) => ({ from: p.from, to: p.to.label, kind: p.to.kind, family: p.family, addr: p.addr, outcome: results[i].outcome, errno: results[i].errno, ms: results[i].ms }));
-    const evidence = matrix.map((a, i) => `${a.from} -> ${a.to} ${a.family} ${a.addr}:${PROBE_PORT}: ${a.outcome}${a.errno ? ` ${a.errno}` : ''} ${a.ms} ms: ${results[i].detail}`);
+    const matrix: Attempt[] = planned.map((p, i) => {
+      const { outcome, errno, ms } = results[i];
+      return { from: p.from, to: p.to.label, kind: p.to.kind, family: p.family, addr: p.addr, outcome, errno, ms };
+    });
+    const evidence = matrix.map((a, i) => `${cell(a)}, ${a.addr}:${PROBE_PORT} in ${a.ms} ms: ${results[i].detail}`);
     const parts = planRoutes(ctx.lab).parts;
     const v = judgeConnectivity(matrix, ctx.lab.families, parts);
-    const metrics = {
-      port: PROBE_PORT,
-      timeoutMs: CONNECT_TIMEOUT_MS,
-      attempts: matrix.length,
-      reached: matrix.filter((a) => reached(a.outcome)).length,
-      byFamily: Object.fromEntries(ctx.lab.families.map((f) => [f, { attempts: matrix.filter((a) => a.family === f).length, reached: matrix.filter((a) => a.family === f && reached(a.outcome)).length }])),
-      outcomes: Object.fromEntries([...new Set(matrix.map((a) => a.outcome))].map((o) => [o, matrix.filter((a) => a.outcome === o).length])),
-      msMedian: median(matrix.map((a) => a.ms)),
-      msMax: Math.max(0, ...matrix.map((a) => a.ms)),
-      parts,
-      matrix,
-    };
+    const metrics = { port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, ...summarize(matrix, ctx.lab.families), parts, matrix };
     const threshold = 'every (pod, destination, family): connected or refused (answered by the destination)';
     // CheckStatus has no 'error' yet: "could not establish" is reported as a failure, its reason says so.
     return { status: v.status === 'error' ? 'fail' : v.status, reason: v.reason, metrics, threshold, evidence };
