@@ -1,6 +1,6 @@
 import { pool } from '../exec/pool.js';
 import { needTool } from '../kernel/facts.js';
-import { CONNECT_TIMEOUT_MS, tcpConnect, type ConnectOutcome, type ConnectResult } from '../measure/connect.js';
+import { CONNECT_PARALLEL, CONNECT_TIMEOUT_MS, tcpConnectAll, type ConnectOutcome, type ConnectResult } from '../measure/connect.js';
 import { median } from '../measure/flow.js';
 import type { Family } from '../topology/schema.js';
 import type { Lab } from '../topology/model.js';
@@ -15,8 +15,8 @@ import type { Check } from './check.js';
  * every destination. 'connected' (something listens after all) counts as reached too.
  */
 export const PROBE_PORT = 5299;
-/** Attempts in flight at once: a few seconds for a 3-node matrix even when some time out. */
-const PARALLEL_ATTEMPTS = 8;
+/** Source pods whose attempts run at once (each CONNECT_PARALLEL at a time): a few seconds for a 3-node matrix. */
+const SOURCES_AT_ONCE = 2;
 
 /** One cell of the matrix: a source pod, a destination, a family, and what the kernel answered. */
 export interface Attempt {
@@ -119,11 +119,15 @@ export const connectivity: Check = {
   applies: (lab) => (plannedAttempts(lab).length ? { ok: true } : { ok: false, reason: 'needs a pod and another pod or a peer to reach' }),
   async run(ctx) {
     const planned = plannedAttempts(ctx.lab);
-    ctx.progress(`connectivity: ${planned.length} TCP connects to port ${PROBE_PORT}, ${PARALLEL_ATTEMPTS} at a time`);
+    ctx.progress(`connectivity: ${planned.length} TCP connects to port ${PROBE_PORT}, up to ${SOURCES_AT_ONCE * CONNECT_PARALLEL} at a time`);
+    // One script per source pod, each running its attempts CONNECT_PARALLEL at a time.
     const results: ConnectResult[] = [];
-    await pool([...planned.keys()], PARALLEL_ATTEMPTS, async (i) => {
-      const spec = { addr: planned[i].addr, port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, signal: ctx.signal };
-      results[i] = await tcpConnect(ctx.backend.exec(planned[i].netns), spec);
+    const sources = [...new Set(planned.map((p) => p.netns))];
+    await pool(sources, SOURCES_AT_ONCE, async (netns) => {
+      const mine = [...planned.keys()].filter((i) => planned[i].netns === netns);
+      const spec = { port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, signal: ctx.signal };
+      const got = await tcpConnectAll(ctx.backend.exec(netns), mine.map((i) => planned[i].addr), spec);
+      mine.forEach((i, k) => (results[i] = got[k]));
     });
     const matrix: Attempt[] = planned.map((p, i) => {
       const { outcome, errno, ms } = results[i];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { judgeConnectivity, plannedAttempts, type Attempt } from '../../src/checks/connectivity.js';
-import { parseConnect } from '../../src/measure/connect.js';
+import { parseConnect, parseConnectLines } from '../../src/measure/connect.js';
 import { parseTopology } from '../../src/topology/loader.js';
 import { resolve } from '../../src/topology/resolver.js';
 import type { Family } from '../../src/topology/schema.js';
@@ -106,5 +106,19 @@ describe('connectivity attempts', () => {
     // 3 pods x (2 other pods + 1 peer) x 2 families.
     expect(att.length).toBe(18);
     expect(att.filter((x) => x.from === 'l/a' && x.family === 'ipv6').map((x) => `${x.to.label} ${x.addr}`)).toEqual(['l/b fd00:244:1::3', 'r/x fd00:244:2::2', 'w fd00:255:1::2']);
+  });
+});
+
+describe('connect script lines', () => {
+  it('each attempt by index, with its time from the two uptime readings; a missing line is an error', () => {
+    const out = [
+      '1 1 1041.27 1041.30 iperf3: error - unable to connect to server: Connection refused',
+      '0 1 1041.25 1043.76 iperf3: error - unable to connect to server: Connection timed out',
+    ].join('\n');
+    expect(parseConnectLines(out, 3)).toEqual([
+      { outcome: 'timeout', errno: 'ETIMEDOUT', ms: 2510, detail: 'iperf3: error - unable to connect to server: Connection timed out' },
+      { outcome: 'refused', errno: 'ECONNREFUSED', ms: 30, detail: 'iperf3: error - unable to connect to server: Connection refused' },
+      { outcome: 'error', ms: 0, detail: 'no result from the connect script' },
+    ]);
   });
 });
