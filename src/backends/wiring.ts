@@ -2,6 +2,7 @@ import type { PodDeviceMode } from '../datapath/devices/devices.js';
 
 type DevKind = PodDeviceMode;
 import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
+import { planRoutes, routeLines } from '../topology/routes.js';
 
 /**
  * Batch files for iproute2 and tc: each function returns the lines one `ip -batch`
@@ -79,7 +80,7 @@ export function podHostLines(node: LabNode, p: Pod, kind: DevKind): (string | fa
   ];
 }
 
-/** The node namespace: gateway addresses on pod devices, routes to pods, uplink and links. */
+/** The node namespace: gateway addresses on pod devices, routes to pods, uplink, links, then the routing plan's routes. */
 export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
   const out: (string | undefined | false)[] = ['link set lo up'];
   for (const p of node.pods) out.push(...podHostLines(node, p, kind));
@@ -92,25 +93,19 @@ export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
       u.node6 && `addr add ${u.node6.addr}/${u.node6.len} dev ${u.nodeDev} nodad`,
       u.node6 && `addr add ${LL_A} dev ${u.nodeDev} nodad`,
       `link set ${u.nodeDev} up`,
-      u.peer4 && `route add default via ${u.peer4.addr} dev ${u.nodeDev}`,
-      u.peer6 && `route add ::/0 via ${u.peer6.addr} dev ${u.nodeDev}`,
     );
   }
-  nodeLinks(lab, node).forEach((l, i) => {
-    const other = lab.nodes.find((n) => n.name === l.other)!;
+  for (const l of nodeLinks(lab, node)) {
     out.push(
       `link set ${l.dev} addrgenmode none`,
       l.my4 && `addr add ${l.my4.addr}/${l.my4.len} dev ${l.dev}`,
       l.my6 && `addr add ${l.my6.addr}/${l.my6.len} dev ${l.dev} nodad`,
       l.my6 && `addr add ${l.side === 'a' ? LL_A : LL_B} dev ${l.dev} nodad`,
       `link set ${l.dev} up`,
-      other.podCidr4 && l.peer4 && `route add ${other.podCidr4} via ${l.peer4.addr} dev ${l.dev}`,
-      other.podCidr6 && l.peer6 && `route add ${other.podCidr6} via ${l.peer6.addr} dev ${l.dev}`,
-      // A node without an uplink reaches the rest of the world through its first link.
-      !u && i === 0 && l.peer4 && `route add default via ${l.peer4.addr} dev ${l.dev}`,
-      !u && i === 0 && l.peer6 && `route add ::/0 via ${l.peer6.addr} dev ${l.dev}`,
     );
-  });
+  }
+  // Every device is up with its address first: a route's next hop must be on-link.
+  out.push(...routeLines(planRoutes(lab).nodes[node.name]));
   return lines(...out);
 }
 
@@ -126,7 +121,7 @@ export function tbfBatch(lab: Lab, node: LabNode): string | undefined {
   return lines(...devs.map((d) => `qdisc add dev ${d.dev} root tbf rate ${d.rate} burst 64kb latency 50ms`));
 }
 
-/** The remote peer behind a node's uplink: routes back to every pod prefix through the node. */
+/** The remote peer behind a node's uplink: routes to every pod and peer prefix of its node's group through the node. */
 export function peerBatch(lab: Lab, node: LabNode): string {
   const u = node.uplink!;
   return lines(
@@ -136,10 +131,7 @@ export function peerBatch(lab: Lab, node: LabNode): string {
     u.peer6 && `addr add ${u.peer6.addr}/${u.peer6.len} dev ${u.peerDev} nodad`,
     u.peer6 && `addr add ${LL_B} dev ${u.peerDev} nodad`,
     `link set ${u.peerDev} up`,
-    ...lab.nodes.flatMap((n) => [
-      n.podCidr4 && u.node4 && `route add ${n.podCidr4} via ${u.node4.addr} dev ${u.peerDev}`,
-      n.podCidr6 && u.node6 && `route add ${n.podCidr6} via ${u.node6.addr} dev ${u.peerDev}`,
-    ]),
+    ...routeLines(planRoutes(lab).peers[u.peer]),
   );
 }
 

@@ -3,12 +3,13 @@ import type { CheckId } from '../topology/schema.js';
 import { backpressure } from './backpressure.js';
 import { bigtcp } from './bigtcp.js';
 import type { Check } from './check.js';
+import { connectivity } from './connectivity.js';
 import { tsoProbe } from './tso-probe.js';
 import { netkit } from './netkit.js';
 import { netkitThroughput } from './netkit-throughput.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
-export const CHECKS: readonly Check[] = [tsoProbe, netkit, backpressure, bigtcp, netkitThroughput];
+export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput];
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);

@@ -133,7 +133,7 @@ describe('cli: help and doctor', () => {
     const hasNetkit = /^CONFIG_NETKIT=[ym]$/m.test(gunzipSync(readFileSync('/proc/config.gz')).toString());
     expect(nk.supported).toBe(hasNetkit);
     if (!hasNetkit) expect(nk.reason).toBe('kernel lacks CONFIG_NETKIT');
-    expect(d.checks.map((c: { id: string }) => c.id).sort()).toEqual(['backpressure', 'bigtcp', 'netkit', 'netkit-throughput', 'tso-probe']);
+    expect(d.checks.map((c: { id: string }) => c.id).sort()).toEqual(['backpressure', 'bigtcp', 'connectivity', 'netkit', 'netkit-throughput', 'tso-probe']);
     expect(d.checks.find((c: { id: string }) => c.id === 'netkit').supported).toBe(hasNetkit);
     const qemu = d.backends.find((b: { backend: string }) => b.backend === 'qemu');
     expect(qemu.tables[0].rows.map((r: string[]) => r[0])).toEqual(expect.arrayContaining(['6.1', '6.12', '7.3']));

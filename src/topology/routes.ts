@@ -1,0 +1,138 @@
+import { formatPrefix, parsePrefix } from './ip.js';
+import type { Addr, Lab, LabNode, NodeLink } from './model.js';
+
+/**
+ * The routing plan of a lab: which prefix each node and peer sends where, as a pure
+ * function of the resolved lab (no kernel involved), so it can be tested on any
+ * topology and emitted by the wiring as `ip route add PREFIX via VIA dev DEV`.
+ *
+ * Paths: shortest in hops over the links (a breadth-first search from every node).
+ * Ties: among the neighbours one hop closer to the destination, the one whose link
+ * comes first in the file's `links` list. At most one link joins two nodes (the
+ * resolver refuses duplicates), so the link's position settles every tie; each node
+ * decides alone, and since every hop gets one hop closer, no choice can loop.
+ * BPF host routing follows the same routes: from_pod asks bpf_fib_lookup on the
+ * node, and a transit node's from_netdev hands the packet to the stack (TCX_NEXT),
+ * which forwards it by these routes (bpf/host_routing.c).
+ */
+
+/** One route: prefix (`0.0.0.0/0` and `::/0` for defaults) through a next hop on a device. */
+export interface Route {
+  /** Destination prefix, in canonical form. */
+  prefix: string;
+  /** Next-hop address (the far end of a link or uplink). */
+  via: string;
+  /** Device the next hop is on. */
+  dev: string;
+}
+
+/** Every route the lab installs beyond connected ones. */
+export interface RoutePlan {
+  /** By node name: routes of the node's namespace. */
+  nodes: Record<string, Route[]>;
+  /** By peer name: routes of the remote peer's namespace. */
+  peers: Record<string, Route[]>;
+  /** Groups of nodes joined by paths of links, in file order; more than one means pods in different groups cannot reach each other. */
+  parts: string[][];
+}
+
+/** The network a point-to-point address sits in (the uplink's prefix). */
+const netOf = (a: Addr): string => formatPrefix(parsePrefix(`${a.addr}/${a.len}`)!);
+
+/** Prefixes a node is the way to: its pod prefixes and its peer's uplink prefix. */
+function prefixesBehind(node: LabNode): { v4: string[]; v6: string[] } {
+  const u = node.uplink;
+  return {
+    v4: [node.podCidr4, u?.node4 && netOf(u.node4)].filter((p): p is string => !!p),
+    v6: [node.podCidr6, u?.node6 && netOf(u.node6)].filter((p): p is string => !!p),
+  };
+}
+
+/** Hop counts from `to` to every node over the links (absent: no path). */
+function hopsTo(to: string, links: readonly NodeLink[]): Map<string, number> {
+  const dist = new Map([[to, 0]]);
+  const queue = [to];
+  while (queue.length) {
+    const x = queue.shift()!;
+    for (const l of links) {
+      const y = l.a === x ? l.b : l.b === x ? l.a : undefined;
+      if (y !== undefined && !dist.has(y)) {
+        dist.set(y, dist.get(x)! + 1);
+        queue.push(y);
+      }
+    }
+  }
+  return dist;
+}
+
+/** The first hop from `from` towards `to`: the first link in file order to a neighbour one hop closer. */
+export function nextHop(from: string, to: string, links: readonly NodeLink[], dist = hopsTo(to, links)): NodeLink | undefined {
+  const d = dist.get(from);
+  if (d === undefined || d === 0) return undefined;
+  return links.find((l) => (l.a === from && dist.get(l.b) === d - 1) || (l.b === from && dist.get(l.a) === d - 1));
+}
+
+/** Connected groups of nodes, in the order the file names them. */
+export function parts(lab: Pick<Lab, 'nodes' | 'links'>): string[][] {
+  const seen = new Set<string>();
+  const out: string[][] = [];
+  for (const n of lab.nodes) {
+    if (seen.has(n.name)) continue;
+    const dist = hopsTo(n.name, lab.links);
+    const part = lab.nodes.map((m) => m.name).filter((m) => dist.has(m));
+    part.forEach((m) => seen.add(m));
+    out.push(part);
+  }
+  return out;
+}
+
+/**
+ * The plan. A node routes every other node's pod and uplink prefixes (both families)
+ * to the first hop of its shortest path. A node with an uplink also keeps a default
+ * route through its peer: the peer stands for the world outside the lab. A node
+ * without one has no default: every address in the lab is routed, and one outside it
+ * is unreachable at once (an ICMP error) instead of wandering to another node.
+ * A peer routes every pod prefix and every other peer's prefix in its node's group
+ * through its node.
+ */
+export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
+  const nodes: Record<string, Route[]> = {};
+  const peers: Record<string, Route[]> = {};
+  const dists = new Map(lab.nodes.map((d) => [d.name, hopsTo(d.name, lab.links)]));
+  for (const n of lab.nodes) {
+    const routes: Route[] = [];
+    const u = n.uplink;
+    if (u?.peer4) routes.push({ prefix: '0.0.0.0/0', via: u.peer4.addr, dev: u.nodeDev });
+    if (u?.peer6) routes.push({ prefix: '::/0', via: u.peer6.addr, dev: u.nodeDev });
+    for (const d of lab.nodes) {
+      const l = nextHop(n.name, d.name, lab.links, dists.get(d.name));
+      if (!l) continue;
+      const mine = l.a === n.name;
+      const dev = mine ? l.devA : l.devB;
+      const via4 = mine ? l.b4 : l.a4;
+      const via6 = mine ? l.b6 : l.a6;
+      const behind = prefixesBehind(d);
+      if (via4) routes.push(...behind.v4.map((prefix) => ({ prefix, via: via4.addr, dev })));
+      if (via6) routes.push(...behind.v6.map((prefix) => ({ prefix, via: via6.addr, dev })));
+    }
+    nodes[n.name] = routes;
+  }
+  for (const n of lab.nodes) {
+    const u = n.uplink;
+    if (!u) continue;
+    const reach = dists.get(n.name)!;
+    const routes: Route[] = [];
+    for (const d of lab.nodes.filter((m) => reach.has(m.name))) {
+      const behind = prefixesBehind(d);
+      // Its own uplink prefix is connected.
+      const skip = (p: string) => d === n && p !== d.podCidr4 && p !== d.podCidr6;
+      if (u.node4) routes.push(...behind.v4.filter((p) => !skip(p)).map((prefix) => ({ prefix, via: u.node4!.addr, dev: u.peerDev })));
+      if (u.node6) routes.push(...behind.v6.filter((p) => !skip(p)).map((prefix) => ({ prefix, via: u.node6!.addr, dev: u.peerDev })));
+    }
+    peers[u.peer] = routes;
+  }
+  return { nodes, peers, parts: parts(lab) };
+}
+
+/** `ip -batch` lines for a list of routes. */
+export const routeLines = (routes: readonly Route[]): string[] => routes.map((r) => `route add ${r.prefix} via ${r.via} dev ${r.dev}`);
