@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'E_LAB_EXISTS'    // a lab of that name is already up
   | 'E_LAB_UNKNOWN'   // no running lab of that name
   | 'E_COMMAND'       // a command on a node failed
+  | 'E_MEASURE'       // a measurement could not be taken (a flow that never connected, a sampler that saw nothing)
   | 'E_LAB_FAILED'    // the lab failed during bring-up or checks and was torn down
   | 'E_INTERRUPTED';  // SIGINT or SIGTERM
 
@@ -50,6 +51,13 @@ export class CommandError extends LabError {
     const shown = argv.join(' ');
     const err = stderr.trim().split('\n').slice(-5).join('\n  ');
     super('E_COMMAND', `command failed (exit ${exitCode}): ${shown}${err ? `\n  ${err}` : ''}`);
+  }
+}
+
+/** A measurement that could not be taken; a check reports it as `error`, not as the kernel's answer. */
+export class MeasureError extends LabError {
+  constructor(message: string, hint?: string) {
+    super('E_MEASURE', message, hint);
   }
 }
 
