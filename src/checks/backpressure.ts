@@ -41,7 +41,19 @@ const OWNED_LEGACY_MAX = 0.25;
 /** The shaped rate as a share of what the path carries unshaped: the sender must outrun the bottleneck to queue at it. */
 const SHAPE_SHARE = 0.5;
 /** Length of the unshaped flow that measures what the path carries. */
-const PROBE_SECONDS = 1;
+const PROBE_SECONDS = 2;
+/**
+ * Records a sampled flow aims for. A record costs two process starts on the node: a few
+ * ms here, up to a second in a TCG guest on a busy machine. The flow is lengthened (up to
+ * MAX_STRETCH x the asked seconds) so that the node's measured cadence yields this many.
+ */
+const TARGET_SAMPLES = 10;
+const MAX_STRETCH = 4;
+
+/** Seconds of a sampled flow: the asked length, stretched to reach TARGET_SAMPLES at the measured cadence. */
+export function sampledSeconds(asked: number, cadenceMs: number): number {
+  return Math.min(asked * MAX_STRETCH, Math.max(asked, Math.ceil((TARGET_SAMPLES * cadenceMs) / 1000)));
+}
 
 /** How one mode's run was set up: what the path carried open, the rate shaped at, the attempts it took. */
 export interface Establishment {
@@ -51,6 +63,10 @@ export interface Establishment {
   shapedMbps: number;
   /** Sampled flows run (a second only when the first did not show the condition). */
   attempts: number;
+  /** Length of the last sampled flow, s. */
+  seconds: number;
+  /** The node's sampling cadence during the unshaped probe, ms. */
+  probeCadenceMs: number;
 }
 
 export const backpressure: Check = {
@@ -88,19 +104,23 @@ export const backpressure: Check = {
         await setHostRouting(ctx, node, mode, ctx.signal);
         // The condition judged is a queue at the bottleneck: shape below what this path carries open.
         ctx.progress(`backpressure: ${PROBE_SECONDS} s flow ${pod.name} -> ${peer.name} with ${mode} host routing and the tbf lifted`);
-        const open = await neck.with({ lift: true }, () => flow(PROBE_SECONDS, false), ctx.signal);
+        // Sampled too: its records give the node's real sampling cadence under this load.
+        const open = await neck.with({ lift: true }, () => flow(PROBE_SECONDS, true), ctx.signal);
+        const cadenceMs = summary(open).cadenceMs;
         let rate = Math.min(neck.bps, SHAPE_SHARE * open.bitsPerSecond);
+        let secs = sampledSeconds(seconds, cadenceMs);
         let run: RunSummary | undefined;
         let attempts = 0;
         while (attempts < 2 && !(run && established(run))) {
-          if (attempts) rate *= SHAPE_SHARE; // the first shaped flow queued too rarely: shape lower once more
+          // The first shaped flow queued too rarely: shape lower and run longer once more.
+          if (attempts) [rate, secs] = [rate * SHAPE_SHARE, Math.min(seconds * MAX_STRETCH, secs * 2)];
           attempts++;
-          ctx.progress(`backpressure: ${seconds} s flow ${pod.name} -> ${peer.name} (${dst}) with ${mode} host routing, ${neck.describe({ rateBps: rate })}`);
-          const f = await neck.with({ rateBps: rate }, () => flow(seconds, true), ctx.signal);
+          ctx.progress(`backpressure: ${secs} s flow ${pod.name} -> ${peer.name} (${dst}) with ${mode} host routing, ${neck.describe({ rateBps: rate })}`);
+          const f = await neck.with({ rateBps: rate }, () => flow(secs, true), ctx.signal);
           run = summary(f);
           evidence.push(...f.evidence.map((e) => `[${mode}, attempt ${attempts}] ${e}`));
         }
-        runs[mode] = { ...run!, openMbps: mbps(open.bitsPerSecond), shapedMbps: mbps(Math.min(rate, neck.bps)), attempts };
+        runs[mode] = { ...run!, openMbps: mbps(open.bitsPerSecond), shapedMbps: mbps(Math.min(rate, neck.bps)), attempts, seconds: secs, probeCadenceMs: cadenceMs };
       }
     } finally {
       await setHostRouting(ctx, node, original);

@@ -84,7 +84,7 @@ describe('the node-side sampler', () => {
     expect(SAMPLER_SCRIPT).toMatch(/sleep "\$6" & s=\$!/);
     expect(SAMPLER_SCRIPT).toContain('wait "$s"');
     expect(SAMPLER_SCRIPT).toContain('/proc/uptime');
-    expect(SAMPLER_SCRIPT).toContain('/usr/sbin/tc -s -j qdisc');
+    expect(SAMPLER_SCRIPT).toContain('/usr/sbin/tc -n "$3" -s -j qdisc');
   });
 });
 
