@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HostExec, NetnsExec, runArgv } from '../../src/exec/exec.js';
 import { Journal } from '../../src/lifecycle/journal.js';
 import { bulkFlow } from '../../src/measure/flow.js';
+import { requestResponse } from '../../src/measure/rr.js';
 import { cli, quickstart, residue, topo } from './helpers.js';
 
 const twoNode = readFileSync(new URL('../../topologies/two-node.yaml', import.meta.url), 'utf8').replace('name: two-node', 'name: kt-two');
@@ -113,6 +114,17 @@ describe('the measurement API on a running lab', () => {
     expect(flow.samples.filter((s) => (s.backlog ?? 0) > 0).length).toBeGreaterThanOrEqual(3);
     const left = await runArgv(['pgrep', '-f', 'dpl-sampler'], { nothrow: true });
     expect(left.stdout.trim()).toBe('');
+  });
+
+  it.skipIf(!existsSync('/usr/bin/sockperf'))('request/response latency between two pods: round trips, percentiles, evidence', async () => {
+    const rr = await requestResponse({ from: new NetnsExec(`${node}.client`), to: new NetnsExec(`${node}.server`), addr: '10.244.1.3', seconds: 1, journal: Journal.open(LAB)! });
+    expect(rr.observations).toBeGreaterThan(100);
+    expect(rr.minUs).toBeGreaterThan(0);
+    expect(rr.percentilesUs['50']).toBeGreaterThanOrEqual(rr.minUs);
+    expect(rr.percentilesUs['99']).toBeGreaterThanOrEqual(rr.percentilesUs['50']);
+    expect(rr.maxUs).toBeGreaterThanOrEqual(rr.percentilesUs['99']);
+    expect(rr.evidence.join('\n')).toContain('Round trip');
+    expect((await runArgv(['pgrep', '-f', 'sockperf server'], { nothrow: true })).stdout.trim()).toBe('');
   });
 
   it('an interrupted lab check puts the bottleneck back exactly as the topology had it', async () => {
