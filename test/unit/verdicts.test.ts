@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { established, judgeBackpressure, summary } from '../../src/checks/backpressure.js';
+import { established, judgeBackpressure, sampledSeconds, summary } from '../../src/checks/backpressure.js';
 import { judgeBigTcp, type BigTcpRun } from '../../src/checks/bigtcp.js';
 import { judgeNetkit, type NetkitObservations } from '../../src/checks/netkit.js';
 import { judgeNetkitThroughput } from '../../src/checks/netkit-throughput.js';
@@ -37,6 +37,12 @@ describe('backpressure verdict', () => {
   });
   it('fails once the condition holds (3 samples with a queue) and the kernel went against the claim', () => {
     expect(judgeBackpressure(run(0, 120_000, 3), run(0, 130_000, 3)).status).toBe('fail');
+  });
+  it('stretches a sampled flow to about 10 records at the measured cadence, within 1x..4x the asked length', () => {
+    expect(sampledSeconds(3, 100)).toBe(3);
+    expect(sampledSeconds(3, 700)).toBe(7);
+    expect(sampledSeconds(3, 2500)).toBe(12);
+    expect(sampledSeconds(3, 0)).toBe(3);
   });
   it('reads the sampler cadence from node timestamps', () => {
     expect(run(1, 1, 5).cadenceMs).toBe(100);
