@@ -70,6 +70,13 @@ export class BootError extends LabError {
   }
 }
 
+/** A measurement that could not be taken; a check reports it as `error`, not as the kernel's answer. */
+export class MeasureError extends LabError {
+  constructor(message: string, hint?: string) {
+    super('E_MEASURE', message, hint);
+  }
+}
+
 /** Exit codes of the CLI (see README): 0 pass, 1 a check failed, 2 bad input, 3 the lab failed. */
 export const EXIT = { ok: 0, checkFailed: 1, badInput: 2, labFailed: 3, interrupted: 130 } as const;
 

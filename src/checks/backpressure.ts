@@ -1,5 +1,6 @@
 import { all, needTool } from '../kernel/facts.js';
 import { hostRouting, currentHostRouting, setHostRouting } from '../datapath/host-routing/host-routing.js';
+import { Bottleneck } from '../measure/bottleneck.js';
 import { bulkFlow, median, type FlowResult } from '../measure/flow.js';
 import { pickPod, skip, type Check } from './check.js';
 
@@ -16,6 +17,8 @@ export function summary(flow: FlowResult) {
     samples: flow.samples.length,
     samplesSocketSeen: flow.samples.filter((s) => s.wmem !== undefined).length,
     samplesWithBacklog: queued.length,
+    /** Median gap between records on the node's clock: the sampler's real cadence. */
+    cadenceMs: median(flow.samples.slice(1).map((s, i) => s.t - flow.samples[i].t)),
     wmemMedian: median(queued.map((s) => s.wmem!)),
     backlogMedian: median(queued.map((s) => s.backlog!)),
     series: { t: flow.samples.map((s) => s.t), wmem: flow.samples.map((s) => s.wmem ?? null), backlog: flow.samples.map((s) => s.backlog ?? 0) },
@@ -35,6 +38,37 @@ const MIN_QUEUED_SAMPLES = 3;
 const OWNED_BPF_MIN = 0.5;
 const OWNED_LEGACY_MAX = 0.25;
 
+/** The shaped rate as a share of what the path carries unshaped: the sender must outrun the bottleneck to queue at it. */
+const SHAPE_SHARE = 0.5;
+/** Length of the unshaped flow that measures what the path carries. */
+const PROBE_SECONDS = 2;
+/**
+ * Records a sampled flow aims for. A record costs two process starts on the node: a few
+ * ms here, up to a second in a TCG guest on a busy machine. The flow is lengthened (up to
+ * MAX_STRETCH x the asked seconds) so that the node's measured cadence yields this many.
+ */
+const TARGET_SAMPLES = 10;
+const MAX_STRETCH = 4;
+
+/** Seconds of a sampled flow: the asked length, stretched to reach TARGET_SAMPLES at the measured cadence. */
+export function sampledSeconds(asked: number, cadenceMs: number): number {
+  return Math.min(asked * MAX_STRETCH, Math.max(asked, Math.ceil((TARGET_SAMPLES * cadenceMs) / 1000)));
+}
+
+/** How one mode's run was set up: what the path carried open, the rate shaped at, the attempts it took. */
+export interface Establishment {
+  /** Mbit/s the path carried with the tbf lifted. */
+  openMbps: number;
+  /** Mbit/s of the tbf during the sampled flow(s). */
+  shapedMbps: number;
+  /** Sampled flows run (a second only when the first did not show the condition). */
+  attempts: number;
+  /** Length of the last sampled flow, s. */
+  seconds: number;
+  /** The node's sampling cadence during the unshaped probe, ms. */
+  probeCadenceMs: number;
+}
+
 export const backpressure: Check = {
   id: 'backpressure',
   title: 'TCP backpressure with the host stack bypassed',
@@ -50,51 +84,78 @@ export const backpressure: Check = {
     const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
     const dst = pod.ipv4 && u.peer4 ? u.peer4.addr : u.peer6!.addr;
     const seconds = spec.seconds ?? 3;
+    const neck = Bottleneck.ofUplink(ctx.lab, node, ctx.backend.exec(node.netns));
+    if (!neck) return skip(`${node.name}'s uplink has no tbf to queue at`);
     const original = await currentHostRouting(ctx, node, ctx.signal);
-    const runs: Record<string, ReturnType<typeof summary>> = {};
+    const runs: Record<string, RunSummary & Establishment> = {};
     const evidence: string[] = [];
+    const flow = (s: number, sample: boolean) =>
+      bulkFlow({
+        from: ctx.backend.exec(pod.netns),
+        to: ctx.backend.exec(peer.netns),
+        addr: dst,
+        seconds: s,
+        sample: sample ? { root: ctx.backend.root(node.name), sender: pod.netns, qdiscNetns: node.netns, dev: u.nodeDev } : undefined,
+        journal: ctx.journal,
+        signal: ctx.signal,
+      });
     try {
       for (const mode of ['bpf', 'legacy'] as const) {
-        ctx.progress(`backpressure: ${seconds} s flow ${pod.name} -> ${peer.name} (${dst}) with ${mode} host routing`);
         await setHostRouting(ctx, node, mode, ctx.signal);
-        const flow = await bulkFlow({
-          from: ctx.backend.exec(pod.netns),
-          to: ctx.backend.exec(peer.netns),
-          addr: dst,
-          seconds,
-          sample: { root: ctx.backend.root(node.name), sender: pod.netns, qdiscNetns: node.netns, dev: u.nodeDev },
-          journal: ctx.journal,
-          signal: ctx.signal,
-        });
-        runs[mode] = summary(flow);
-        evidence.push(...flow.evidence.map((e) => `[${mode}] ${e}`));
+        // The condition judged is a queue at the bottleneck: shape below what this path carries open.
+        ctx.progress(`backpressure: ${PROBE_SECONDS} s flow ${pod.name} -> ${peer.name} with ${mode} host routing and the tbf lifted`);
+        // Sampled too: its records give the node's real sampling cadence under this load.
+        const open = await neck.with({ lift: true }, () => flow(PROBE_SECONDS, true), ctx.signal);
+        const cadenceMs = summary(open).cadenceMs;
+        let rate = Math.min(neck.bps, SHAPE_SHARE * open.bitsPerSecond);
+        let secs = sampledSeconds(seconds, cadenceMs);
+        let run: RunSummary | undefined;
+        let attempts = 0;
+        while (attempts < 2 && !(run && established(run))) {
+          // The first shaped flow queued too rarely: shape lower and run longer once more.
+          if (attempts) [rate, secs] = [rate * SHAPE_SHARE, Math.min(seconds * MAX_STRETCH, secs * 2)];
+          attempts++;
+          ctx.progress(`backpressure: ${secs} s flow ${pod.name} -> ${peer.name} (${dst}) with ${mode} host routing, ${neck.describe({ rateBps: rate })}`);
+          const f = await neck.with({ rateBps: rate }, () => flow(secs, true), ctx.signal);
+          run = summary(f);
+          evidence.push(...f.evidence.map((e) => `[${mode}, attempt ${attempts}] ${e}`));
+        }
+        runs[mode] = { ...run!, openMbps: mbps(open.bitsPerSecond), shapedMbps: mbps(Math.min(rate, neck.bps)), attempts, seconds: secs, probeCadenceMs: cadenceMs };
       }
     } finally {
       await setHostRouting(ctx, node, original);
     }
     const { bpf, legacy } = runs;
-    const metrics = { pod: `${node.name}/${pod.name}`, dst, bottleneck: `tbf ${u.rate} on ${node.name}/${u.nodeDev}`, bpf, legacy };
+    const metrics = { pod: `${node.name}/${pod.name}`, dst, bottleneck: `tbf ${u.rate} on ${node.name}/${u.nodeDev}, shaped to min(${u.rate}, ${SHAPE_SHARE} x open) per mode`, bpf, legacy };
     const threshold = `median over samples with a backlog (>= ${MIN_QUEUED_SAMPLES}) of wmem/backlog: bpf >= ${OWNED_BPF_MIN} (and wmem > 0), legacy <= ${OWNED_LEGACY_MAX} (orphaned)`;
     return { ...judgeBackpressure(bpf, legacy), metrics, threshold, evidence };
   },
 };
 
+const mbps = (bps: number) => Math.round(bps / 1e5) / 10;
+
+/** The run showed what the verdict needs: the socket in ss and a queue at the bottleneck, often enough. */
+export function established(r: RunSummary): boolean {
+  return r.samplesSocketSeen >= MIN_QUEUED_SAMPLES && r.samplesWithBacklog >= MIN_QUEUED_SAMPLES;
+}
+
 export type RunSummary = ReturnType<typeof summary>;
 
 /** The verdict from the two runs' summaries (kept apart so its failing cases are tested). */
-export function judgeBackpressure(bpf: RunSummary, legacy: RunSummary): { status: 'pass' | 'fail'; reason: string } {
+export function judgeBackpressure(bpf: RunSummary, legacy: RunSummary): { status: 'pass' | 'fail' | 'error'; reason: string } {
   const runs = { bpf, legacy };
-  const problems: string[] = [];
+  const missing: string[] = [];
   for (const [mode, r] of Object.entries(runs)) {
-    if (r.samplesSocketSeen < MIN_QUEUED_SAMPLES) problems.push(`${mode}: ss showed the sender's socket in only ${r.samplesSocketSeen} of ${r.samples} samples (is sock_diag / tcp_diag available?)`);
-    else if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) problems.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
+    if (r.samplesSocketSeen < MIN_QUEUED_SAMPLES) missing.push(`${mode}: ss showed the sender's socket in only ${r.samplesSocketSeen} of ${r.samples} samples (is sock_diag / tcp_diag available?)`);
+    else if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) missing.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
   }
-  if (!problems.length) {
-    if (!(bpf.wmemMedian > 0) || bpf.ownedMedian < OWNED_BPF_MIN)
-      problems.push(`bpf: the socket owned a median ${bpf.wmemMedian} B while the qdisc queued ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian} < ${OWNED_BPF_MIN}): backpressure lost`);
-    if (legacy.ownedMedian > OWNED_LEGACY_MAX)
-      problems.push(`legacy: the socket still owned a median ${legacy.wmemMedian} B of ${legacy.backlogMedian} B queued (owned/queued ${legacy.ownedMedian} > ${OWNED_LEGACY_MAX}); expected orphaning in ip_rcv_core`);
-  }
+  // Without a queue (or the socket) there is nothing to judge: that is not the kernel's answer.
+  if (missing.length) return { status: 'error', reason: `could not establish: ${missing.join('; ')}` };
+  const problems: string[] = [];
+  if (!(bpf.wmemMedian > 0) || bpf.ownedMedian < OWNED_BPF_MIN)
+    problems.push(`bpf: the socket owned a median ${bpf.wmemMedian} B while the qdisc queued ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian} < ${OWNED_BPF_MIN}): backpressure lost`);
+  if (legacy.ownedMedian > OWNED_LEGACY_MAX)
+    problems.push(`legacy: the socket still owned a median ${legacy.wmemMedian} B of ${legacy.backlogMedian} B queued (owned/queued ${legacy.ownedMedian} > ${OWNED_LEGACY_MAX}); expected orphaning in ip_rcv_core`);
   const reason = problems.length
     ? problems.join('; ')
     : `bpf: socket owned a median ${bpf.wmemMedian} B while the qdisc held ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian}); legacy: ${legacy.wmemMedian} B owned while the qdisc held ${legacy.backlogMedian} B (${legacy.ownedMedian})`;

@@ -5,7 +5,7 @@ import { BigCounter, type BigCounts } from '../measure/bigcount.js';
 import { bulkFlow } from '../measure/flow.js';
 import type { Family } from '../topology/schema.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
-import { pickPod, skip, type Check } from './check.js';
+import { couldNotEstablish, pickPod, skip, type Check } from './check.js';
 
 /** A receiver the sender reaches without a bottleneck (a rate-limited path paces TCP below 64 KB skbs). */
 function receiver(lab: Lab, node: LabNode, pod: Pod): { exec: 'pod' | 'peer'; netns: string; v4?: string; v6?: string } | undefined {
@@ -75,17 +75,26 @@ export interface BigTcpRun {
   mbps: number;
 }
 
-/** The verdict from the counter per run (kept apart so its failing cases are tested). */
-export function judgeBigTcp(results: BigTcpRun[], notes: string[] = []): { status: 'pass' | 'fail'; reason: string } {
+/**
+ * The verdict from the counter per run (kept apart so its failing cases are tested).
+ * A run whose counter saw no skb of its family at all is `error`, not `fail`: the
+ * counter sits on every skb the pod sends, so zero means the flow or the counter did
+ * not happen, and the kernel gave no answer about BIG TCP. A fail elsewhere still wins.
+ */
+export function judgeBigTcp(results: BigTcpRun[], notes: string[] = []): { status: 'pass' | 'fail' | 'error'; reason: string } {
   const problems: string[] = [];
+  const unseen: string[] = [];
+  if (!results.length) return { status: 'error', reason: couldNotEstablish('no flow was counted') };
   for (const r of results) {
     const big = r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big;
     const total = r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All;
-    if (total === 0) problems.push(`${r.family} ${r.bigTcp}: the counter saw no ${r.family} skbs at all`);
+    if (total === 0) unseen.push(`${r.family} ${r.bigTcp}: the counter saw no ${r.family} skbs at all (flow ${r.mbps} Mbit/s)`);
     else if (r.bigTcp === 'on' && big === 0) problems.push(`${r.family} on: no skb over 65535 B among ${total}`);
     else if (r.bigTcp === 'off' && big > 0) problems.push(`${r.family} off: ${big} skbs over 65535 B with sizes at 65536`);
   }
   const on = results.filter((r) => r.bigTcp === 'on').map((r) => `${r.family} ${r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big}/${r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All}`);
-  const reason = problems.length ? problems.join('; ') : `big skbs with BIG TCP on: ${on.join(', ')}; none with it off${notes.length ? ` (${notes.join('; ')})` : ''}`;
-  return { status: problems.length ? 'fail' : 'pass', reason };
+  if (problems.length) return { status: 'fail', reason: [...problems, ...unseen].join('; ') };
+  if (unseen.length) return { status: 'error', reason: couldNotEstablish(unseen.join('; ')) };
+  const reason = `big skbs with BIG TCP on: ${on.join(', ')}; none with it off${notes.length ? ` (${notes.join('; ')})` : ''}`;
+  return { status: 'pass', reason };
 }

@@ -3,7 +3,12 @@ import type { Verdict } from '../kernel/facts.js';
 import type { CheckId } from '../topology/schema.js';
 import type { CheckSpec, Lab, LabNode, Pod } from '../topology/model.js';
 
-export type CheckStatus = 'pass' | 'fail' | 'skip';
+/**
+ * pass: the kernel showed the claim; fail: the kernel went against it; skip: something
+ * the check needs is missing (named); error: the check could not establish the condition
+ * it judges under ("could not establish: ..."), so the kernel gave no answer either way.
+ */
+export type CheckStatus = 'pass' | 'fail' | 'skip' | 'error';
 
 /** What a check found; evidence is the raw kernel output behind the verdict. */
 export interface CheckResult {
@@ -40,3 +45,6 @@ export function pickPod(lab: Lab, spec: CheckSpec, fits: (n: LabNode, p: Pod) =>
 }
 
 export const skip = (reason: string) => ({ status: 'skip' as const, reason, metrics: {}, evidence: [] });
+
+/** The reason of an `error`: the condition the check needed and did not get. */
+export const couldNotEstablish = (what: string) => `could not establish: ${what}`;

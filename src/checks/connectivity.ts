@@ -5,7 +5,7 @@ import { median } from '../measure/flow.js';
 import type { Family } from '../topology/schema.js';
 import type { Lab } from '../topology/model.js';
 import { planRoutes } from '../topology/routes.js';
-import type { Check } from './check.js';
+import { couldNotEstablish, type Check } from './check.js';
 
 /**
  * Nobody listens on this port, so a SYN that arrives is answered with a RST by the
@@ -79,7 +79,7 @@ export interface ConnectivityVerdict {
 
 /** The verdict from the matrix alone (kept apart so its failing cases are tested). */
 export function judgeConnectivity(matrix: readonly Attempt[], families: readonly Family[], parts: string[][] = []): ConnectivityVerdict {
-  if (!matrix.length) return { status: 'error', reason: 'could not establish: no connection was attempted (no pod with a destination)' };
+  if (!matrix.length) return { status: 'error', reason: couldNotEstablish('no connection was attempted (no pod with a destination)') };
   const n = matrix.length;
   const failed = matrix.filter((a) => !reached(a.outcome) && a.outcome !== 'error');
   const errors = matrix.filter((a) => a.outcome === 'error');
@@ -88,9 +88,9 @@ export function judgeConnectivity(matrix: readonly Attempt[], families: readonly
     const also = errors.length ? `; ${errors.length} attempts could not run` : '';
     return { status: 'fail', reason: `${failed.length} of ${n} attempts did not reach: ${list(failed)}${split}${also}` };
   }
-  if (errors.length) return { status: 'error', reason: `could not establish: ${errors.length} of ${n} attempts could not run: ${list(errors)}` };
+  if (errors.length) return { status: 'error', reason: couldNotEstablish(`${errors.length} of ${n} attempts could not run: ${list(errors)}`) };
   const missing = families.filter((f) => !matrix.some((a) => a.family === f));
-  if (missing.length) return { status: 'error', reason: `could not establish: no attempt in ${missing.join(', ')}` };
+  if (missing.length) return { status: 'error', reason: couldNotEstablish(`no attempt in ${missing.join(', ')}`) };
   const per = families.map((f) => `${f} ${count(matrix, (a) => a.family === f)}`).join(', ');
   const froms = new Set(matrix.map((a) => a.from)).size;
   const tos = new Set(matrix.map((a) => a.to)).size;
@@ -138,7 +138,6 @@ export const connectivity: Check = {
     const v = judgeConnectivity(matrix, ctx.lab.families, parts);
     const metrics = { port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, ...summarize(matrix, ctx.lab.families), parts, matrix };
     const threshold = 'every (pod, destination, family): connected or refused (answered by the destination)';
-    // CheckStatus has no 'error' yet: "could not establish" is reported as a failure, its reason says so.
-    return { status: v.status === 'error' ? 'fail' : v.status, reason: v.reason, metrics, threshold, evidence };
+    return { status: v.status, reason: v.reason, metrics, threshold, evidence };
   },
 };

@@ -1,49 +1,32 @@
 import { needTool } from '../kernel/facts.js';
 import { podDevice } from '../datapath/devices/devices.js';
-import { endpointKey, endpointValue, isNetkit, linkMac, pins, currentHostRouting } from '../datapath/host-routing/host-routing.js';
-import { attachPinned, chooseHook, type Hook } from '../datapath/hook.js';
-import { setSizes } from '../datapath/bigtcp/bigtcp.js';
+import { isNetkit, currentHostRouting } from '../datapath/host-routing/host-routing.js';
+import { chooseHook } from '../datapath/hook.js';
+import { Bottleneck } from '../measure/bottleneck.js';
 import { bulkFlow } from '../measure/flow.js';
-import { readLinks } from '../measure/links.js';
+import { addVethPod } from '../measure/scratch-pod.js';
 import { nthAddr, parsePrefix } from '../topology/ip.js';
-import type { LabContext } from '../lifecycle/context.js';
-import type { LabNode, Pod } from '../topology/model.js';
-import { lines, podBatch, podHostLines } from '../backends/wiring.js';
-import { skip, type Check } from './check.js';
+import type { Timing } from '../backends/backend.js';
+import { couldNotEstablish, skip, type Check } from './check.js';
 
-/** The scratch veth pod: '_' cannot appear in topology names, so it never clashes with a pod. */
-const SCRATCH = '_veth';
-const SCRATCH_DEV = 'lxc_veth';
 /** The seed's claim: netkit reaches host-namespace throughput. Judged where timing means something. */
 const NETKIT_VS_HOST_MIN = 0.9;
 
-/** A veth pod beside the netkit ones, wired like them (gateway, endpoint map, host routing). */
-async function addVethPod(ctx: LabContext, node: LabNode, addr: string, hook: Hook, bpf: boolean) {
-  const netns = `${node.netns}.${SCRATCH}`;
-  const root = ctx.backend.root(node.name);
-  if (root.hostPids) ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, [{ kind: 'netns', name: netns }]);
-  await root.run(['ip', '-batch', '-'], { input: `netns add ${netns}\nlink add ${SCRATCH_DEV} netns ${node.netns} type veth peer name eth0 netns ${netns}\n` });
-  ctx.backend.register?.(netns, node.name);
-  // Wired by the same lines as the topology's pods (IPv4 only: the flows use it).
-  const scratch: Pod = { name: SCRATCH, node: node.name, netns, hostDev: SCRATCH_DEV, dev: 'eth0', ipv4: addr };
-  const v4node = { ...node, gw6: undefined };
-  const nodeExec = ctx.backend.exec(node.netns);
-  await nodeExec.run(['ip', '-batch', '-'], { input: lines(...podHostLines(v4node, scratch, 'veth')) });
-  await ctx.backend.exec(netns).run(['ip', '-batch', '-'], { input: podBatch(v4node, scratch, 'veth') });
-  const [dev] = await readLinks(nodeExec, SCRATCH_DEV);
-  const p = pins(ctx, node);
-  const [podDev] = await readLinks(ctx.backend.exec(netns), 'eth0');
-  const value = endpointValue({ ifindex: dev.ifindex, mac: linkMac(podDev), nodeMac: linkMac(dev) });
-  await root.run(['bpftool', 'map', 'update', 'pinned', p.endpoints, 'key', 'hex', ...endpointKey(addr).split(' '), 'value', 'hex', ...value.split(' ')]);
-  if (bpf) await attachPinned(nodeExec, hook, 'ingress', [[SCRATCH_DEV, p.fromPod]]);
-  await setSizes(ctx.backend, ctx.facts, [node.netns, netns], node.datapath.bigTcp);
-  return {
-    netns,
-    remove: async () => {
-      await root.run(['bpftool', 'map', 'delete', 'pinned', p.endpoints, 'key', 'hex', ...endpointKey(addr).split(' ')], { nothrow: true });
-      await root.run(['ip', 'netns', 'del', netns], { nothrow: true });
-    },
-  };
+/** Throughput of the three paths, Mbit/s. */
+export type PathMbps = Record<'netkit' | 'veth' | 'host', number>;
+
+/**
+ * The verdict. Under TCG the CPUs are emulated, so a throughput ratio says nothing about
+ * the kernel: `skip`, with the ratios in the metrics, never `pass`. A node that moved
+ * nothing leaves no baseline (`error`); a pod path that moved nothing while the node did is `fail`.
+ */
+export function judgeNetkitThroughput(mbps: PathMbps, timing: Timing): { status: 'pass' | 'fail' | 'skip' | 'error'; reason: string } {
+  const ratio = (x: number) => Math.round((x / mbps.host) * 100) / 100;
+  if (!(mbps.host > 0)) return { status: 'error', reason: couldNotEstablish(`the node's own flow moved nothing (netkit ${mbps.netkit}, veth ${mbps.veth} Mbit/s): no baseline`) };
+  const summary = `netkit ${mbps.netkit} Mbit/s (${ratio(mbps.netkit)}x the node), veth ${mbps.veth} (${ratio(mbps.veth)}x), node ${mbps.host}`;
+  if (!(mbps.netkit > 0) || !(mbps.veth > 0)) return { status: 'fail', reason: `a pod flow moved nothing while the node's did: ${summary}` };
+  if (timing === 'emulated') return { status: 'skip', reason: `not judged on emulated CPUs (TCG): throughput ratios say nothing about the kernel there; measured ${summary}` };
+  return ratio(mbps.netkit) >= NETKIT_VS_HOST_MIN ? { status: 'pass', reason: summary } : { status: 'fail', reason: `${summary}: netkit below ${NETKIT_VS_HOST_MIN}x the node` };
 }
 
 export const netkitThroughput: Check = {
@@ -63,33 +46,28 @@ export const netkitThroughput: Check = {
     const addr = nthAddr(parsePrefix(node.podCidr4!)!, 250)!;
     const hook = chooseHook(ctx.facts).hook ?? 'tcx';
     const bpf = (await currentHostRouting(ctx, node)) === 'bpf';
-    const nodeExec = ctx.backend.exec(node.netns);
-    const accel = (ctx.backend as { accel?: string }).accel;
-    const indicative = accel === 'tcg';
-    // The bottleneck would cap all three at its rate: lift it for the measurement.
-    const tbf = u.rate ? (await nodeExec.run(['tc', 'qdisc', 'del', 'dev', u.nodeDev, 'root'], { nothrow: true })).code === 0 : false;
-    const scratch = await addVethPod(ctx, node, addr, hook, bpf);
-    const mbps: Record<'netkit' | 'veth' | 'host', number> = { netkit: 0, veth: 0, host: 0 };
+    const timing = ctx.backend.timing();
+    const mbps: PathMbps = { netkit: 0, veth: 0, host: 0 };
     const evidence: string[] = [];
-    try {
-      for (const [what, netns] of [['host', node.netns], ['netkit', pod.netns], ['veth', scratch.netns]] as const) {
-        ctx.progress(`netkit-throughput: ${seconds} s ${what} -> ${peer.name}`);
-        const flow = await bulkFlow({ from: ctx.backend.exec(netns), to: ctx.backend.exec(peer.netns), addr: u.peer4!.addr, seconds, journal: ctx.journal, signal: ctx.signal });
-        mbps[what] = Math.round(flow.bitsPerSecond / 1e5) / 10;
-        evidence.push(`[${what}] ${flow.evidence.at(-1)}`);
+    const measure = async () => {
+      const scratch = await addVethPod(ctx, node, addr, hook, bpf);
+      try {
+        for (const [what, netns] of [['host', node.netns], ['netkit', pod.netns], ['veth', scratch.netns]] as const) {
+          ctx.progress(`netkit-throughput: ${seconds} s ${what} -> ${peer.name}`);
+          const flow = await bulkFlow({ from: ctx.backend.exec(netns), to: ctx.backend.exec(peer.netns), addr: u.peer4!.addr, seconds, journal: ctx.journal, signal: ctx.signal });
+          mbps[what] = Math.round(flow.bitsPerSecond / 1e5) / 10;
+          evidence.push(`[${what}] ${flow.evidence.at(-1)}`);
+        }
+      } finally {
+        await scratch.remove();
       }
-    } finally {
-      await scratch.remove();
-      if (tbf) await nodeExec.run(['tc', 'qdisc', 'add', 'dev', u.nodeDev, 'root', 'tbf', 'rate', u.rate!, 'burst', '64kb', 'latency', '50ms']);
-    }
-    const ratio = (x: number) => Math.round((x / mbps.host) * 100) / 100;
-    const metrics = { mbps, ratioToHost: { netkit: ratio(mbps.netkit), veth: ratio(mbps.veth) }, hostRouting: bpf ? 'bpf' : 'legacy', accel: accel ?? 'native', indicative };
-    const summary = `netkit ${mbps.netkit} Mbit/s (${ratio(mbps.netkit)}x the node), veth ${mbps.veth} (${ratio(mbps.veth)}x), node ${mbps.host}`;
+    };
+    // The bottleneck would cap all three at its rate: lifted for the measurement, put back in a finally.
+    const neck = Bottleneck.ofUplink(ctx.lab, node, ctx.backend.exec(node.netns));
+    await (neck ? neck.with({ lift: true }, measure, ctx.signal) : measure());
+    const ratio = (x: number) => (mbps.host > 0 ? Math.round((x / mbps.host) * 100) / 100 : null);
+    const metrics = { mbps, ratioToHost: { netkit: ratio(mbps.netkit), veth: ratio(mbps.veth) }, hostRouting: bpf ? 'bpf' : 'legacy', timing, judged: timing === 'native' };
     const threshold = `netkit >= ${NETKIT_VS_HOST_MIN}x the node's throughput (judged only without TCG)`;
-    if (Object.values(mbps).some((v) => !(v > 0))) return { status: 'fail', reason: `a flow moved nothing: ${summary}`, metrics, threshold, evidence };
-    if (indicative) return { status: 'pass', reason: `${summary}; under TCG these ratios are indicative only (emulated CPUs), the claim is not judged`, metrics, threshold, evidence };
-    return ratio(mbps.netkit) >= NETKIT_VS_HOST_MIN
-      ? { status: 'pass', reason: summary, metrics, threshold, evidence }
-      : { status: 'fail', reason: `${summary}: netkit below ${NETKIT_VS_HOST_MIN}x the node`, metrics, threshold, evidence };
+    return { ...judgeNetkitThroughput(mbps, timing), metrics, threshold, evidence };
   },
 };

@@ -3,6 +3,7 @@ import { EXIT, exitCodeFor } from '../errors.js';
 import { printError, progressLogger } from './output.js';
 import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
 import { checksTable } from '../report/table.js';
+import { bottlenecksRestored } from '../measure/bottleneck.js';
 
 /**
  * Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit
@@ -21,6 +22,8 @@ export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: b
   try {
     actor.start();
     const out = await toPromise(actor);
+    // An interrupted `lab check` leaves the lab up: a bottleneck a check changed must be back before we exit.
+    await bottlenecksRestored();
     if (out.results?.length && !opts.json) process.stdout.write(`\n${checksTable(out.results)}\n`);
     if (out.reports && !opts.json) process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n`);
     if (out.teardown?.left.length) process.stderr.write(`teardown left ${out.teardown.left.length} objects (kept in the journal; run lab down again):\n  ${out.teardown.left.join('\n  ')}\n`);
@@ -30,7 +33,8 @@ export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: b
       if (code === EXIT.labFailed && out.teardown) process.stderr.write('the lab was torn down\n');
       return { code, out };
     }
-    const failed = out.results?.some((r) => r.status === 'fail');
+    // An error (a condition the check could not establish) is no pass: the same exit as a failure.
+    const failed = out.results?.some((r) => r.status === 'fail' || r.status === 'error');
     return { code: failed ? EXIT.checkFailed : EXIT.ok, out };
   } finally {
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('unhandledRejection', stray);

@@ -11,8 +11,9 @@ import * as status from './status.js';
 import * as up from './up.js';
 
 const HELP_AFTER = `
-Exit codes: 0 all checks passed or skipped, 1 a check failed, 2 bad input or unmet
-requirement (nothing changed on the machine), 3 the lab itself failed (and was torn down).
+Exit codes: 0 all checks passed or skipped, 1 a check failed or could not establish its condition
+(error), 2 bad input or unmet requirement (nothing changed on the machine), 3 the lab itself failed
+(and was torn down).
 
 Examples:
   lab demo                            the quickstart lab, start to finish

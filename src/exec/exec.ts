@@ -22,6 +22,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Environment of the process (default: the lab's own). */
   env?: NodeJS.ProcessEnv;
+  /** Called with stdout as it arrives. */
+  onStdout?: (chunk: string) => void;
   /**
    * The command reads pinned BPF objects: in a namespace, enter only the network
    * namespace (nsenter --net), never `ip -n` / `tc -n`, which remount /sys and hide bpffs.
@@ -38,13 +40,31 @@ export interface Exec {
   /** Run argv to completion. Throws CommandError on non-zero exit unless nothrow. */
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Start argv in the background; returns its pid and a promise of its end. */
-  start(argv: readonly string[], opts?: { signal?: AbortSignal }): Background;
+  start(argv: readonly string[], opts?: StartOptions): Background;
+}
+
+export interface StartOptions {
+  /** Aborting kills the process. */
+  signal?: AbortSignal;
+  /**
+   * Called with stdout as it arrives (a sampler's records while it runs). A backend that
+   * cannot stream (the QEMU guest agent keeps output until the process ends) calls it once, at the end.
+   */
+  onStdout?: (chunk: string) => void;
 }
 
 export interface Background {
+  /** The process id where it runs (a guest's pid is -1 until the agent has answered). */
   pid: number;
+  /** Resolves with the pid once the process runs (a guest's comes an agent round trip later). */
+  started?: Promise<number>;
   done: Promise<ExecResult>;
   kill(signal?: NodeJS.Signals): void;
+}
+
+/** The pid of a started process, once it is known. */
+export function startedPid(bg: Background): Promise<number> {
+  return bg.started ?? Promise.resolve(bg.pid);
 }
 
 /**
@@ -64,7 +84,10 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    opts.onStdout?.(d);
+  });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   if (opts.input !== undefined) {
     child.stdin!.on('error', () => {}); // a command that exits early closes its stdin
@@ -83,7 +106,8 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
     });
     child.on('close', (code) => finish(code));
   });
-  return { pid: child.pid ?? -1, done, kill: (s = 'SIGTERM') => void child.kill(s) };
+  const pid = child.pid ?? -1;
+  return { pid, started: Promise.resolve(pid), done, kill: (s = 'SIGTERM') => void child.kill(s) };
 }
 
 export async function runArgv(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -99,8 +123,8 @@ export class HostExec implements Exec {
   run(argv: readonly string[], opts?: ExecOptions) {
     return runArgv(argv, opts);
   }
-  start(argv: readonly string[], opts?: { signal?: AbortSignal }) {
-    return spawnArgv(argv, { signal: opts?.signal });
+  start(argv: readonly string[], opts?: StartOptions) {
+    return spawnArgv(argv, { signal: opts?.signal, onStdout: opts?.onStdout });
   }
 }
 
@@ -121,8 +145,8 @@ export class NetnsExec implements Exec {
   run(argv: readonly string[], opts?: ExecOptions) {
     return runArgv(this.wrap(argv, opts?.needsBpffs), opts);
   }
-  start(argv: readonly string[], opts?: { signal?: AbortSignal }) {
-    return spawnArgv(this.wrap(argv), { signal: opts?.signal });
+  start(argv: readonly string[], opts?: StartOptions) {
+    return spawnArgv(this.wrap(argv), { signal: opts?.signal, onStdout: opts?.onStdout });
   }
 }
 

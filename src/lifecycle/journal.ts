@@ -22,6 +22,12 @@ export interface Owner {
   node?: string;
 }
 
+/**
+ * Processes and files on this machine, whatever the lab's backend (a flow's iperf3
+ * started through a namespace here): the local backend removes them.
+ */
+export const HOST_OWNER: Owner = { backend: 'local' };
+
 export interface JournalEntry {
   seq: number;
   obj: JournalObject;

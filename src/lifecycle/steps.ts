@@ -118,7 +118,9 @@ export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<Chec
       results.push({ ...base, ...r, ms: Math.round(performance.now() - t0) });
     } catch (e) {
       if (ctx.signal.aborted) throw e;
-      results.push({ ...base, status: 'fail', reason: `check could not run: ${e instanceof Error ? e.message : String(e)}`, metrics: {}, evidence: [], ms: Math.round(performance.now() - t0) });
+      // A check that threw never got the kernel's answer: that is an error, not a failed claim.
+      const message = e instanceof Error ? e.message : String(e);
+      results.push({ ...base, status: 'error', reason: `check could not run: ${message}`, metrics: {}, evidence: [], ms: Math.round(performance.now() - t0) });
     }
     ctx.progress(`check ${check.id}: ${results.at(-1)!.status.toUpperCase()} ${results.at(-1)!.reason}`);
   }

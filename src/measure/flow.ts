@@ -1,25 +1,25 @@
-import { parseJson, type Exec } from '../exec/exec.js';
-import type { Journal } from '../lifecycle/journal.js';
+import { parseJson, startedPid, type Exec } from '../exec/exec.js';
+import { HOST_OWNER, type Journal, type JournalEntry } from '../lifecycle/journal.js';
 import { processStartTime } from '../exec/process.js';
+import { MeasureError } from '../errors.js';
+import { sleep } from '../sleep.js';
+import { startSampler, type FlowSample, type SampleRecord, type SamplerSpec } from './sampler.js';
 
-/** One sample of a bulk flow: the sender's sk_wmem_alloc and the bottleneck's backlog. */
-export interface FlowSample {
-  /** Milliseconds since the flow started. */
-  t: number;
-  /** Sum of skmem t (sk_wmem_alloc) over the sender's sockets to the server port; undefined when ss showed none. */
-  wmem?: number;
-  /** Bytes queued in the bottleneck qdisc (tc -s -j qdisc: backlog). */
-  backlog?: number;
-}
+export { parseSsWmem, parseTcBacklog, type FlowSample } from './sampler.js';
 
+/** A bulk flow's outcome: what it carried and, when sampled, the node's records. */
 export interface FlowResult {
+  /** Receiver's goodput (iperf3 sum_received, else sum_sent), bits per second. */
   bitsPerSecond: number;
+  /** The sender's TCP retransmissions (iperf3 sum_sent). */
   retransmits?: number;
+  /** The sampler's records in node time; empty when the flow was not sampled. */
   samples: FlowSample[];
   /** Raw outputs kept as evidence: the last ss and tc samples and iperf3's summary. */
   evidence: string[];
 }
 
+/** A bulk TCP flow from one namespace to another. */
 export interface FlowSpec {
   /** Where the client (sender) runs. */
   from: Exec;
@@ -27,47 +27,25 @@ export interface FlowSpec {
   to: Exec;
   /** Server address as the client dials it. */
   addr: string;
+  /** Duration of the flow. */
   seconds: number;
+  /** Server port (default iperf3's). */
   port?: number;
   /**
-   * Sample the sender's socket (in netns `sender`) and a qdisc (device `dev` in netns
-   * `qdiscNetns`) every intervalMs, both in one shell run through `root`: the two
-   * readings are taken back to back (in a guest, agent round trips apart would skew them).
+   * Sample the sender's socket and the bottleneck's qdisc every intervalMs as one process
+   * on the node for the whole flow (startSampler): both readings back to back, timestamped there.
    */
-  sample?: { root: Exec; sender: string; qdiscNetns: string; dev: string; intervalMs?: number };
+  sample?: Omit<SamplerSpec, 'port'>;
+  /** Each sample as the node delivers it (live on this machine, all at the end from a guest). */
+  onSample?: (s: FlowSample) => void;
   journal: Journal;
   signal?: AbortSignal;
 }
 
-const SAMPLE_SPLIT = '\n--dpl-sample--\n';
-/**
- * ss in the sender's namespace, then tc in the bottleneck's: $1 sender netns, $2 port,
- * $3 qdisc netns, $4 device. Absolute paths: a guest's busybox sh prefers its own
- * applets (nsenter, tc) to PATH (FACTS.md); these are Debian's, which guests copy.
- */
-const SAMPLE_SCRIPT = `/usr/bin/nsenter --net=/run/netns/"$1" /usr/bin/ss -tmiHn state established dport = :"$2"; echo; echo --dpl-sample--; /usr/bin/nsenter --net=/run/netns/"$3" /usr/sbin/tc -s -j qdisc show dev "$4"`;
-
 /** iperf3's default port. */
 export const IPERF_PORT = 5201;
 
-/**
- * skmem:(r0,rb131072,t0,tb46080,...) of every socket in ss -tmi output: the t fields
- * summed. Undefined when ss listed no socket with skmem (a socket ss cannot see is
- * not a socket that owns nothing).
- */
-export function parseSsWmem(text: string): number | undefined {
-  let sum: number | undefined;
-  for (const m of text.matchAll(/skmem:\([^)]*\bt(\d+)/g)) sum = (sum ?? 0) + Number(m[1]);
-  return sum;
-}
-
-/** backlog bytes of the root qdisc in `tc -s -j qdisc show dev X`. */
-export function parseTcBacklog(json: unknown): number | undefined {
-  if (!Array.isArray(json)) return undefined;
-  const root = json.find((q) => q && typeof q === 'object' && (q as { root?: boolean }).root) as { backlog?: number } | undefined;
-  return root?.backlog;
-}
-
+/** Median of a series; 0 for none (callers count their samples before reading it). */
 export function median(xs: number[]): number {
   if (!xs.length) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -75,65 +53,55 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
-
 async function waitListening(exec: Exec, port: number, signal?: AbortSignal): Promise<void> {
   for (let i = 0; i < 100 && !signal?.aborted; i++) {
     const r = await exec.run(['ss', '-ltnH', 'sport', '=', `:${port}`], { nothrow: true, signal });
     if (r.stdout.trim()) return;
     await sleep(20, signal);
   }
-  throw new Error(`iperf3 server on ${exec.where} never listened on port ${port}`);
+  throw new MeasureError(`iperf3 server on ${exec.where} never listened on port ${port}`);
 }
 
 /**
  * A bulk TCP flow with iperf3, sampled while it runs. The server is a one-off
  * (`-1`) with an idle timeout, so even a lab killed with -9 leaves no server behind
- * for long; both processes are in the journal for teardown.
+ * for long; host processes (server, client, sampler) are in the journal for teardown.
  */
 export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
   const port = spec.port ?? IPERF_PORT;
   const server = spec.to.start(['iperf3', '-s', '-1', '-p', String(port), '--idle-timeout', String(spec.seconds + 20)], { signal: spec.signal });
   // Host processes go in the journal; a guest's end with its VM.
-  const own = (exec: Exec, pid: number, role: string) =>
-    exec.hostPids ? spec.journal.record({ backend: 'local' }, [{ kind: 'process', pid, startTime: processStartTime(pid), argv: ['iperf3', role] }]) : [];
-  const [srvEntry] = own(spec.to, server.pid, '-s');
+  const own = (exec: Exec, pid: number, argv: string[]): JournalEntry | undefined =>
+    exec.hostPids ? spec.journal.record(HOST_OWNER, [{ kind: 'process', pid, startTime: processStartTime(pid), argv }])[0] : undefined;
+  const srvEntry = own(spec.to, server.pid, ['iperf3', '-s']);
   try {
     await waitListening(spec.to, port, spec.signal);
-    const samples: FlowSample[] = [];
     const evidence: string[] = [];
-    const t0 = performance.now();
+    const samples: FlowSample[] = [];
     // An unreachable server must fail in seconds, not after TCP's two minutes of SYN retries.
     const client = spec.from.start(['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J', '--connect-timeout', '3000'], { signal: spec.signal });
-    const [cliEntry] = own(spec.from, client.pid, '-c');
-    let running = true;
-    const clientDone = client.done.finally(() => (running = false));
-    const sampler = (async () => {
-      if (!spec.sample) return;
-      const every = spec.sample.intervalMs ?? 100;
-      let lastSs = '', lastTc = '';
-      while (running && !spec.signal?.aborted) {
-        const tick = performance.now();
-        const { root, sender, qdiscNetns, dev } = spec.sample;
-        const r = await root.run(['sh', '-c', SAMPLE_SCRIPT, 'sample', sender, String(port), qdiscNetns, dev], { nothrow: true });
-        if (!running) break; // a sample taken after the flow ended says nothing about it
-        const [ss, tc = ''] = r.stdout.split(SAMPLE_SPLIT);
-        samples.push({ t: Math.round(tick - t0), wmem: parseSsWmem(ss), backlog: parseTcBacklog(safeJson(tc)) });
-        lastSs = ss;
-        lastTc = tc;
-        await sleep(Math.max(0, every - (performance.now() - tick)), spec.signal);
-      }
-      evidence.push(`ss -tmi (last sample):\n${lastSs.trim()}`);
-      if (lastTc) evidence.push(`tc -s -j qdisc show dev ${spec.sample.dev} (last sample):\n${lastTc.trim()}`);
-    })();
-    const r = await clientDone;
-    await sampler;
+    const cliEntry = own(spec.from, client.pid, ['iperf3', '-c']);
+    let sampler: ReturnType<typeof startSampler> | undefined;
+    let smpEntry: JournalEntry | undefined;
+    if (spec.sample) {
+      // The sampler watches the client's pid: it runs exactly as long as the flow.
+      const pid = await startedPid(client);
+      const onRecord = (rec: SampleRecord) => (samples.push(rec.sample), spec.onSample?.(rec.sample));
+      sampler = startSampler({ ...spec.sample, port }, pid, spec.seconds + 10, onRecord, spec.signal);
+      smpEntry = own(spec.sample.root, sampler.proc.pid, ['sh', 'dpl-sampler']);
+    }
+    const r = await client.done;
     if (cliEntry) spec.journal.gone([cliEntry.seq]);
-    if (r.code !== 0) throw new Error(`iperf3 client on ${spec.from.where} failed (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
+    if (sampler) {
+      // The loop ends within one interval of the client; a stuck reading must not hold the flow.
+      const late = setTimeout(() => sampler!.stop(), 5_000 + (spec.sample?.intervalMs ?? 100));
+      const records = await sampler.done.finally(() => clearTimeout(late));
+      if (smpEntry) spec.journal.gone([smpEntry.seq]);
+      const last = records.at(-1);
+      if (last) evidence.push(`ss -tmi (last sample):\n${last.ss}`, `tc -s -j qdisc show dev ${spec.sample!.dev} (last sample):\n${last.tc}`);
+      else evidence.push(`the sampler on ${spec.sample!.root.where} produced no record`);
+    }
+    if (r.code !== 0) throw new MeasureError(`iperf3 client on ${spec.from.where} failed (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
     const j = parseJson<{ end?: { sum_sent?: { bits_per_second?: number; retransmits?: number }; sum_received?: { bits_per_second?: number } } }>(r, 'iperf3 -J');
     const bps = j?.end?.sum_received?.bits_per_second ?? j?.end?.sum_sent?.bits_per_second ?? 0;
     evidence.push(`iperf3 -c ${spec.addr} -t ${spec.seconds}: ${(bps / 1e6).toFixed(1)} Mbit/s, retransmits ${j?.end?.sum_sent?.retransmits ?? '?'}`);
@@ -142,13 +110,5 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     server.kill('SIGTERM');
     await server.done;
     if (srvEntry) spec.journal.gone([srvEntry.seq]);
-  }
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return undefined;
   }
 }

@@ -30,7 +30,7 @@ export function reportJson(ctx: LabContext, results: CheckResult[]) {
     },
     timing: ctx.backend.timing(),
     datapath: ctx.decisions,
-    summary: { pass: results.filter((r) => r.status === 'pass').length, fail: results.filter((r) => r.status === 'fail').length, skip: results.filter((r) => r.status === 'skip').length },
+    summary: Object.fromEntries((['pass', 'fail', 'error', 'skip'] as const).map((s) => [s, results.filter((r) => r.status === s).length])),
     checks: results,
   };
 }

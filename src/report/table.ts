@@ -1,6 +1,6 @@
 import type { CheckResult } from '../checks/check.js';
 
-const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP' } as const;
+const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' } as const;
 
 /** Fixed-width text table, wrapping the last column to the terminal width. */
 export function table(header: string[], rows: string[][], width = process.stdout.columns || 120): string {

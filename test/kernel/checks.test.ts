@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NetnsExec, runArgv } from '../../src/exec/exec.js';
+import { HostExec, NetnsExec, runArgv } from '../../src/exec/exec.js';
 import { Journal } from '../../src/lifecycle/journal.js';
 import { bulkFlow } from '../../src/measure/flow.js';
+import { requestResponse } from '../../src/measure/rr.js';
 import { cli, quickstart, residue, topo } from './helpers.js';
 
 const twoNode = readFileSync(new URL('../../topologies/two-node.yaml', import.meta.url), 'utf8').replace('name: two-node', 'name: kt-two');
@@ -71,6 +72,88 @@ describe('legacy host routing and BIG TCP off', () => {
     expect(net.flatMap((e: { tc: unknown[] }) => e.tc)).toEqual([]); // back to legacy
     const link = JSON.parse((await runArgv(['ip', '-n', `dpl-${LAB}.node1.client`, '-d', '-j', 'link', 'show', 'dev', 'eth0'])).stdout)[0];
     expect(link.gso_max_size).toBe(65536);
+    expect((await cli(['down', LAB, '-q'])).code).toBe(0);
+    expect(await residue(LAB)).toEqual([]);
+  });
+});
+
+describe('the measurement API on a running lab', () => {
+  const LAB = 'ms-smp';
+  const node = `dpl-${LAB}.node1`;
+  /** The uplink's root qdisc, without what a new instance changes (its handle). */
+  const tbf = async () => {
+    const q = JSON.parse((await runArgv(['tc', '-n', node, '-j', 'qdisc', 'show', 'dev', 'uplink'])).stdout).find((x: { root?: boolean }) => x.root);
+    return q && { kind: q.kind, options: q.options };
+  };
+  afterAll(() => cli(['down', LAB, '-q']));
+
+  it('a sampled flow streams node-timestamped records while it runs, from one node process that ends with it', async () => {
+    const up = await cli(['up', topo(quickstart(LAB)), '-q']);
+    expect(up.code, up.stderr).toBe(0);
+    const journal = Journal.open(LAB)!;
+    const seen: { at: number; t: number; backlog?: number }[] = [];
+    const t0 = performance.now();
+    const flow = await bulkFlow({
+      from: new NetnsExec(`${node}.client`),
+      to: new NetnsExec(`dpl-${LAB}.remote`),
+      addr: '10.255.1.2',
+      seconds: 3,
+      sample: { root: new HostExec(), sender: `${node}.client`, qdiscNetns: node, dev: 'uplink' },
+      onSample: (s) => seen.push({ at: performance.now() - t0, t: s.t, backlog: s.backlog }),
+      journal,
+    });
+    const end = performance.now() - t0;
+    expect(flow.samples.length).toBeGreaterThanOrEqual(5);
+    expect(seen.length).toBe(flow.samples.length);
+    // Streamed: the first records arrived while the 3 s flow still had seconds to run.
+    expect(seen[0].at).toBeLessThan(end - 1500);
+    // Node clock, one record per interval at most: never closer than the 100 ms sleep beside the readings.
+    const gaps = flow.samples.slice(1).map((s, i) => s.t - flow.samples[i].t);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(90);
+    // A 200mbit tbf behind a veth sender queues.
+    expect(flow.samples.filter((s) => (s.backlog ?? 0) > 0).length).toBeGreaterThanOrEqual(3);
+    const left = await runArgv(['pgrep', '-f', 'dpl-sampler'], { nothrow: true });
+    expect(left.stdout.trim()).toBe('');
+  });
+
+  it.skipIf(!existsSync('/usr/bin/sockperf'))('request/response latency between two pods: round trips, percentiles, evidence', async () => {
+    const rr = await requestResponse({ from: new NetnsExec(`${node}.client`), to: new NetnsExec(`${node}.server`), addr: '10.244.1.3', seconds: 1, journal: Journal.open(LAB)! });
+    expect(rr.observations).toBeGreaterThan(100);
+    expect(rr.minUs).toBeGreaterThan(0);
+    expect(rr.percentilesUs['50']).toBeGreaterThanOrEqual(rr.minUs);
+    expect(rr.percentilesUs['99']).toBeGreaterThanOrEqual(rr.percentilesUs['50']);
+    expect(rr.maxUs).toBeGreaterThanOrEqual(rr.percentilesUs['99']);
+    expect(rr.evidence.join('\n')).toContain('Round trip');
+    expect((await runArgv(['pgrep', '-f', 'sockperf server'], { nothrow: true })).stdout.trim()).toBe('');
+  });
+
+  it('an interrupted lab check puts the bottleneck back exactly as the topology had it', async () => {
+    const before = await tbf();
+    expect(before).toMatchObject({ kind: 'tbf', options: { rate: 25_000_000, burst: 65536 } });
+    let sent = false;
+    let lifted: unknown;
+    const r = await cli(['check', LAB, '--only', 'backpressure', '--report-dir', mkdtempSync(join(tmpdir(), 'dpl-report-'))], {
+      onStderr: (s, child) => {
+        if (sent || !s.includes('tbf lifted')) return;
+        sent = true;
+        // Interrupt once the kernel shows the tbf gone (polled, with a deadline).
+        void (async () => {
+          for (const t = Date.now(); Date.now() - t < 5000; ) {
+            lifted = await tbf();
+            if ((lifted as { kind?: string } | undefined)?.kind !== 'tbf') break;
+          }
+          child.kill('SIGINT');
+        })();
+      },
+    });
+    expect(sent).toBe(true);
+    expect((lifted as { kind?: string } | undefined)?.kind).not.toBe('tbf');
+    expect(r.code, r.stderr).toBe(130);
+    expect(await tbf()).toEqual(before);
+    // And after a whole check, the same.
+    const full = await cli(['check', LAB, '--only', 'backpressure', '--report-dir', mkdtempSync(join(tmpdir(), 'dpl-report-')), '-q']);
+    expect(full.code, full.stdout + full.stderr).toBe(0);
+    expect(await tbf()).toEqual(before);
     expect((await cli(['down', LAB, '-q'])).code).toBe(0);
     expect(await residue(LAB)).toEqual([]);
   });

@@ -3,6 +3,10 @@ import { median, parseSsWmem, parseTcBacklog } from '../../src/measure/flow.js';
 import { chosenSize } from '../../src/datapath/bigtcp/bigtcp.js';
 import { endpointKey, endpointValue } from '../../src/datapath/host-routing/host-routing.js';
 import { junitXml } from '../../src/report/junit.js';
+import { SampleParser, SAMPLER_SCRIPT } from '../../src/measure/sampler.js';
+import { parseSockperf } from '../../src/measure/rr.js';
+import { rateBps } from '../../src/measure/bottleneck.js';
+import { checksTable } from '../../src/report/table.js';
 
 describe('parsers of kernel tool output', () => {
   it('sums skmem t over the sockets ss lists', () => {
@@ -42,9 +46,65 @@ describe('junit', () => {
       { id: 'backpressure', title: '', status: 'fail', reason: 'wmem 0', metrics: {}, evidence: ['ss & tc'], ms: 1500 },
       { id: 'tso-probe', title: '', status: 'pass', reason: 'ok', metrics: {}, evidence: [], ms: 10 },
     ]);
-    expect(xml).toContain('tests="3" failures="1" skipped="1"');
+    expect(xml).toContain('tests="3" failures="1" errors="0" skipped="1"');
     expect(xml).toContain('<skipped message="needs &lt;two&gt; pods"/>');
     expect(xml).toContain('<failure message="wmem 0">ss &amp; tc</failure>');
     expect(xml.match(/<testcase /g)).toHaveLength(3);
+  });
+  it('errors as <error> with their evidence, counted apart from failures', () => {
+    const xml = junitXml('q', [{ id: 'backpressure', title: '', status: 'error', reason: 'could not establish: no queue', metrics: {}, evidence: ['tc'], ms: 1 }]);
+    expect(xml).toContain('tests="1" failures="0" errors="1" skipped="0"');
+    expect(xml).toContain('<error message="could not establish: no queue">tc</error>');
+    expect(checksTable([{ id: 'backpressure', title: '', status: 'error', reason: 'x', metrics: {}, evidence: [], ms: 1 }])).toContain('ERROR');
+  });
+});
+
+describe('the node-side sampler', () => {
+  const rec = (up: string, ss: string, tc: string) => `--dpl-sample-- ${up}\n${ss}\n--dpl-tc--\n${tc}\n\n--dpl-end--\n`;
+  const ss = 'ESTAB 0 0 10.244.1.2:40000 10.255.1.2:5201\n\t skmem:(r0,rb131072,t151832,tb46080)';
+  const tc = '[{"kind":"tbf","handle":"8001:","root":true,"backlog":122634,"qlen":3}]';
+  it('parses records split anywhere across chunks, timestamped by the node', () => {
+    const text = rec('100.25', ss, tc) + rec('100.35', '', tc) + rec('100.46', ss, '');
+    const p = new SampleParser();
+    const got = [...text].flatMap((c) => p.push(c));
+    expect(got.map((r) => r.sample)).toEqual([
+      { t: 0, wmem: 151832, backlog: 122634 },
+      { t: 100, wmem: undefined, backlog: 122634 },
+      { t: 210, wmem: 151832, backlog: undefined },
+    ]);
+    expect(got[0].ss).toContain('skmem');
+  });
+  it('keeps a record back until its end marker arrives', () => {
+    const p = new SampleParser();
+    const text = rec('5.00', ss, tc);
+    expect(p.push(text.slice(0, -3))).toEqual([]);
+    expect(p.push(text.slice(-3))).toHaveLength(1);
+  });
+  it('runs as one loop whose cadence is the sleep beside the readings, by absolute tool paths', () => {
+    expect(SAMPLER_SCRIPT).toMatch(/sleep "\$6" & s=\$!/);
+    expect(SAMPLER_SCRIPT).toContain('wait "$s"');
+    expect(SAMPLER_SCRIPT).toContain('/proc/uptime');
+    expect(SAMPLER_SCRIPT).toContain('/usr/sbin/tc -n "$3" -s -j qdisc');
+  });
+});
+
+describe('measure parsers', () => {
+  it('sockperf ping-pong with --full-rtt', () => {
+    const out = [
+      'sockperf: Summary: Round trip is 60.945 usec',
+      'sockperf: \x1b[2;35mTotal 8713 observations\x1b[0m; each percentile contains 87.13 observations',
+      'sockperf: ---> <MAX> observation = 34739.160',
+      'sockperf: ---> percentile 99.000 =   46.993',
+      'sockperf: ---> percentile 50.000 =   17.603',
+      'sockperf: ---> <MIN> observation =   16.311',
+    ].join('\n');
+    expect(parseSockperf(out)).toEqual({ observations: 8713, meanUs: 60.945, percentilesUs: { '99': 46.993, '50': 17.603 }, maxUs: 34739.16, minUs: 16.311 });
+    expect(parseSockperf('sockperf: connect failed')).toBeUndefined();
+  });
+  it('tc rates as bits per second', () => {
+    expect(rateBps('200mbit')).toBe(2e8);
+    expect(rateBps('1.5gbit')).toBe(1.5e9);
+    expect(rateBps('10mbps')).toBe(8e7);
+    expect(() => rateBps('fast')).toThrow();
   });
 });

@@ -1,6 +1,7 @@
 import { CommandError } from '../../errors.js';
-import { wrapNetns, type Background, type Exec, type ExecOptions, type ExecResult } from '../../exec/exec.js';
+import { wrapNetns, type Background, type Exec, type ExecOptions, type ExecResult, type StartOptions } from '../../exec/exec.js';
 import type { Qga } from './qga.js';
+import { sleep } from '../../sleep.js';
 
 interface ExecStatus {
   exited: boolean;
@@ -11,7 +12,6 @@ interface ExecStatus {
 }
 
 const b64 = (s?: string) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Commands inside a QEMU guest through its agent (guest-exec, guest-exec-status),
@@ -74,11 +74,18 @@ export class GuestExec implements Exec {
     return r;
   }
 
-  start(argv: readonly string[], opts?: { signal?: AbortSignal }): Background {
+  /** guest-exec keeps a process's output until it ends: onStdout is called once, with all of it. */
+  start(argv: readonly string[], opts?: StartOptions): Background {
     const t0 = performance.now();
     const pidP = this.spawn(argv);
     let guestPid = -1;
-    const done = pidP.then((pid) => ((guestPid = pid), this.wait(pid, t0, opts?.signal)));
+    const done = pidP.then(async (pid) => {
+      guestPid = pid;
+      const r = await this.wait(pid, t0, opts?.signal);
+      if (r.stdout) opts?.onStdout?.(r.stdout);
+      return r;
+    });
+    pidP.catch(() => {});
     // A background command nobody awaits any more (its lab was interrupted) must not
     // crash the process when its VM goes away: callers that await still see the error.
     done.catch(() => {});
@@ -87,6 +94,7 @@ export class GuestExec implements Exec {
       get pid() {
         return guestPid;
       },
+      started: pidP,
       done,
       kill: (sig = 'SIGTERM') =>
         void pidP.then((pid) => this.qga.send('guest-exec', { path: 'kill', arg: [`-${sig.replace('SIG', '')}`, String(pid)] }).catch(() => {})),
