@@ -69,7 +69,7 @@ export function startedPid(bg: Background): Promise<number> {
 
 /**
  * The one place that starts processes. It spawns argv directly, without a shell:
- * zx (named in DESIGN.md) always goes through a shell, which costs one extra
+ * zx (the usual Node choice for scripting processes) always goes through a shell, which costs one extra
  * process per command and quoting rules; the lab issues hundreds of argv-only
  * commands per bring-up and never needs shell syntax.
  */
@@ -130,7 +130,7 @@ export class HostExec implements Exec {
 
 /**
  * Commands inside a named network namespace. Uses `nsenter --net=` rather than
- * `ip netns exec`, which remounts /sys and so hides the host's bpffs pins (FACTS.md).
+ * `ip netns exec`, which remounts /sys and so hides the host's bpffs pins (iproute2's netns_switch() in lib/namespace.c mounts a fresh sysfs).
  * iproute2 and tc take `-n NS` themselves, which saves the nsenter process.
  */
 export class NetnsExec implements Exec {

@@ -8,7 +8,7 @@ import { pathString } from '../topology/loader.js';
 
 export const CATALOGUE_FILE = join(REPO_ROOT, 'vms', 'kernels.yaml');
 
-/** sid's Release file is expired on the reachable mirror (FACTS.md), so apt refuses it. */
+/** sid's Release file was past its Valid-Until on the mirror this lab was built against, so apt refuses it. */
 const REFUSED_SUITES = ['sid', 'unstable'];
 
 const KernelEntrySchema = z.strictObject({

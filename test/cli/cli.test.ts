@@ -127,7 +127,7 @@ describe('cli: help and doctor', () => {
     const d = JSON.parse(r.stdout);
     expect(d.kernel.release).toMatch(/^\d+\.\d+/);
     const nk = d.features.find((f: { id: string }) => f.id === 'pod-device');
-    // The verdict follows this kernel's own config (FACTS.md: no CONFIG_NETKIT here).
+    // The verdict follows this kernel's own config (the build machine's has no CONFIG_NETKIT).
     const { readFileSync } = await import('node:fs');
     const { gunzipSync } = await import('node:zlib');
     const hasNetkit = /^CONFIG_NETKIT=[ym]$/m.test(gunzipSync(readFileSync('/proc/config.gz')).toString());

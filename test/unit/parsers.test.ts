@@ -29,7 +29,7 @@ describe('parsers of kernel tool output', () => {
 describe('datapath encodings', () => {
   it('TSO probing clamps BIG TCP to the device limit', () => {
     expect(chosenSize(524280, true)).toBe(196608); // veth
-    expect(chosenSize(65536, true)).toBe(65536); // virtio-net (FACTS.md)
+    expect(chosenSize(65536, true)).toBe(65536); // virtio-net reports 65536
     expect(chosenSize(524280, false)).toBe(65536);
   });
   it('endpoint map keys and values match struct ep_key / ep_info', () => {

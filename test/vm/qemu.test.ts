@@ -20,7 +20,7 @@ const qemus = () => {
 const vmTopology = (name: string) =>
   readFileSync(new URL('../../topologies/vm-quickstart.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, `name: ${name}`);
 
-describe('qemu backend (TCG here: FACTS.md)', () => {
+describe('qemu backend (TCG where KVM is not usable)', () => {
   beforeAll(async () => {
     const r = await cli(['kernels', 'fetch', '6.12']);
     expect(r.code, r.stderr).toBe(0);

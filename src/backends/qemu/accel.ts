@@ -23,7 +23,7 @@ export function cachedAccel(): AccelProbe | undefined {
 
 /**
  * KVM where it works, TCG otherwise, and say which. /dev/kvm existing is not enough
- * (FACTS.md: here it belongs to a scheme standard kernels hang under), so the answer
+ * (on some hosts it belongs to a paravirtual scheme that standard kernels hang under), so the answer
  * is a real boot under KVM (`tryKvm`), remembered until the machine reboots.
  * DPL_ACCEL=kvm|tcg decides without probing.
  */

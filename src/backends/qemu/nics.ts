@@ -8,7 +8,7 @@ import type { GuestExec } from './guest-exec.js';
 /**
  * A node's uplink is a pair of virtio-net NICs on one QEMU hub (a wire between two NICs
  * of the same VM): the node side and the peer side really are virtio-net, whose
- * tso_max_size (65536, FACTS.md) TSO probing must clamp BIG TCP to.
+ * tso_max_size (65536: net/core/dev.c gives every device TSO_LEGACY_MAX_SIZE and virtio_net never raises it) TSO probing must clamp BIG TCP to.
  */
 const UPLINK_MAC = { node: '52:54:00:d1:00:01', peer: '52:54:00:d1:00:02' };
 export const UPLINK_NICS = [

@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 
 /**
  * A client of the QEMU guest agent over its host-side unix socket (QGA JSON protocol).
- * Replies are matched by id, never by order: FACTS.md saw replies to retried
+ * Replies are matched by id, never by order: under TCG, replies to retried
  * guest-sync calls arrive late.
  */
 export class Qga {

@@ -9,7 +9,7 @@ import type { Decision, Feature } from '../feature.js';
 /** Which families get BIG TCP sizes on a node. */
 export type BigTcpMode = 'ipv4+ipv6' | 'ipv6' | 'off';
 
-/** BIG TCP GSO/GRO size Cilium sets: 192 KiB (pkg/datapath/linux/bigtcp; DESIGN.md). */
+/** BIG TCP GSO/GRO size Cilium sets: 192 KiB (cilium pkg/datapath/linux/bigtcp/bigtcp.go). */
 export const BIG_TCP_MAX = 196608;
 /** GSO_LEGACY_MAX_SIZE in include/linux/netdevice.h: the size before BIG TCP. */
 export const GSO_LEGACY_MAX = 65536;
