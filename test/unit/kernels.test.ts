@@ -20,7 +20,7 @@ const errors = (text: string) => {
 };
 
 describe('kernel catalogue', () => {
-  it('the shipped vms/kernels.yaml is valid and has 6.1, 6.12 and a 7.x from Debian's suites', () => {
+  it('the shipped vms/kernels.yaml is valid and has 6.1, 6.12 and a 7.x from the Debian suites', () => {
     const r = parseCatalogue(readFileSync(CATALOGUE_FILE, 'utf8'), CATALOGUE_FILE);
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     const by = Object.fromEntries(r.kernels.map((k) => [k.name, k]));

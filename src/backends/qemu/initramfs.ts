@@ -43,7 +43,7 @@ const APPLETS = ['sh', 'mount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'seq', 'l
 
 /**
  * /init: mount the pseudo filesystems, load modules, find the agent's virtio port
- * (the one whose /sys/class/virtio-ports/*/name is org.qemu.guest_agent.0), start qemu-ga, reap children.
+ * (the port named org.qemu.guest_agent.0 under /sys/class/virtio-ports), start qemu-ga, reap children.
  */
 export const INIT = `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
