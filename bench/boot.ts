@@ -79,7 +79,8 @@ function sampleOthers(): void {
     try {
       const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
       const state = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (cmd.startsWith('qemu-system') && state !== 'Z' && !(TMP && cmd.includes(TMP)) && !cmd.includes(`${LAB}.`)) return void disturbed++;
+      if (cmd.startsWith('qemu-system') && state !== 'Z' && !(TMP && cmd.includes(TMP)) && !cmd.includes(`${LAB}.`))
+        return void disturbed++;
     } catch {
       /* gone */
     }
@@ -150,7 +151,11 @@ interface Images {
 }
 
 async function images(k: CachedKernel): Promise<Images> {
-  const lab = await buildInitramfs(new HostExec(), { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs') }, log);
+  const lab = await buildInitramfs(
+    new HostExec(),
+    { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs') },
+    log,
+  );
   const root = join(TMP, 'root');
   mkdirSync(root);
   await runArgv(['sh', '-c', 'cd "$1" && zcat "$2" | cpio -idm --quiet', 'sh', root, lab]);
@@ -169,7 +174,13 @@ const newDir = () => {
   mkdirSync(d);
   return d;
 };
-const specOf = (k: CachedKernel, initramfs: string, dir: string, name = `${LAB}.n${seq}`): VmSpec => ({ name, vmlinuz: k.vmlinuz, initramfs, dir, accel: ACCEL });
+const specOf = (k: CachedKernel, initramfs: string, dir: string, name = `${LAB}.n${seq}`): VmSpec => ({
+  name,
+  vmlinuz: k.vmlinuz,
+  initramfs,
+  dir,
+  accel: ACCEL,
+});
 
 interface FloorRun {
   s: number;
@@ -190,7 +201,8 @@ async function floorOnce(k: CachedKernel, initramfs: string): Promise<FloorRun> 
   w.stop();
   const out = existsSync(console) ? readFileSync(console, 'utf8') : '';
   const m = /dpl-floor: (\S+)/.exec(out);
-  if (r.code !== 0 || m?.[1] !== k.release) throw new Error(`floor boot failed (exit ${r.code}): ${r.stderr}\nconsole:\n${out.slice(-2000)}`);
+  if (r.code !== 0 || m?.[1] !== k.release)
+    throw new Error(`floor boot failed (exit ${r.code}): ${r.stderr}\nconsole:\n${out.slice(-2000)}`);
   const lineS = w.at() ?? r.s;
   rmSync(dir, { recursive: true, force: true });
   return { s: r.s, lineS };
@@ -310,8 +322,7 @@ async function main() {
   if (!k) throw new Error(`kernel ${kernel} is not cached (node dist/src/cli/main.js kernels fetch ${kernel})`);
   TMP = mkdtempSync(join(tmpdir(), 'dpl-bench-boot-'));
   await assertClean('nothing (before the benchmark)');
-  for (const sig of ['SIGINT', 'SIGTERM'] as const)
-    process.once(sig, () => void cleanupAll().finally(() => process.exit(130)));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void cleanupAll().finally(() => process.exit(130)));
 
   log(`accelerator ${ACCEL.toUpperCase()}, kernel ${k.release}; building images in ${TMP}`);
   const img = await images(k);
@@ -389,8 +400,13 @@ async function main() {
       `floor: command's line on the console at ${f(median(floor.map((x) => x.lineS)))} s, QEMU exited at ${f(base)} s\n` +
       `initramfs: lab ${size(img.lab)} gzip; floor ${size(img.floor)}\n`,
   );
-  process.stdout.write(`'paired ratio' = median over rounds of (x / the floor run of the same round); ${calmRounds} of ${repeat} floor/lab-node rounds had no other QEMU running\n`);
-  if (disturbed) process.stdout.write(`note: another QEMU (not this benchmark's) was running at ${disturbed} of ${samples} checkpoints: those timings shared the cores with it\n`);
+  process.stdout.write(
+    `'paired ratio' = median over rounds of (x / the floor run of the same round); ${calmRounds} of ${repeat} floor/lab-node rounds had no other QEMU running\n`,
+  );
+  if (disturbed)
+    process.stdout.write(
+      `note: another QEMU (not this benchmark's) was running at ${disturbed} of ${samples} checkpoints: those timings shared the cores with it\n`,
+    );
 }
 
 main()

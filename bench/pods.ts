@@ -30,12 +30,32 @@ const STATE_DIR = process.env.DPL_STATE_DIR ?? '/run/datapath-lab';
 async function leftovers(): Promise<string[]> {
   const left: string[] = [];
   const ls = (d: string) => (existsSync(d) ? readdirSync(d) : []);
-  left.push(...ls('/run/netns').filter((n) => n.startsWith('bench-') || n.startsWith('dpl-bench')).map((n) => `netns ${n}`));
+  left.push(
+    ...ls('/run/netns')
+      .filter((n) => n.startsWith('bench-') || n.startsWith('dpl-bench'))
+      .map((n) => `netns ${n}`),
+  );
   // Only this benchmark's pins: other labs (a test suite running meanwhile) may own the rest of dpl/.
-  left.push(...ls('/sys/fs/bpf/dpl').filter((n) => n.startsWith('bench')).map((n) => `/sys/fs/bpf/dpl/${n}`));
-  left.push(...ls('/sys/fs/bpf').filter((n) => n.startsWith('bench-')).map((n) => `/sys/fs/bpf/${n}`));
-  left.push(...ls(STATE_DIR).filter((n) => n.startsWith('bench')).map((n) => `lab state ${STATE_DIR}/${n}`));
-  left.push(...ls('/dev/shm').filter((n) => n.startsWith('bench-baseline.')).map((n) => `/dev/shm/${n}`));
+  left.push(
+    ...ls('/sys/fs/bpf/dpl')
+      .filter((n) => n.startsWith('bench'))
+      .map((n) => `/sys/fs/bpf/dpl/${n}`),
+  );
+  left.push(
+    ...ls('/sys/fs/bpf')
+      .filter((n) => n.startsWith('bench-'))
+      .map((n) => `/sys/fs/bpf/${n}`),
+  );
+  left.push(
+    ...ls(STATE_DIR)
+      .filter((n) => n.startsWith('bench'))
+      .map((n) => `lab state ${STATE_DIR}/${n}`),
+  );
+  left.push(
+    ...ls('/dev/shm')
+      .filter((n) => n.startsWith('bench-baseline.'))
+      .map((n) => `/dev/shm/${n}`),
+  );
   // Mininet's bridge and its root-namespace veth ends (bench/mininet_pods.py names them bns1*).
   const links = await run(['ip', '-o', 'link', 'show']);
   for (const l of links.stdout.split('\n')) {
@@ -135,7 +155,8 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 async function main() {
   const { sizes, repeat, settle } = args();
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces and loads BPF programs');
-  for (const p of [CLI, BASELINE, join(REPO, 'build', 'bpf', 'host_routing.o')]) if (!existsSync(p)) throw new Error(`${p} is missing (npx tsc -p tsconfig.json; bpf/build.sh)`);
+  for (const p of [CLI, BASELINE, join(REPO, 'build', 'bpf', 'host_routing.o')])
+    if (!existsSync(p)) throw new Error(`${p} is missing (npx tsc -p tsconfig.json; bpf/build.sh)`);
   await assertClean('nothing (before the benchmark)');
   const others = existsSync(STATE_DIR) ? readdirSync(STATE_DIR) : [];
   if (others.length) process.stderr.write(`note: other labs are up (${others.join(', ')}): timings may be disturbed\n`);
@@ -165,7 +186,9 @@ async function main() {
           await assertClean(`${what} N=${n} run ${r + 1}`);
           await sleep(settle);
         }
-        process.stderr.write(`N=${n} run ${r + 1}/${repeat}: lab ${f(lab.at(-1)!.up)}/${f(lab.at(-1)!.down)}  baseline ${f(base.at(-1)!.up)}/${f(base.at(-1)!.down)}${mn ? `  mininet ${f(mnt.at(-1)!.up)}/${f(mnt.at(-1)!.down)}` : ''} s (up/down)\n`);
+        process.stderr.write(
+          `N=${n} run ${r + 1}/${repeat}: lab ${f(lab.at(-1)!.up)}/${f(lab.at(-1)!.down)}  baseline ${f(base.at(-1)!.up)}/${f(base.at(-1)!.down)}${mn ? `  mininet ${f(mnt.at(-1)!.up)}/${f(mnt.at(-1)!.down)}` : ''} s (up/down)\n`,
+        );
       }
       const med = (ts: Times[]): Times => ({ up: median(ts.map((t) => t.up)), down: median(ts.map((t) => t.down)) });
       rows.push({ n, lab: med(lab), base: med(base), mn: mn ? med(mnt) : undefined });
@@ -175,7 +198,21 @@ async function main() {
   }
 
   const cliStart = median(starts);
-  const head = ['N', 'lab up', 'base up', 'up ratio', 'lab down', 'base down', 'down ratio', 'mininet up', 'mininet down', 'lab/mn up', 'lab/mn down', 'up ratio -cli', 'down ratio -cli'];
+  const head = [
+    'N',
+    'lab up',
+    'base up',
+    'up ratio',
+    'lab down',
+    'base down',
+    'down ratio',
+    'mininet up',
+    'mininet down',
+    'lab/mn up',
+    'lab/mn down',
+    'up ratio -cli',
+    'down ratio -cli',
+  ];
   const body = rows.map(({ n, lab, base, mn: m }) => [
     String(n),
     f(lab.up),
@@ -194,9 +231,13 @@ async function main() {
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(w[i])).join('  ');
-  process.stdout.write(`\npods benchmark: seconds, median of ${repeat}; lab = CLI wall clock (Node start-up included), baseline = bench/baseline.sh\n`);
+  process.stdout.write(
+    `\npods benchmark: seconds, median of ${repeat}; lab = CLI wall clock (Node start-up included), baseline = bench/baseline.sh\n`,
+  );
   process.stdout.write(`${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${body.map(line).join('\n')}\n`);
-  process.stdout.write(`lab CLI fixed cost (node dist/src/cli/main.js --help): ${f(cliStart)} s per command; '-cli' columns subtract it from the lab\n`);
+  process.stdout.write(
+    `lab CLI fixed cost (node dist/src/cli/main.js --help): ${f(cliStart)} s per command; '-cli' columns subtract it from the lab\n`,
+  );
 }
 
 main().catch((e) => {

@@ -1,22 +1,26 @@
 /** Every error the lab raises on purpose; only the CLI entry maps them to exit codes. */
 
 export type ErrorCode =
-  | 'E_TOPOLOGY'      // the topology file is malformed or invalid
-  | 'E_USAGE'         // bad command-line input
-  | 'E_REQUIREMENT'   // the machine lacks something the lab needs (root, a tool, a kernel feature)
-  | 'E_LAB_EXISTS'    // a lab of that name is already up
-  | 'E_LAB_UNKNOWN'   // no running lab of that name
-  | 'E_COMMAND'       // a command on a node failed
-  | 'E_LAB_FAILED'    // the lab failed during bring-up or checks and was torn down
-  | 'E_BOOT'          // a VM did not boot (panic, early exit, agent never answered)
-  | 'E_GUEST'         // the channel to a guest failed (agent socket, timeout)
-  | 'E_TOOL_OUTPUT'   // a tool printed something the lab cannot read
-  | 'E_MEASURE'       // a measurement could not be taken (a server never listened, a client failed)
-  | 'E_INTERNAL'      // the lab's own invariant broke (a bug: please report it)
-  | 'E_INTERRUPTED';  // SIGINT or SIGTERM
+  | 'E_TOPOLOGY' // the topology file is malformed or invalid
+  | 'E_USAGE' // bad command-line input
+  | 'E_REQUIREMENT' // the machine lacks something the lab needs (root, a tool, a kernel feature)
+  | 'E_LAB_EXISTS' // a lab of that name is already up
+  | 'E_LAB_UNKNOWN' // no running lab of that name
+  | 'E_COMMAND' // a command on a node failed
+  | 'E_LAB_FAILED' // the lab failed during bring-up or checks and was torn down
+  | 'E_BOOT' // a VM did not boot (panic, early exit, agent never answered)
+  | 'E_GUEST' // the channel to a guest failed (agent socket, timeout)
+  | 'E_TOOL_OUTPUT' // a tool printed something the lab cannot read
+  | 'E_MEASURE' // a measurement could not be taken (a server never listened, a client failed)
+  | 'E_INTERNAL' // the lab's own invariant broke (a bug: please report it)
+  | 'E_INTERRUPTED'; // SIGINT or SIGTERM
 
 export class LabError extends Error {
-  constructor(readonly code: ErrorCode, message: string, readonly hint?: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'LabError';
   }

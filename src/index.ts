@@ -18,6 +18,15 @@ export { FEATURES } from './datapath/registry.js';
 export { decisionOf, type Decision, type DecisionStatus, type Feature } from './datapath/feature.js';
 export { CHECKS, checkById } from './checks/registry.js';
 export type { Check, CheckResult, CheckStatus } from './checks/check.js';
-export { bulkFlow, requestResponse, BigCounter, readLinks, Bottleneck, type FlowResult, type FlowSample, type RrResult } from './measure/index.js';
+export {
+  bulkFlow,
+  requestResponse,
+  BigCounter,
+  readLinks,
+  Bottleneck,
+  type FlowResult,
+  type FlowSample,
+  type RrResult,
+} from './measure/index.js';
 export { loadCatalogue } from './kernels/catalogue.js';
 export { cachedKernel, type CachedKernel } from './kernels/cache.js';

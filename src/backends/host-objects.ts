@@ -45,15 +45,27 @@ export async function destroyHostObjects(entries: JournalEntry[], host: Exec, pr
       const present = run.filter((x) => existsSync(`/run/netns/${x.obj.name}`));
       if (present.length) {
         progress(`deleting ${present.length} namespaces`);
-        await host.run(['ip', '-force', '-batch', '-'], { input: present.map((x) => `netns del ${x.obj.name}`).join('\n') + '\n', nothrow: true });
+        await host.run(['ip', '-force', '-batch', '-'], {
+          input: present.map((x) => `netns del ${x.obj.name}`).join('\n') + '\n',
+          nothrow: true,
+        });
       }
       for (const x of run) existsSync(`/run/netns/${x.obj.name}`) ? left.push(`netns ${x.obj.name}`) : gone.push(x.seq);
       i = j;
       continue;
     }
-    if (o.kind === 'process') (await stopProcess(o.pid, o.startTime)) ? gone.push(e.seq) : left.push(`process ${o.pid} (${o.argv.join(' ')})`);
+    if (o.kind === 'process')
+      (await stopProcess(o.pid, o.startTime)) ? gone.push(e.seq) : left.push(`process ${o.pid} (${o.argv.join(' ')})`);
     else if (o.kind === 'link-sizes') {
-      const argv = ['ip', ...(o.netns ? ['-n', o.netns] : []), 'link', 'set', 'dev', o.dev, ...Object.entries(o.values).flatMap(([k, n]) => [k, String(n)])];
+      const argv = [
+        'ip',
+        ...(o.netns ? ['-n', o.netns] : []),
+        'link',
+        'set',
+        'dev',
+        o.dev,
+        ...Object.entries(o.values).flatMap(([k, n]) => [k, String(n)]),
+      ];
       const r = await host.run(argv, { nothrow: true });
       r.code === 0 ? gone.push(e.seq) : left.push(`sizes of ${o.dev}: ${r.stderr.trim()}`);
     } else if (o.kind === 'pin' || o.kind === 'dir') {

@@ -12,7 +12,10 @@ import { nodeBatch, peerBatch, podBatch, provisionBatch, tbfBatch } from './wiri
 /** Namespaces of these nodes, their pods and their peers, in creation order. */
 export function namespacesOf(lab: Lab, nodes: readonly LabNode[]): string[] {
   const names = new Set(nodes.map((n) => n.name));
-  return [...nodes.flatMap((n) => [n.netns, ...n.pods.map((p) => p.netns)]), ...lab.peers.filter((p) => names.has(p.node)).map((p) => p.netns)];
+  return [
+    ...nodes.flatMap((n) => [n.netns, ...n.pods.map((p) => p.netns)]),
+    ...lab.peers.filter((p) => names.has(p.node)).map((p) => p.netns),
+  ];
 }
 
 /** Create the namespaces and every device pair directly inside them: one `ip -batch`. */
@@ -34,14 +37,21 @@ export async function createNamespaces(
 }
 
 /** Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. */
-export async function wireNamespaces(exec: (netns: string) => Exec, lab: Lab, node: LabNode, kind: PodDeviceMode, signal?: AbortSignal): Promise<void> {
+export async function wireNamespaces(
+  exec: (netns: string) => Exec,
+  lab: Lab,
+  node: LabNode,
+  kind: PodDeviceMode,
+  signal?: AbortSignal,
+): Promise<void> {
   const nodeExec = exec(node.netns);
   await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
   const tbf = tbfBatch(lab, node);
   await Promise.all([
     nodeExec.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'], { signal }),
     tbf && nodeExec.run(['tc', '-batch', '-'], { input: tbf, signal }),
-    node.uplink && exec(lab.peers.find((p) => p.node === node.name)!.netns).run(['ip', '-batch', '-'], { input: peerBatch(lab, node), signal }),
+    node.uplink &&
+      exec(lab.peers.find((p) => p.node === node.name)!.netns).run(['ip', '-batch', '-'], { input: peerBatch(lab, node), signal }),
   ]);
   await pool(node.pods, PARALLEL, async (pod) => {
     await exec(pod.netns).run(['ip', '-batch', '-'], { input: podBatch(node, pod, kind), signal });

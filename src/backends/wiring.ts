@@ -12,7 +12,13 @@ import { planRoutes, routeLines } from '../topology/routes.js';
 export const lines = (...ls: (string | false | undefined)[]) => ls.filter(Boolean).join('\n') + '\n';
 
 /** Root-namespace batch: every namespace, then every device pair created directly inside them. */
-export function provisionBatch(lab: Lab, namespaces: string[], kindOf: (n: LabNode) => DevKind, nodes: readonly LabNode[] = lab.nodes, vethUplinks = true): string {
+export function provisionBatch(
+  lab: Lab,
+  namespaces: string[],
+  kindOf: (n: LabNode) => DevKind,
+  nodes: readonly LabNode[] = lab.nodes,
+  vethUplinks = true,
+): string {
   const out = namespaces.map((ns) => `netns add ${ns}`);
   const names = new Set(nodes.map((n) => n.name));
   for (const n of nodes) {
@@ -113,7 +119,9 @@ export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
 export function tbfBatch(lab: Lab, node: LabNode): string | undefined {
   const devs = [
     ...(node.uplink?.rate ? [{ dev: node.uplink.nodeDev, rate: node.uplink.rate }] : []),
-    ...nodeLinks(lab, node).filter((l) => l.rate).map((l) => ({ dev: l.dev, rate: l.rate! })),
+    ...nodeLinks(lab, node)
+      .filter((l) => l.rate)
+      .map((l) => ({ dev: l.dev, rate: l.rate! })),
   ];
   if (!devs.length) return undefined;
   // burst 64kb holds one full legacy GSO skb, so tbf does not have to segment it;

@@ -21,7 +21,11 @@ export function summary(flow: FlowResult) {
     cadenceMs: median(flow.samples.slice(1).map((s, i) => s.t - flow.samples[i].t)),
     wmemMedian: median(queued.map((s) => s.wmem!)),
     backlogMedian: median(queued.map((s) => s.backlog!)),
-    series: { t: flow.samples.map((s) => s.t), wmem: flow.samples.map((s) => s.wmem ?? null), backlog: flow.samples.map((s) => s.backlog ?? 0) },
+    series: {
+      t: flow.samples.map((s) => s.t),
+      wmem: flow.samples.map((s) => s.wmem ?? null),
+      backlog: flow.samples.map((s) => s.backlog ?? 0),
+    },
   };
 }
 
@@ -75,7 +79,8 @@ export const backpressure: Check = {
   proves:
     'with BPF host routing the pod socket still owns (sk_wmem_alloc) the bytes queued at the bottleneck, so TCP small queues throttle it; with legacy routing ip_rcv orphans them (wmem near 0)',
   requires: ({ facts }) => all(needTool(facts, 'iperf3'), needTool(facts, 'ss'), needTool(facts, 'tc'), hostRouting.requires(facts)),
-  applies: (lab, spec) => (pickPod(lab, spec, fits) ? { ok: true } : { ok: false, reason: 'needs a pod on a node whose uplink has a rate (the bottleneck)' }),
+  applies: (lab, spec) =>
+    pickPod(lab, spec, fits) ? { ok: true } : { ok: false, reason: 'needs a pod on a node whose uplink has a rate (the bottleneck)' },
   async run(ctx, spec) {
     const picked = pickPod(ctx.lab, spec, fits);
     if (!picked) return skip('no pod behind a rate-limited uplink');
@@ -115,18 +120,33 @@ export const backpressure: Check = {
           // The first shaped flow queued too rarely: shape lower and run longer once more.
           if (attempts) [rate, secs] = [rate * SHAPE_SHARE, Math.min(seconds * MAX_STRETCH, secs * 2)];
           attempts++;
-          ctx.progress(`backpressure: ${secs} s flow ${pod.name} -> ${peer.name} (${dst}) with ${mode} host routing, ${neck.describe({ rateBps: rate })}`);
+          ctx.progress(
+            `backpressure: ${secs} s flow ${pod.name} -> ${peer.name} (${dst}) with ${mode} host routing, ${neck.describe({ rateBps: rate })}`,
+          );
           const f = await neck.with({ rateBps: rate }, () => flow(secs, true), ctx.signal);
           run = summary(f);
           evidence.push(...f.evidence.map((e) => `[${mode}, attempt ${attempts}] ${e}`));
         }
-        runs[mode] = { ...run!, openMbps: mbps(open.bitsPerSecond), shapedMbps: mbps(Math.min(rate, neck.bps)), attempts, seconds: secs, probeCadenceMs: cadenceMs };
+        runs[mode] = {
+          ...run!,
+          openMbps: mbps(open.bitsPerSecond),
+          shapedMbps: mbps(Math.min(rate, neck.bps)),
+          attempts,
+          seconds: secs,
+          probeCadenceMs: cadenceMs,
+        };
       }
     } finally {
       await setHostRouting(ctx, node, original);
     }
     const { bpf, legacy } = runs;
-    const metrics = { pod: `${node.name}/${pod.name}`, dst, bottleneck: `tbf ${u.rate} on ${node.name}/${u.nodeDev}, shaped to min(${u.rate}, ${SHAPE_SHARE} x open) per mode`, bpf, legacy };
+    const metrics = {
+      pod: `${node.name}/${pod.name}`,
+      dst,
+      bottleneck: `tbf ${u.rate} on ${node.name}/${u.nodeDev}, shaped to min(${u.rate}, ${SHAPE_SHARE} x open) per mode`,
+      bpf,
+      legacy,
+    };
     const threshold = `median over samples with a backlog (>= ${MIN_QUEUED_SAMPLES}) of wmem/backlog: bpf >= ${OWNED_BPF_MIN} (and wmem > 0), legacy <= ${OWNED_LEGACY_MAX} (orphaned)`;
     return { ...judgeBackpressure(bpf, legacy), metrics, threshold, evidence };
   },
@@ -146,16 +166,24 @@ export function judgeBackpressure(bpf: RunSummary, legacy: RunSummary): { status
   const runs = { bpf, legacy };
   const missing: string[] = [];
   for (const [mode, r] of Object.entries(runs)) {
-    if (r.samplesSocketSeen < MIN_QUEUED_SAMPLES) missing.push(`${mode}: ss showed the sender's socket in only ${r.samplesSocketSeen} of ${r.samples} samples (is sock_diag / tcp_diag available?)`);
-    else if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES) missing.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
+    if (r.samplesSocketSeen < MIN_QUEUED_SAMPLES)
+      missing.push(
+        `${mode}: ss showed the sender's socket in only ${r.samplesSocketSeen} of ${r.samples} samples (is sock_diag / tcp_diag available?)`,
+      );
+    else if (r.samplesWithBacklog < MIN_QUEUED_SAMPLES)
+      missing.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
   }
   // Without a queue (or the socket) there is nothing to judge: that is not the kernel's answer.
   if (missing.length) return { status: 'error', reason: `could not establish: ${missing.join('; ')}` };
   const problems: string[] = [];
   if (!(bpf.wmemMedian > 0) || bpf.ownedMedian < OWNED_BPF_MIN)
-    problems.push(`bpf: the socket owned a median ${bpf.wmemMedian} B while the qdisc queued ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian} < ${OWNED_BPF_MIN}): backpressure lost`);
+    problems.push(
+      `bpf: the socket owned a median ${bpf.wmemMedian} B while the qdisc queued ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian} < ${OWNED_BPF_MIN}): backpressure lost`,
+    );
   if (legacy.ownedMedian > OWNED_LEGACY_MAX)
-    problems.push(`legacy: the socket still owned a median ${legacy.wmemMedian} B of ${legacy.backlogMedian} B queued (owned/queued ${legacy.ownedMedian} > ${OWNED_LEGACY_MAX}); expected orphaning in ip_rcv_core`);
+    problems.push(
+      `legacy: the socket still owned a median ${legacy.wmemMedian} B of ${legacy.backlogMedian} B queued (owned/queued ${legacy.ownedMedian} > ${OWNED_LEGACY_MAX}); expected orphaning in ip_rcv_core`,
+    );
   const reason = problems.length
     ? problems.join('; ')
     : `bpf: socket owned a median ${bpf.wmemMedian} B while the qdisc held ${bpf.backlogMedian} B (owned/queued ${bpf.ownedMedian}); legacy: ${legacy.wmemMedian} B owned while the qdisc held ${legacy.backlogMedian} B (${legacy.ownedMedian})`;

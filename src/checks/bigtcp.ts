@@ -12,19 +12,24 @@ function receiver(lab: Lab, node: LabNode, pod: Pod): { exec: 'pod' | 'peer'; ne
   const other = node.pods.find((p) => p !== pod);
   if (other) return { exec: 'pod', netns: other.netns, v4: other.ipv4, v6: other.ipv6 };
   const u = node.uplink;
-  if (u && !u.rate) return { exec: 'peer', netns: lab.peers.find((p) => p.node === node.name)!.netns, v4: u.peer4?.addr, v6: u.peer6?.addr };
+  if (u && !u.rate)
+    return { exec: 'peer', netns: lab.peers.find((p) => p.node === node.name)!.netns, v4: u.peer4?.addr, v6: u.peer6?.addr };
   return undefined;
 }
 
 export const bigtcp: Check = {
   id: 'bigtcp',
   title: 'BIG TCP: skbs over 64 KiB really cross the datapath',
-  proves: 'a BPF counter on the sending pod device sees skbs longer than 65535 bytes during a bulk flow with BIG TCP on (per family), and none with it off',
+  proves:
+    'a BPF counter on the sending pod device sees skbs longer than 65535 bytes during a bulk flow with BIG TCP on (per family), and none with it off',
   requires: ({ facts }) => {
     const h = chooseHook(facts);
     return all(needTool(facts, 'iperf3'), bigTcpFeature.requires(facts), h.hook ? { ok: true } : { ok: false, reason: h.reason });
   },
-  applies: (lab, spec) => (pickPod(lab, spec, (n, p) => !!receiver(lab, n, p)) ? { ok: true } : { ok: false, reason: 'needs two pods on one node, or a pod behind an uplink without a rate limit' }),
+  applies: (lab, spec) =>
+    pickPod(lab, spec, (n, p) => !!receiver(lab, n, p))
+      ? { ok: true }
+      : { ok: false, reason: 'needs two pods on one node, or a pod behind an uplink without a rate limit' },
   async run(ctx, spec) {
     const picked = pickPod(ctx.lab, spec, (n, p) => !!receiver(ctx.lab, n, p));
     if (!picked) return skip('no receiver reachable without a bottleneck');
@@ -50,7 +55,14 @@ export const bigtcp: Check = {
           }
           ctx.progress(`bigtcp: ${seconds} s ${family} flow ${pod.name} -> ${rx.netns} with BIG TCP ${on ? 'on' : 'off'}`);
           await counter.reset(ctx.signal);
-          const flow = await bulkFlow({ from: ctx.backend.exec(pod.netns), to: ctx.backend.exec(rx.netns), addr: (family === 'ipv4' ? rx.v4 : rx.v6)!, seconds, journal: ctx.journal, signal: ctx.signal });
+          const flow = await bulkFlow({
+            from: ctx.backend.exec(pod.netns),
+            to: ctx.backend.exec(rx.netns),
+            addr: (family === 'ipv4' ? rx.v4 : rx.v6)!,
+            seconds,
+            journal: ctx.journal,
+            signal: ctx.signal,
+          });
           const { counts, raw } = await counter.read(ctx.signal);
           results.push({ family, bigTcp: on ? 'on' : 'off', counts, mbps: Math.round(flow.bitsPerSecond / 1e5) / 10 });
           evidence.push(`[${family}, BIG TCP ${on ? 'on' : 'off'}] bpftool map dump big_counts: ${raw.replace(/\s+/g, ' ')}`);
@@ -61,7 +73,13 @@ export const bigtcp: Check = {
       // Put the node back as the profile has it.
       await setSizes(ctx.backend, ctx.facts, namespaces, node.datapath.bigTcp);
     }
-    const metrics = { pod: `${node.name}/${pod.name}`, receiver: rx.netns, counter: `${hook} egress of ${pod.dev} in ${pod.netns}`, runs: results, notes };
+    const metrics = {
+      pod: `${node.name}/${pod.name}`,
+      receiver: rx.netns,
+      counter: `${hook} egress of ${pod.dev} in ${pod.netns}`,
+      runs: results,
+      notes,
+    };
     if (!results.length) return { status: 'skip', reason: notes.join('; ') || 'no address family to test', metrics, evidence };
     const verdict = judgeBigTcp(results, notes);
     return { ...verdict, metrics, threshold: 'on: count(len > 65535) > 0; off: count = 0', evidence };
@@ -92,7 +110,12 @@ export function judgeBigTcp(results: BigTcpRun[], notes: string[] = []): { statu
     else if (r.bigTcp === 'on' && big === 0) problems.push(`${r.family} on: no skb over 65535 B among ${total}`);
     else if (r.bigTcp === 'off' && big > 0) problems.push(`${r.family} off: ${big} skbs over 65535 B with sizes at 65536`);
   }
-  const on = results.filter((r) => r.bigTcp === 'on').map((r) => `${r.family} ${r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big}/${r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All}`);
+  const on = results
+    .filter((r) => r.bigTcp === 'on')
+    .map(
+      (r) =>
+        `${r.family} ${r.family === 'ipv4' ? r.counts.v4Big : r.counts.v6Big}/${r.family === 'ipv4' ? r.counts.v4All : r.counts.v6All}`,
+    );
   if (problems.length) return { status: 'fail', reason: [...problems, ...unseen].join('; ') };
   if (unseen.length) return { status: 'error', reason: couldNotEstablish(unseen.join('; ')) };
   const reason = `big skbs with BIG TCP on: ${on.join(', ')}; none with it off${notes.length ? ` (${notes.join('; ')})` : ''}`;

@@ -53,7 +53,9 @@ export function plannedAttempts(lab: Lab): Planned[] {
   const pods = lab.nodes.flatMap((n) =>
     n.pods.map((p) => ({ label: `${n.name}/${p.name}`, kind: 'pod' as const, netns: p.netns, v4: p.ipv4, v6: p.ipv6 })),
   );
-  const peers: Endpoint[] = lab.nodes.flatMap(({ uplink: u }) => (u ? [{ label: u.peer, kind: 'peer' as const, v4: u.peer4?.addr, v6: u.peer6?.addr }] : []));
+  const peers: Endpoint[] = lab.nodes.flatMap(({ uplink: u }) =>
+    u ? [{ label: u.peer, kind: 'peer' as const, v4: u.peer4?.addr, v6: u.peer6?.addr }] : [],
+  );
   const out: Planned[] = [];
   for (const src of pods)
     for (const dst of [...pods.filter((p) => p !== src), ...peers])
@@ -84,22 +86,32 @@ export function judgeConnectivity(matrix: readonly Attempt[], families: readonly
   const failed = matrix.filter((a) => !reached(a.outcome) && a.outcome !== 'error');
   const errors = matrix.filter((a) => a.outcome === 'error');
   if (failed.length) {
-    const split = parts.length > 1 ? ` (nodes in separate parts, no path of links between them: ${parts.map((p) => `[${p.join(', ')}]`).join(' ')})` : '';
+    const split =
+      parts.length > 1
+        ? ` (nodes in separate parts, no path of links between them: ${parts.map((p) => `[${p.join(', ')}]`).join(' ')})`
+        : '';
     const also = errors.length ? `; ${errors.length} attempts could not run` : '';
     return { status: 'fail', reason: `${failed.length} of ${n} attempts did not reach: ${list(failed)}${split}${also}` };
   }
-  if (errors.length) return { status: 'error', reason: couldNotEstablish(`${errors.length} of ${n} attempts could not run: ${list(errors)}`) };
+  if (errors.length)
+    return { status: 'error', reason: couldNotEstablish(`${errors.length} of ${n} attempts could not run: ${list(errors)}`) };
   const missing = families.filter((f) => !matrix.some((a) => a.family === f));
   if (missing.length) return { status: 'error', reason: couldNotEstablish(`no attempt in ${missing.join(', ')}`) };
   const per = families.map((f) => `${f} ${count(matrix, (a) => a.family === f)}`).join(', ');
   const froms = new Set(matrix.map((a) => a.from)).size;
   const tos = new Set(matrix.map((a) => a.to)).size;
-  return { status: 'pass', reason: `${froms} pods reached ${tos} destinations: all ${n} attempts (${per}), median ${median(matrix.map((a) => a.ms))} ms` };
+  return {
+    status: 'pass',
+    reason: `${froms} pods reached ${tos} destinations: all ${n} attempts (${per}), median ${median(matrix.map((a) => a.ms))} ms`,
+  };
 }
 
 /** Counts for the report: per family and per outcome, and the attempts' times. */
 function summarize(matrix: readonly Attempt[], families: readonly Family[]) {
-  const byFamily = (f: Family) => ({ attempts: count(matrix, (a) => a.family === f), reached: count(matrix, (a) => a.family === f && reached(a.outcome)) });
+  const byFamily = (f: Family) => ({
+    attempts: count(matrix, (a) => a.family === f),
+    reached: count(matrix, (a) => a.family === f && reached(a.outcome)),
+  });
   return {
     attempts: matrix.length,
     reached: count(matrix, (a) => reached(a.outcome)),
@@ -119,15 +131,21 @@ export const connectivity: Check = {
   applies: (lab) => (plannedAttempts(lab).length ? { ok: true } : { ok: false, reason: 'needs a pod and another pod or a peer to reach' }),
   async run(ctx) {
     const planned = plannedAttempts(ctx.lab);
-    ctx.progress(`connectivity: ${planned.length} TCP connects to port ${PROBE_PORT}, up to ${SOURCES_AT_ONCE * CONNECT_PARALLEL} at a time`);
+    ctx.progress(
+      `connectivity: ${planned.length} TCP connects to port ${PROBE_PORT}, up to ${SOURCES_AT_ONCE * CONNECT_PARALLEL} at a time`,
+    );
     // One script per source pod, each running its attempts CONNECT_PARALLEL at a time.
     const results: ConnectResult[] = [];
     const sources = [...new Set(planned.map((p) => p.netns))];
     await pool(sources, SOURCES_AT_ONCE, async (netns) => {
       const mine = [...planned.keys()].filter((i) => planned[i].netns === netns);
       const spec = { port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, signal: ctx.signal };
-      const got = await tcpConnectAll(ctx.backend.exec(netns), mine.map((i) => planned[i].addr), spec);
-      mine.forEach((i, k) => (results[i] = got[k]));
+      const got = await tcpConnectAll(
+        ctx.backend.exec(netns),
+        mine.map((i) => planned[i].addr),
+        spec,
+      );
+      for (const [k, i] of mine.entries()) results[i] = got[k];
     });
     const matrix: Attempt[] = planned.map((p, i) => {
       const { outcome, errno, ms } = results[i];

@@ -22,11 +22,22 @@ export type PathMbps = Record<'netkit' | 'veth' | 'host', number>;
  */
 export function judgeNetkitThroughput(mbps: PathMbps, timing: Timing): { status: 'pass' | 'fail' | 'skip' | 'error'; reason: string } {
   const ratio = (x: number) => Math.round((x / mbps.host) * 100) / 100;
-  if (!(mbps.host > 0)) return { status: 'error', reason: couldNotEstablish(`the node's own flow moved nothing (netkit ${mbps.netkit}, veth ${mbps.veth} Mbit/s): no baseline`) };
+  if (!(mbps.host > 0))
+    return {
+      status: 'error',
+      reason: couldNotEstablish(`the node's own flow moved nothing (netkit ${mbps.netkit}, veth ${mbps.veth} Mbit/s): no baseline`),
+    };
   const summary = `netkit ${mbps.netkit} Mbit/s (${ratio(mbps.netkit)}x the node), veth ${mbps.veth} (${ratio(mbps.veth)}x), node ${mbps.host}`;
-  if (!(mbps.netkit > 0) || !(mbps.veth > 0)) return { status: 'fail', reason: `a pod flow moved nothing while the node's did: ${summary}` };
-  if (timing === 'emulated') return { status: 'skip', reason: `not judged on emulated CPUs (TCG): throughput ratios say nothing about the kernel there; measured ${summary}` };
-  return ratio(mbps.netkit) >= NETKIT_VS_HOST_MIN ? { status: 'pass', reason: summary } : { status: 'fail', reason: `${summary}: netkit below ${NETKIT_VS_HOST_MIN}x the node` };
+  if (!(mbps.netkit > 0) || !(mbps.veth > 0))
+    return { status: 'fail', reason: `a pod flow moved nothing while the node's did: ${summary}` };
+  if (timing === 'emulated')
+    return {
+      status: 'skip',
+      reason: `not judged on emulated CPUs (TCG): throughput ratios say nothing about the kernel there; measured ${summary}`,
+    };
+  return ratio(mbps.netkit) >= NETKIT_VS_HOST_MIN
+    ? { status: 'pass', reason: summary }
+    : { status: 'fail', reason: `${summary}: netkit below ${NETKIT_VS_HOST_MIN}x the node` };
 }
 
 export const netkitThroughput: Check = {
@@ -34,7 +45,10 @@ export const netkitThroughput: Check = {
   title: 'netkit throughput: pod via netkit vs pod via veth vs the node itself',
   proves: `pod-to-remote TCP throughput through netkit, through veth, and from the node's own namespace, measured in one VM one after the other (the bottleneck lifted), as ratios to the node's; the claim checked is netkit >= ${NETKIT_VS_HOST_MIN}x the node (indicative only under TCG)`,
   requires: ({ facts }) => (podDevice.requires(facts).ok ? needTool(facts, 'iperf3') : podDevice.requires(facts)),
-  applies: (lab) => (lab.nodes.some((n) => n.pods.length && n.uplink && n.podCidr4) ? { ok: true } : { ok: false, reason: 'needs a node with pods, an uplink to a peer, and IPv4' }),
+  applies: (lab) =>
+    lab.nodes.some((n) => n.pods.length && n.uplink && n.podCidr4)
+      ? { ok: true }
+      : { ok: false, reason: 'needs a node with pods, an uplink to a peer, and IPv4' },
   async run(ctx, spec) {
     const node = ctx.lab.nodes.find((n) => n.pods.length && n.uplink && n.podCidr4 && isNetkit(ctx, n));
     if (!node) return skip('no node with netkit pods and an uplink on this kernel');
@@ -52,9 +66,20 @@ export const netkitThroughput: Check = {
     const measure = async () => {
       const scratch = await addVethPod(ctx, node, addr, hook, bpf);
       try {
-        for (const [what, netns] of [['host', node.netns], ['netkit', pod.netns], ['veth', scratch.netns]] as const) {
+        for (const [what, netns] of [
+          ['host', node.netns],
+          ['netkit', pod.netns],
+          ['veth', scratch.netns],
+        ] as const) {
           ctx.progress(`netkit-throughput: ${seconds} s ${what} -> ${peer.name}`);
-          const flow = await bulkFlow({ from: ctx.backend.exec(netns), to: ctx.backend.exec(peer.netns), addr: u.peer4!.addr, seconds, journal: ctx.journal, signal: ctx.signal });
+          const flow = await bulkFlow({
+            from: ctx.backend.exec(netns),
+            to: ctx.backend.exec(peer.netns),
+            addr: u.peer4!.addr,
+            seconds,
+            journal: ctx.journal,
+            signal: ctx.signal,
+          });
           mbps[what] = Math.round(flow.bitsPerSecond / 1e5) / 10;
           evidence.push(`[${what}] ${flow.evidence.at(-1)}`);
         }
@@ -66,7 +91,13 @@ export const netkitThroughput: Check = {
     const neck = Bottleneck.ofUplink(ctx.lab, node, ctx.backend.exec(node.netns));
     await (neck ? neck.with({ lift: true }, measure, ctx.signal) : measure());
     const ratio = (x: number) => (mbps.host > 0 ? Math.round((x / mbps.host) * 100) / 100 : null);
-    const metrics = { mbps, ratioToHost: { netkit: ratio(mbps.netkit), veth: ratio(mbps.veth) }, hostRouting: bpf ? 'bpf' : 'legacy', timing, judged: timing === 'native' };
+    const metrics = {
+      mbps,
+      ratioToHost: { netkit: ratio(mbps.netkit), veth: ratio(mbps.veth) },
+      hostRouting: bpf ? 'bpf' : 'legacy',
+      timing,
+      judged: timing === 'native',
+    };
     const threshold = `netkit >= ${NETKIT_VS_HOST_MIN}x the node's throughput (judged only without TCG)`;
     return { ...judgeNetkitThroughput(mbps, timing), metrics, threshold, evidence };
   },

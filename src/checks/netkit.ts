@@ -5,7 +5,6 @@ import { isNetkit, pins } from '../datapath/host-routing/host-routing.js';
 import { tcxPrograms } from '../measure/tcx.js';
 import { tcpConnect } from '../measure/connect.js';
 import { nkctlAttempt, readNetkitDevice, setPeerProgram, type NetkitDevice } from '../measure/netkit.js';
-import type { LabContext } from '../lifecycle/context.js';
 import type { LabNode, Pod } from '../topology/model.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
 
@@ -15,10 +14,13 @@ const CLOSED_PORT = 5299;
 /** Try a TCP connection from the pod: 'refused' means the path works, 'timeout' that it was dropped. */
 async function probeConnect(pod: Exec, addr: string, signal?: AbortSignal): Promise<{ result: Outcome; text: string }> {
   const r = await tcpConnect(pod, { addr, port: CLOSED_PORT, signal });
-  return { result: r.outcome === 'refused' || r.outcome === 'timeout' ? r.outcome : 'other', text: `${r.outcome}${r.errno ? ` (${r.errno})` : ''}: ${r.detail}` };
+  return {
+    result: r.outcome === 'refused' || r.outcome === 'timeout' ? r.outcome : 'other',
+    text: `${r.outcome}${r.errno ? ` (${r.errno})` : ''}: ${r.detail}`,
+  };
 }
 
-function target(ctx: LabContext, node: LabNode, pod: Pod): string | undefined {
+function target(node: LabNode, pod: Pod): string | undefined {
   const other = node.pods.find((p) => p !== pod);
   return other?.ipv4 ?? other?.ipv6 ?? node.uplink?.peer4?.addr ?? node.uplink?.peer6?.addr;
 }
@@ -47,19 +49,28 @@ export interface NetkitObservations {
  */
 export function judgeNetkit(o: NetkitObservations): { status: 'pass' | 'fail' | 'error'; reason: string } {
   const problems: string[] = [];
-  if (o.peer.kind !== 'netkit' || o.peer.mode !== 'l3') problems.push(`pod device is ${o.peer.kind} mode ${o.peer.mode}, expected netkit l3`);
+  if (o.peer.kind !== 'netkit' || o.peer.mode !== 'l3')
+    problems.push(`pod device is ${o.peer.kind} mode ${o.peer.mode}, expected netkit l3`);
   if (o.peer.policy !== 'blackhole') problems.push(`pod side policy is ${o.peer.policy}, expected blackhole`);
   if (!o.onPeer.length) problems.push("the host lists no program on the primary's netkit peer hook");
   if (!o.onPrimary.length) problems.push("the host lists no program on the primary's netkit primary hook");
   const ops = Object.entries(o.fromPod);
   if (!ops.length) problems.push('no operation was tried from the pod');
-  for (const [op, err] of ops) if (err !== 'EACCES' && err !== 'EPERM') problems.push(`from the pod, ${op} was ${err}; expected EACCES or EPERM`);
+  for (const [op, err] of ops)
+    if (err !== 'EACCES' && err !== 'EPERM') problems.push(`from the pod, ${op} was ${err}; expected EACCES or EPERM`);
   const { before, during, after } = o.connect;
   const baseline = before === 'refused';
-  if (baseline && (during !== 'timeout' || o.txDropped < 1)) problems.push(`without a program the pod's traffic was not blackholed (${during}, tx_dropped +${o.txDropped})`);
+  if (baseline && (during !== 'timeout' || o.txDropped < 1))
+    problems.push(`without a program the pod's traffic was not blackholed (${during}, tx_dropped +${o.txDropped})`);
   if (baseline && after !== 'refused') problems.push(`after re-attaching, the pod could not reach the far end (${after})`);
   if (problems.length) return { status: 'fail', reason: problems.join('; ') };
-  if (!baseline) return { status: 'error', reason: couldNotEstablish(`with the program attached the pod did not reach the far end (${before}), so a drop without it would prove nothing`) };
+  if (!baseline)
+    return {
+      status: 'error',
+      reason: couldNotEstablish(
+        `with the program attached the pod did not reach the far end (${before}), so a drop without it would prove nothing`,
+      ),
+    };
   const errnos = [...new Set(Object.values(o.fromPod))].join('/');
   return {
     status: 'pass',
@@ -73,12 +84,15 @@ export const netkit: Check = {
   proves:
     "the pod device is netkit in L3 mode; with no program on its peer hook the pod's traffic is dropped (peer policy blackhole); the host lists the programs on the primary's hooks, and from inside the pod the kernel refuses to query or detach them (EACCES)",
   requires: ({ facts }) => podDevice.requires(facts),
-  applies: (lab) => (lab.nodes.some((n) => n.pods.length && n.datapath.podDevice !== 'veth') ? { ok: true } : { ok: false, reason: 'needs a node with pods whose podDevice is auto or netkit' }),
+  applies: (lab) =>
+    lab.nodes.some((n) => n.pods.length && n.datapath.podDevice !== 'veth')
+      ? { ok: true }
+      : { ok: false, reason: 'needs a node with pods whose podDevice is auto or netkit' },
   async run(ctx, spec) {
     const node = ctx.lab.nodes.find((n) => n.pods.length && isNetkit(ctx, n) && (!spec.pod || n.pods.some((p) => p.name === spec.pod)));
     if (!node) return skip('no node has netkit pods on this kernel');
     const pod = node.pods.find((p) => !spec.pod || p.name === spec.pod)!;
-    const addr = target(ctx, node, pod);
+    const addr = target(node, pod);
     if (!addr) return skip('the pod has nothing to connect to (another pod or a peer)');
     const podExec = ctx.backend.exec(pod.netns);
     const nodeExec = ctx.backend.exec(node.netns);
@@ -99,7 +113,12 @@ export const netkit: Check = {
     const prog = join(pins(ctx, node).progs, (onPeer[0]?.name ?? 'from_pod_nk').replace(/:.*$/, ''));
     const primaryProg = join(pins(ctx, node).progs, 'to_pod_nk');
     const fromPod: Record<string, string> = {};
-    const ops = [['query', 'peer'], ['query', 'primary'], ['detach', 'peer', prog], ['detach', 'primary', primaryProg]] as const;
+    const ops = [
+      ['query', 'peer'],
+      ['query', 'primary'],
+      ['detach', 'peer', prog],
+      ['detach', 'primary', primaryProg],
+    ] as const;
     for (const [op, hook, p] of ops) {
       const a = await nkctlAttempt(podExec, ctx.objDir, op, hook, pod.dev, p);
       fromPod[`${op} ${hook}`] = a.errno;
@@ -120,7 +139,9 @@ export const netkit: Check = {
       await setPeerProgram(nodeExec, ctx.objDir, 'attach', pod.hostDev, prog);
     }
     const after = await probeConnect(podExec, addr, ctx.signal);
-    evidence.push(`connect ${addr}:${CLOSED_PORT} from the pod: with program "${before.text}"; without "${during.text}" (tx_dropped +${dropped}); restored "${after.text}"`);
+    evidence.push(
+      `connect ${addr}:${CLOSED_PORT} from the pod: with program "${before.text}"; without "${during.text}" (tx_dropped +${dropped}); restored "${after.text}"`,
+    );
 
     const observed: NetkitObservations = {
       peer: peerInfo,
@@ -130,8 +151,16 @@ export const netkit: Check = {
       connect: { before: before.result, during: during.result, after: after.result },
       txDropped: dropped,
     };
-    const metrics = { pod: `${node.name}/${pod.name}`, device: peerInfo, primary: primaryInfo, hostListed: [...onPeer, ...onPrimary], fromPod, blackhole: { without: during.result, txDropped: dropped, with: before.result, restored: after.result } };
-    const threshold = 'netkit l3, pod policy blackhole; host lists the peer-hook program; pod query/detach -> EACCES|EPERM; no program -> connect times out and tx_dropped > 0';
+    const metrics = {
+      pod: `${node.name}/${pod.name}`,
+      device: peerInfo,
+      primary: primaryInfo,
+      hostListed: [...onPeer, ...onPrimary],
+      fromPod,
+      blackhole: { without: during.result, txDropped: dropped, with: before.result, restored: after.result },
+    };
+    const threshold =
+      'netkit l3, pod policy blackhole; host lists the peer-hook program; pod query/detach -> EACCES|EPERM; no program -> connect times out and tx_dropped > 0';
     return { ...judgeNetkit(observed), metrics, threshold, evidence };
   },
 };

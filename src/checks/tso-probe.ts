@@ -19,7 +19,11 @@ export interface DeviceSizes {
  * on, at most `want` with it off. A size the device does not report proves nothing in
  * either mode (a missing value is not a small one).
  */
-export function judgeDeviceSizes(l: Pick<LinkFacts, 'tso_max_size' | (typeof FIELDS)[number]>, on: boolean, ipv4Sizes: boolean): DeviceSizes {
+export function judgeDeviceSizes(
+  l: Pick<LinkFacts, 'tso_max_size' | (typeof FIELDS)[number]>,
+  on: boolean,
+  ipv4Sizes: boolean,
+): DeviceSizes {
   const want = chosenSize(l.tso_max_size, on);
   const fields = FIELDS.filter((f) => ipv4Sizes || !f.includes('ipv4'));
   const got = Object.fromEntries(fields.map((f) => [f, l[f]]));
@@ -44,18 +48,34 @@ export const tsoProbe: Check = {
         const links = await readLinks(ctx.backend.exec(netns), undefined, ctx.signal);
         for (const l of links) {
           const { want, got, ok } = judgeDeviceSizes(l, on, v4);
-          const shown = Object.entries(got).map(([f, v]) => `${f} ${v ?? 'missing'}`).join(' ');
+          const shown = Object.entries(got)
+            .map(([f, v]) => `${f} ${v ?? 'missing'}`)
+            .join(' ');
           devices.push({ netns, dev: l.ifname, kind: l.linkinfo?.info_kind, tso_max_size: l.tso_max_size, expected: want, ...got, ok });
           evidence.push(`${netns} ${l.ifname}: tso_max_size ${l.tso_max_size ?? 'missing'} ${shown}`);
-          if (!ok) wrong.push(`${netns}/${l.ifname}: tso_max_size ${l.tso_max_size ?? 'missing'} ${shown}, expected ${on ? '' : '<= '}${want}`);
+          if (!ok)
+            wrong.push(`${netns}/${l.ifname}: tso_max_size ${l.tso_max_size ?? 'missing'} ${shown}, expected ${on ? '' : '<= '}${want}`);
         }
       }
     }
     const threshold = 'every size reported; == min(196608, tso_max_size) with BIG TCP on; <= 65536 with it off';
     const metrics = { devices, ipv4Sizes: v4 ? 'checked' : `not checked: ${(ipv4Verdict(ctx.facts) as { reason?: string }).reason}` };
-    if (!devices.length) return { status: 'error', reason: couldNotEstablish('the lab\'s namespaces list no devices to read'), metrics, threshold, evidence };
+    if (!devices.length)
+      return { status: 'error', reason: couldNotEstablish("the lab's namespaces list no devices to read"), metrics, threshold, evidence };
     return wrong.length
-      ? { status: 'fail', reason: `${wrong.length} of ${devices.length} devices differ: ${wrong.slice(0, 3).join('; ')}`, metrics, threshold, evidence }
-      : { status: 'pass', reason: `${devices.length} devices report the sizes TSO probing chose (tso_max_size seen: ${[...new Set(devices.map((d) => d.tso_max_size))].join(', ')})`, metrics, threshold, evidence };
+      ? {
+          status: 'fail',
+          reason: `${wrong.length} of ${devices.length} devices differ: ${wrong.slice(0, 3).join('; ')}`,
+          metrics,
+          threshold,
+          evidence,
+        }
+      : {
+          status: 'pass',
+          reason: `${devices.length} devices report the sizes TSO probing chose (tso_max_size seen: ${[...new Set(devices.map((d) => d.tso_max_size))].join(', ')})`,
+          metrics,
+          threshold,
+          evidence,
+        };
   },
 };

@@ -9,5 +9,7 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('--only <ids>', 'run only these checks (comma separated)', parseOnly)
     .option('--report-dir <dir>', 'where report.json and junit.xml go (default: reports/<lab>)')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (name, opts) => exit((await (await import('./drive.js')).drive({ mode: 'check', name, only: opts.only, reportDir: opts.reportDir }, opts)).code));
+    .action(async (name, opts) =>
+      exit((await (await import('./drive.js')).drive({ mode: 'check', name, only: opts.only, reportDir: opts.reportDir }, opts)).code),
+    );
 }

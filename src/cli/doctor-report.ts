@@ -8,7 +8,14 @@ import { DEFAULT_DATAPATH } from '../topology/schema.js';
 /** What this machine supports: kernel and tool facts, every feature and every check with its reason. */
 export function doctorReport(facts: KernelFacts) {
   return {
-    kernel: { release: facts.release, arch: facts.arch, config: facts.configSource ?? 'unreadable', btf: facts.btf, bpffs: facts.bpffs, root: facts.root },
+    kernel: {
+      release: facts.release,
+      arch: facts.arch,
+      config: facts.configSource ?? 'unreadable',
+      btf: facts.btf,
+      bpffs: facts.bpffs,
+      root: facts.root,
+    },
     tools: Object.fromEntries(Object.entries(facts.tools).map(([k, v]) => [k, v.path ? (v.version?.join('.') ?? 'present') : 'missing'])),
     features: FEATURES.map((f) => {
       const v = f.requires(facts);

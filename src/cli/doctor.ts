@@ -4,7 +4,9 @@ import { table } from '../report/table.js';
 export function register(program: Command, exit: (code: number) => void): void {
   program
     .command('doctor')
-    .description('show the kernel and tool facts of this machine and, for every datapath feature and check, whether it can run here and if not why; and what each backend has here (qemu: QEMU, accelerator, cached kernels)')
+    .description(
+      'show the kernel and tool facts of this machine and, for every datapath feature and check, whether it can run here and if not why; and what each backend has here (qemu: QEMU, accelerator, cached kernels)',
+    )
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const r = await (await import('./doctor-report.js')).doctorHere();
@@ -14,14 +16,24 @@ export function register(program: Command, exit: (code: number) => void): void {
       }
       const out = [
         `kernel ${r.kernel.release} (${r.kernel.arch}), config from ${r.kernel.config}, BTF ${r.kernel.btf ? 'yes' : 'no'}, bpffs ${r.kernel.bpffs ? 'mounted' : 'NOT mounted'}, root ${r.kernel.root ? 'yes' : 'no'}`,
-        `tools: ${Object.entries(r.tools).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `tools: ${Object.entries(r.tools)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
         '',
-        table(['FEATURE', 'HERE', 'WITH DEFAULT PROFILE / WHY NOT'], r.features.map((f) => [f.id, f.supported ? 'yes' : 'no', f.supported ? f.withDefaults : `${f.reason} (${f.withDefaults})`])),
+        table(
+          ['FEATURE', 'HERE', 'WITH DEFAULT PROFILE / WHY NOT'],
+          r.features.map((f) => [f.id, f.supported ? 'yes' : 'no', f.supported ? f.withDefaults : `${f.reason} (${f.withDefaults})`]),
+        ),
         '',
-        table(['CHECK', 'HERE', 'WHY NOT / WHAT IT PROVES'], r.checks.map((c) => [c.id, c.supported ? 'yes' : 'no', c.supported ? c.proves : c.reason!])),
+        table(
+          ['CHECK', 'HERE', 'WHY NOT / WHAT IT PROVES'],
+          r.checks.map((c) => [c.id, c.supported ? 'yes' : 'no', c.supported ? c.proves : c.reason!]),
+        ),
         '',
         ...r.backends.flatMap((b) => [
-          `${b.backend} backend: ${Object.entries(b.facts).map(([k, v]) => `${k} ${v}`).join('; ')}`,
+          `${b.backend} backend: ${Object.entries(b.facts)
+            .map(([k, v]) => `${k} ${v}`)
+            .join('; ')}`,
           ...(b.tables ?? []).flatMap((t) => [table(t.header, t.rows)]),
         ]),
       ];

@@ -23,7 +23,7 @@ export async function down(names: string[], quiet = false): Promise<number> {
 export function register(program: Command, exit: (code: number) => void): void {
   program
     .command('down')
-    .description("tear a lab down by replaying its journal: removes exactly what it created, even after a crash or kill -9")
+    .description('tear a lab down by replaying its journal: removes exactly what it created, even after a crash or kill -9')
     .argument('[name]', 'lab name')
     .option('--all', 'every lab on this machine')
     .option('-q, --quiet', 'no progress lines')
@@ -50,7 +50,9 @@ export function register(program: Command, exit: (code: number) => void): void {
       };
       const targets = name ? [name] : labs.filter((l) => !busy(l));
       for (const l of labs.filter((x) => !targets.includes(x) && (!name || x === name)))
-        process.stderr.write(`lab ${l} is still being run by pid ${readLabState(l)!.pid} (${readLabState(l)!.phase}): left alone; lab down ${l} forces it\n`);
+        process.stderr.write(
+          `lab ${l} is still being run by pid ${readLabState(l)!.pid} (${readLabState(l)!.phase}): left alone; lab down ${l} forces it\n`,
+        );
       exit(await down(targets, opts.quiet));
     });
 }

@@ -9,7 +9,11 @@ import { bottlenecksRestored } from '../measure/bottleneck.js';
  * Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit
  * code. `machine` is for tests, which swap actors with labMachine.provide().
  */
-export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: boolean; json?: boolean } = {}, machine: typeof labMachine = labMachine): Promise<{ code: number; out: LabOutput }> {
+export async function drive(
+  input: Omit<LabInput, 'progress'>,
+  opts: { quiet?: boolean; json?: boolean } = {},
+  machine: typeof labMachine = labMachine,
+): Promise<{ code: number; out: LabOutput }> {
   const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) } });
   const onSignal = (sig: string) => {
     process.stderr.write(`\n${sig}: stopping, tearing down what was created...\n`);
@@ -26,7 +30,10 @@ export async function drive(input: Omit<LabInput, 'progress'>, opts: { quiet?: b
     await bottlenecksRestored();
     if (out.results?.length && !opts.json) process.stdout.write(`\n${checksTable(out.results)}\n`);
     if (out.reports && !opts.json) process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n`);
-    if (out.teardown?.left.length) process.stderr.write(`teardown left ${out.teardown.left.length} objects (kept in the journal; run lab down again):\n  ${out.teardown.left.join('\n  ')}\n`);
+    if (out.teardown?.left.length)
+      process.stderr.write(
+        `teardown left ${out.teardown.left.length} objects (kept in the journal; run lab down again):\n  ${out.teardown.left.join('\n  ')}\n`,
+      );
     if (out.error) {
       printError(out.error);
       const code = exitCodeFor(out.error);

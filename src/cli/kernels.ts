@@ -43,7 +43,8 @@ async function list(opts: { json?: boolean }): Promise<number> {
     return [k.name, k.suite, k.cached ? 'yes' : 'not cached', k.release ?? '-', ...sup, k.description];
   });
   process.stdout.write(table(['KERNEL', 'SUITE', 'CACHED', 'RELEASE', 'NETKIT', 'BIGTCP4', 'TCX', 'FQ', 'DESCRIPTION'], cells) + '\n');
-  if (rows.some((k) => !k.cached)) process.stdout.write(`\nnot cached: what a kernel supports is read from its config once fetched (lab kernels fetch NAME)\n`);
+  if (rows.some((k) => !k.cached))
+    process.stdout.write(`\nnot cached: what a kernel supports is read from its config once fetched (lab kernels fetch NAME)\n`);
   return EXIT.ok;
 }
 
@@ -51,7 +52,8 @@ async function fetch(names: string[], opts: { all?: boolean; quiet?: boolean }):
   const { findKernel, loadCatalogue } = await import('../kernels/catalogue.js');
   const { fetchKernel, treeBytes } = await import('../kernels/fetch.js');
   const catalogue = loadCatalogue();
-  if (!opts.all && !names.length) throw new LabError('E_USAGE', 'name a kernel to fetch, or pass --all', `known kernels: ${catalogue.map((k) => k.name).join(', ')}`);
+  if (!opts.all && !names.length)
+    throw new LabError('E_USAGE', 'name a kernel to fetch, or pass --all', `known kernels: ${catalogue.map((k) => k.name).join(', ')}`);
   const entries = opts.all ? catalogue : names.map((n) => findKernel(catalogue, n));
   const ac = new AbortController();
   const stop = () => ac.abort();
@@ -62,10 +64,15 @@ async function fetch(names: string[], opts: { all?: boolean; quiet?: boolean }):
       const t0 = performance.now();
       const r = await fetchKernel(entry, { log: (m) => log(`kernel ${entry.name}: ${m}`), signal: ac.signal });
       const dir = r.kernel.vmlinuz.replace(/\/vmlinuz$/, '');
-      if (r.status === 'cached') process.stdout.write(`kernel ${entry.name} is already cached (${r.record.release}, fetched ${r.record.fetchedAt}) in ${dir}: nothing to do\n`);
+      if (r.status === 'cached')
+        process.stdout.write(
+          `kernel ${entry.name} is already cached (${r.record.release}, fetched ${r.record.fetchedAt}) in ${dir}: nothing to do\n`,
+        );
       else {
         const secs = ((performance.now() - t0) / 1000).toFixed(1);
-        process.stdout.write(`kernel ${entry.name}: ${r.record.release} (${r.record.version}) verified and cached in ${dir}: ${(r.bytes / 1e6).toFixed(1)} MB downloaded, ${(treeBytes(dir) / 1e6).toFixed(1)} MB unpacked, ${secs}s\n`);
+        process.stdout.write(
+          `kernel ${entry.name}: ${r.record.release} (${r.record.version}) verified and cached in ${dir}: ${(r.bytes / 1e6).toFixed(1)} MB downloaded, ${(treeBytes(dir) / 1e6).toFixed(1)} MB unpacked, ${secs}s\n`,
+        );
       }
     }
   } finally {
@@ -77,7 +84,9 @@ async function fetch(names: string[], opts: { all?: boolean; quiet?: boolean }):
 export function register(program: Command, exit: (code: number) => void): void {
   const kernels = program
     .command('kernels')
-    .description('the kernels the qemu backend boots: list the catalogue (vms/kernels.yaml) and what each supports, fetch one into the cache')
+    .description(
+      'the kernels the qemu backend boots: list the catalogue (vms/kernels.yaml) and what each supports, fetch one into the cache',
+    )
     .addHelpText('after', HELP_AFTER);
   const guard = (f: () => Promise<number>) =>
     f().then(exit, (e) => {
@@ -86,12 +95,16 @@ export function register(program: Command, exit: (code: number) => void): void {
     });
   kernels
     .command('list')
-    .description('each catalogue kernel, whether it is cached, and (once cached) netkit, IPv4 BIG TCP, tcx and fq support read from its config')
+    .description(
+      'each catalogue kernel, whether it is cached, and (once cached) netkit, IPv4 BIG TCP, tcx and fq support read from its config',
+    )
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) => guard(() => list(opts)));
   kernels
     .command('fetch')
-    .description('download a catalogue kernel with apt (private sources, signed Release, SHA256 checked), unpack vmlinuz, config and modules into the cache; does nothing when cached')
+    .description(
+      'download a catalogue kernel with apt (private sources, signed Release, SHA256 checked), unpack vmlinuz, config and modules into the cache; does nothing when cached',
+    )
     .argument('[names...]', 'kernel names from the catalogue (lab kernels list)')
     .option('--all', 'every kernel in the catalogue')
     .option('-q, --quiet', 'no progress lines')

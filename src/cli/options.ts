@@ -3,15 +3,22 @@ import { CHECK_IDS, type CheckId } from '../topology/ids.js';
 
 /** --only ID,ID: known check ids, or a usage error (exit 2) that lists them. */
 export function parseOnly(value: string): CheckId[] {
-  const ids = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = ids.filter((id) => !(CHECK_IDS as readonly string[]).includes(id));
-  if (bad.length || !ids.length) throw new InvalidArgumentError(`unknown check ${bad.join(', ') || '(none given)'}; checks are: ${CHECK_IDS.join(', ')}`);
+  if (bad.length || !ids.length)
+    throw new InvalidArgumentError(`unknown check ${bad.join(', ') || '(none given)'}; checks are: ${CHECK_IDS.join(', ')}`);
   return ids as CheckId[];
 }
 
 /** --kernel NAME,NAME: a list without blanks or repeats (a repeat would overwrite its own report dir). */
 export function parseKernelList(value: string): string[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const twice = names.filter((n, i) => names.indexOf(n) !== i);
   if (!names.length) throw new InvalidArgumentError('no kernel named; give catalogue names like 6.1,6.12 (lab kernels list)');
   if (twice.length) throw new InvalidArgumentError(`kernel ${twice[0]} is named twice`);
@@ -25,5 +32,9 @@ export async function checkKernelNames(names: readonly string[]): Promise<void> 
   const known = loadCatalogue().map((k) => k.name);
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length)
-    throw new LabError('E_USAGE', `--kernel: no kernel ${unknown.map((n) => `'${n}'`).join(', ')} in the catalogue (vms/kernels.yaml); kernels are: ${known.join(', ')}`, 'lab kernels list shows them and which are cached');
+    throw new LabError(
+      'E_USAGE',
+      `--kernel: no kernel ${unknown.map((n) => `'${n}'`).join(', ')} in the catalogue (vms/kernels.yaml); kernels are: ${known.join(', ')}`,
+      'lab kernels list shows them and which are cached',
+    );
 }

@@ -62,8 +62,15 @@ export function register(program: Command, exit: (code: number) => void): void {
     .description('bring a lab up, run its checks, write reports, and tear it down (qemu: once per kernel with --kernel or a kernels: list)')
     .argument('<file>', 'topology file (YAML), e.g. topologies/quickstart.yaml')
     .option('--only <ids>', 'run only these checks (comma separated: backpressure,tso-probe,bigtcp)', parseOnly)
-    .option('--report-dir <dir>', 'where report.json and junit.xml go (default: reports/<lab>; a matrix puts each kernel in <dir>/<kernel>)')
-    .option('--kernel <names>', 'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json', parseKernelList)
+    .option(
+      '--report-dir <dir>',
+      'where report.json and junit.xml go (default: reports/<lab>; a matrix puts each kernel in <dir>/<kernel>)',
+    )
+    .option(
+      '--kernel <names>',
+      'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json',
+      parseKernelList,
+    )
     .option('-q, --quiet', 'no progress lines')
     .action(async (file, opts) => exit(await runCommand(file, opts)));
 }

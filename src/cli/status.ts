@@ -35,7 +35,12 @@ export function labStatus(name: string) {
     backend: s?.backend,
     createdAt: s?.createdAt,
     owner: s ? { pid: s.pid, state: owner } : undefined,
-    nodes: s?.lab.nodes.map((n) => ({ name: n.name, netns: n.netns, pods: n.pods.map((p) => ({ name: p.name, netns: p.netns, ipv4: p.ipv4, ipv6: p.ipv6 })), uplink: n.uplink && { peer: n.uplink.peer, rate: n.uplink.rate } })),
+    nodes: s?.lab.nodes.map((n) => ({
+      name: n.name,
+      netns: n.netns,
+      pods: n.pods.map((p) => ({ name: p.name, netns: p.netns, ipv4: p.ipv4, ipv6: p.ipv6 })),
+      uplink: n.uplink && { peer: n.uplink.peer, rate: n.uplink.rate },
+    })),
     datapath: s?.decisions ?? [],
     journal: {
       objects: live.length,
@@ -69,7 +74,20 @@ export function register(program: Command, exit: (code: number) => void): void {
         return exit(EXIT.ok);
       }
       if (!name) {
-        process.stdout.write(table(['LAB', 'PHASE', 'BACKEND', 'NODES', 'PODS', 'NAMESPACES', 'TOPOLOGY'], all.map((l) => [l.name, l.phase, l.backend ?? '?', String(l.nodes?.length ?? '?'), String(l.nodes?.reduce((a, n) => a + n.pods.length, 0) ?? '?'), `${l.journal.namespacesPresent}/${l.journal.namespaces}`, l.topology ?? '?'])) + '\n');
+        process.stdout.write(
+          table(
+            ['LAB', 'PHASE', 'BACKEND', 'NODES', 'PODS', 'NAMESPACES', 'TOPOLOGY'],
+            all.map((l) => [
+              l.name,
+              l.phase,
+              l.backend ?? '?',
+              String(l.nodes?.length ?? '?'),
+              String(l.nodes?.reduce((a, n) => a + n.pods.length, 0) ?? '?'),
+              `${l.journal.namespacesPresent}/${l.journal.namespaces}`,
+              l.topology ?? '?',
+            ]),
+          ) + '\n',
+        );
         return exit(EXIT.ok);
       }
       const l = all[0];
@@ -80,9 +98,12 @@ export function register(program: Command, exit: (code: number) => void): void {
         '',
       ];
       for (const n of l.nodes ?? []) {
-        lines.push(`node ${n.name} (${n.netns})${n.uplink ? `, uplink to ${n.uplink.peer}${n.uplink.rate ? ` at ${n.uplink.rate}` : ''}` : ''}`);
+        lines.push(
+          `node ${n.name} (${n.netns})${n.uplink ? `, uplink to ${n.uplink.peer}${n.uplink.rate ? ` at ${n.uplink.rate}` : ''}` : ''}`,
+        );
         for (const p of n.pods) lines.push(`  pod ${p.name.padEnd(12)} ${[p.ipv4, p.ipv6].filter(Boolean).join('  ')}   (${p.netns})`);
-        for (const d of l.datapath.filter((d) => d.node === n.name)) lines.push(`  ${d.feature.padEnd(13)} ${d.status.padEnd(9)} ${d.detail}`);
+        for (const d of l.datapath.filter((d) => d.node === n.name))
+          lines.push(`  ${d.feature.padEnd(13)} ${d.status.padEnd(9)} ${d.detail}`);
       }
       process.stdout.write(lines.join('\n') + '\n');
       exit(EXIT.ok);

@@ -12,7 +12,9 @@ export function register(program: Command, exit: (code: number) => void): void {
       if (code === 0 && out.lab) {
         const l = out.lab;
         const ns = l.nodes.reduce((a, n) => a + 1 + n.pods.length, 0) + l.peers.length;
-        process.stdout.write(`lab ${l.name} is up: ${l.nodes.length} nodes, ${ns} namespaces (dpl-${l.name}.*)\n  lab status ${l.name}\n  lab check ${l.name}\n  lab down ${l.name}\n`);
+        process.stdout.write(
+          `lab ${l.name} is up: ${l.nodes.length} nodes, ${ns} namespaces (dpl-${l.name}.*)\n  lab status ${l.name}\n  lab check ${l.name}\n  lab down ${l.name}\n`,
+        );
       }
       exit(code);
     });

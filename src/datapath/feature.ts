@@ -40,7 +40,11 @@ export interface Feature<M extends string = string> {
 }
 
 /** The decision of one feature on one node. */
-export function decisionOf<M extends string>(decisions: readonly Decision[], feature: Feature<M> | string, node: string): Decision<M> | undefined {
+export function decisionOf<M extends string>(
+  decisions: readonly Decision[],
+  feature: Feature<M> | string,
+  node: string,
+): Decision<M> | undefined {
   const id = typeof feature === 'string' ? feature : feature.id;
   return decisions.find((d) => d.feature === id && d.node === node) as Decision<M> | undefined;
 }

@@ -11,7 +11,11 @@ export type Hook = 'tcx' | 'tc';
 export type Direction = 'ingress' | 'egress';
 
 export function tcxVerdict(facts: KernelFacts): Verdict {
-  return all(needKernel(facts, 6, 6, 'tcx arrived in 6.6'), hasConfig(facts, 'CONFIG_NET_XGRESS'), needTool(facts, 'bpftool', [7, 3], 'bpftool attaches tcx from 7.3'));
+  return all(
+    needKernel(facts, 6, 6, 'tcx arrived in 6.6'),
+    hasConfig(facts, 'CONFIG_NET_XGRESS'),
+    needTool(facts, 'bpftool', [7, 3], 'bpftool attaches tcx from 7.3'),
+  );
 }
 
 export function tcVerdict(facts: KernelFacts): Verdict {
@@ -33,14 +37,23 @@ export function chooseHook(facts: KernelFacts): { hook: Hook; note?: string } | 
 export const objectFor = (base: string, hook: Hook) => (hook === 'tc' ? `${base}_tc.o` : `${base}.o`);
 
 /** Attach pinned programs to devices of one namespace, in one batch. */
-export async function attachPinned(exec: Exec, hook: Hook, dir: Direction, pairs: [dev: string, prog: string][], signal?: AbortSignal): Promise<void> {
+export async function attachPinned(
+  exec: Exec,
+  hook: Hook,
+  dir: Direction,
+  pairs: [dev: string, prog: string][],
+  signal?: AbortSignal,
+): Promise<void> {
   if (!pairs.length) return;
   if (hook === 'tcx') {
     const lines = pairs.map(([dev, prog]) => `net attach tcx_${dir} pinned ${prog} dev ${dev}`);
     await exec.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
     return;
   }
-  const lines = pairs.flatMap(([dev, prog]) => [`qdisc replace dev ${dev} clsact`, `filter add dev ${dev} ${dir} bpf direct-action object-pinned ${prog}`]);
+  const lines = pairs.flatMap(([dev, prog]) => [
+    `qdisc replace dev ${dev} clsact`,
+    `filter add dev ${dev} ${dir} bpf direct-action object-pinned ${prog}`,
+  ]);
   await exec.run(['tc', '-batch', '-'], { input: lines.join('\n') + '\n', signal, needsBpffs: true });
 }
 
@@ -48,7 +61,10 @@ export async function attachPinned(exec: Exec, hook: Hook, dir: Direction, pairs
 export async function detachAll(exec: Exec, hook: Hook, dir: Direction, devs: string[], signal?: AbortSignal): Promise<void> {
   if (!devs.length) return;
   if (hook === 'tcx') {
-    await exec.run(['bpftool', 'batch', 'file', '-'], { input: devs.map((d) => `net detach tcx_${dir} dev ${d}`).join('\n') + '\n', signal });
+    await exec.run(['bpftool', 'batch', 'file', '-'], {
+      input: devs.map((d) => `net detach tcx_${dir} dev ${d}`).join('\n') + '\n',
+      signal,
+    });
     return;
   }
   await exec.run(['tc', '-batch', '-'], { input: devs.map((d) => `filter del dev ${d} ${dir}`).join('\n') + '\n', signal });

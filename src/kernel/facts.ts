@@ -33,7 +33,10 @@ const TOOL_VERSION: Record<ToolName, { argv: string[]; re: RegExp }> = {
   ip: { argv: ['ip', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
   tc: { argv: ['tc', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
   bpftool: { argv: ['bpftool', 'version'], re: /v(\d+)\.(\d+)/ },
-  clang: { argv: ['sh', '-c', 'command -v clang-19 >/dev/null && exec clang-19 --version || exec clang --version'], re: /clang version (\d+)\.(\d+)/ },
+  clang: {
+    argv: ['sh', '-c', 'command -v clang-19 >/dev/null && exec clang-19 --version || exec clang --version'],
+    re: /clang version (\d+)\.(\d+)/,
+  },
   iperf3: { argv: ['iperf3', '-v'], re: /iperf (\d+)\.(\d+)/ },
   ethtool: { argv: ['ethtool', '--version'], re: /version (\d+)\.(\d+)/ },
   ss: { argv: ['ss', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
@@ -41,7 +44,19 @@ const TOOL_VERSION: Record<ToolName, { argv: string[]; re: RegExp }> = {
 };
 
 /** Modules whose presence a feature or check asks about (hasConfig's `module`). */
-const MODULES_OF_INTEREST = ['netkit', 'veth', 'sch_fq', 'sch_tbf', 'sch_htb', 'cls_bpf', 'act_bpf', 'tcp_bbr', 'ipvlan', 'sch_netem', 'virtio_net'];
+const MODULES_OF_INTEREST = [
+  'netkit',
+  'veth',
+  'sch_fq',
+  'sch_tbf',
+  'sch_htb',
+  'cls_bpf',
+  'act_bpf',
+  'tcp_bbr',
+  'ipvlan',
+  'sch_netem',
+  'virtio_net',
+];
 
 export function parseConfig(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -120,7 +135,9 @@ export async function probeLocal(exec: Exec, opts: { allVersions?: boolean } = {
     configSource,
     modules,
     btf: existsSync('/sys/kernel/btf/vmlinux'),
-    bpffs: readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[2] === 'bpf'),
+    bpffs: readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[2] === 'bpf'),
     tools,
   };
 }
@@ -134,7 +151,8 @@ export type Verdict = { ok: true } | { ok: false; reason: string };
 /** Is a kernel option built in, or a module that exists on the target? */
 export function hasConfig(f: KernelFacts, opt: string, module?: string): Verdict {
   const v = f.config[opt];
-  if (!f.configSource) return { ok: false, reason: `kernel config unreadable (no /proc/config.gz or /boot/config-${f.release}); cannot tell ${opt}` };
+  if (!f.configSource)
+    return { ok: false, reason: `kernel config unreadable (no /proc/config.gz or /boot/config-${f.release}); cannot tell ${opt}` };
   if (v === 'y') return { ok: true };
   if (v === 'm' && (!module || f.modules.includes(module))) return { ok: true };
   if (v === 'm') return { ok: false, reason: `kernel builds ${opt} as module ${module} but it is not installed` };
@@ -144,12 +162,15 @@ export function hasConfig(f: KernelFacts, opt: string, module?: string): Verdict
 export function needTool(f: KernelFacts, tool: ToolName, min?: [number, number], why?: string): Verdict {
   const t = f.tools[tool];
   if (!t?.path) return { ok: false, reason: `${tool} is not installed` };
-  if (min && !atLeast(t.version, ...min)) return { ok: false, reason: `${tool} ${t.version?.join('.') ?? '?'} is older than ${min.join('.')}${why ? ` (${why})` : ''}` };
+  if (min && !atLeast(t.version, ...min))
+    return { ok: false, reason: `${tool} ${t.version?.join('.') ?? '?'} is older than ${min.join('.')}${why ? ` (${why})` : ''}` };
   return { ok: true };
 }
 
 export function needKernel(f: KernelFacts, major: number, minor: number, why: string): Verdict {
-  return atLeast(f.version, major, minor) ? { ok: true } : { ok: false, reason: `kernel ${f.release} is older than ${major}.${minor} (${why})` };
+  return atLeast(f.version, major, minor)
+    ? { ok: true }
+    : { ok: false, reason: `kernel ${f.release} is older than ${major}.${minor} (${why})` };
 }
 
 /** All verdicts must hold; the first failing one is the reason. */

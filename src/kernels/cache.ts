@@ -106,7 +106,13 @@ export function cachedKernel(name: string, root = cacheRoot()): CachedKernel | u
   if (!rec) return undefined;
   const dir = kernelDir(name, root);
   const abs = (p: string) => (isAbsolute(p) ? p : join(dir, p));
-  return { name, release: rec.release, vmlinuz: abs(rec.paths.vmlinuz), config: abs(rec.paths.config), modulesDir: abs(rec.paths.modulesDir) };
+  return {
+    name,
+    release: rec.release,
+    vmlinuz: abs(rec.paths.vmlinuz),
+    config: abs(rec.paths.config),
+    modulesDir: abs(rec.paths.modulesDir),
+  };
 }
 
 /** One row of `lab kernels list`: catalogue entry, cache state and (when cached) what it supports. */

@@ -51,7 +51,8 @@ function position(doc: Document, lc: LineCounter, path: readonly PropertyKey[], 
 }
 
 function describe(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => `'${k}'`).join(', ')} (fields: name, suite, packages, description, mirror)`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field ${issue.keys.map((k) => `'${k}'`).join(', ')} (fields: name, suite, packages, description, mirror)`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `missing required field (expected ${issue.expected})`;
   return issue.message;
 }
@@ -61,7 +62,16 @@ export function parseCatalogue(text: string, file: string): CatalogueResult {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
   if (doc.errors.length) {
-    return { ok: false, errors: doc.errors.map((e) => ({ file, line: e.linePos?.[0].line, column: e.linePos?.[0].col, path: '', message: `YAML: ${e.message.split('\n')[0]}` })) };
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => ({
+        file,
+        line: e.linePos?.[0].line,
+        column: e.linePos?.[0].col,
+        path: '',
+        message: `YAML: ${e.message.split('\n')[0]}`,
+      })),
+    };
   }
   const parsed = CatalogueSchema.safeParse(doc.toJS());
   if (parsed.success) return { ok: true, kernels: parsed.data.kernels };
@@ -70,7 +80,13 @@ export function parseCatalogue(text: string, file: string): CatalogueResult {
     errors: parsed.error.issues.map((issue) => {
       const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
       const pos = position(doc, lc, issue.path, key);
-      return { file, line: pos?.line, column: pos?.col, path: pathString(key ? [...issue.path, key] : issue.path), message: describe(issue) };
+      return {
+        file,
+        line: pos?.line,
+        column: pos?.col,
+        path: pathString(key ? [...issue.path, key] : issue.path),
+        message: describe(issue),
+      };
     }),
   };
 }
@@ -84,13 +100,23 @@ export function loadCatalogue(file = CATALOGUE_FILE): KernelEntry[] {
     throw new LabError('E_USAGE', `cannot read the kernel catalogue ${file}: ${(e as Error).message}`);
   }
   const r = parseCatalogue(text, file);
-  if (!r.ok) throw new LabError('E_USAGE', `invalid kernel catalogue\n  ${r.errors.map(formatIssue).join('\n  ')}`, `fix ${file} (fields: name, suite, packages, description)`);
+  if (!r.ok)
+    throw new LabError(
+      'E_USAGE',
+      `invalid kernel catalogue\n  ${r.errors.map(formatIssue).join('\n  ')}`,
+      `fix ${file} (fields: name, suite, packages, description)`,
+    );
   return r.kernels;
 }
 
 /** The catalogue entry of that name; an unknown name lists the known ones. */
 export function findKernel(kernels: KernelEntry[], name: string): KernelEntry {
   const k = kernels.find((e) => e.name === name);
-  if (!k) throw new LabError('E_USAGE', `no kernel named '${name}' in the catalogue`, `known kernels: ${kernels.map((e) => e.name).join(', ')} (lab kernels list)`);
+  if (!k)
+    throw new LabError(
+      'E_USAGE',
+      `no kernel named '${name}' in the catalogue`,
+      `known kernels: ${kernels.map((e) => e.name).join(', ')} (lab kernels list)`,
+    );
   return k;
 }

@@ -3,7 +3,17 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSyn
 import { join } from 'node:path';
 import { LabError } from '../errors.js';
 import { HostExec, type Exec, type ExecResult } from '../exec/exec.js';
-import { cachedKernel, cacheRoot, kernelDir, kernelsDir, KERNEL_RECORD, readRecord, type CachedKernel, type FetchedPackage, type KernelRecord } from './cache.js';
+import {
+  cachedKernel,
+  cacheRoot,
+  kernelDir,
+  kernelsDir,
+  KERNEL_RECORD,
+  readRecord,
+  type CachedKernel,
+  type FetchedPackage,
+  type KernelRecord,
+} from './cache.js';
 import type { KernelEntry } from './catalogue.js';
 
 /** The keyring apt checks the suite's signed Release (InRelease) file against. */
@@ -94,7 +104,10 @@ export function parseAptRecords(text: string): Record<string, string>[] {
 function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(file).on('data', (d) => h.update(d)).on('error', reject).on('end', () => resolve(h.digest('hex')));
+    createReadStream(file)
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
   });
 }
 
@@ -135,15 +148,28 @@ function removeStalePartials(dir: string, name: string): void {
 function locate(tree: string): { release: string; vmlinuz: string; config: string; modules: string[] } {
   const modRoots = ['lib/modules', 'usr/lib/modules'].map((d) => join(tree, d)).filter((d) => existsSync(d));
   const releases = [...new Set(modRoots.flatMap((d) => readdirSync(d)))];
-  if (releases.length !== 1) throw new LabError('E_REQUIREMENT', `the packages hold ${releases.length} kernel releases (${releases.join(', ') || 'none'}), expected one`, 'list one kernel build per catalogue entry');
+  if (releases.length !== 1)
+    throw new LabError(
+      'E_REQUIREMENT',
+      `the packages hold ${releases.length} kernel releases (${releases.join(', ') || 'none'}), expected one`,
+      'list one kernel build per catalogue entry',
+    );
   const release = releases[0];
   const modules = modRoots.map((d) => join(d, release));
   const first = (cands: string[], what: string) => {
     const hit = cands.find((c) => existsSync(c));
-    if (!hit) throw new LabError('E_REQUIREMENT', `no ${what} in the packages (looked for ${cands.map((c) => c.slice(tree.length + 1)).join(', ')})`, 'the catalogue entry must list the packages holding the image, config and modules');
+    if (!hit)
+      throw new LabError(
+        'E_REQUIREMENT',
+        `no ${what} in the packages (looked for ${cands.map((c) => c.slice(tree.length + 1)).join(', ')})`,
+        'the catalogue entry must list the packages holding the image, config and modules',
+      );
     return hit;
   };
-  const vmlinuz = first([join(tree, 'boot', `vmlinuz-${release}`), ...modules.flatMap((m) => ['vmlinuz', 'vmlinuz.unsigned'].map((f) => join(m, f)))], 'vmlinuz');
+  const vmlinuz = first(
+    [join(tree, 'boot', `vmlinuz-${release}`), ...modules.flatMap((m) => ['vmlinuz', 'vmlinuz.unsigned'].map((f) => join(m, f)))],
+    'vmlinuz',
+  );
   const config = first([join(tree, 'boot', `config-${release}`), ...modules.map((m) => join(m, 'config'))], 'config');
   return { release, vmlinuz, config, modules };
 }
@@ -173,14 +199,24 @@ export async function fetchKernel(entry: KernelEntry, opts: FetchOptions = {}): 
   const final = kernelDir(entry.name, root);
   const existing = readRecord(entry.name, root);
   if (existing) return { status: 'cached', kernel: cachedKernel(entry.name, root)!, record: existing, bytes: 0 };
-  if (!existsSync(KEYRING)) throw new LabError('E_REQUIREMENT', `${KEYRING} is missing: apt cannot verify the Debian suite's signed Release file`, 'apt-get install debian-archive-keyring');
+  if (!existsSync(KEYRING))
+    throw new LabError(
+      'E_REQUIREMENT',
+      `${KEYRING} is missing: apt cannot verify the Debian suite's signed Release file`,
+      'apt-get install debian-archive-keyring',
+    );
 
   const dir = prepareAptDir(entry, root);
   const o = aptOptions(dir);
   log(`apt-get update: suite ${entry.suite} under the private config ${dir}`);
   relay(log, await apt(exec, ['apt-get', ...o, 'update'], `apt-get update (${entry.suite})`, opts.signal));
 
-  const shown = await apt(exec, ['apt-cache', ...o, 'show', ...entry.packages], `apt-cache show ${entry.packages.join(' ')} (${entry.suite})`, opts.signal);
+  const shown = await apt(
+    exec,
+    ['apt-cache', ...o, 'show', ...entry.packages],
+    `apt-cache show ${entry.packages.join(' ')} (${entry.suite})`,
+    opts.signal,
+  );
   const records = parseAptRecords(shown.stdout);
 
   mkdirSync(kernelsDir(root), { recursive: true });
@@ -191,7 +227,15 @@ export async function fetchKernel(entry: KernelEntry, opts: FetchOptions = {}): 
   mkdirSync(debs, { recursive: true });
   try {
     log(`downloading ${entry.packages.join(', ')}`);
-    relay(log, await apt(exec, ['env', '-C', debs, 'apt-get', ...o, 'download', ...entry.packages], `apt-get download (${entry.suite})`, opts.signal));
+    relay(
+      log,
+      await apt(
+        exec,
+        ['env', '-C', debs, 'apt-get', ...o, 'download', ...entry.packages],
+        `apt-get download (${entry.suite})`,
+        opts.signal,
+      ),
+    );
 
     const fetched: FetchedPackage[] = [];
     for (const pkg of entry.packages) {
@@ -201,7 +245,11 @@ export async function fetchKernel(entry: KernelEntry, opts: FetchOptions = {}): 
       const rec = records.find((r) => r.Package === pkg && r.Version === version);
       const sha256 = await sha256File(join(debs, file));
       if (!rec?.SHA256 || rec.SHA256 !== sha256) {
-        throw new LabError('E_REQUIREMENT', `${file}: SHA256 ${sha256} does not match the ${entry.suite} Packages index (${rec?.SHA256 ?? 'no entry for this version'})`, 'fetch again; if it persists the mirror is inconsistent');
+        throw new LabError(
+          'E_REQUIREMENT',
+          `${file}: SHA256 ${sha256} does not match the ${entry.suite} Packages index (${rec?.SHA256 ?? 'no entry for this version'})`,
+          'fetch again; if it persists the mirror is inconsistent',
+        );
       }
       const size = statSync(join(debs, file)).size;
       fetched.push({ name: pkg, version, sha256, size });
@@ -241,6 +289,7 @@ export async function fetchKernel(entry: KernelEntry, opts: FetchOptions = {}): 
 /** Size of a kernel's cache dir in bytes (for messages). */
 export function treeBytes(dir: string): number {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n += statSync(join(e.parentPath, e.name)).size;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) n += statSync(join(e.parentPath, e.name)).size;
   return n;
 }

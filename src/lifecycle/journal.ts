@@ -48,7 +48,9 @@ export function labDir(lab: string): string {
 /** Names of labs that have a journal on this machine. */
 export function knownLabs(): string[] {
   if (!existsSync(stateRoot())) return [];
-  return readdirSync(stateRoot()).filter((d) => existsSync(join(stateRoot(), d, 'journal.jsonl'))).sort();
+  return readdirSync(stateRoot())
+    .filter((d) => existsSync(join(stateRoot(), d, 'journal.jsonl')))
+    .sort();
 }
 
 /**
@@ -104,7 +106,8 @@ export class Journal {
   /** Mark entries as removed (or never created). */
   gone(seqs: number[]): void {
     // Another `lab down` of the same lab may have finished first and removed the journal.
-    if (seqs.length && existsSync(this.file)) appendFileSync(this.file, seqs.map((seq) => JSON.stringify({ seq, op: 'gone' }) + '\n').join(''));
+    if (seqs.length && existsSync(this.file))
+      appendFileSync(this.file, seqs.map((seq) => JSON.stringify({ seq, op: 'gone' }) + '\n').join(''));
   }
 
   /** Objects recorded and not yet gone, in creation order. */

@@ -59,10 +59,18 @@ export const labMachine = setup({
       provision(input.lab, input.probed, quiet(signal), input.progress),
     ),
     node: nodeMachine,
-    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[] }>(({ input, signal }) => runChecks(withSignal(input.ctx, signal), input.only)),
-    report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; dir?: string; probed?: Probed }>(({ input }) => writeReports(input.ctx, input.results, input.dir)),
-    attach: fromPromise<{ ctx: LabContext }, { name: string; progress: (m: string) => void }>(({ input, signal }) => attach(input.name, signal, input.progress)),
-    teardown: fromPromise<TeardownResult, { name: string; progress: (m: string) => void }>(({ input }) => teardownLab(input.name, input.progress)),
+    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[] }>(({ input, signal }) =>
+      runChecks(withSignal(input.ctx, signal), input.only),
+    ),
+    report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; dir?: string; probed?: Probed }>(({ input }) =>
+      writeReports(input.ctx, input.results, input.dir),
+    ),
+    attach: fromPromise<{ ctx: LabContext }, { name: string; progress: (m: string) => void }>(({ input, signal }) =>
+      attach(input.name, signal, input.progress),
+    ),
+    teardown: fromPromise<TeardownResult, { name: string; progress: (m: string) => void }>(({ input }) =>
+      teardownLab(input.name, input.progress),
+    ),
     markUp: fromPromise<void, { name: string }>(async ({ input }) => setPhase(input.name, 'up')),
   },
   actions: {
@@ -99,21 +107,37 @@ export const labMachine = setup({
     start: { always: [{ guard: 'isCheckMode', target: 'attaching' }, { target: 'validating' }] },
     validating: {
       entry: ({ context }) => context.input.progress(`validate ${context.input.file}`),
-      invoke: { src: 'validate', input: ({ context }) => ({ file: context.input.file!, kernel: context.input.kernel }), onDone: { target: 'probing', actions: assign({ lab: ({ event }) => event.output }) }, onError: { target: 'failed', actions: 'recordError' } },
+      invoke: {
+        src: 'validate',
+        input: ({ context }) => ({ file: context.input.file!, kernel: context.input.kernel }),
+        onDone: { target: 'probing', actions: assign({ lab: ({ event }) => event.output }) },
+        onError: { target: 'failed', actions: 'recordError' },
+      },
       on: { INTERRUPT: { target: 'failed', actions: 'interrupt' } },
     },
     probing: {
       entry: ({ context }) => context.input.progress(`probe the ${context.lab!.backend} backend`),
-      invoke: { src: 'probe', input: ({ context }) => ({ lab: context.lab! }), onDone: { target: 'provisioning', actions: assign({ probed: ({ event }) => event.output }) }, onError: { target: 'failed', actions: 'recordError' } },
+      invoke: {
+        src: 'probe',
+        input: ({ context }) => ({ lab: context.lab! }),
+        onDone: { target: 'provisioning', actions: assign({ probed: ({ event }) => event.output }) },
+        onError: { target: 'failed', actions: 'recordError' },
+      },
       on: { INTERRUPT: { target: 'failed', actions: 'interrupt' } },
     },
     provisioning: {
       invoke: {
         src: 'provision',
         input: ({ context }) => ({ lab: context.lab!, probed: context.probed!, progress: context.input.progress }),
-        onDone: { target: 'deploying', actions: assign({ ctx: ({ event }) => event.output, pendingNodes: ({ event }) => event.output.lab.nodes.map((n) => n.name) }) },
+        onDone: {
+          target: 'deploying',
+          actions: assign({ ctx: ({ event }) => event.output, pendingNodes: ({ event }) => event.output.lab.nodes.map((n) => n.name) }),
+        },
         // A name taken by another lab: nothing of ours exists, and its objects are not ours to remove.
-        onError: [{ guard: 'isNameTaken', target: 'failed', actions: 'recordError' }, { target: 'tearingDown', actions: 'recordError' }],
+        onError: [
+          { guard: 'isNameTaken', target: 'failed', actions: 'recordError' },
+          { target: 'tearingDown', actions: 'recordError' },
+        ],
       },
       on: { INTERRUPT: { target: 'tearingDown', actions: 'interrupt' } },
     },
@@ -133,7 +157,12 @@ export const labMachine = setup({
       },
     },
     markingUp: {
-      invoke: { src: 'markUp', input: ({ context }) => ({ name: context.lab!.name }), onDone: 'done', onError: { target: 'tearingDown', actions: 'recordError' } },
+      invoke: {
+        src: 'markUp',
+        input: ({ context }) => ({ name: context.lab!.name }),
+        onDone: 'done',
+        onError: { target: 'tearingDown', actions: 'recordError' },
+      },
     },
     attaching: {
       invoke: {
@@ -149,18 +178,37 @@ export const labMachine = setup({
         src: 'check',
         input: ({ context }) => ({ ctx: context.ctx!, only: context.input.only }),
         onDone: { target: 'reporting', actions: assign({ results: ({ event }) => event.output }) },
-        onError: [{ guard: 'isCheckMode', target: 'failed', actions: 'recordError' }, { target: 'tearingDown', actions: 'recordError' }],
+        onError: [
+          { guard: 'isCheckMode', target: 'failed', actions: 'recordError' },
+          { target: 'tearingDown', actions: 'recordError' },
+        ],
       },
-      on: { INTERRUPT: [{ guard: 'isCheckMode', target: 'failed', actions: 'interrupt' }, { target: 'tearingDown', actions: 'interrupt' }] },
+      on: {
+        INTERRUPT: [
+          { guard: 'isCheckMode', target: 'failed', actions: 'interrupt' },
+          { target: 'tearingDown', actions: 'interrupt' },
+        ],
+      },
     },
     reporting: {
       invoke: {
         src: 'report',
         input: ({ context }) => ({ ctx: context.ctx!, results: context.results!, dir: context.input.reportDir, probed: context.probed }),
-        onDone: [{ guard: 'isCheckMode', target: 'done', actions: assign({ reports: ({ event }) => event.output }) }, { target: 'tearingDown', actions: assign({ reports: ({ event }) => event.output }) }],
-        onError: [{ guard: 'isCheckMode', target: 'failed', actions: 'recordError' }, { target: 'tearingDown', actions: 'recordError' }],
+        onDone: [
+          { guard: 'isCheckMode', target: 'done', actions: assign({ reports: ({ event }) => event.output }) },
+          { target: 'tearingDown', actions: assign({ reports: ({ event }) => event.output }) },
+        ],
+        onError: [
+          { guard: 'isCheckMode', target: 'failed', actions: 'recordError' },
+          { target: 'tearingDown', actions: 'recordError' },
+        ],
       },
-      on: { INTERRUPT: [{ guard: 'isCheckMode', target: 'failed', actions: 'interrupt' }, { target: 'tearingDown', actions: 'interrupt' }] },
+      on: {
+        INTERRUPT: [
+          { guard: 'isCheckMode', target: 'failed', actions: 'interrupt' },
+          { target: 'tearingDown', actions: 'interrupt' },
+        ],
+      },
     },
     tearingDown: {
       entry: ({ context }) => context.input.progress(`tear down lab ${context.lab!.name}`),
@@ -168,12 +216,25 @@ export const labMachine = setup({
       invoke: {
         src: 'teardown',
         input: ({ context }) => ({ name: context.lab!.name, progress: context.input.progress }),
-        onDone: [{ guard: ({ context }) => !!context.error, target: 'failed', actions: assign({ teardown: ({ event }) => event.output }) }, { target: 'done', actions: assign({ teardown: ({ event }) => event.output }) }],
-        onError: { target: 'failed', actions: assign({ error: ({ context, event }) => context.error ?? (event as { error?: unknown }).error }) },
+        onDone: [
+          { guard: ({ context }) => !!context.error, target: 'failed', actions: assign({ teardown: ({ event }) => event.output }) },
+          { target: 'done', actions: assign({ teardown: ({ event }) => event.output }) },
+        ],
+        onError: {
+          target: 'failed',
+          actions: assign({ error: ({ context, event }) => context.error ?? (event as { error?: unknown }).error }),
+        },
       },
     },
     done: { type: 'final' },
     failed: { type: 'final' },
   },
-  output: ({ context }) => ({ lab: context.lab, probed: context.probed, results: context.results, reports: context.reports, teardown: context.teardown, error: context.error }),
+  output: ({ context }) => ({
+    lab: context.lab,
+    probed: context.probed,
+    results: context.results,
+    reports: context.reports,
+    teardown: context.teardown,
+    error: context.error,
+  }),
 });

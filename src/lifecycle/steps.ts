@@ -28,7 +28,12 @@ export async function validate(file: string, kernel?: string): Promise<Lab> {
   if (!loaded.ok) throw new TopologyError(loaded.errors);
   const lab = resolve(loaded.value);
   if (!lab.ok) throw new TopologyError(lab.errors);
-  if (kernel && lab.value.backend !== 'qemu') throw new LabError('E_USAGE', `--kernel applies to the qemu backend; ${file} uses ${lab.value.backend}`, 'set backend: qemu in the topology');
+  if (kernel && lab.value.backend !== 'qemu')
+    throw new LabError(
+      'E_USAGE',
+      `--kernel applies to the qemu backend; ${file} uses ${lab.value.backend}`,
+      'set backend: qemu in the topology',
+    );
   return kernel ? { ...lab.value, kernel } : lab.value;
 }
 
@@ -43,25 +48,38 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   ensureFree(lab.name);
   const backend = createBackend(lab.backend);
   const facts = await backend.probe(lab, signal);
-  if (!facts.root) throw new LabError('E_REQUIREMENT', 'the lab creates namespaces and loads BPF programs: run it as root', 'sudo ./lab ...');
+  if (!facts.root)
+    throw new LabError('E_REQUIREMENT', 'the lab creates namespaces and loads BPF programs: run it as root', 'sudo ./lab ...');
   if (!facts.bpffs) throw new LabError('E_REQUIREMENT', 'bpffs is not mounted at /sys/fs/bpf', 'mount -t bpf bpf /sys/fs/bpf');
   for (const t of ['ip', 'tc', 'bpftool', 'nsenter'] as const)
-    if (!facts.tools[t].path) throw new LabError('E_REQUIREMENT', `${t} is not installed`, 'run ./lab once as root: it installs what is missing');
+    if (!facts.tools[t].path)
+      throw new LabError('E_REQUIREMENT', `${t} is not installed`, 'run ./lab once as root: it installs what is missing');
   for (const obj of ['host_routing.o', 'host_routing_tc.o', 'bigtcp_count.o', 'bigtcp_count_tc.o'])
-    if (!existsSync(join(BPF_OBJ_DIR, obj))) throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
+    if (!existsSync(join(BPF_OBJ_DIR, obj)))
+      throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
   const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
   const declined = decisions.filter((d) => d.status === 'declined');
   if (declined.length)
-    throw new LabError('E_REQUIREMENT', declined.map((d) => `node ${d.node}: ${d.feature}: ${d.detail}`).join('\n'), 'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)');
+    throw new LabError(
+      'E_REQUIREMENT',
+      declined.map((d) => `node ${d.node}: ${d.feature}: ${d.detail}`).join('\n'),
+      'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)',
+    );
   return { backend, facts, decisions };
 }
 
 /** Refuse (exit 2) when a lab of this name already holds anything on the machine. */
 export function ensureFree(lab: string): void {
-  if (knownLabs().includes(lab)) throw new LabError('E_LAB_EXISTS', `a lab named '${lab}' is already up (or was left by a crash)`, `lab down ${lab}`);
+  if (knownLabs().includes(lab))
+    throw new LabError('E_LAB_EXISTS', `a lab named '${lab}' is already up (or was left by a crash)`, `lab down ${lab}`);
   const prefix = labNetnsPrefix(lab);
   const stray = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(prefix)) : [];
-  if (stray.length) throw new LabError('E_LAB_EXISTS', `namespaces named like lab '${lab}' exist but no journal owns them: ${stray.slice(0, 5).join(', ')}`, 'remove them by hand (ip netns del NAME) if they are yours');
+  if (stray.length)
+    throw new LabError(
+      'E_LAB_EXISTS',
+      `namespaces named like lab '${lab}' exist but no journal owns them: ${stray.slice(0, 5).join(', ')}`,
+      'remove them by hand (ip netns del NAME) if they are yours',
+    );
 }
 
 /** provision: start the journal and the lab state, then create namespaces and devices. */
@@ -71,12 +89,34 @@ export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, p
     journal = Journal.create(lab.name);
   } catch (e) {
     // Another process took the name between probe and now: its objects are not ours to remove.
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new LabError('E_LAB_EXISTS', `a lab named '${lab.name}' was just brought up by another process`, `lab down ${lab.name}`);
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new LabError('E_LAB_EXISTS', `a lab named '${lab.name}' was just brought up by another process`, `lab down ${lab.name}`);
     throw e;
   }
   tagProcesses(lab.name);
-  const ctx: LabContext = { lab, backend: probed.backend, facts: probed.facts, decisions: probed.decisions, journal, signal, progress, bpfDir: join(BPFFS_ROOT, lab.name), objDir: probed.backend.objDir };
-  writeLabState({ name: lab.name, file: lab.file, backend: lab.backend, pid: process.pid, createdAt: new Date().toISOString(), phase: 'provisioning', lab, decisions: probed.decisions, bpfDir: ctx.bpfDir, objDir: ctx.objDir });
+  const ctx: LabContext = {
+    lab,
+    backend: probed.backend,
+    facts: probed.facts,
+    decisions: probed.decisions,
+    journal,
+    signal,
+    progress,
+    bpfDir: join(BPFFS_ROOT, lab.name),
+    objDir: probed.backend.objDir,
+  };
+  writeLabState({
+    name: lab.name,
+    file: lab.file,
+    backend: lab.backend,
+    pid: process.pid,
+    createdAt: new Date().toISOString(),
+    phase: 'provisioning',
+    lab,
+    decisions: probed.decisions,
+    bpfDir: ctx.bpfDir,
+    objDir: ctx.objDir,
+  });
   await probed.backend.provision(ctx);
   return ctx;
 }
@@ -109,7 +149,14 @@ export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<Chec
     const req = check.requires(ctx);
     const app = check.applies(ctx.lab, spec);
     if (!req.ok || !app.ok) {
-      results.push({ ...base, status: 'skip', reason: (!req.ok ? req.reason : (app as { reason: string }).reason), metrics: {}, evidence: [], ms: 0 });
+      results.push({
+        ...base,
+        status: 'skip',
+        reason: !req.ok ? req.reason : (app as { reason: string }).reason,
+        metrics: {},
+        evidence: [],
+        ms: 0,
+      });
       continue;
     }
     ctx.progress(`check ${check.id}: ${check.title}`);
@@ -120,7 +167,14 @@ export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<Chec
       if (ctx.signal.aborted) throw e;
       // A check that threw never got the kernel's answer: that is an error, not a failed claim.
       const message = e instanceof Error ? e.message : String(e);
-      results.push({ ...base, status: 'error', reason: `check could not run: ${message}`, metrics: {}, evidence: [], ms: Math.round(performance.now() - t0) });
+      results.push({
+        ...base,
+        status: 'error',
+        reason: `check could not run: ${message}`,
+        metrics: {},
+        evidence: [],
+        ms: Math.round(performance.now() - t0),
+      });
     }
     ctx.progress(`check ${check.id}: ${results.at(-1)!.status.toUpperCase()} ${results.at(-1)!.reason}`);
   }
@@ -128,15 +182,30 @@ export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<Chec
 }
 
 /** Rebuild the context of a lab that is up (for `lab check` from another process). */
-export async function attach(name: string, signal: AbortSignal, progress: (m: string) => void): Promise<{ ctx: LabContext; state: LabState }> {
+export async function attach(
+  name: string,
+  signal: AbortSignal,
+  progress: (m: string) => void,
+): Promise<{ ctx: LabContext; state: LabState }> {
   const state = readLabState(name);
   const journal = Journal.open(name);
   if (!state || !journal) throw new LabError('E_LAB_UNKNOWN', `no lab named '${name}' is up`, `lab status lists the labs that are up`);
-  if (state.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${state.phase}, not up`, `lab down ${name} and bring it up again`);
+  if (state.phase !== 'up')
+    throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${state.phase}, not up`, `lab down ${name} and bring it up again`);
   tagProcesses(name);
   const backend = createBackend(state.backend);
   const facts = await backend.probe(state.lab, signal);
-  const ctx: LabContext = { lab: state.lab, backend, facts, decisions: state.decisions, journal, signal, progress, bpfDir: state.bpfDir, objDir: state.objDir };
+  const ctx: LabContext = {
+    lab: state.lab,
+    backend,
+    facts,
+    decisions: state.decisions,
+    journal,
+    signal,
+    progress,
+    bpfDir: state.bpfDir,
+    objDir: state.objDir,
+  };
   await backend.reattach?.(ctx);
   return { ctx, state };
 }

@@ -24,7 +24,11 @@ export function ownerRuns(entries: JournalEntry[]): JournalEntry[][] {
  * created it; remove nothing else. Safe to run again after a partial failure or a
  * `kill -9` at any point: what is gone is marked gone as it goes.
  */
-export async function teardownLab(lab: string, progress: (m: string) => void = () => {}, backends: (kind: string) => Backend = createBackend): Promise<TeardownResult> {
+export async function teardownLab(
+  lab: string,
+  progress: (m: string) => void = () => {},
+  backends: (kind: string) => Backend = createBackend,
+): Promise<TeardownResult> {
   const journal = Journal.open(lab);
   if (!journal) return { removed: 0, left: [] };
   const owners = new Map<string, Backend>();

@@ -81,7 +81,11 @@ for a in "$@"; do one "$i" "$a" & i=$((i + 1)); [ $((i % par)) -eq 0 ] && wait; 
 
 /** Results by index from the script's lines; an attempt without a line is an 'error'. */
 export function parseConnectLines(stdout: string, n: number): ConnectResult[] {
-  const out: ConnectResult[] = Array.from({ length: n }, () => ({ outcome: 'error' as const, ms: 0, detail: 'no result from the connect script' }));
+  const out: ConnectResult[] = Array.from({ length: n }, () => ({
+    outcome: 'error' as const,
+    ms: 0,
+    detail: 'no result from the connect script',
+  }));
   for (const m of stdout.matchAll(/^(\d+) (\d+) ([\d.]+) ([\d.]+) ?(.*)$/gm)) {
     const i = Number(m[1]);
     if (i < n) out[i] = { ...parseConnect(Number(m[2]), m[5]), ms: Math.round((Number(m[4]) - Number(m[3])) * 1000) };

@@ -22,7 +22,11 @@ export type DatapathCounters = Record<DatapathCounter, number>;
  * not a reading of zero.
  */
 const PerCpuDump = z
-  .array(z.object({ formatted: z.object({ key: z.number().int().nonnegative(), values: z.array(z.object({ cpu: z.number(), value: z.number() })) }) }))
+  .array(
+    z.object({
+      formatted: z.object({ key: z.number().int().nonnegative(), values: z.array(z.object({ cpu: z.number(), value: z.number() })) }),
+    }),
+  )
   .superRefine((entries, ctx) => {
     const keys = new Set(entries.map((e) => e.formatted.key));
     DATAPATH_COUNTERS.forEach((name, i) => {

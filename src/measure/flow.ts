@@ -69,7 +69,9 @@ async function waitListening(exec: Exec, port: number, signal?: AbortSignal): Pr
  */
 export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
   const port = spec.port ?? IPERF_PORT;
-  const server = spec.to.start(['iperf3', '-s', '-1', '-p', String(port), '--idle-timeout', String(spec.seconds + 20)], { signal: spec.signal });
+  const server = spec.to.start(['iperf3', '-s', '-1', '-p', String(port), '--idle-timeout', String(spec.seconds + 20)], {
+    signal: spec.signal,
+  });
   // Host processes go in the journal; a guest's end with its VM.
   const own = (exec: Exec, pid: number, argv: string[]): JournalEntry | undefined =>
     exec.hostPids ? spec.journal.record(HOST_OWNER, [{ kind: 'process', pid, startTime: processStartTime(pid), argv }])[0] : undefined;
@@ -79,14 +81,20 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     const evidence: string[] = [];
     const samples: FlowSample[] = [];
     // An unreachable server must fail in seconds, not after TCP's two minutes of SYN retries.
-    const client = spec.from.start(['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J', '--connect-timeout', '3000'], { signal: spec.signal });
+    const client = spec.from.start(
+      ['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J', '--connect-timeout', '3000'],
+      { signal: spec.signal },
+    );
     const cliEntry = own(spec.from, client.pid, ['iperf3', '-c']);
     let sampler: ReturnType<typeof startSampler> | undefined;
     let smpEntry: JournalEntry | undefined;
     if (spec.sample) {
       // The sampler watches the client's pid: it runs exactly as long as the flow.
       const pid = await startedPid(client);
-      const onRecord = (rec: SampleRecord) => (samples.push(rec.sample), spec.onSample?.(rec.sample));
+      const onRecord = (rec: SampleRecord) => {
+        samples.push(rec.sample);
+        spec.onSample?.(rec.sample);
+      };
       sampler = startSampler({ ...spec.sample, port }, pid, spec.seconds + 10, onRecord, spec.signal);
       smpEntry = own(spec.sample.root, sampler.proc.pid, ['sh', 'dpl-sampler']);
     }
@@ -98,13 +106,19 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
       const records = await sampler.done.finally(() => clearTimeout(late));
       if (smpEntry) spec.journal.gone([smpEntry.seq]);
       const last = records.at(-1);
-      if (last) evidence.push(`ss -tmi (last sample):\n${last.ss}`, `tc -s -j qdisc show dev ${spec.sample!.dev} (last sample):\n${last.tc}`);
+      if (last)
+        evidence.push(`ss -tmi (last sample):\n${last.ss}`, `tc -s -j qdisc show dev ${spec.sample!.dev} (last sample):\n${last.tc}`);
       else evidence.push(`the sampler on ${spec.sample!.root.where} produced no record`);
     }
-    if (r.code !== 0) throw new MeasureError(`iperf3 client on ${spec.from.where} failed (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
-    const j = parseJson<{ end?: { sum_sent?: { bits_per_second?: number; retransmits?: number }; sum_received?: { bits_per_second?: number } } }>(r, 'iperf3 -J');
+    if (r.code !== 0)
+      throw new MeasureError(`iperf3 client on ${spec.from.where} failed (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
+    const j = parseJson<{
+      end?: { sum_sent?: { bits_per_second?: number; retransmits?: number }; sum_received?: { bits_per_second?: number } };
+    }>(r, 'iperf3 -J');
     const bps = j?.end?.sum_received?.bits_per_second ?? j?.end?.sum_sent?.bits_per_second ?? 0;
-    evidence.push(`iperf3 -c ${spec.addr} -t ${spec.seconds}: ${(bps / 1e6).toFixed(1)} Mbit/s, retransmits ${j?.end?.sum_sent?.retransmits ?? '?'}`);
+    evidence.push(
+      `iperf3 -c ${spec.addr} -t ${spec.seconds}: ${(bps / 1e6).toFixed(1)} Mbit/s, retransmits ${j?.end?.sum_sent?.retransmits ?? '?'}`,
+    );
     return { bitsPerSecond: bps, retransmits: j?.end?.sum_sent?.retransmits, samples, evidence };
   } finally {
     server.kill('SIGTERM');

@@ -10,7 +10,16 @@
  * - the datapath's own per-CPU counters (redirects, drops by reason).
  */
 export { bulkFlow, median, IPERF_PORT, type FlowResult, type FlowSpec } from './flow.js';
-export { startSampler, SampleParser, parseSsWmem, parseTcBacklog, type FlowSample, type SampleRecord, type SamplerSpec, type Sampler } from './sampler.js';
+export {
+  startSampler,
+  SampleParser,
+  parseSsWmem,
+  parseTcBacklog,
+  type FlowSample,
+  type SampleRecord,
+  type SamplerSpec,
+  type Sampler,
+} from './sampler.js';
 export { requestResponse, parseSockperf, SOCKPERF_PORT, type RrResult, type RrSpec } from './rr.js';
 export { BigCounter, BIG, type BigCounts } from './bigcount.js';
 export { readLinks, LinkJson, type LinkFacts } from './links.js';
@@ -18,5 +27,20 @@ export { tcxPrograms } from './tcx.js';
 export { readNetkitDevice, nkctlAttempt, setPeerProgram, type NetkitDevice, type NkctlAttempt } from './netkit.js';
 export { Bottleneck, bottlenecksRestored, rateBps, type BottleneckChange } from './bottleneck.js';
 export { addVethPod } from './scratch-pod.js';
-export { tcpConnect, tcpConnectAll, parseConnect, CONNECT_TIMEOUT_MS, type ConnectOutcome, type ConnectResult, type ConnectSpec } from './connect.js';
-export { readDatapathCounters, parseDatapathCounters, counterDelta, DATAPATH_COUNTERS, type DatapathCounter, type DatapathCounters } from './datapath-counters.js';
+export {
+  tcpConnect,
+  tcpConnectAll,
+  parseConnect,
+  CONNECT_TIMEOUT_MS,
+  type ConnectOutcome,
+  type ConnectResult,
+  type ConnectSpec,
+} from './connect.js';
+export {
+  readDatapathCounters,
+  parseDatapathCounters,
+  counterDelta,
+  DATAPATH_COUNTERS,
+  type DatapathCounter,
+  type DatapathCounters,
+} from './datapath-counters.js';

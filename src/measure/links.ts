@@ -21,5 +21,8 @@ export type LinkFacts = z.infer<typeof LinkJson>;
 /** Devices of one namespace (loopback excluded), as the kernel reports them. */
 export async function readLinks(exec: Exec, dev?: string, signal?: AbortSignal): Promise<LinkFacts[]> {
   const r = await exec.run(['ip', '-d', '-j', 'link', 'show', ...(dev ? ['dev', dev] : [])], { signal });
-  return z.array(LinkJson).parse(parseJson(r, `ip -d -j link show on ${exec.where}`)).filter((l) => l.ifname !== 'lo');
+  return z
+    .array(LinkJson)
+    .parse(parseJson(r, `ip -d -j link show on ${exec.where}`))
+    .filter((l) => l.ifname !== 'lo');
 }

@@ -4,7 +4,12 @@ import { parseJson, type Exec } from '../exec/exec.js';
 
 const NetkitLink = z.array(
   z.object({
-    linkinfo: z.object({ info_kind: z.string(), info_data: z.object({ mode: z.string(), type: z.string(), policy: z.string(), peer_policy: z.string() }).partial() }).optional(),
+    linkinfo: z
+      .object({
+        info_kind: z.string(),
+        info_data: z.object({ mode: z.string(), type: z.string(), policy: z.string(), peer_policy: z.string() }).partial(),
+      })
+      .optional(),
     stats64: z.object({ tx: z.object({ dropped: z.number() }) }).optional(),
   }),
 );
@@ -41,7 +46,14 @@ export interface NkctlAttempt {
 }
 
 /** Query or detach a netkit hook's program from `exec` (a pod, to see the kernel refuse). */
-export async function nkctlAttempt(exec: Exec, objDir: string, op: 'query' | 'detach', hook: 'peer' | 'primary', dev: string, prog?: string): Promise<NkctlAttempt> {
+export async function nkctlAttempt(
+  exec: Exec,
+  objDir: string,
+  op: 'query' | 'detach',
+  hook: 'peer' | 'primary',
+  dev: string,
+  prog?: string,
+): Promise<NkctlAttempt> {
   const r = await exec.run([join(objDir, 'nkctl'), op, hook, dev, ...(prog ? [prog] : [])], { nothrow: true, needsBpffs: true });
   return { errno: /"error":"(\w+)"/.exec(r.stdout)?.[1] ?? 'allowed', exitCode: r.code, text: r.stdout.trim() };
 }

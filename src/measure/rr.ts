@@ -1,4 +1,5 @@
-import type { Exec } from '../exec/exec.js';
+import type { Exec, ExecResult } from '../exec/exec.js';
+import { sleep } from '../sleep.js';
 import { HOST_OWNER, type Journal, type JournalEntry } from '../lifecycle/journal.js';
 import { MeasureError } from '../errors.js';
 import { processStartTime } from '../exec/process.js';
@@ -47,7 +48,13 @@ export function parseSockperf(text: string): Omit<RrResult, 'evidence'> | undefi
   for (const m of plain.matchAll(/---> percentile ([\d.]+) =\s*([\d.]+)/g)) percentilesUs[String(Number(m[1]))] = Number(m[2]);
   const max = /---> <MAX> observation =\s*([\d.]+)/.exec(plain);
   const min = /---> <MIN> observation =\s*([\d.]+)/.exec(plain);
-  return { observations: Number(obs[1]), meanUs: Number(mean[1]), percentilesUs, maxUs: Number(max?.[1] ?? NaN), minUs: Number(min?.[1] ?? NaN) };
+  return {
+    observations: Number(obs[1]),
+    meanUs: Number(mean[1]),
+    percentilesUs,
+    maxUs: Number(max?.[1] ?? NaN),
+    minUs: Number(min?.[1] ?? NaN),
+  };
 }
 
 /** Round trips of small TCP messages (sockperf ping-pong --full-rtt); the server is journaled when it is this machine's. */
@@ -56,20 +63,31 @@ export async function requestResponse(spec: RrSpec): Promise<RrResult> {
   const addrArgs = ['--tcp', '-i', spec.addr, '-p', port];
   const server = spec.to.start(['sockperf', 'server', ...addrArgs], { signal: spec.signal });
   const entry: JournalEntry | undefined = spec.to.hostPids
-    ? spec.journal.record(HOST_OWNER, [{ kind: 'process', pid: server.pid, startTime: processStartTime(server.pid), argv: ['sockperf', 'server'] }])[0]
+    ? spec.journal.record(HOST_OWNER, [
+        { kind: 'process', pid: server.pid, startTime: processStartTime(server.pid), argv: ['sockperf', 'server'] },
+      ])[0]
     : undefined;
   try {
     // The server binds within milliseconds; the client retries its connect (-w none), so no wait is needed beyond that.
-    let r;
+    let r: ExecResult | undefined;
     for (let i = 0; i < 50; i++) {
-      r = await spec.from.run(['sockperf', 'ping-pong', ...addrArgs, '-t', String(spec.seconds), '--full-rtt', '-m', String(spec.size ?? 14)], { nothrow: true, signal: spec.signal });
+      r = await spec.from.run(
+        ['sockperf', 'ping-pong', ...addrArgs, '-t', String(spec.seconds), '--full-rtt', '-m', String(spec.size ?? 14)],
+        { nothrow: true, signal: spec.signal },
+      );
       if (r.code === 0 || spec.signal?.aborted || !/connect|refused/i.test(r.stdout + r.stderr)) break;
-      await new Promise((res) => setTimeout(res, 20));
+      await sleep(20, spec.signal);
     }
     const text = `${r!.stdout}\n${r!.stderr}`;
     const parsed = parseSockperf(text);
-    if (r!.code !== 0 || !parsed) throw new MeasureError(`sockperf ping-pong to ${spec.addr} on ${spec.from.where} measured nothing (exit ${r!.code}): ${text.trim().slice(-300)}`);
-    const evidence = text.split('\n').filter((l) => /Summary|percentile 99\.000|percentile 50\.000|observations/.test(l)).map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim());
+    if (r!.code !== 0 || !parsed)
+      throw new MeasureError(
+        `sockperf ping-pong to ${spec.addr} on ${spec.from.where} measured nothing (exit ${r!.code}): ${text.trim().slice(-300)}`,
+      );
+    const evidence = text
+      .split('\n')
+      .filter((l) => /Summary|percentile 99\.000|percentile 50\.000|observations/.test(l))
+      .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim());
     return { ...parsed, evidence };
   } finally {
     server.kill('SIGTERM');

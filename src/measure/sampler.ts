@@ -1,4 +1,4 @@
-import { type Background, type Exec } from '../exec/exec.js';
+import type { Background, Exec } from '../exec/exec.js';
 
 /** One sample of a bulk flow: the sender's sk_wmem_alloc and the bottleneck's backlog, read back to back. */
 export interface FlowSample {
@@ -99,8 +99,7 @@ export class SampleParser {
   push(chunk: string): SampleRecord[] {
     this.buf += chunk;
     const out: SampleRecord[] = [];
-    let end: number;
-    while ((end = this.buf.indexOf(`${END}\n`)) >= 0) {
+    for (let end = this.buf.indexOf(`${END}\n`); end >= 0; end = this.buf.indexOf(`${END}\n`)) {
       const rec = this.buf.slice(0, end);
       this.buf = this.buf.slice(end + END.length + 1);
       const start = rec.indexOf(REC);
@@ -134,12 +133,30 @@ export interface Sampler {
  * `maxSeconds`. Records go to `onSample` as the backend delivers them: as they are
  * taken on this machine, at the end from a guest (its agent cannot stream).
  */
-export function startSampler(spec: SamplerSpec, whilePid: number, maxSeconds: number, onSample?: (r: SampleRecord) => void, signal?: AbortSignal): Sampler {
+export function startSampler(
+  spec: SamplerSpec,
+  whilePid: number,
+  maxSeconds: number,
+  onSample?: (r: SampleRecord) => void,
+  signal?: AbortSignal,
+): Sampler {
   const every = spec.intervalMs ?? 100;
   const parser = new SampleParser();
   const records: SampleRecord[] = [];
   const max = Math.ceil((maxSeconds * 1000) / every);
-  const argv = ['sh', '-c', SAMPLER_SCRIPT, 'dpl-sampler', spec.sender, String(spec.port), spec.qdiscNetns, spec.dev, String(whilePid), (every / 1000).toFixed(3), String(max)];
+  const argv = [
+    'sh',
+    '-c',
+    SAMPLER_SCRIPT,
+    'dpl-sampler',
+    spec.sender,
+    String(spec.port),
+    spec.qdiscNetns,
+    spec.dev,
+    String(whilePid),
+    (every / 1000).toFixed(3),
+    String(max),
+  ];
   const proc = spec.root.start(argv, {
     signal,
     onStdout: (chunk) => {

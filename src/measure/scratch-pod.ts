@@ -15,7 +15,9 @@ export async function addVethPod(ctx: LabContext, node: LabNode, addr: string, h
   const netns = `${node.netns}.${SCRATCH}`;
   const root = ctx.backend.root(node.name);
   if (root.hostPids) ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, [{ kind: 'netns', name: netns }]);
-  await root.run(['ip', '-batch', '-'], { input: `netns add ${netns}\nlink add ${SCRATCH_DEV} netns ${node.netns} type veth peer name eth0 netns ${netns}\n` });
+  await root.run(['ip', '-batch', '-'], {
+    input: `netns add ${netns}\nlink add ${SCRATCH_DEV} netns ${node.netns} type veth peer name eth0 netns ${netns}\n`,
+  });
   ctx.backend.register?.(netns, node.name);
   // Wired by the same lines as the topology's pods (IPv4 only: the flows use it).
   const scratch: Pod = { name: SCRATCH, node: node.name, netns, hostDev: SCRATCH_DEV, dev: 'eth0', ipv4: addr };
@@ -27,7 +29,19 @@ export async function addVethPod(ctx: LabContext, node: LabNode, addr: string, h
   const p = pins(ctx, node);
   const [podDev] = await readLinks(ctx.backend.exec(netns), 'eth0');
   const value = endpointValue({ ifindex: dev.ifindex, mac: linkMac(podDev), nodeMac: linkMac(dev) });
-  await root.run(['bpftool', 'map', 'update', 'pinned', p.endpoints, 'key', 'hex', ...endpointKey(addr).split(' '), 'value', 'hex', ...value.split(' ')]);
+  await root.run([
+    'bpftool',
+    'map',
+    'update',
+    'pinned',
+    p.endpoints,
+    'key',
+    'hex',
+    ...endpointKey(addr).split(' '),
+    'value',
+    'hex',
+    ...value.split(' '),
+  ]);
   if (bpf) await attachPinned(nodeExec, hook, 'ingress', [[SCRATCH_DEV, p.fromPod]]);
   await setSizes(ctx.backend, ctx.facts, [node.netns, netns], node.datapath.bigTcp);
   return {
@@ -38,4 +52,3 @@ export async function addVethPod(ctx: LabContext, node: LabNode, addr: string, h
     },
   };
 }
-

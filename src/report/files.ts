@@ -25,7 +25,15 @@ export function reportJson(ctx: LabContext, results: CheckResult[]) {
       btf: f.btf,
       tools: Object.fromEntries(Object.entries(f.tools).map(([k, v]) => [k, v.version?.join('.') ?? (v.path ? 'present' : 'missing')])),
       config: Object.fromEntries(
-        ['CONFIG_NETKIT', 'CONFIG_NET_XGRESS', 'CONFIG_NET_SCH_FQ', 'CONFIG_NET_SCH_TBF', 'CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_VETH'].map((k) => [k, f.config[k] ?? 'n']),
+        [
+          'CONFIG_NETKIT',
+          'CONFIG_NET_XGRESS',
+          'CONFIG_NET_SCH_FQ',
+          'CONFIG_NET_SCH_TBF',
+          'CONFIG_BPF_JIT',
+          'CONFIG_DEBUG_INFO_BTF',
+          'CONFIG_VETH',
+        ].map((k) => [k, f.config[k] ?? 'n']),
       ),
     },
     timing: ctx.backend.timing(),

@@ -60,7 +60,8 @@ export function addrProblem(s: string, family: 4 | 6): string | undefined {
   const a = parseAddr(s);
   if (a?.family === family) return undefined;
   if (a) return `'${s}' is an ${FAMILY_NAME[a.family]} address; this field takes ${FAMILY_NAME[family]} (like ${EXAMPLE[family].addr})`;
-  if (s.includes('/')) return `'${s}' is a prefix; this field takes an ${FAMILY_NAME[family]} address without /LENGTH (like ${EXAMPLE[family].addr})`;
+  if (s.includes('/'))
+    return `'${s}' is a prefix; this field takes an ${FAMILY_NAME[family]} address without /LENGTH (like ${EXAMPLE[family].addr})`;
   return `'${s}' is not an ${FAMILY_NAME[family]} address (like ${EXAMPLE[family].addr})`;
 }
 
@@ -90,7 +91,8 @@ export function formatAddr(family: 4 | 6, v: bigint): string {
   if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 255n)).join('.');
   const groups = [...Array(8)].map((_, i) => Number((v >> BigInt(112 - 16 * i)) & 0xffffn));
   // Compress the longest run of zero groups (RFC 5952).
-  let best = -1, bestLen = 1;
+  let best = -1,
+    bestLen = 1;
   for (let i = 0; i < 8; ) {
     let j = i;
     while (j < 8 && groups[j] === 0) j++;

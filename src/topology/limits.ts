@@ -124,8 +124,13 @@ export function aliasProblem(doc: Document): LimitProblem | undefined {
       }
       added += t.size;
       if (added > MAX_ALIAS_NODES)
-        problem = { offset: at, path, message: `aliases expand to more than ${MAX_ALIAS_NODES} nodes here (an alias bomb?); a topology needs few` };
-      else if (depth + t.depth > MAX_DEPTH) problem = { offset: at, path, message: `alias *${n.source} nests the document more than ${MAX_DEPTH} levels deep` };
+        problem = {
+          offset: at,
+          path,
+          message: `aliases expand to more than ${MAX_ALIAS_NODES} nodes here (an alias bomb?); a topology needs few`,
+        };
+      else if (depth + t.depth > MAX_DEPTH)
+        problem = { offset: at, path, message: `alias *${n.source} nests the document more than ${MAX_DEPTH} levels deep` };
       return t;
     }
     if (n.anchor) anchors.set(n.anchor, n);

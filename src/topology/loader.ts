@@ -51,11 +51,21 @@ function locateKey(doc: Document, lc: LineCounter, path: (string | number)[], ke
 /** zod's own wording (not a message the schema chose), which describe() words for a topology's author. */
 const ZOD_DEFAULT = /^(Invalid (input|option|string)|Too (small|big))\b/;
 
-const TYPE_WORDS: Record<string, string> = { string: 'text', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'a list', tuple: 'a list', object: 'a mapping' };
+const TYPE_WORDS: Record<string, string> = {
+  string: 'text',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'a list',
+  tuple: 'a list',
+  object: 'a mapping',
+};
 
 function describe(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `missing required field (expected ${TYPE_WORDS[issue.expected] ?? issue.expected})`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.input === undefined)
+    return `missing required field (expected ${TYPE_WORDS[issue.expected] ?? issue.expected})`;
   if (!ZOD_DEFAULT.test(issue.message)) return issue.message;
   switch (issue.code) {
     case 'invalid_type':
@@ -76,7 +86,9 @@ function describe(issue: z.core.$ZodIssue): string {
 
 /** A union branch that failed on the input's type, not on its content: not the one the author meant. */
 function wrongBranch(issues: z.core.$ZodIssue[], input: unknown): boolean {
-  return issues.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || (i.code === 'invalid_value' && typeof input !== 'string')));
+  return issues.some(
+    (i) => i.path.length === 0 && (i.code === 'invalid_type' || (i.code === 'invalid_value' && typeof input !== 'string')),
+  );
 }
 
 /** Issues with absolute paths; a failed union shows the issues of the branch that matches the input's shape. */
@@ -87,8 +99,20 @@ function flatten(issues: z.core.$ZodIssue[], base: PropertyKey[] = []): { issue:
       const meant = issue.errors.find((branch) => !wrongBranch(branch, issue.input));
       if (meant) return flatten(meant, path);
       if (ZOD_DEFAULT.test(issue.message)) {
-        const expected = issue.errors.flatMap((b) => b.filter((i) => i.path.length === 0 && i.code === 'invalid_type').map((i) => TYPE_WORDS[(i as z.core.$ZodIssueInvalidType).expected] ?? (i as z.core.$ZodIssueInvalidType).expected));
-        return [{ issue: { ...issue, message: `expected ${[...new Set(expected)].join(' or ') || 'something else'}, got ${showInput(issue.input)}` }, path }];
+        const expected = issue.errors.flatMap((b) =>
+          b
+            .filter((i) => i.path.length === 0 && i.code === 'invalid_type')
+            .map((i) => TYPE_WORDS[(i as z.core.$ZodIssueInvalidType).expected] ?? (i as z.core.$ZodIssueInvalidType).expected),
+        );
+        return [
+          {
+            issue: {
+              ...issue,
+              message: `expected ${[...new Set(expected)].join(' or ') || 'something else'}, got ${showInput(issue.input)}`,
+            },
+            path,
+          },
+        ];
       }
     }
     return [{ issue, path }];
@@ -138,7 +162,10 @@ export function parseTopology(text: string, file: string): Result<Loaded> {
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     const what = raw === null ? (text.trim() ? 'an empty document' : 'an empty file') : showInput(raw);
-    return { ok: false, errors: [{ file, line: 1, path: '', message: `${what}: expected a mapping with name, nodes, ... (see topologies/quickstart.yaml)` }] };
+    return {
+      ok: false,
+      errors: [{ file, line: 1, path: '', message: `${what}: expected a mapping with name, nodes, ... (see topologies/quickstart.yaml)` }],
+    };
   }
   const parsed = TopologySchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
@@ -196,7 +223,10 @@ export async function loadTopologyFile(file: string): Promise<Result<Loaded>> {
   const bad = firstInvalidUtf8(bytes);
   if (bad >= 0) {
     const hex = bytes[bad].toString(16).padStart(2, '0');
-    return { ok: false, errors: [{ file, ...at(bad), path: '', message: `not UTF-8 text (byte 0x${hex} at offset ${bad}); save the file as UTF-8` }] };
+    return {
+      ok: false,
+      errors: [{ file, ...at(bad), path: '', message: `not UTF-8 text (byte 0x${hex} at offset ${bad}); save the file as UTF-8` }],
+    };
   }
   return parseTopology(new TextDecoder().decode(bytes), file);
 }

@@ -59,7 +59,12 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     if (given !== undefined && !t.families.includes(family))
       err(path, `${family} is set but families is [${t.families.join(', ')}]: add ${family} to families, or remove this`);
   };
-  const dupes = <T>(list: readonly T[] | undefined, key: (x: T) => string, path: (i: number) => (string | number)[], what: (x: T) => string) => {
+  const dupes = <T>(
+    list: readonly T[] | undefined,
+    key: (x: T) => string,
+    path: (i: number) => (string | number)[],
+    what: (x: T) => string,
+  ) => {
     const seen = new Map<string, number>();
     list?.forEach((x, i) => {
       const k = key(x);
@@ -67,10 +72,20 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       else seen.set(k, i);
     });
   };
-  dupes(t.families, (f) => f, (i) => ['families', i], (f) => `family ${f}`);
+  dupes(
+    t.families,
+    (f) => f,
+    (i) => ['families', i],
+    (f) => `family ${f}`,
+  );
   if (t.kernel && t.backend !== 'qemu') err(['kernel'], `kernel applies to the qemu backend only (this lab's backend is ${t.backend})`);
   if (t.kernels && t.backend !== 'qemu') err(['kernels'], `kernels applies to the qemu backend only (this lab's backend is ${t.backend})`);
-  dupes(t.kernels, (k) => k, (i) => ['kernels', i], (k) => `kernel ${k}`);
+  dupes(
+    t.kernels,
+    (k) => k,
+    (i) => ['kernels', i],
+    (k) => `kernel ${k}`,
+  );
   const named = [
     ...(typeof t.kernel === 'string' ? [{ name: t.kernel, path: ['kernel'] }] : []),
     ...(t.kernels ?? []).map((name, i) => ({ name, path: ['kernels', i] })),
@@ -84,7 +99,10 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     }
     for (const k of named)
       if (known && !known.includes(k.name))
-        err(k.path, `no kernel '${k.name}' in the catalogue (vms/kernels.yaml); kernels are: ${known.join(', ')}, or {vmlinuz, modules} for your own`);
+        err(
+          k.path,
+          `no kernel '${k.name}' in the catalogue (vms/kernels.yaml); kernels are: ${known.join(', ')}, or {vmlinuz, modules} for your own`,
+        );
   }
 
   const hostNames = new Map<string, (string | number)[]>();
@@ -102,9 +120,15 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     unused('ipv6', ['nodes', i, 'podCidr6'], n.podCidr6);
     const p4 = v4 ? prefix(n.podCidr ?? DEFAULTS.pod4(idx), ['nodes', i, n.podCidr ? 'podCidr' : 'name']) : undefined;
     const p6 = v6 ? prefix(n.podCidr6 ?? DEFAULTS.pod6(idx), ['nodes', i, n.podCidr6 ? 'podCidr6' : 'name']) : undefined;
-    for (const [p, field] of [[p4, 'podCidr'], [p6, 'podCidr6']] as const)
+    for (const [p, field] of [
+      [p4, 'podCidr'],
+      [p6, 'podCidr6'],
+    ] as const)
       if (p && p.len > MAX_LEN.pod[p.family])
-        err(['nodes', i, field], `${formatPrefix(p)} is too small for pods: it holds the network address, the gateway, a pod${p.family === 4 ? ' and the broadcast address' : ''} (at most /${MAX_LEN.pod[p.family]})`);
+        err(
+          ['nodes', i, field],
+          `${formatPrefix(p)} is too small for pods: it holds the network address, the gateway, a pod${p.family === 4 ? ' and the broadcast address' : ''} (at most /${MAX_LEN.pod[p.family]})`,
+        );
     const podNames = new Set<string>();
     const pods = n.pods.map((p, j) => {
       if (podNames.has(p.name)) err(['nodes', i, 'pods', j, 'name'], `duplicate pod name '${p.name}' in node '${n.name}'`);
@@ -118,7 +142,8 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
         if (given && !contains(pre, given)) err(at, `${given} is not inside the node's pod prefix ${formatPrefix(pre)}`);
         else if (given && reservedAddr(pre, given)) err(at, `${reservedAddr(pre, given)}; pods take hosts 2 and up`);
         const a = given ?? nthAddr(pre, j + 2);
-        if (!a || (!given && reservedAddr(pre, a))) err(['nodes', i, 'pods', j], `pod prefix ${formatPrefix(pre)} has no room for pod ${j + 1}`);
+        if (!a || (!given && reservedAddr(pre, a)))
+          err(['nodes', i, 'pods', j], `pod prefix ${formatPrefix(pre)} has no room for pod ${j + 1}`);
         return a && formatAddr(pre.family, parseAddr(a)!.value);
       };
       return {
@@ -131,7 +156,10 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
         ipv6: pick(p6, p.ipv6, 'ipv6'),
       };
     });
-    for (const [field, list] of [['ipv4', pods.map((p) => p.ipv4)], ['ipv6', pods.map((p) => p.ipv6)]] as const) {
+    for (const [field, list] of [
+      ['ipv4', pods.map((p) => p.ipv4)],
+      ['ipv6', pods.map((p) => p.ipv6)],
+    ] as const) {
       const seen = new Set<string>();
       list.forEach((a, j) => {
         const key = a && String(parseAddr(a)?.value);
@@ -147,9 +175,24 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       unused('ipv6', ['nodes', i, 'uplink', 'ipv6'], u.ipv6);
       const u4 = v4 ? prefix(u.ipv4 ?? DEFAULTS.uplink4(idx), ['nodes', i, 'uplink', u.ipv4 ? 'ipv4' : 'peer']) : undefined;
       const u6 = v6 ? prefix(u.ipv6 ?? DEFAULTS.uplink6(idx), ['nodes', i, 'uplink', u.ipv6 ? 'ipv6' : 'peer']) : undefined;
-      uplink = { node: n.name, peer: u.peer, nodeDev: 'uplink', peerDev: 'eth0', rate: u.rate, ...pair(u4, 'node4', 'peer4'), ...pair(u6, 'node6', 'peer6') };
-      for (const [p, field] of [[u4, 'ipv4'], [u6, 'ipv6']] as const)
-        if (p && p.len > MAX_LEN.p2p[p.family]) err(['nodes', i, 'uplink', field], `${formatPrefix(p)} is too small: the uplink needs two hosts (at most /${MAX_LEN.p2p[p.family]})`);
+      uplink = {
+        node: n.name,
+        peer: u.peer,
+        nodeDev: 'uplink',
+        peerDev: 'eth0',
+        rate: u.rate,
+        ...pair(u4, 'node4', 'peer4'),
+        ...pair(u6, 'node6', 'peer6'),
+      };
+      for (const [p, field] of [
+        [u4, 'ipv4'],
+        [u6, 'ipv6'],
+      ] as const)
+        if (p && p.len > MAX_LEN.p2p[p.family])
+          err(
+            ['nodes', i, 'uplink', field],
+            `${formatPrefix(p)} is too small: the uplink needs two hosts (at most /${MAX_LEN.p2p[p.family]})`,
+          );
     }
     return {
       name: n.name,
@@ -183,14 +226,31 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     unused('ipv6', ['links', k, 'ipv6'], l.ipv6);
     const l4 = v4 ? prefix(l.ipv4 ?? DEFAULTS.link4(k + 1), ['links', k, l.ipv4 ? 'ipv4' : 'endpoints']) : undefined;
     const l6 = v6 ? prefix(l.ipv6 ?? DEFAULTS.link6(k + 1), ['links', k, l.ipv6 ? 'ipv6' : 'endpoints']) : undefined;
-    for (const [p, field] of [[l4, 'ipv4'], [l6, 'ipv6']] as const)
-      if (p && p.len > MAX_LEN.p2p[p.family]) err(['links', k, field], `${formatPrefix(p)} is too small: a link needs two hosts (at most /${MAX_LEN.p2p[p.family]})`);
-    links.push({ a, b, devA: `${LINK_DEV_PREFIX}${b}`, devB: `${LINK_DEV_PREFIX}${a}`, rate: l.rate, ...pair(l4, 'a4', 'b4'), ...pair(l6, 'a6', 'b6') });
+    for (const [p, field] of [
+      [l4, 'ipv4'],
+      [l6, 'ipv6'],
+    ] as const)
+      if (p && p.len > MAX_LEN.p2p[p.family])
+        err(['links', k, field], `${formatPrefix(p)} is too small: a link needs two hosts (at most /${MAX_LEN.p2p[p.family]})`);
+    links.push({
+      a,
+      b,
+      devA: `${LINK_DEV_PREFIX}${b}`,
+      devB: `${LINK_DEV_PREFIX}${a}`,
+      rate: l.rate,
+      ...pair(l4, 'a4', 'b4'),
+      ...pair(l6, 'a6', 'b6'),
+    });
   });
 
   const allPods = nodes.flatMap((n) => n.pods.map((p) => `${n.name}/${p.name}`));
   const checks = (t.checks ?? [...CHECK_IDS]).map((c) => (typeof c === 'string' ? { id: c } : c));
-  dupes(checks, (c) => `${c.id}\0${c.pod ?? ''}`, (m) => ['checks', m], (c) => `check ${c.id}${c.pod ? ` for pod ${c.pod}` : ''}`);
+  dupes(
+    checks,
+    (c) => `${c.id}\0${c.pod ?? ''}`,
+    (m) => ['checks', m],
+    (c) => `check ${c.id}${c.pod ? ` for pod ${c.pod}` : ''}`,
+  );
   checks.forEach((c, m) => {
     if (c.pod && !nodes.some((n) => n.pods.some((p) => p.name === c.pod || `${n.name}/${p.name}` === c.pod)))
       err(['checks', m, 'pod'], `unknown pod '${c.pod}'; pods are: ${allPods.join(', ')}`);
@@ -203,10 +263,15 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       name: t.name,
       file,
       backend: t.backend,
-      kernel: t.backend !== 'qemu' ? undefined : typeof t.kernel === 'object' ? 'custom' : (t.kernel ?? t.kernels?.[0] ?? DEFAULT_VM_KERNEL),
+      kernel:
+        t.backend !== 'qemu' ? undefined : typeof t.kernel === 'object' ? 'custom' : (t.kernel ?? t.kernels?.[0] ?? DEFAULT_VM_KERNEL),
       customKernel:
         typeof t.kernel === 'object'
-          ? { vmlinuz: resolvePath(dirname(file), t.kernel.vmlinuz), modulesDir: resolvePath(dirname(file), t.kernel.modules), config: t.kernel.config && resolvePath(dirname(file), t.kernel.config) }
+          ? {
+              vmlinuz: resolvePath(dirname(file), t.kernel.vmlinuz),
+              modulesDir: resolvePath(dirname(file), t.kernel.modules),
+              config: t.kernel.config && resolvePath(dirname(file), t.kernel.config),
+            }
           : undefined,
       kernels: t.kernels,
       families: t.families,

@@ -80,7 +80,7 @@ export function parts(lab: Pick<Lab, 'nodes' | 'links'>): string[][] {
     if (seen.has(n.name)) continue;
     const dist = hopsTo(n.name, lab.links);
     const part = lab.nodes.map((m) => m.name).filter((m) => dist.has(m));
-    part.forEach((m) => seen.add(m));
+    for (const m of part) seen.add(m);
     out.push(part);
   }
   return out;

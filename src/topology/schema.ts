@@ -46,7 +46,17 @@ const ipv6Addr = ipField(addrProblem, 6).meta({ format: 'ipv6' });
 
 // tc's rate syntax (tc(8) "RATES"): a number and a unit, k = 1000; bps units are bytes.
 const RATE = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps)$/;
-const RATE_UNIT_BITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12, bps: 8, kbps: 8e3, mbps: 8e6, gbps: 8e9 };
+const RATE_UNIT_BITS: Record<string, number> = {
+  bit: 1,
+  kbit: 1e3,
+  mbit: 1e6,
+  gbit: 1e9,
+  tbit: 1e12,
+  bps: 8,
+  kbps: 8e3,
+  mbps: 8e6,
+  gbps: 8e9,
+};
 /**
  * tbf keeps its burst (64 KiB here) as a time in 32-bit psched ticks (struct tc_tbf_qopt.buffer,
  * include/uapi/linux/pkt_sched.h). Measured with tc -j qdisc show: below ~2kbit the time overflows
@@ -64,7 +74,10 @@ const rate = z
     const bits = rateBits(s);
     if (bits === 0) ctx.addIssue({ code: 'custom', message: 'a rate of 0 passes nothing; give one above 0, like 200mbit' });
     else if (bits !== undefined && (bits < RATE_BITS.min || bits > RATE_BITS.max))
-      ctx.addIssue({ code: 'custom', message: `${s} is outside 10kbit to 1tbit, where tc's tbf keeps its 64 KiB burst (it counts it in 32-bit clock ticks)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${s} is outside 10kbit to 1tbit, where tc's tbf keeps its 64 KiB burst (it counts it in 32-bit clock ticks)`,
+      });
   });
 
 /** An enum whose error names the bad value and lists the good ones. */
@@ -78,13 +91,20 @@ const oneOf = <T extends readonly [string, ...string[]]>(values: T, what: string
 
 /** Kernel names are text: a YAML number loses its trailing zeros ("6.10" unquoted reads as 6.1). */
 const kernelName = z.string({
-  error: (iss) => (typeof iss.input === 'number' ? `write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number ${iss.input}` : undefined),
+  error: (iss) =>
+    typeof iss.input === 'number'
+      ? `write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number ${iss.input}`
+      : undefined,
 });
 
 export const DatapathSchema = z
   .object({
-    hostRouting: oneOf(HOST_ROUTING, 'hostRouting mode').describe('bpf: tcx programs forward with bpf_redirect_neigh/peer; legacy: the host IP stack forwards'),
-    bigTcp: z.boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` }).describe('set gso/gro max sizes to min(196608, tso_max_size) on every lab device'),
+    hostRouting: oneOf(HOST_ROUTING, 'hostRouting mode').describe(
+      'bpf: tcx programs forward with bpf_redirect_neigh/peer; legacy: the host IP stack forwards',
+    ),
+    bigTcp: z
+      .boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` })
+      .describe('set gso/gro max sizes to min(196608, tso_max_size) on every lab device'),
     podDevice: oneOf(POD_DEVICES, 'podDevice kind').describe('pod device type; auto picks netkit where the kernel has it'),
   })
   .strict();
@@ -119,7 +139,14 @@ export const NodeSchema = z
 
 export const LinkSchema = z
   .object({
-    endpoints: z.tuple([z.string(), z.string()], { error: (iss) => (iss.code === 'invalid_type' && iss.input !== undefined) || iss.code === 'too_small' || iss.code === 'too_big' ? 'a link has two endpoints: [node, node]' : undefined }).describe('the two node names'),
+    endpoints: z
+      .tuple([z.string(), z.string()], {
+        error: (iss) =>
+          (iss.code === 'invalid_type' && iss.input !== undefined) || iss.code === 'too_small' || iss.code === 'too_big'
+            ? 'a link has two endpoints: [node, node]'
+            : undefined,
+      })
+      .describe('the two node names'),
     rate: rate.optional(),
     ipv4: ipv4Cidr.optional(),
     ipv6: ipv6Cidr.optional(),
@@ -138,7 +165,13 @@ export const CheckRefSchema = z.union(
       .object({
         id: checkId,
         pod: z.string().optional().describe('pod that sends the flow (default: the first pod)'),
-        seconds: z.number(secondsMessage).int(secondsMessage).min(SECONDS.min, secondsMessage).max(SECONDS.max, secondsMessage).optional().describe('flow duration'),
+        seconds: z
+          .number(secondsMessage)
+          .int(secondsMessage)
+          .min(SECONDS.min, secondsMessage)
+          .max(SECONDS.max, secondsMessage)
+          .optional()
+          .describe('flow duration'),
       })
       .strict(),
   ],
@@ -148,22 +181,39 @@ export const CheckRefSchema = z.union(
 export const TopologySchema = z
   .object({
     name: name('lab name', 12),
-    backend: oneOf(BACKENDS, 'backend').default('local').describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
+    backend: oneOf(BACKENDS, 'backend')
+      .default('local')
+      .describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
     kernel: z
-      .union([
-        kernelName,
-        z
-          .object({
-            vmlinuz: z.string().describe('a bzImage'),
-            modules: z.string().describe('its lib/modules/<release> directory (the release is its name)'),
-            config: z.string().optional().describe("the kernel's config, for what it supports (without it, nothing is assumed)"),
-          })
-          .strict(),
-      ], { error: (iss) => (typeof iss.input === 'number' ? `write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number ${iss.input}` : undefined) })
+      .union(
+        [
+          kernelName,
+          z
+            .object({
+              vmlinuz: z.string().describe('a bzImage'),
+              modules: z.string().describe('its lib/modules/<release> directory (the release is its name)'),
+              config: z.string().optional().describe("the kernel's config, for what it supports (without it, nothing is assumed)"),
+            })
+            .strict(),
+        ],
+        {
+          error: (iss) =>
+            typeof iss.input === 'number'
+              ? `write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number ${iss.input}`
+              : undefined,
+        },
+      )
       .optional()
       .describe('qemu: the kernel to boot: a name from vms/kernels.yaml (default 6.12), or your own bzImage and modules'),
-    kernels: z.array(kernelName).min(1, 'name at least one kernel').optional().describe('qemu: lab run runs the lab once per kernel and writes a matrix summary'),
-    families: z.array(oneOf(FAMILIES, 'family', 'families')).min(1, 'name at least one family (ipv4, ipv6)').default(['ipv4']),
+    kernels: z
+      .array(kernelName)
+      .min(1, 'name at least one kernel')
+      .optional()
+      .describe('qemu: lab run runs the lab once per kernel and writes a matrix summary'),
+    families: z
+      .array(oneOf(FAMILIES, 'family', 'families'))
+      .min(1, 'name at least one family (ipv4, ipv6)')
+      .default(['ipv4']),
     datapath: DatapathSchema.partial().default({}),
     nodes: z.array(NodeSchema).min(1, 'a lab needs at least one node'),
     links: z.array(LinkSchema).default([]),

@@ -28,12 +28,20 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
   it('malformed YAML', () => rejects('name: x\nnodes:\n  - name: [oops\n', 'FILE:4:1: YAML:'));
   it('unknown field', () => rejects(quickstart('c1') + 'colour: red\n', "FILE:11:1: colour: unknown field 'colour'"));
   it('missing field', () => rejects('name: c2\n', 'FILE:1:1: nodes: missing required field'));
-  it('duplicate names', () => rejects(quickstart('c3').replace('name: server', 'name: client'), "FILE:7:15: nodes[0].pods[1].name: duplicate pod name 'client'"));
+  it('duplicate names', () =>
+    rejects(quickstart('c3').replace('name: server', 'name: client'), "FILE:7:15: nodes[0].pods[1].name: duplicate pod name 'client'"));
   it('overlapping prefixes', () =>
-    rejects('name: c4\nnodes:\n  - name: n1\n    podCidr: 10.0.0.0/8\n  - name: n2\n    podCidr: 10.1.0.0/16\n', 'FILE:6:14: nodes[1].podCidr: 10.1.0.0/16 overlaps 10.0.0.0/8'));
+    rejects(
+      'name: c4\nnodes:\n  - name: n1\n    podCidr: 10.0.0.0/8\n  - name: n2\n    podCidr: 10.1.0.0/16\n',
+      'FILE:6:14: nodes[1].podCidr: 10.1.0.0/16 overlaps 10.0.0.0/8',
+    ));
   it('a name too long for an interface', () =>
-    rejects(quickstart('c5').replace('name: server', 'name: serverserverserver'), 'nodes[0].pods[1].name: pod name is at most 11 characters'));
-  it('an unknown backend', () => rejects(quickstart('c6') + 'backend: firecracker\n', "FILE:11:10: backend: unknown backend 'firecracker'; backends are: local, qemu"));
+    rejects(
+      quickstart('c5').replace('name: server', 'name: serverserverserver'),
+      'nodes[0].pods[1].name: pod name is at most 11 characters',
+    ));
+  it('an unknown backend', () =>
+    rejects(quickstart('c6') + 'backend: firecracker\n', "FILE:11:10: backend: unknown backend 'firecracker'; backends are: local, qemu"));
   it('a missing file', async () => {
     const file = join(dirname(topo('')), 'nosuch.yaml');
     await rejectsFile(file, 'none', ['FILE: no such file']);
@@ -46,7 +54,11 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
   });
   it('an unknown verb, and down/status/check of a lab that does not exist', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);
-    for (const args of [['down', 'nosuchlab'], ['status', 'nosuchlab'], ['check', 'nosuchlab']]) {
+    for (const args of [
+      ['down', 'nosuchlab'],
+      ['status', 'nosuchlab'],
+      ['check', 'nosuchlab'],
+    ]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/no lab named 'nosuchlab'/);
@@ -60,7 +72,9 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
     const { chmodSync } = await import('node:fs');
     const { dirname } = await import('node:path');
     chmodSync(dirname(file), 0o755);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'up', file], { encoding: 'utf8' });
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'up', file], {
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toContain('run it as root');
   });
@@ -68,37 +82,81 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
 
 describe('cli: input a new user gets wrong, refused before anything is created', () => {
   const bomb = (key: string) =>
-    ['a0: &a0 [x,x,x,x,x,x,x,x,x,x]', ...[1, 2, 3, 4, 5, 6].map((i) => `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(',')}]`)]
+    [
+      'a0: &a0 [x,x,x,x,x,x,x,x,x,x]',
+      ...[1, 2, 3, 4, 5, 6].map(
+        (i) =>
+          `a${i}: &a${i} [${Array(10)
+            .fill(`*a${i - 1}`)
+            .join(',')}]`,
+      ),
+    ]
       .map((l) => l.replace(/^a(\d): /, `${key}$1: `))
       .join('\n');
   it('a YAML alias bomb under an unknown key, for run and up', async () => {
     const file = topo(`name: bi1\n${bomb('a')}\nnodes:\n  - name: n1\n`);
-    for (const verb of ['run', 'up'] as const) await rejectsFile(file, 'bi1', ['FILE:5:38: a3[7]: aliases expand to more than 10000 nodes here'], verb);
+    for (const verb of ['run', 'up'] as const)
+      await rejectsFile(file, 'bi1', ['FILE:5:38: a3[7]: aliases expand to more than 10000 nodes here'], verb);
   });
   it('a YAML alias bomb inside a known field', () =>
-    rejects(`name: bi2\nnodes:\n  - name: n1\n    pods: &p0 [{name: a}, {name: b}]\n${[1, 2, 3, 4, 5].map((i) => `  - name: m${i}\n    pods: &p${i} [${Array(10).fill(`*p${i - 1}`).join(', ')}]`).join('\n')}\n`,
-      /lab\.yaml:\d+:\d+: nodes\[\d\]\.pods\[\d\]: aliases expand to more than 10000 nodes here/));
+    rejects(
+      `name: bi2\nnodes:\n  - name: n1\n    pods: &p0 [{name: a}, {name: b}]\n${[1, 2, 3, 4, 5]
+        .map(
+          (i) =>
+            `  - name: m${i}\n    pods: &p${i} [${Array(10)
+              .fill(`*p${i - 1}`)
+              .join(', ')}]`,
+        )
+        .join('\n')}\n`,
+      /lab\.yaml:\d+:\d+: nodes\[\d\]\.pods\[\d\]: aliases expand to more than 10000 nodes here/,
+    ));
   it('nesting too deep', () => rejects(`name: bi3\nnodes: ${'['.repeat(1000)}\n`, 'FILE:2:40: YAML: nested more than 32 levels deep'));
   it("a pod on its node's gateway address, the network or the broadcast address", async () => {
-    await rejects(quickstart('bi4').replace('      - name: client', '      - name: client\n        ipv4: 10.244.1.1'),
-      "FILE:7:15: nodes[0].pods[0].ipv4: 10.244.1.1 is the node's gateway (host 1 of 10.244.1.0/24, on every pod device); pods take hosts 2 and up");
-    await rejects(quickstart('bi4').replace('      - name: client', '      - name: client\n        ipv4: 10.244.1.255'), 'FILE:7:15: nodes[0].pods[0].ipv4: 10.244.1.255 is the broadcast address of 10.244.1.0/24');
+    await rejects(
+      quickstart('bi4').replace('      - name: client', '      - name: client\n        ipv4: 10.244.1.1'),
+      "FILE:7:15: nodes[0].pods[0].ipv4: 10.244.1.1 is the node's gateway (host 1 of 10.244.1.0/24, on every pod device); pods take hosts 2 and up",
+    );
+    await rejects(
+      quickstart('bi4').replace('      - name: client', '      - name: client\n        ipv4: 10.244.1.255'),
+      'FILE:7:15: nodes[0].pods[0].ipv4: 10.244.1.255 is the broadcast address of 10.244.1.0/24',
+    );
   });
   it('an address that is not one', async () => {
-    await rejects(quickstart('bi5').replace('      - name: client', '      - name: client\n        ipv4: 10.1.1.300'), "FILE:7:15: nodes[0].pods[0].ipv4: '10.1.1.300' is not an IPv4 address");
-    await rejects(quickstart('bi5').replace('    pods:', '    podCidr6: "fd00:244:1::5/64"\n    pods:'), "FILE:5:15: nodes[0].podCidr6: 'fd00:244:1::5/64' has host bits set; the prefix is fd00:244:1::/64");
+    await rejects(
+      quickstart('bi5').replace('      - name: client', '      - name: client\n        ipv4: 10.1.1.300'),
+      "FILE:7:15: nodes[0].pods[0].ipv4: '10.1.1.300' is not an IPv4 address",
+    );
+    await rejects(
+      quickstart('bi5').replace('    pods:', '    podCidr6: "fd00:244:1::5/64"\n    pods:'),
+      "FILE:5:15: nodes[0].podCidr6: 'fd00:244:1::5/64' has host bits set; the prefix is fd00:244:1::/64",
+    );
   });
   it('an unknown check in the topology lists the checks', () =>
-    rejects(quickstart('bi6') + 'checks: [bigtcp, speed]\n', "FILE:11:18: checks[1]: unknown check 'speed'; checks are: backpressure, tso-probe, bigtcp"));
+    rejects(
+      quickstart('bi6') + 'checks: [bigtcp, speed]\n',
+      "FILE:11:18: checks[1]: unknown check 'speed'; checks are: backpressure, tso-probe, bigtcp",
+    ));
   it('a rate of 0 and a rate tbf cannot keep', async () => {
     await rejects(quickstart('bi7').replace('200mbit', '0mbit'), 'FILE:10:13: nodes[0].uplink.rate: a rate of 0 passes nothing');
     await rejects(quickstart('bi7').replace('200mbit', '8bit'), 'FILE:10:13: nodes[0].uplink.rate: 8bit is outside 10kbit to 1tbit');
   });
   it('a kernel the catalogue lacks, in the file and on the command line', async () => {
-    await rejects(quickstart('bi8') + 'backend: qemu\nkernel: "9.99"\n', "FILE:12:9: kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3");
-    await rejects(quickstart('bi8') + 'backend: qemu\nkernels: ["6.12", "9.99"]\n', "FILE:12:19: kernels[1]: no kernel '9.99' in the catalogue");
+    await rejects(
+      quickstart('bi8') + 'backend: qemu\nkernel: "9.99"\n',
+      "FILE:12:9: kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3",
+    );
+    await rejects(
+      quickstart('bi8') + 'backend: qemu\nkernels: ["6.12", "9.99"]\n',
+      "FILE:12:19: kernels[1]: no kernel '9.99' in the catalogue",
+    );
     const file = topo(quickstart('bi8') + 'backend: qemu\n');
-    await rejectsFile(file, 'bi8', ["error: --kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3"], 'run', ['--kernel', '6.12,9.99']);
+    await rejectsFile(
+      file,
+      'bi8',
+      ["error: --kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3"],
+      'run',
+      ['--kernel', '6.12,9.99'],
+    );
     await rejectsFile(file, 'bi8', ['kernel 6.12 is named twice'], 'run', ['--kernel', '6.12,6.12']);
     expect((await cli(['run', file, '--kernel', '9.99'])).stderr).not.toContain('lab kernels fetch');
   });
@@ -118,7 +176,8 @@ describe('cli: help and doctor', () => {
   it('--help lists every verb and the exit codes', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
-    for (const v of ['up', 'status', 'check', 'down', 'run', 'demo', 'doctor', 'schema']) expect(r.stdout).toMatch(new RegExp(`\\n  ${v} `));
+    for (const v of ['up', 'status', 'check', 'down', 'run', 'demo', 'doctor', 'schema'])
+      expect(r.stdout).toMatch(new RegExp(`\\n  ${v} `));
     expect(r.stdout).toContain('Exit codes');
   });
   it('doctor --json reads the kernel: features and checks with reasons', async () => {
@@ -133,7 +192,14 @@ describe('cli: help and doctor', () => {
     const hasNetkit = /^CONFIG_NETKIT=[ym]$/m.test(gunzipSync(readFileSync('/proc/config.gz')).toString());
     expect(nk.supported).toBe(hasNetkit);
     if (!hasNetkit) expect(nk.reason).toBe('kernel lacks CONFIG_NETKIT');
-    expect(d.checks.map((c: { id: string }) => c.id).sort()).toEqual(['backpressure', 'bigtcp', 'connectivity', 'netkit', 'netkit-throughput', 'tso-probe']);
+    expect(d.checks.map((c: { id: string }) => c.id).sort()).toEqual([
+      'backpressure',
+      'bigtcp',
+      'connectivity',
+      'netkit',
+      'netkit-throughput',
+      'tso-probe',
+    ]);
     expect(d.checks.find((c: { id: string }) => c.id === 'netkit').supported).toBe(hasNetkit);
     const qemu = d.backends.find((b: { backend: string }) => b.backend === 'qemu');
     expect(qemu.tables[0].rows.map((r: string[]) => r[0])).toEqual(expect.arrayContaining(['6.1', '6.12', '7.3']));

@@ -18,13 +18,22 @@ describe('checks on a two-node lab with BPF host routing', () => {
     expect(up.code, up.stderr).toBe(0);
     const journal = Journal.open('kt-two')!;
     for (const addr of ['10.244.2.2', 'fd00:244:2::2']) {
-      const flow = await bulkFlow({ from: new NetnsExec('dpl-kt-two.node1.web'), to: new NetnsExec('dpl-kt-two.node2.cache'), addr, seconds: 1, journal });
+      const flow = await bulkFlow({
+        from: new NetnsExec('dpl-kt-two.node1.web'),
+        to: new NetnsExec('dpl-kt-two.node2.cache'),
+        addr,
+        seconds: 1,
+        journal,
+      });
       expect(flow.bitsPerSecond, addr).toBeGreaterThan(1e6);
     }
     // Forwarded by the programs, not by the node's IP stack: its forwarding counters did not move.
     const nstat = await runArgv(['nsenter', '--net=/run/netns/dpl-kt-two.node1', 'nstat', '-az', 'IpForwDatagrams', 'Ip6OutForwDatagrams']);
     const fwd = [...nstat.stdout.matchAll(/^(Ip\w+)\s+(\d+)/gm)].map((m) => Number(m[2]));
-    expect(fwd.every((n) => n < 50), nstat.stdout).toBe(true);
+    expect(
+      fwd.every((n) => n < 50),
+      nstat.stdout,
+    ).toBe(true);
   });
 
   it('all three checks pass and the report carries their series', async () => {
@@ -43,7 +52,12 @@ describe('checks on a two-node lab with BPF host routing', () => {
     expect(bp.bpf.series.wmem.length).toBe(bp.bpf.samples);
     expect(byId['tso-probe'].metrics.devices.length).toBe(12); // 4 pods, 4 node-side pod devices, uplink and its peer, both link ends
     const runs = byId.bigtcp.metrics.runs;
-    expect(runs.map((x: { family: string; bigTcp: string }) => `${x.family}/${x.bigTcp}`)).toEqual(['ipv4/on', 'ipv6/on', 'ipv4/off', 'ipv6/off']);
+    expect(runs.map((x: { family: string; bigTcp: string }) => `${x.family}/${x.bigTcp}`)).toEqual([
+      'ipv4/on',
+      'ipv6/on',
+      'ipv4/off',
+      'ipv6/off',
+    ]);
   });
 
   it('down leaves nothing', async () => {
@@ -82,7 +96,9 @@ describe('the measurement API on a running lab', () => {
   const node = `dpl-${LAB}.node1`;
   /** The uplink's root qdisc, without what a new instance changes (its handle). */
   const tbf = async () => {
-    const q = JSON.parse((await runArgv(['tc', '-n', node, '-j', 'qdisc', 'show', 'dev', 'uplink'])).stdout).find((x: { root?: boolean }) => x.root);
+    const q = JSON.parse((await runArgv(['tc', '-n', node, '-j', 'qdisc', 'show', 'dev', 'uplink'])).stdout).find(
+      (x: { root?: boolean }) => x.root,
+    );
     return q && { kind: q.kind, options: q.options };
   };
   afterAll(() => cli(['down', LAB, '-q']));
@@ -117,7 +133,13 @@ describe('the measurement API on a running lab', () => {
   });
 
   it.skipIf(!existsSync('/usr/bin/sockperf'))('request/response latency between two pods: round trips, percentiles, evidence', async () => {
-    const rr = await requestResponse({ from: new NetnsExec(`${node}.client`), to: new NetnsExec(`${node}.server`), addr: '10.244.1.3', seconds: 1, journal: Journal.open(LAB)! });
+    const rr = await requestResponse({
+      from: new NetnsExec(`${node}.client`),
+      to: new NetnsExec(`${node}.server`),
+      addr: '10.244.1.3',
+      seconds: 1,
+      journal: Journal.open(LAB)!,
+    });
     expect(rr.observations).toBeGreaterThan(100);
     expect(rr.minUs).toBeGreaterThan(0);
     expect(rr.percentilesUs['50']).toBeGreaterThanOrEqual(rr.minUs);

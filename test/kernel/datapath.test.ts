@@ -24,7 +24,10 @@ const counters = () => readDatapathCounters(new HostExec(), COUNTERS);
 
 /** One short iperf3 connection (1 MB); its exit code says whether it connected and moved the data. */
 async function connect(from: string, dst: string, bind?: string): Promise<number | null> {
-  const r = await runArgv(inNs(from, ['iperf3', '-c', dst, ...(bind ? ['-B', bind] : []), '-n', '1M', '--connect-timeout', '1500']), { nothrow: true, timeoutMs: 20_000 });
+  const r = await runArgv(inNs(from, ['iperf3', '-c', dst, ...(bind ? ['-B', bind] : []), '-n', '1M', '--connect-timeout', '1500']), {
+    nothrow: true,
+    timeoutMs: 20_000,
+  });
   return r.code;
 }
 
@@ -36,7 +39,8 @@ async function connectWithin(ms: number, from: string, dst: string, bind?: strin
   return code;
 }
 
-const macOf = async (ns: string, dev: string): Promise<string> => (await json(['ip', '-n', ns, '-j', 'link', 'show', 'dev', dev]))[0].address;
+const macOf = async (ns: string, dev: string): Promise<string> =>
+  (await json(['ip', '-n', ns, '-j', 'link', 'show', 'dev', dev]))[0].address;
 const hexMac = (b: number[]) => b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 
 /** bpf/l2_probe.c on a pod's eth0 ingress: (source, destination) MAC pairs of the TCP frames it received. */
@@ -44,9 +48,18 @@ async function attachProbe(pod: string): Promise<() => Promise<Map<string, numbe
   const dir = join(PINS, `bc-l2-${pod}`);
   await runArgv(['mkdir', '-p', dir]); // bpftool pins only into an existing parent
   await runArgv(['bpftool', 'prog', 'loadall', OBJ, join(dir, 'prog'), 'pinmaps', join(dir, 'maps')]);
-  await runArgv(inNs(`${NODE}.${pod}`, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', join(dir, 'prog', 'probe_l2'), 'dev', 'eth0']));
+  await runArgv(
+    inNs(`${NODE}.${pod}`, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', join(dir, 'prog', 'probe_l2'), 'dev', 'eth0']),
+  );
   return async () => {
-    const dump: { formatted: { key: { smac: number[]; dmac: number[] }; value: number } }[] = await json(['bpftool', '-j', 'map', 'dump', 'pinned', join(dir, 'maps', 'l2_seen')]);
+    const dump: { formatted: { key: { smac: number[]; dmac: number[] }; value: number } }[] = await json([
+      'bpftool',
+      '-j',
+      'map',
+      'dump',
+      'pinned',
+      join(dir, 'maps', 'l2_seen'),
+    ]);
     return new Map(dump.map((e) => [`${hexMac(e.formatted.key.smac)} > ${hexMac(e.formatted.key.dmac)}`, e.formatted.value]));
   };
 }
@@ -58,7 +71,16 @@ describe('BPF host routing datapath on this kernel (veth pods, IPv4 and IPv6)', 
   beforeAll(async () => {
     const r = await cli(['up', topo(quickstart(LAB)), '-q']);
     expect(r.code, r.stderr).toBe(0);
-    const addrs: { addr_info: { family: string; local: string; scope: string }[] }[] = await json(['ip', '-n', REMOTE, '-j', 'addr', 'show', 'dev', 'eth0']);
+    const addrs: { addr_info: { family: string; local: string; scope: string }[] }[] = await json([
+      'ip',
+      '-n',
+      REMOTE,
+      '-j',
+      'addr',
+      'show',
+      'dev',
+      'eth0',
+    ]);
     const global = addrs.flatMap((a) => a.addr_info).filter((a) => a.scope === 'global');
     remote = { v4: global.find((a) => a.family === 'inet')!.local, v6: global.find((a) => a.family === 'inet6')!.local };
     for (const ns of [SERVER, REMOTE]) servers.push(spawnArgv(inNs(ns, ['iperf3', '-s'])));
@@ -110,7 +132,8 @@ describe('BPF host routing datapath on this kernel (veth pods, IPv4 and IPv6)', 
     }
     // Control: without from_pod on the client's device the node's stack forwards the same spoofed flow.
     await runArgv(inNs(NODE, ['bpftool', 'net', 'detach', 'tcx_ingress', 'dev', 'lxc-client']));
-    for (const fam of ['v4', 'v6'] as const) expect(await connectWithin(10_000, CLIENT, POD.server[fam], SPOOF[fam]), `spoofed ${fam}, no program`).toBe(0);
+    for (const fam of ['v4', 'v6'] as const)
+      expect(await connectWithin(10_000, CLIENT, POD.server[fam], SPOOF[fam]), `spoofed ${fam}, no program`).toBe(0);
   });
 
   it('lab down leaves nothing', async () => {

@@ -16,7 +16,10 @@ export interface CliResult {
 }
 
 /** Run the built CLI (./lab builds dist before selftest). */
-export function cli(args: string[], opts: { onStderr?: (chunk: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliResult> {
+export function cli(
+  args: string[],
+  opts: { onStderr?: (chunk: string, child: ReturnType<typeof spawn>) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

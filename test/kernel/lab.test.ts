@@ -21,12 +21,18 @@ describe('lab up / status / check / down on this kernel', () => {
     for (const n of ['node1', 'node1.client', 'node1.server', 'remote']) expect(ns).toContain(`dpl-${LAB}.${n}`);
     const nodeNs = `/run/netns/dpl-${LAB}.node1`;
     const net = JSON.parse((await runArgv(['nsenter', `--net=${nodeNs}`, 'bpftool', '-j', 'net', 'show'])).stdout);
-    const tcx = net.flatMap((e: { tc: { devname: string; kind: string; name: string }[] }) => e.tc).map((t: { devname: string; kind: string; name: string }) => `${t.devname} ${t.kind} ${t.name}`);
+    const tcx = net
+      .flatMap((e: { tc: { devname: string; kind: string; name: string }[] }) => e.tc)
+      .map((t: { devname: string; kind: string; name: string }) => `${t.devname} ${t.kind} ${t.name}`);
     expect(tcx.sort()).toEqual(['lxc-client tcx/ingress from_pod', 'lxc-server tcx/ingress from_pod', 'uplink tcx/ingress from_netdev']);
-    const eps = JSON.parse((await runArgv(['bpftool', '-j', 'map', 'dump', 'pinned', `/sys/fs/bpf/dpl/${LAB}/node1/maps/endpoints`])).stdout);
+    const eps = JSON.parse(
+      (await runArgv(['bpftool', '-j', 'map', 'dump', 'pinned', `/sys/fs/bpf/dpl/${LAB}/node1/maps/endpoints`])).stdout,
+    );
     expect(eps).toHaveLength(4); // two pods x two families
     const link = JSON.parse((await runArgv(['ip', '-n', `dpl-${LAB}.node1.client`, '-d', '-j', 'link', 'show', 'dev', 'eth0'])).stdout)[0];
-    expect([link.gso_max_size, link.gro_max_size, link.gso_ipv4_max_size, link.gro_ipv4_max_size]).toEqual([196608, 196608, 196608, 196608]);
+    expect([link.gso_max_size, link.gro_max_size, link.gso_ipv4_max_size, link.gro_ipv4_max_size]).toEqual([
+      196608, 196608, 196608, 196608,
+    ]);
     const tbf = JSON.parse((await runArgv(['tc', '-n', `dpl-${LAB}.node1`, '-j', 'qdisc', 'show', 'dev', 'uplink'])).stdout);
     expect(tbf[0].kind).toBe('tbf');
   });
@@ -57,7 +63,9 @@ describe('lab up / status / check / down on this kernel', () => {
     expect(rep.kernel.release).toBeTruthy();
     const devs = rep.checks[0].metrics.devices;
     expect(devs.length).toBe(6);
-    expect(devs.every((d: { tso_max_size: number; gso_max_size: number }) => d.gso_max_size === Math.min(196608, d.tso_max_size))).toBe(true);
+    expect(devs.every((d: { tso_max_size: number; gso_max_size: number }) => d.gso_max_size === Math.min(196608, d.tso_max_size))).toBe(
+      true,
+    );
     expect(readFileSync(join(dir, 'junit.xml'), 'utf8')).toContain('<testcase classname="datapath-lab.kt-up" name="tso-probe"');
   });
 

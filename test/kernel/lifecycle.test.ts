@@ -54,9 +54,13 @@ describe('teardown on failure, interrupt and crash', () => {
 
   it('a failure after provisioning tears down exactly what was created', async () => {
     // The real node machines wire their nodes; deploying the datapath then fails.
-    const node = nodeMachine.provide({ actors: { deploy: fromPromise<void, NodeInput>(async () => Promise.reject(new Error('deploy exploded'))) } });
+    const node = nodeMachine.provide({
+      actors: { deploy: fromPromise<void, NodeInput>(async () => Promise.reject(new Error('deploy exploded'))) },
+    });
     const machine = labMachine.provide({ actors: { node } });
-    const out = await toPromise(createActor(machine, { input: { mode: 'run', file: topo(quickstart('kt-fail')), progress: () => {} } }).start());
+    const out = await toPromise(
+      createActor(machine, { input: { mode: 'run', file: topo(quickstart('kt-fail')), progress: () => {} } }).start(),
+    );
     expect(String(out.error)).toContain('deploy exploded');
     expect(out.teardown?.removed).toBe(5); // the bpf pin dir and four namespaces
     expect(await residue('kt-fail')).toEqual([]);

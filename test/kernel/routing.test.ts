@@ -7,7 +7,9 @@ import type { Attempt } from '../../src/checks/connectivity.js';
 import { cli, residue, topo } from './helpers.js';
 
 const line = (name: string, mode: string) =>
-  readFileSync(new URL('../../topologies/three-node.yaml', import.meta.url), 'utf8').replace('name: three-node', `name: ${name}`).replace('hostRouting: bpf', `hostRouting: ${mode}`);
+  readFileSync(new URL('../../topologies/three-node.yaml', import.meta.url), 'utf8')
+    .replace('name: three-node', `name: ${name}`)
+    .replace('hostRouting: bpf', `hostRouting: ${mode}`);
 
 const ring = (name: string, mode: string) => `name: ${name}
 families: [ipv4, ipv6]
@@ -41,7 +43,13 @@ async function connectivity(lab: string) {
   const r = await cli(['check', lab, '--only', 'connectivity', '--report-dir', dir, '-q']);
   const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
   const c = rep.checks.find((x: { id: string }) => x.id === 'connectivity');
-  return { code: r.code, out: r.stdout + r.stderr, status: c.status as string, reason: c.reason as string, matrix: c.metrics.matrix as Attempt[] };
+  return {
+    code: r.code,
+    out: r.stdout + r.stderr,
+    status: c.status as string,
+    reason: c.reason as string,
+    matrix: c.metrics.matrix as Attempt[],
+  };
 }
 
 /** The device and gateway the kernel's FIB picks in a namespace for an address. */
@@ -70,7 +78,7 @@ for (const mode of ['bpf', 'legacy'] as const) {
     });
 
     if (mode === 'bpf')
-      it("a route deleted on mid fails exactly the pairs whose path or reply crosses it, and names them", async () => {
+      it('a route deleted on mid fails exactly the pairs whose path or reply crosses it, and names them', async () => {
         await runArgv(['ip', '-n', `dpl-${LAB}.mid`, 'route', 'del', '10.244.3.0/24']);
         const c = await connectivity(LAB);
         expect(c.code, c.out).toBe(1);

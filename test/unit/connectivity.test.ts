@@ -17,7 +17,12 @@ const a = (from: string, to: string, family: Family, outcome: Attempt['outcome']
 });
 /** A full matrix between two pods and a peer, both families, every attempt refused (reached). */
 const full = (): Attempt[] =>
-  (['ipv4', 'ipv6'] as const).flatMap((f) => [a('left/a', 'right/x', f), a('right/x', 'left/a', f), a('left/a', 'web', f), a('right/x', 'web', f)]);
+  (['ipv4', 'ipv6'] as const).flatMap((f) => [
+    a('left/a', 'right/x', f),
+    a('right/x', 'left/a', f),
+    a('left/a', 'web', f),
+    a('right/x', 'web', f),
+  ]);
 const both: Family[] = ['ipv4', 'ipv6'];
 
 describe('connectivity verdict', () => {
@@ -47,7 +52,10 @@ describe('connectivity verdict', () => {
     expect(judgeConnectivity([], both)).toMatchObject({ status: 'error', reason: expect.stringContaining('could not establish') });
   });
   it('a family of the lab with no attempt at all does not pass', () => {
-    const v = judgeConnectivity(full().filter((x) => x.family === 'ipv4'), both);
+    const v = judgeConnectivity(
+      full().filter((x) => x.family === 'ipv4'),
+      both,
+    );
     expect(v).toMatchObject({ status: 'error', reason: 'could not establish: no attempt in ipv6' });
   });
   it('attempts that could not run are not a pass, and not the kernel saying no', () => {
@@ -62,7 +70,9 @@ describe('connectivity verdict', () => {
   it('names the separate parts of a topology whose nodes are not all linked', () => {
     const m = full();
     m[0] = a('left/a', 'right/x', 'ipv4', 'unreachable', 'ENETUNREACH');
-    expect(judgeConnectivity(m, both, [['left'], ['right']]).reason).toContain('nodes in separate parts, no path of links between them: [left] [right]');
+    expect(judgeConnectivity(m, both, [['left'], ['right']]).reason).toContain(
+      'nodes in separate parts, no path of links between them: [left] [right]',
+    );
   });
   it('lists at most a dozen pairs and counts the rest', () => {
     const m = Array.from({ length: 20 }, (_, i) => a(`n/p${i}`, 'web', 'ipv4', 'timeout', 'ETIMEDOUT'));
@@ -105,7 +115,11 @@ describe('connectivity attempts', () => {
     const att = plannedAttempts(r.value);
     // 3 pods x (2 other pods + 1 peer) x 2 families.
     expect(att.length).toBe(18);
-    expect(att.filter((x) => x.from === 'l/a' && x.family === 'ipv6').map((x) => `${x.to.label} ${x.addr}`)).toEqual(['l/b fd00:244:1::3', 'r/x fd00:244:2::2', 'w fd00:255:1::2']);
+    expect(att.filter((x) => x.from === 'l/a' && x.family === 'ipv6').map((x) => `${x.to.label} ${x.addr}`)).toEqual([
+      'l/b fd00:244:1::3',
+      'r/x fd00:244:2::2',
+      'w fd00:255:1::2',
+    ]);
   });
 });
 

@@ -26,7 +26,11 @@ describe('endpoints map encoding (struct ep_key / ep_info, bpf/include/host_rout
 
 /** A dump as bpftool 7.5 prints a BTF per-CPU array on two CPUs. */
 const dump = (n: number, f: (key: number, cpu: number) => number) =>
-  Array.from({ length: n }, (_, key) => ({ key: ['0x00'], values: [], formatted: { key, values: [0, 1].map((cpu) => ({ cpu, value: f(key, cpu) })) } }));
+  Array.from({ length: n }, (_, key) => ({
+    key: ['0x00'],
+    values: [],
+    formatted: { key, values: [0, 1].map((cpu) => ({ cpu, value: f(key, cpu) })) },
+  }));
 
 describe('datapath counters', () => {
   it('sums per-CPU values by enum index', () => {

@@ -35,7 +35,17 @@ describe('ip arithmetic', () => {
     expect(parseAddr('1::')?.value).toBe(1n << 112n);
     expect(formatAddr(6, parseAddr('::ffff:10.1.2.3')!.value)).toBe('::ffff:a01:203');
     expect(parseAddr('1:2:3:4:5:6:7::')?.family).toBe(6);
-    for (const bad of ['1:2:3:4:5:6:7:8::', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', ':1::', '1:::2', 'fd00::g', 'fd00::12345', 'fe80::1%eth0', '::10.1.1.300'])
+    for (const bad of [
+      '1:2:3:4:5:6:7:8::',
+      '1:2:3:4:5:6:7',
+      '1:2:3:4:5:6:7:8:9',
+      ':1::',
+      '1:::2',
+      'fd00::g',
+      'fd00::12345',
+      'fe80::1%eth0',
+      '::10.1.1.300',
+    ])
       expect(parseAddr(bad), bad).toBeUndefined();
   });
   it('reads prefixes: a length in range and written plainly', () => {
@@ -49,7 +59,9 @@ describe('ip arithmetic', () => {
     expect(addrProblem('fd00::1', 4)).toBe("'fd00::1' is an IPv6 address; this field takes IPv4 (like 10.244.1.2)");
     expect(addrProblem('fd00::1', 6)).toBeUndefined();
     expect(prefixProblem('10.1.1.0/24', 4)).toBeUndefined();
-    expect(prefixProblem('10.1.1.300/24', 4)).toBe("'10.1.1.300/24' is not an IPv4 prefix: '10.1.1.300' is not an IPv4 address (like 10.244.1.0/24)");
+    expect(prefixProblem('10.1.1.300/24', 4)).toBe(
+      "'10.1.1.300/24' is not an IPv4 prefix: '10.1.1.300' is not an IPv4 address (like 10.244.1.0/24)",
+    );
     expect(prefixProblem('10.1.1.0/40', 4)).toBe("'10.1.1.0/40': prefix length '40' is not a number from 0 to 32");
     expect(prefixProblem('fd00::1/64', 6)).toBe("'fd00::1/64' has host bits set; the prefix is fd00::/64");
     expect(prefixProblem('fd00::', 6)).toBe("'fd00::' is not an IPv6 prefix: it lacks /LENGTH (like fd00:244:1::/64)");

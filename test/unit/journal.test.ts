@@ -15,10 +15,16 @@ describe('journal', () => {
 
   it('records before creation, marks gone, and lists what is live in order', () => {
     const j = Journal.create('a');
-    const [n1, n2] = j.record(o, [{ kind: 'netns', name: 'dpl-a.n1' }, { kind: 'netns', name: 'dpl-a.n2' }]);
+    const [n1, n2] = j.record(o, [
+      { kind: 'netns', name: 'dpl-a.n1' },
+      { kind: 'netns', name: 'dpl-a.n2' },
+    ]);
     j.record(o, [{ kind: 'pin', path: '/sys/fs/bpf/dpl/a' }]);
     j.gone([n1.seq]);
-    expect(j.live().map((e) => e.obj)).toEqual([{ kind: 'netns', name: 'dpl-a.n2' }, { kind: 'pin', path: '/sys/fs/bpf/dpl/a' }]);
+    expect(j.live().map((e) => e.obj)).toEqual([
+      { kind: 'netns', name: 'dpl-a.n2' },
+      { kind: 'pin', path: '/sys/fs/bpf/dpl/a' },
+    ]);
     expect(n2.seq).toBe(2);
     expect(knownLabs()).toEqual(['a']);
   });
@@ -40,7 +46,11 @@ describe('journal', () => {
     const j = Journal.create('d');
     j.record(o, [{ kind: 'netns', name: 'x' }]);
     appendFileSync(j.file, '{"seq":2,"op":"cre');
-    expect(Journal.open('d')!.live().map((e) => e.obj)).toEqual([{ kind: 'netns', name: 'x' }]);
+    expect(
+      Journal.open('d')!
+        .live()
+        .map((e) => e.obj),
+    ).toEqual([{ kind: 'netns', name: 'x' }]);
   });
 
   it('close removes the lab state', () => {
@@ -65,7 +75,10 @@ describe('teardown', () => {
         destroy: async (entries: JournalEntry[]) => {
           handed.push(entries.map((e) => `${kind}:${(e.obj as { name: string }).name}`));
           const left = entries.filter((e) => stuck.includes((e.obj as { name: string }).name));
-          return { gone: entries.filter((e) => !left.includes(e)).map((e) => e.seq), left: left.map((e) => `stuck ${(e.obj as { name: string }).name}`) };
+          return {
+            gone: entries.filter((e) => !left.includes(e)).map((e) => e.seq),
+            left: left.map((e) => `stuck ${(e.obj as { name: string }).name}`),
+          };
         },
       }) as unknown as Backend;
     return { handed, make };
@@ -74,7 +87,10 @@ describe('teardown', () => {
   it('replays strictly in reverse and hands each run of entries to the backend that owns it', async () => {
     const j = Journal.create('t1');
     j.record({ backend: 'qemu', node: 'a' }, [{ kind: 'vm', name: 'vm-a', dir: '/x' }]);
-    j.record({ backend: 'local' }, [{ kind: 'netns', name: 'n1' }, { kind: 'netns', name: 'n2' }]);
+    j.record({ backend: 'local' }, [
+      { kind: 'netns', name: 'n1' },
+      { kind: 'netns', name: 'n2' },
+    ]);
     j.record({ backend: 'qemu', node: 'a' }, [{ kind: 'pin', path: '/p' } as never]);
     j.record({ backend: 'local' }, [{ kind: 'netns', name: 'n3' }]);
     const { handed, make } = owners();
@@ -86,7 +102,10 @@ describe('teardown', () => {
 
   it('keeps what an owner could not remove, and a second teardown only retries that', async () => {
     const j = Journal.create('t2');
-    j.record({ backend: 'local' }, [{ kind: 'netns', name: 'n1' }, { kind: 'netns', name: 'n2' }]);
+    j.record({ backend: 'local' }, [
+      { kind: 'netns', name: 'n1' },
+      { kind: 'netns', name: 'n2' },
+    ]);
     const first = owners(['n1']);
     expect(await teardownLab('t2', () => {}, first.make)).toEqual({ removed: 1, left: ['stuck n1'] });
     const second = owners();

@@ -102,11 +102,20 @@ describe('kernel supports, from its config', () => {
     writeFileSync(join(dir, 'vmlinuz'), '');
     writeFileSync(join(dir, 'config'), 'CONFIG_NETKIT=y\n');
     const rec: KernelRecord = {
-      name: '6.12', suite: 'bookworm-backports', packages: [], version: '6.12.1-1', release: '6.12.1', fetchedAt: 'now',
+      name: '6.12',
+      suite: 'bookworm-backports',
+      packages: [],
+      version: '6.12.1-1',
+      release: '6.12.1',
+      fetchedAt: 'now',
       paths: { vmlinuz: 'vmlinuz', config: 'config', modulesDir: 'lib/modules/6.12.1' },
     };
     writeFileSync(join(dir, 'kernel.json'), JSON.stringify(rec));
-    expect(kernelStatus(entry, root)).toMatchObject({ cached: true, release: '6.12.1', supports: { netkit: true, tcx: false, fq: false, bigTcpIpv4: true } });
+    expect(kernelStatus(entry, root)).toMatchObject({
+      cached: true,
+      release: '6.12.1',
+      supports: { netkit: true, tcx: false, fq: false, bigTcpIpv4: true },
+    });
     rmSync(root, { recursive: true, force: true });
   });
 });
@@ -119,13 +128,22 @@ describe('private apt config', () => {
     expect(o).toContain('Dir::State=/c/apt/trixie-backports/state');
     expect(o).toContain('Dir::Cache=/c/apt/trixie-backports/cache');
     expect(o).toContain('Dir::State::status=/var/lib/dpkg/status');
-    const src = privateSources({ name: '7.3', suite: 'trixie-backports', packages: ['p'], description: '', mirror: 'http://deb.debian.org/debian' });
+    const src = privateSources({
+      name: '7.3',
+      suite: 'trixie-backports',
+      packages: ['p'],
+      description: '',
+      mirror: 'http://deb.debian.org/debian',
+    });
     expect(src).toContain('Suites: trixie-backports');
     expect(src).toContain('Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg');
   });
 
   it('parses apt-cache show records, one per version', () => {
     const text = 'Package: a\nVersion: 1\nDescription: x\n continued\nSHA256: aa\n\nPackage: a\nVersion: 2\nSHA256: bb\n';
-    expect(parseAptRecords(text).map((r) => [r.Version, r.SHA256])).toEqual([['1', 'aa'], ['2', 'bb']]);
+    expect(parseAptRecords(text).map((r) => [r.Version, r.SHA256])).toEqual([
+      ['1', 'aa'],
+      ['2', 'bb'],
+    ]);
   });
 });

@@ -5,7 +5,19 @@ import { labMachine, type LabInput } from '../../src/lifecycle/lab-machine.js';
 import { drive } from '../../src/cli/drive.js';
 import { nodeMachine, type NodeInput } from '../../src/lifecycle/node-machine.js';
 
-const fakeLab = { name: 'm', file: 'm.yaml', backend: 'local', families: ['ipv4'], nodes: [{ name: 'n1', pods: [] }, { name: 'n2', pods: [] }], peers: [], links: [], checks: [] };
+const fakeLab = {
+  name: 'm',
+  file: 'm.yaml',
+  backend: 'local',
+  families: ['ipv4'],
+  nodes: [
+    { name: 'n1', pods: [] },
+    { name: 'n2', pods: [] },
+  ],
+  peers: [],
+  links: [],
+  checks: [],
+};
 type NodeIn = { node: { name: string } };
 const pass = { id: 'tso-probe', title: 't', status: 'pass', reason: 'ok', metrics: {}, evidence: [], ms: 1 };
 
@@ -54,7 +66,12 @@ describe('lab machine', () => {
       node: (_c, { node }, signal) =>
         node.name === 'n1'
           ? { node: 'n1', error: new Error('wire failed') }
-          : new Promise((resolve) => signal.addEventListener('abort', () => ((otherAborted = true), resolve({ node: 'n2' })))),
+          : new Promise((resolve) =>
+              signal.addEventListener('abort', () => {
+                otherAborted = true;
+                resolve({ node: 'n2' });
+              }),
+            ),
     });
     const actor = createActor(machine, { input: input('run') }).start();
     const out = await toPromise(actor);
@@ -79,7 +96,10 @@ describe('lab machine', () => {
       check: (_c, _i, signal) =>
         new Promise((_, reject) => {
           started();
-          signal.addEventListener('abort', () => ((aborted = true), reject(new Error('aborted'))));
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(new Error('aborted'));
+          });
         }),
     });
     const listeners = process.listenerCount('SIGINT');
@@ -125,7 +145,10 @@ describe('node machine', () => {
     const calls: string[] = [];
     const m = nodeMachine.provide({
       actors: {
-        wire: fromPromise<void, NodeInput>(async () => (calls.push('wire'), Promise.reject(new Error('no such device')))),
+        wire: fromPromise<void, NodeInput>(async () => {
+          calls.push('wire');
+          throw new Error('no such device');
+        }),
         deploy: fromPromise<void, NodeInput>(async () => void calls.push('deploy')),
       },
     });

@@ -52,10 +52,14 @@ describe('junit', () => {
     expect(xml.match(/<testcase /g)).toHaveLength(3);
   });
   it('errors as <error> with their evidence, counted apart from failures', () => {
-    const xml = junitXml('q', [{ id: 'backpressure', title: '', status: 'error', reason: 'could not establish: no queue', metrics: {}, evidence: ['tc'], ms: 1 }]);
+    const xml = junitXml('q', [
+      { id: 'backpressure', title: '', status: 'error', reason: 'could not establish: no queue', metrics: {}, evidence: ['tc'], ms: 1 },
+    ]);
     expect(xml).toContain('tests="1" failures="0" errors="1" skipped="0"');
     expect(xml).toContain('<error message="could not establish: no queue">tc</error>');
-    expect(checksTable([{ id: 'backpressure', title: '', status: 'error', reason: 'x', metrics: {}, evidence: [], ms: 1 }])).toContain('ERROR');
+    expect(checksTable([{ id: 'backpressure', title: '', status: 'error', reason: 'x', metrics: {}, evidence: [], ms: 1 }])).toContain(
+      'ERROR',
+    );
   });
 });
 
@@ -98,7 +102,13 @@ describe('measure parsers', () => {
       'sockperf: ---> percentile 50.000 =   17.603',
       'sockperf: ---> <MIN> observation =   16.311',
     ].join('\n');
-    expect(parseSockperf(out)).toEqual({ observations: 8713, meanUs: 60.945, percentilesUs: { '99': 46.993, '50': 17.603 }, maxUs: 34739.16, minUs: 16.311 });
+    expect(parseSockperf(out)).toEqual({
+      observations: 8713,
+      meanUs: 60.945,
+      percentilesUs: { '99': 46.993, '50': 17.603 },
+      maxUs: 34739.16,
+      minUs: 16.311,
+    });
     expect(parseSockperf('sockperf: connect failed')).toBeUndefined();
   });
   it('tc rates as bits per second', () => {

@@ -27,7 +27,14 @@ const table = (routes: Route[]) => Object.fromEntries(routes.map((r) => [r.prefi
 
 describe('routing plan', () => {
   it('line: the far node is reached through the middle, both families, pods and peers', () => {
-    const l = topo(['left', 'mid', 'right'], [['left', 'mid'], ['mid', 'right']], ['left', 'right']);
+    const l = topo(
+      ['left', 'mid', 'right'],
+      [
+        ['left', 'mid'],
+        ['mid', 'right'],
+      ],
+      ['left', 'right'],
+    );
     const plan = planRoutes(l);
     // Link 1 is left-mid (10.254.1.0/30: left .1, mid .2), link 2 mid-right (10.254.2.0/30).
     expect(table(plan.nodes.left)).toEqual({
@@ -67,15 +74,39 @@ describe('routing plan', () => {
   });
 
   it('star: leaves reach each other through the hub', () => {
-    const plan = planRoutes(topo(['hub', 'a', 'b', 'c'], [['hub', 'a'], ['hub', 'b'], ['c', 'hub']], [], '[ipv4]'));
-    expect(table(plan.nodes.a)).toEqual({ '10.244.1.0/24': 'n-hub 10.254.1.1', '10.244.3.0/24': 'n-hub 10.254.1.1', '10.244.4.0/24': 'n-hub 10.254.1.1' });
+    const plan = planRoutes(
+      topo(
+        ['hub', 'a', 'b', 'c'],
+        [
+          ['hub', 'a'],
+          ['hub', 'b'],
+          ['c', 'hub'],
+        ],
+        [],
+        '[ipv4]',
+      ),
+    );
+    expect(table(plan.nodes.a)).toEqual({
+      '10.244.1.0/24': 'n-hub 10.254.1.1',
+      '10.244.3.0/24': 'n-hub 10.254.1.1',
+      '10.244.4.0/24': 'n-hub 10.254.1.1',
+    });
     // Link 3 is written [c, hub]: c is its a side (.1), the hub its b side (.2).
     expect(table(plan.nodes.c)['10.244.2.0/24']).toBe('n-hub 10.254.3.2');
-    expect(table(plan.nodes.hub)).toEqual({ '10.244.2.0/24': 'n-a 10.254.1.2', '10.244.3.0/24': 'n-b 10.254.2.2', '10.244.4.0/24': 'n-c 10.254.3.1' });
+    expect(table(plan.nodes.hub)).toEqual({
+      '10.244.2.0/24': 'n-a 10.254.1.2',
+      '10.244.3.0/24': 'n-b 10.254.2.2',
+      '10.244.4.0/24': 'n-c 10.254.3.1',
+    });
   });
 
   it('ring of four: the opposite node is two hops either way; the link listed first wins', () => {
-    const links: [string, string][] = [['n1', 'n2'], ['n2', 'n3'], ['n3', 'n4'], ['n4', 'n1']];
+    const links: [string, string][] = [
+      ['n1', 'n2'],
+      ['n2', 'n3'],
+      ['n3', 'n4'],
+      ['n4', 'n1'],
+    ];
     const plan = planRoutes(topo(['n1', 'n2', 'n3', 'n4'], links, [], '[ipv4]'));
     // n1 -> n3: via n2 (link 1) or n4 (link 4): link 1 comes first.
     expect(table(plan.nodes.n1)['10.244.3.0/24']).toBe('n-n2 10.254.1.2');
@@ -92,7 +123,20 @@ describe('routing plan', () => {
 
   it('every hop gets closer: following the plan from any node reaches every pod prefix without a loop', () => {
     const names = ['a', 'b', 'c', 'd', 'e', 'f'];
-    const l = topo(names, [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e'], ['e', 'f'], ['f', 'a'], ['b', 'e']], [], '[ipv4]');
+    const l = topo(
+      names,
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['c', 'd'],
+        ['d', 'e'],
+        ['e', 'f'],
+        ['f', 'a'],
+        ['b', 'e'],
+      ],
+      [],
+      '[ipv4]',
+    );
     const plan = planRoutes(l);
     const devTo = (from: string, dev: string) => l.links.find((k) => (k.a === from && k.devA === dev) || (k.b === from && k.devB === dev))!;
     let walks = 0;
@@ -114,8 +158,21 @@ describe('routing plan', () => {
   });
 
   it('disconnected parts: routes only within a part, and the parts are named', () => {
-    const plan = planRoutes(topo(['a', 'b', 'c', 'd'], [['a', 'b'], ['c', 'd']], ['a'], '[ipv4]'));
-    expect(plan.parts).toEqual([['a', 'b'], ['c', 'd']]);
+    const plan = planRoutes(
+      topo(
+        ['a', 'b', 'c', 'd'],
+        [
+          ['a', 'b'],
+          ['c', 'd'],
+        ],
+        ['a'],
+        '[ipv4]',
+      ),
+    );
+    expect(plan.parts).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
     expect(Object.keys(table(plan.nodes.a))).toEqual(['0.0.0.0/0', '10.244.2.0/24']);
     expect(Object.keys(table(plan.nodes.c))).toEqual(['10.244.4.0/24']);
     // The peer behind a routes a's and b's pods, not c's or d's.
@@ -129,7 +186,15 @@ describe('routing plan', () => {
   });
 
   it('the wiring emits the plan after the devices are up, and no default through a link', () => {
-    const l = topo(['left', 'mid', 'right'], [['left', 'mid'], ['mid', 'right']], ['left'], '[ipv4]');
+    const l = topo(
+      ['left', 'mid', 'right'],
+      [
+        ['left', 'mid'],
+        ['mid', 'right'],
+      ],
+      ['left'],
+      '[ipv4]',
+    );
     const mid = nodeBatch(l, l.nodes[1], 'veth').trimEnd().split('\n');
     expect(mid.filter((x) => x.startsWith('route add 10.244'))).toEqual([
       'route add 10.244.2.2/32 dev lxc-pmid',

@@ -139,10 +139,17 @@ describe('qemu topologies', () => {
 
 describe('a custom kernel', () => {
   it('takes a bzImage and modules dir, resolved against the topology file', () => {
-    const p = parseTopology(minimal + 'backend: qemu\nkernel:\n  vmlinuz: k/bzImage\n  modules: k/lib/modules/6.9.0-dev\n', '/labs/x/lab.yaml');
+    const p = parseTopology(
+      minimal + 'backend: qemu\nkernel:\n  vmlinuz: k/bzImage\n  modules: k/lib/modules/6.9.0-dev\n',
+      '/labs/x/lab.yaml',
+    );
     if (!p.ok) throw new Error(JSON.stringify(p.errors));
     const r = resolve(p.value);
-    expect(r.ok && r.value.customKernel).toEqual({ vmlinuz: '/labs/x/k/bzImage', modulesDir: '/labs/x/k/lib/modules/6.9.0-dev', config: undefined });
+    expect(r.ok && r.value.customKernel).toEqual({
+      vmlinuz: '/labs/x/k/bzImage',
+      modulesDir: '/labs/x/k/lib/modules/6.9.0-dev',
+      config: undefined,
+    });
     expect(r.ok && r.value.kernel).toBe('custom');
   });
 });
@@ -153,17 +160,35 @@ const only = (text: string) => {
   expect(e, JSON.stringify(e)).toHaveLength(1);
   return formatIssue(e[0]);
 };
-const withPod = (field: string) => minimal.replace('name: t1', 'name: t1\nfamilies: [ipv4, ipv6]').replace('      - name: a', `      - name: a\n        ${field}`);
+const withPod = (field: string) =>
+  minimal.replace('name: t1', 'name: t1\nfamilies: [ipv4, ipv6]').replace('      - name: a', `      - name: a\n        ${field}`);
 
 describe('YAML resource limits', () => {
   it('an alias bomb is refused at the alias that crosses the limit, before toJS expands it', () => {
-    const levels = ['a0: &a0 [x,x,x,x,x,x,x,x,x,x]', ...[1, 2, 3].map((i) => `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(',')}]`)];
+    const levels = [
+      'a0: &a0 [x,x,x,x,x,x,x,x,x,x]',
+      ...[1, 2, 3].map(
+        (i) =>
+          `a${i}: &a${i} [${Array(10)
+            .fill(`*a${i - 1}`)
+            .join(',')}]`,
+      ),
+    ];
     // Under an unknown key and under a known one: the limit comes before validation.
     expect(only(`name: t1\n${levels.join('\n')}\nnodes:\n  - name: n1\n`)).toBe(
       `lab.yaml:5:38: a3[7]: aliases expand to more than ${MAX_ALIAS_NODES} nodes here (an alias bomb?); a topology needs few`,
     );
-    const known = `name: t1\nnodes:\n  - name: n1\n    pods: &p0 [{name: a}, {name: b}, {name: c}, {name: d}, {name: e}]\n` +
-      [1, 2, 3, 4, 5].map((i) => `  - name: m${i}\n    pods: &p${i} [${Array(10).fill(`*p${i - 1}`).join(', ')}]`).join('\n') + '\n';
+    const known =
+      `name: t1\nnodes:\n  - name: n1\n    pods: &p0 [{name: a}, {name: b}, {name: c}, {name: d}, {name: e}]\n` +
+      [1, 2, 3, 4, 5]
+        .map(
+          (i) =>
+            `  - name: m${i}\n    pods: &p${i} [${Array(10)
+              .fill(`*p${i - 1}`)
+              .join(', ')}]`,
+        )
+        .join('\n') +
+      '\n';
     expect(only(known)).toMatch(/^lab\.yaml:\d+:\d+: nodes\[\d\]\.pods\[\d\]: aliases expand to more than 10000 nodes/);
   });
   it('a few aliases are fine (a shared datapath profile)', () => {
@@ -171,11 +196,15 @@ describe('YAML resource limits', () => {
     expect(r.ok && r.value.nodes.map((n) => n.datapath.hostRouting)).toEqual(['legacy', 'legacy']);
   });
   it('an alias inside its own anchor (a cycle) is refused, not turned into a cyclic object', () => {
-    expect(only('name: t1\nnodes: &n\n  - name: n1\n  - *n\n')).toBe('lab.yaml:4:5: nodes[1]: alias *n refers to a node that holds it (a cycle)');
+    expect(only('name: t1\nnodes: &n\n  - name: n1\n  - *n\n')).toBe(
+      'lab.yaml:4:5: nodes[1]: alias *n refers to a node that holds it (a cycle)',
+    );
   });
   it('nesting deeper than the limit is refused where it crosses it, in flow and block style', () => {
     const flow = `name: t1\nx: ${'['.repeat(MAX_DEPTH + 5)}${']'.repeat(MAX_DEPTH + 5)}\n`;
-    expect(only(flow)).toBe(`lab.yaml:2:${4 + MAX_DEPTH}: YAML: nested more than ${MAX_DEPTH} levels deep (a topology nests 5); refusing to read it`);
+    expect(only(flow)).toBe(
+      `lab.yaml:2:${4 + MAX_DEPTH}: YAML: nested more than ${MAX_DEPTH} levels deep (a topology nests 5); refusing to read it`,
+    );
     const block = `name: t1\n${Array.from({ length: MAX_DEPTH + 5 }, (_, i) => `${'  '.repeat(i)}k${i}:`).join('\n')} 1\n`;
     expect(only(block)).toMatch(new RegExp(`^lab\\.yaml:${MAX_DEPTH + 2}:\\d+: YAML: nested more than ${MAX_DEPTH} levels`));
     // A megabyte of '[' is answered at once (the lexer stops at the limit).
@@ -185,12 +214,16 @@ describe('YAML resource limits', () => {
   });
   it('aliases that nest the document past the depth limit are refused at the alias', () => {
     const chain = ['a0: &a0 1', ...Array.from({ length: MAX_DEPTH + 2 }, (_, i) => `a${i + 1}: &a${i + 1} [*a${i}]`)];
-    expect(only(`name: t1\n${chain.join('\n')}\n`)).toBe(`lab.yaml:${MAX_DEPTH + 2}:12: a${MAX_DEPTH}[0]: alias *a${MAX_DEPTH - 1} nests the document more than ${MAX_DEPTH} levels deep`);
+    expect(only(`name: t1\n${chain.join('\n')}\n`)).toBe(
+      `lab.yaml:${MAX_DEPTH + 2}:12: a${MAX_DEPTH}[0]: alias *a${MAX_DEPTH - 1} nests the document more than ${MAX_DEPTH} levels deep`,
+    );
   });
   it('text past the size limit is refused at the line where it crosses the limit', () => {
     // 9 bytes, then lines of 1024: byte 256 Ki is in line 257, column 1016.
     const text = `name: t1\n${`#${' '.repeat(1022)}\n`.repeat(MAX_TOPOLOGY_BYTES / 1024)}`;
-    expect(only(text)).toBe(`lab.yaml:${MAX_TOPOLOGY_BYTES / 1024 + 1}:${(MAX_TOPOLOGY_BYTES - 9) % 1024 + 1}: the file is larger than ${MAX_TOPOLOGY_BYTES / 1024} KiB (a topology is a few); refusing to read past here`);
+    expect(only(text)).toBe(
+      `lab.yaml:${MAX_TOPOLOGY_BYTES / 1024 + 1}:${((MAX_TOPOLOGY_BYTES - 9) % 1024) + 1}: the file is larger than ${MAX_TOPOLOGY_BYTES / 1024} KiB (a topology is a few); refusing to read past here`,
+    );
   });
   it('an unresolved tag, a second document, an empty file, a list', () => {
     expect(only(minimal + 'x: !foo 1\n')).toBe('lab.yaml:10:4: YAML: Unresolved tag: !foo');
@@ -214,8 +247,12 @@ describe('utf-8 and offsets', () => {
 
 describe('addresses and prefixes', () => {
   it('names what is wrong with an address', () => {
-    expect(only(withPod('ipv4: 10.1.1.300'))).toBe("lab.yaml:7:15: nodes[0].pods[0].ipv4: '10.1.1.300' is not an IPv4 address (like 10.244.1.2)");
-    expect(only(withPod('ipv6: "fd00::1::2"'))).toBe("lab.yaml:7:15: nodes[0].pods[0].ipv6: 'fd00::1::2' is not an IPv6 address (like fd00:244:1::2)");
+    expect(only(withPod('ipv4: 10.1.1.300'))).toBe(
+      "lab.yaml:7:15: nodes[0].pods[0].ipv4: '10.1.1.300' is not an IPv4 address (like 10.244.1.2)",
+    );
+    expect(only(withPod('ipv6: "fd00::1::2"'))).toBe(
+      "lab.yaml:7:15: nodes[0].pods[0].ipv6: 'fd00::1::2' is not an IPv6 address (like fd00:244:1::2)",
+    );
     expect(only(withPod('ipv6: 10.244.1.5'))).toContain("'10.244.1.5' is an IPv4 address; this field takes IPv6");
     expect(only(withPod('ipv4: 10.244.1.5/24'))).toContain("'10.244.1.5/24' is a prefix; this field takes an IPv4 address without /LENGTH");
   });
@@ -225,10 +262,14 @@ describe('addresses and prefixes', () => {
   });
   it('names what is wrong with a prefix: no length, length out of range, host bits', () => {
     const cidr = (c: string) => only(minimal.replace('    pods:', `    podCidr: ${c}\n    pods:`));
-    expect(cidr('10.244.1.0')).toBe("lab.yaml:4:14: nodes[0].podCidr: '10.244.1.0' is not an IPv4 prefix: it lacks /LENGTH (like 10.244.1.0/24)");
+    expect(cidr('10.244.1.0')).toBe(
+      "lab.yaml:4:14: nodes[0].podCidr: '10.244.1.0' is not an IPv4 prefix: it lacks /LENGTH (like 10.244.1.0/24)",
+    );
     expect(cidr('10.244.1.0/33')).toBe("lab.yaml:4:14: nodes[0].podCidr: '10.244.1.0/33': prefix length '33' is not a number from 0 to 32");
     expect(cidr('10.244.1.5/24')).toBe("lab.yaml:4:14: nodes[0].podCidr: '10.244.1.5/24' has host bits set; the prefix is 10.244.1.0/24");
-    expect(cidr('10.244.1.0/31')).toBe('lab.yaml:4:14: nodes[0].podCidr: 10.244.1.0/31 is too small for pods: it holds the network address, the gateway, a pod and the broadcast address (at most /30)');
+    expect(cidr('10.244.1.0/31')).toBe(
+      'lab.yaml:4:14: nodes[0].podCidr: 10.244.1.0/31 is too small for pods: it holds the network address, the gateway, a pod and the broadcast address (at most /30)',
+    );
     expect(cidr('"fd00::/64"')).toContain("'fd00::/64' is an IPv6 prefix; this field takes IPv4");
   });
   it("refuses a pod on the node's gateway, the network address and the IPv4 broadcast address", () => {
@@ -243,11 +284,17 @@ describe('addresses and prefixes', () => {
   it('does not hand out the broadcast address by default', () => {
     const pods = (n: number) => Array.from({ length: n }, (_, i) => `      - name: p${i}`).join('\n');
     expect(load(`name: t1\nnodes:\n  - name: n1\n    podCidr: 10.9.0.0/29\n    pods:\n${pods(5)}\n`).ok).toBe(true);
-    expect(only(`name: t1\nnodes:\n  - name: n1\n    podCidr: 10.9.0.0/29\n    pods:\n${pods(6)}\n`)).toBe('lab.yaml:11:9: nodes[0].pods[5]: pod prefix 10.9.0.0/29 has no room for pod 6');
+    expect(only(`name: t1\nnodes:\n  - name: n1\n    podCidr: 10.9.0.0/29\n    pods:\n${pods(6)}\n`)).toBe(
+      'lab.yaml:11:9: nodes[0].pods[5]: pod prefix 10.9.0.0/29 has no room for pod 6',
+    );
   });
   it('refuses link and uplink prefixes without two hosts, and fields of a family the lab does not use', () => {
-    expect(only(`${minimal}  - name: n2\nlinks:\n  - endpoints: [n1, n2]\n    ipv4: 10.9.0.0/31\n`)).toBe('lab.yaml:13:11: links[0].ipv4: 10.9.0.0/31 is too small: a link needs two hosts (at most /30)');
-    expect(only(minimal.replace('      rate: 200mbit', '      ipv4: 10.9.0.0/32'))).toContain('nodes[0].uplink.ipv4: 10.9.0.0/32 is too small: the uplink needs two hosts');
+    expect(only(`${minimal}  - name: n2\nlinks:\n  - endpoints: [n1, n2]\n    ipv4: 10.9.0.0/31\n`)).toBe(
+      'lab.yaml:13:11: links[0].ipv4: 10.9.0.0/31 is too small: a link needs two hosts (at most /30)',
+    );
+    expect(only(minimal.replace('      rate: 200mbit', '      ipv4: 10.9.0.0/32'))).toContain(
+      'nodes[0].uplink.ipv4: 10.9.0.0/32 is too small: the uplink needs two hosts',
+    );
     expect(only(minimal.replace('      - name: a', '      - name: a\n        ipv6: "fd00:244:1::5"'))).toBe(
       'lab.yaml:6:15: nodes[0].pods[0].ipv6: ipv6 is set but families is [ipv4]: add ipv6 to families, or remove this',
     );
@@ -258,37 +305,61 @@ describe('enums, unions and values: messages that name the value and the choices
   it('an unknown check id lists the known ones, as a string or in a mapping', () => {
     const list = CHECK_IDS.join(', ');
     expect(only(minimal + 'checks: [bigtcp, speed]\n')).toBe(`lab.yaml:10:18: checks[1]: unknown check 'speed'; checks are: ${list}`);
-    expect(only(minimal + 'checks:\n  - { id: speed, seconds: 2 }\n')).toBe(`lab.yaml:11:11: checks[0].id: unknown check 'speed'; checks are: ${list}`);
-    expect(only(minimal + 'checks: [3]\n')).toBe(`lab.yaml:10:10: checks[0]: expected a check id (${list}) or a mapping {id, pod, seconds}, got 3`);
+    expect(only(minimal + 'checks:\n  - { id: speed, seconds: 2 }\n')).toBe(
+      `lab.yaml:11:11: checks[0].id: unknown check 'speed'; checks are: ${list}`,
+    );
+    expect(only(minimal + 'checks: [3]\n')).toBe(
+      `lab.yaml:10:10: checks[0]: expected a check id (${list}) or a mapping {id, pod, seconds}, got 3`,
+    );
     expect(only(minimal + 'checks: [{ id: bigtcp, colour: red }]\n')).toBe("lab.yaml:10:24: checks[0].colour: unknown field 'colour'");
-    expect(only(minimal + 'checks: [bigtcp, bigtcp]\n')).toBe('lab.yaml:10:18: checks[1]: check bigtcp is listed twice (first at checks[0])');
+    expect(only(minimal + 'checks: [bigtcp, bigtcp]\n')).toBe(
+      'lab.yaml:10:18: checks[1]: check bigtcp is listed twice (first at checks[0])',
+    );
   });
   it('families, datapath fields and types', () => {
     expect(only(minimal + 'families: [ipv4, ipv5]\n')).toBe("lab.yaml:10:18: families[1]: unknown family 'ipv5'; families are: ipv4, ipv6");
-    expect(only(minimal + 'families: [ipv4, ipv4]\n')).toBe('lab.yaml:10:18: families[1]: family ipv4 is listed twice (first at families[0])');
-    expect(only(minimal + 'datapath: { podDevice: tap }\n')).toBe("lab.yaml:10:24: datapath.podDevice: unknown podDevice kind 'tap'; podDevice kinds are: auto, veth, netkit");
+    expect(only(minimal + 'families: [ipv4, ipv4]\n')).toBe(
+      'lab.yaml:10:18: families[1]: family ipv4 is listed twice (first at families[0])',
+    );
+    expect(only(minimal + 'datapath: { podDevice: tap }\n')).toBe(
+      "lab.yaml:10:24: datapath.podDevice: unknown podDevice kind 'tap'; podDevice kinds are: auto, veth, netkit",
+    );
     expect(only(minimal + 'datapath: { bigTcp: yes }\n')).toBe("lab.yaml:10:21: datapath.bigTcp: expected true or false, got 'yes'");
-    expect(only(minimal.replace('    pods:\n      - name: a\n      - name: b\n', '    pods: client\n'))).toBe("lab.yaml:4:11: nodes[0].pods: expected a list, got 'client'");
+    expect(only(minimal.replace('    pods:\n      - name: a\n      - name: b\n', '    pods: client\n'))).toBe(
+      "lab.yaml:4:11: nodes[0].pods: expected a list, got 'client'",
+    );
     expect(only(minimal.replace('name: t1', 'name: 12'))).toBe('lab.yaml:1:7: name: expected text, got 12');
   });
   it('seconds: a whole number from 1 to 60', () => {
     for (const s of ['0', '-1', '2.5', '61', 'two'])
-      expect(only(minimal + `checks: [{ id: bigtcp, seconds: ${s} }]\n`)).toBe('lab.yaml:10:33: checks[0].seconds: seconds is a whole number from 1 to 60');
+      expect(only(minimal + `checks: [{ id: bigtcp, seconds: ${s} }]\n`)).toBe(
+        'lab.yaml:10:33: checks[0].seconds: seconds is a whole number from 1 to 60',
+      );
   });
   it('a rate of 0 and a link that is not two endpoints', () => {
-    expect(only(minimal.replace('200mbit', '0mbit'))).toBe('lab.yaml:9:13: nodes[0].uplink.rate: a rate of 0 passes nothing; give one above 0, like 200mbit');
+    expect(only(minimal.replace('200mbit', '0mbit'))).toBe(
+      'lab.yaml:9:13: nodes[0].uplink.rate: a rate of 0 passes nothing; give one above 0, like 200mbit',
+    );
     expect(only(minimal.replace('200mbit', '200mb'))).toContain('a tc rate like 200mbit');
     for (const r of ['8bit', '9999bit', '2tbit', '126gbps'])
-      expect(only(minimal.replace('200mbit', r))).toBe(`lab.yaml:9:13: nodes[0].uplink.rate: ${r} is outside 10kbit to 1tbit, where tc's tbf keeps its 64 KiB burst (it counts it in 32-bit clock ticks)`);
+      expect(only(minimal.replace('200mbit', r))).toBe(
+        `lab.yaml:9:13: nodes[0].uplink.rate: ${r} is outside 10kbit to 1tbit, where tc's tbf keeps its 64 KiB burst (it counts it in 32-bit clock ticks)`,
+      );
     for (const r of ['10kbit', '1.5mbit', '1tbit', '125mbps']) expect(load(minimal.replace('200mbit', r)).ok, r).toBe(true);
-    expect(only(minimal + 'links:\n  - endpoints: [n1]\n')).toBe('lab.yaml:11:16: links[0].endpoints: a link has two endpoints: [node, node]');
-    expect(only(minimal + 'links:\n  - endpoints: [n1, n1]\n')).toBe('lab.yaml:11:16: links[0].endpoints: a link joins two different nodes');
+    expect(only(minimal + 'links:\n  - endpoints: [n1]\n')).toBe(
+      'lab.yaml:11:16: links[0].endpoints: a link has two endpoints: [node, node]',
+    );
+    expect(only(minimal + 'links:\n  - endpoints: [n1, n1]\n')).toBe(
+      'lab.yaml:11:16: links[0].endpoints: a link joins two different nodes',
+    );
   });
 });
 
 describe('names that would collide on the machine', () => {
   it('a peer named like a node, or two uplinks to one peer (both would be namespace dpl-LAB.NAME)', () => {
-    expect(only(minimal.replace('peer: remote', 'peer: n1'))).toBe("lab.yaml:8:13: nodes[0].uplink.peer: duplicate peer name 'n1' (first at nodes[0].name)");
+    expect(only(minimal.replace('peer: remote', 'peer: n1'))).toBe(
+      "lab.yaml:8:13: nodes[0].uplink.peer: duplicate peer name 'n1' (first at nodes[0].name)",
+    );
     const two = `${minimal}  - name: n2\n    uplink:\n      peer: remote\n`;
     expect(only(two)).toBe("lab.yaml:12:13: nodes[1].uplink.peer: duplicate peer name 'remote' (first at nodes[0].uplink.peer)");
   });
@@ -310,8 +381,12 @@ describe('backends and kernels, without the backend registry', () => {
       const r = resolve(p.value, { kernelNames: known });
       return r.ok ? [] : r.errors.map(formatIssue);
     };
-    expect(qemu('kernel: "9.99"\n')).toEqual(["lab.yaml:11:9: kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3, or {vmlinuz, modules} for your own"]);
-    expect(qemu('kernels: ["6.1", "9.99"]\n')).toEqual([expect.stringMatching(/^lab\.yaml:11:18: kernels\[1\]: no kernel '9\.99' in the catalogue/)]);
+    expect(qemu('kernel: "9.99"\n')).toEqual([
+      "lab.yaml:11:9: kernel: no kernel '9.99' in the catalogue (vms/kernels.yaml); kernels are: 6.1, 6.12, 7.3, or {vmlinuz, modules} for your own",
+    ]);
+    expect(qemu('kernels: ["6.1", "9.99"]\n')).toEqual([
+      expect.stringMatching(/^lab\.yaml:11:18: kernels\[1\]: no kernel '9\.99' in the catalogue/),
+    ]);
     expect(qemu('kernels: ["6.1", "6.1"]\n')).toEqual(['lab.yaml:11:18: kernels[1]: kernel 6.1 is listed twice (first at kernels[0])']);
     expect(qemu('kernel: "6.12"\n')).toEqual([]);
   });
@@ -319,7 +394,9 @@ describe('backends and kernels, without the backend registry', () => {
     expect(errors(minimal + 'backend: qemu\nkernel: "9.99"\n')[0].message).toMatch(/kernels are: .*6\.12/);
   });
   it('an unquoted kernel name is refused: YAML reads 6.10 as 6.1', () => {
-    expect(only(minimal + 'backend: qemu\nkernel: 6.10\n')).toBe('lab.yaml:11:9: kernel: write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number 6.1');
+    expect(only(minimal + 'backend: qemu\nkernel: 6.10\n')).toBe(
+      'lab.yaml:11:9: kernel: write the kernel name in quotes (kernel: "6.12"): unquoted, YAML reads it as the number 6.1',
+    );
   });
 });
 
@@ -341,7 +418,9 @@ describe('reading files', () => {
     const latin1 = at('latin1.yaml', Uint8Array.from([...new TextEncoder().encode('name: t1\nnodes:\n  - name: caf'), 0xe9, 0x0a]));
     expect(await read(latin1)).toEqual([`${latin1}:3:14: not UTF-8 text (byte 0xe9 at offset 29); save the file as UTF-8`]);
     const big = at('big.yaml', `name: t1\n${'#'.repeat(MAX_TOPOLOGY_BYTES)}\n`);
-    expect(await read(big)).toEqual([`${big}:2:${MAX_TOPOLOGY_BYTES - 8}: the file is larger than ${MAX_TOPOLOGY_BYTES / 1024} KiB (a topology is a few); refusing to read past here`]);
+    expect(await read(big)).toEqual([
+      `${big}:2:${MAX_TOPOLOGY_BYTES - 8}: the file is larger than ${MAX_TOPOLOGY_BYTES / 1024} KiB (a topology is a few); refusing to read past here`,
+    ]);
     expect((await loadTopologyFile(at('ok.yaml', minimal))).ok).toBe(true);
   });
 });

@@ -117,7 +117,10 @@ describe('netkit verdict', () => {
     expect(judgeNetkit({ ...good, peer: { ...good.peer, policy: 'forward' } }).reason).toContain('expected blackhole');
   });
   it('fails when the pod may query or detach the program', () => {
-    expect(judgeNetkit({ ...good, fromPod: { ...good.fromPod, 'detach peer': 'allowed' } })).toMatchObject({ status: 'fail', reason: expect.stringContaining('detach peer was allowed') });
+    expect(judgeNetkit({ ...good, fromPod: { ...good.fromPod, 'detach peer': 'allowed' } })).toMatchObject({
+      status: 'fail',
+      reason: expect.stringContaining('detach peer was allowed'),
+    });
   });
   it('fails when traffic still flows (or is not dropped) without a program', () => {
     expect(judgeNetkit({ ...good, connect: { ...good.connect, during: 'refused' } }).status).toBe('fail');
@@ -136,12 +139,18 @@ describe('netkit verdict', () => {
 
 describe('netkit-throughput verdict', () => {
   it('never passes under TCG: skip, whatever the ratios', () => {
-    expect(judgeNetkitThroughput({ host: 1000, netkit: 990, veth: 800 }, 'emulated')).toMatchObject({ status: 'skip', reason: expect.stringContaining('0.99x') });
+    expect(judgeNetkitThroughput({ host: 1000, netkit: 990, veth: 800 }, 'emulated')).toMatchObject({
+      status: 'skip',
+      reason: expect.stringContaining('0.99x'),
+    });
     expect(judgeNetkitThroughput({ host: 1000, netkit: 100, veth: 800 }, 'emulated').status).toBe('skip');
   });
   it('judges the ratio without TCG', () => {
     expect(judgeNetkitThroughput({ host: 1000, netkit: 950, veth: 800 }, 'native').status).toBe('pass');
-    expect(judgeNetkitThroughput({ host: 1000, netkit: 850, veth: 800 }, 'native')).toMatchObject({ status: 'fail', reason: expect.stringContaining('below 0.9x') });
+    expect(judgeNetkitThroughput({ host: 1000, netkit: 850, veth: 800 }, 'native')).toMatchObject({
+      status: 'fail',
+      reason: expect.stringContaining('below 0.9x'),
+    });
   });
   it('a pod path that moved nothing fails, also under TCG; a node that moved nothing is an error', () => {
     expect(judgeNetkitThroughput({ host: 1000, netkit: 0, veth: 800 }, 'emulated').status).toBe('fail');

@@ -12,7 +12,10 @@ import { cli, residue, topo } from '../kernel/helpers.js';
 const qemus = () => {
   try {
     const out = execFileSync('pgrep', ['-a', 'qemu-system'], { encoding: 'utf8' });
-    return out.split('\n').filter((l) => l.includes('-name vt-') && !l.includes('<defunct>')).join('\n');
+    return out
+      .split('\n')
+      .filter((l) => l.includes('-name vt-') && !l.includes('<defunct>'))
+      .join('\n');
   } catch {
     return '';
   }
@@ -38,7 +41,13 @@ describe('qemu backend (TCG where KVM is not usable)', () => {
     const tp = rep.checks.find((c: { id: string }) => c.id === 'netkit-throughput');
     // Under TCG a throughput ratio is not judged: skip with the ratios measured, never a pass.
     const tcg = tp.metrics.timing === 'emulated';
-    expect(Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]))).toEqual({ 'tso-probe': 'pass', netkit: 'pass', backpressure: 'pass', bigtcp: 'pass', 'netkit-throughput': tcg ? 'skip' : 'pass' });
+    expect(Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]))).toEqual({
+      'tso-probe': 'pass',
+      netkit: 'pass',
+      backpressure: 'pass',
+      bigtcp: 'pass',
+      'netkit-throughput': tcg ? 'skip' : 'pass',
+    });
     expect(tp.metrics.mbps.netkit).toBeGreaterThan(0);
     expect(tp.metrics.ratioToHost.netkit).toBeGreaterThan(0);
     expect(tp.reason).toMatch(tcg ? /not judged under TCG.*x the node/ : /x the node/);
@@ -68,14 +77,17 @@ describe('qemu backend (TCG where KVM is not usable)', () => {
 
   it('SIGINT while a VM lab runs its checks stops the VM and leaves nothing (exit 130)', async () => {
     let sent = false;
-    const r = await cli(['run', topo(vmTopology('vt-int')), '--only', 'backpressure', '--report-dir', mkdtempSync(join(tmpdir(), 'dpl-vm-report-'))], {
-      onStderr: (s, child) => {
-        if (!sent && s.includes('with bpf host routing')) {
-          sent = true;
-          setTimeout(() => child.kill('SIGINT'), 1000);
-        }
+    const r = await cli(
+      ['run', topo(vmTopology('vt-int')), '--only', 'backpressure', '--report-dir', mkdtempSync(join(tmpdir(), 'dpl-vm-report-'))],
+      {
+        onStderr: (s, child) => {
+          if (!sent && s.includes('with bpf host routing')) {
+            sent = true;
+            setTimeout(() => child.kill('SIGINT'), 1000);
+          }
+        },
       },
-    });
+    );
     expect(r.code, r.stderr).toBe(130);
     expect(r.stderr).toContain('stopping 1 VM(s)');
     expect(qemus()).toBe('');
@@ -91,7 +103,14 @@ describe('qemu backend (TCG where KVM is not usable)', () => {
     const dir = join(work, 'vm');
     mkdirSync(dir);
     const t0 = performance.now();
-    const err = await bootVm({ name: 'panic', vmlinuz: k.vmlinuz, initramfs: join(work, 'empty.cpio.gz'), dir, accel: 'tcg', bootTimeoutMs: 60_000 }).catch((e) => e);
+    const err = await bootVm({
+      name: 'panic',
+      vmlinuz: k.vmlinuz,
+      initramfs: join(work, 'empty.cpio.gz'),
+      dir,
+      accel: 'tcg',
+      bootTimeoutMs: 60_000,
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(BootError);
     expect((err as BootError).reason).toMatch(/panic|exited/);
     expect((err as BootError).consoleTail).toMatch(/Kernel panic/);
@@ -107,12 +126,23 @@ describe('kernel matrix', () => {
 
   it('runs once per kernel; 6.1 falls back (veth, tc instead of tcx, IPv6-only BIG TCP) and says so', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpl-matrix-'));
-    const r = await cli(['run', topo(vmTopology('vt-matrix')), '--kernel', '6.1,7.3', '--only', 'tso-probe,netkit,backpressure', '--report-dir', dir, '-q']);
+    const r = await cli([
+      'run',
+      topo(vmTopology('vt-matrix')),
+      '--kernel',
+      '6.1,7.3',
+      '--only',
+      'tso-probe,netkit,backpressure',
+      '--report-dir',
+      dir,
+      '-q',
+    ]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const m = JSON.parse(readFileSync(join(dir, 'matrix.json'), 'utf8'));
     const [k61, k73] = m.kernels;
     expect(k61.release).toMatch(/^6\.1\./);
-    const status = (row: { features: { feature: string; status: string; detail: string }[] }, f: string) => row.features.find((d) => d.feature === f)!;
+    const status = (row: { features: { feature: string; status: string; detail: string }[] }, f: string) =>
+      row.features.find((d) => d.feature === f)!;
     expect(status(k61, 'pod-device')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('older than 6.7') });
     expect(status(k61, 'host-routing')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('tc clsact') });
     expect(status(k61, 'bigtcp')).toMatchObject({ status: 'fallback', detail: expect.stringContaining('IPv6 only') });
@@ -137,7 +167,13 @@ describe('two VMs joined by a link', () => {
     try {
       const { ctx } = await attach('vt-two', new AbortController().signal, () => {});
       for (const addr of ['10.244.2.2', 'fd00:244:2::2']) {
-        const f = await bulkFlow({ from: ctx.backend.exec('dpl-vt-two.node1.web'), to: ctx.backend.exec('dpl-vt-two.node2.cache'), addr, seconds: 1, journal: ctx.journal });
+        const f = await bulkFlow({
+          from: ctx.backend.exec('dpl-vt-two.node1.web'),
+          to: ctx.backend.exec('dpl-vt-two.node2.cache'),
+          addr,
+          seconds: 1,
+          journal: ctx.journal,
+        });
         expect(f.bitsPerSecond, addr).toBeGreaterThan(1e6);
       }
       // Forwarded by the programs on both nodes, not by their IP stacks.

@@ -37,7 +37,11 @@ export class LocalBackend implements Backend {
     const { lab, journal } = ctx;
     ctx.progress(`creating ${namespacesOf(lab, lab.nodes).length} namespaces and their links`);
     journal.record({ backend: this.kind }, [{ kind: 'pin', path: ctx.bpfDir }]);
-    for (const n of lab.nodes) journal.record({ backend: this.kind, node: n.name }, namespacesOf(lab, [n]).map((name) => ({ kind: 'netns' as const, name })));
+    for (const n of lab.nodes)
+      journal.record(
+        { backend: this.kind, node: n.name },
+        namespacesOf(lab, [n]).map((name) => ({ kind: 'netns' as const, name })),
+      );
     mkdirSync(ctx.bpfDir, { recursive: true });
     await createNamespaces(this.host, lab, lab.nodes, (n) => podDeviceKind(ctx, n), ctx.signal);
   }
@@ -58,7 +62,7 @@ export class LocalBackend implements Backend {
   }
 
   async doctor(): Promise<DoctorSection> {
-    return { backend: this.kind, facts: { nodes: 'network namespaces on this machine\'s kernel (see the kernel facts above)' } };
+    return { backend: this.kind, facts: { nodes: "network namespaces on this machine's kernel (see the kernel facts above)" } };
   }
 
   logs(): [] {

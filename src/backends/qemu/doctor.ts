@@ -16,7 +16,11 @@ export async function qemuDoctor(): Promise<DoctorSection> {
       QEMU: v.code === 0 ? v.stdout.split('\n')[0].replace(/^QEMU emulator version /, '') : 'missing (apt-get install qemu-system-x86)',
       'guest agent': existsSync('/usr/sbin/qemu-ga') ? 'present' : 'missing (apt-get install qemu-guest-agent)',
       busybox: existsSync('/usr/bin/busybox') ? 'present' : 'missing (apt-get install busybox-static)',
-      accelerator: accel ? `${accel.accel}: ${accel.why}` : existsSync('/dev/kvm') ? 'not probed yet (the first VM lab boots a guest under KVM to find out)' : 'tcg (no /dev/kvm)',
+      accelerator: accel
+        ? `${accel.accel}: ${accel.why}`
+        : existsSync('/dev/kvm')
+          ? 'not probed yet (the first VM lab boots a guest under KVM to find out)'
+          : 'tcg (no /dev/kvm)',
     },
     tables: [
       {
@@ -25,7 +29,12 @@ export async function qemuDoctor(): Promise<DoctorSection> {
         rows: loadCatalogue().map((e) => {
           const s = kernelStatus(e);
           const k = s.supports;
-          return [s.name, s.cached ? 'yes' : `no (lab kernels fetch ${s.name})`, s.release ?? '-', ...(k ? [yn(k.netkit), yn(k.bigTcpIpv4), yn(k.tcx), yn(k.fq)] : ['-', '-', '-', '-'])];
+          return [
+            s.name,
+            s.cached ? 'yes' : `no (lab kernels fetch ${s.name})`,
+            s.release ?? '-',
+            ...(k ? [yn(k.netkit), yn(k.bigTcpIpv4), yn(k.tcx), yn(k.fq)] : ['-', '-', '-', '-']),
+          ];
         }),
       },
     ],

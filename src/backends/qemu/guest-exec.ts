@@ -59,7 +59,12 @@ export class GuestExec implements Exec {
       }
       const s = (await this.qga.send('guest-exec-status', { pid })) as ExecStatus;
       if (s.exited) {
-        return { code: s.signal ? null : (s.exitcode ?? 0), stdout: b64(s['out-data']), stderr: b64(s['err-data']), ms: performance.now() - t0 };
+        return {
+          code: s.signal ? null : (s.exitcode ?? 0),
+          stdout: b64(s['out-data']),
+          stderr: b64(s['err-data']),
+          ms: performance.now() - t0,
+        };
       }
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
@@ -70,7 +75,8 @@ export class GuestExec implements Exec {
     const t0 = performance.now();
     const pid = await this.spawn(argv, opts.input, opts.needsBpffs);
     const r = await this.wait(pid, t0, opts.signal);
-    if (r.code !== 0 && !opts.nothrow) throw new CommandError([...this.wrap(argv, opts.needsBpffs)], r.code, r.stdout, r.stderr, opts.input);
+    if (r.code !== 0 && !opts.nothrow)
+      throw new CommandError([...this.wrap(argv, opts.needsBpffs)], r.code, r.stdout, r.stderr, opts.input);
     return r;
   }
 
@@ -97,7 +103,9 @@ export class GuestExec implements Exec {
       started: pidP,
       done,
       kill: (sig = 'SIGTERM') =>
-        void pidP.then((pid) => this.qga.send('guest-exec', { path: 'kill', arg: [`-${sig.replace('SIG', '')}`, String(pid)] }).catch(() => {})),
+        void pidP.then((pid) =>
+          this.qga.send('guest-exec', { path: 'kill', arg: [`-${sig.replace('SIG', '')}`, String(pid)] }).catch(() => {}),
+        ),
     };
   }
 }

@@ -1,5 +1,18 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { LabError } from '../../errors.js';
 import type { Exec } from '../../exec/exec.js';
@@ -36,10 +49,44 @@ export const GUEST_TOOLS = [
 /** Modules the datapath and the checks use (loaded at boot when the kernel has them as modules). */
 // virtio_pci first: 6.1's cloud kernel has it (and virtio_console) as modules, 6.12 built in.
 // inet_diag/tcp_diag: ss reads socket memory (skmem) through sock_diag; without them it shows nothing.
-export const GUEST_MODULES = ['virtio_pci', 'virtio_net', 'virtio_console', 'veth', 'netkit', 'sch_fq', 'sch_tbf', 'sch_ingress', 'sch_htb', 'tcp_bbr', 'cls_bpf', 'ipv6', 'inet_diag', 'tcp_diag', 'udp_diag'];
+export const GUEST_MODULES = [
+  'virtio_pci',
+  'virtio_net',
+  'virtio_console',
+  'veth',
+  'netkit',
+  'sch_fq',
+  'sch_tbf',
+  'sch_ingress',
+  'sch_htb',
+  'tcp_bbr',
+  'cls_bpf',
+  'ipv6',
+  'inet_diag',
+  'tcp_diag',
+  'udp_diag',
+];
 
 /** busybox applets the init script and the lab use; no applet shadows a real tool above. */
-const APPLETS = ['sh', 'mount', 'mkdir', 'cat', 'echo', 'ls', 'sleep', 'seq', 'ln', 'kill', 'ps', 'grep', 'basename', 'rm', 'uname', 'true', 'dmesg'];
+const APPLETS = [
+  'sh',
+  'mount',
+  'mkdir',
+  'cat',
+  'echo',
+  'ls',
+  'sleep',
+  'seq',
+  'ln',
+  'kill',
+  'ps',
+  'grep',
+  'basename',
+  'rm',
+  'uname',
+  'true',
+  'dmesg',
+];
 
 /**
  * /init: mount the pseudo filesystems, load modules, find the agent's virtio port
@@ -89,7 +136,12 @@ export function moduleClosure(depText: string, wanted: string[]): string[] {
     const [mod, rest] = line.split(':');
     if (!mod) continue;
     deps.set(mod, (rest ?? '').trim().split(/\s+/).filter(Boolean));
-    byName.set(basename(mod).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_'), mod);
+    byName.set(
+      basename(mod)
+        .replace(/\.ko(\.\w+)?$/, '')
+        .replace(/-/g, '_'),
+      mod,
+    );
   }
   const out = new Set<string>();
   const visit = (m: string) => {
@@ -120,15 +172,36 @@ function fingerprint(input: InitramfsInput, files: string[]): string {
  */
 export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress: (m: string) => void = () => {}): Promise<string> {
   const missing = GUEST_TOOLS.filter((t) => !existsSync(t));
-  if (missing.length) throw new LabError('E_REQUIREMENT', `guest tools missing on this machine: ${missing.join(', ')}`, 'run ./lab once as root: it installs them');
-  const busybox = ['/usr/bin/busybox', '/bin/busybox'].find((b) => existsSync(b) && readFileSync(b).subarray(0, 4).toString('latin1') === '\x7fELF');
+  if (missing.length)
+    throw new LabError(
+      'E_REQUIREMENT',
+      `guest tools missing on this machine: ${missing.join(', ')}`,
+      'run ./lab once as root: it installs them',
+    );
+  const busybox = ['/usr/bin/busybox', '/bin/busybox'].find(
+    (b) => existsSync(b) && readFileSync(b).subarray(0, 4).toString('latin1') === '\x7fELF',
+  );
   if (!busybox) throw new LabError('E_REQUIREMENT', 'busybox is not installed', 'apt-get install busybox-static');
-  const bpfObjs = existsSync(input.bpfDir) ? readdirSync(input.bpfDir).filter((f) => f.endsWith('.o') || f === 'nkctl').map((f) => join(input.bpfDir, f)) : [];
+  const bpfObjs = existsSync(input.bpfDir)
+    ? readdirSync(input.bpfDir)
+        .filter((f) => f.endsWith('.o') || f === 'nkctl')
+        .map((f) => join(input.bpfDir, f))
+    : [];
   // Debian's kernel packages ship no modules.dep (depmod runs at install): make it.
   if (!existsSync(join(input.modulesDir, 'modules.dep'))) {
-    if (!input.ownModules) throw new LabError('E_REQUIREMENT', `${input.modulesDir} has no modules.dep`, `run depmod -b ROOT ${input.release} on your kernel's modules`);
+    if (!input.ownModules)
+      throw new LabError(
+        'E_REQUIREMENT',
+        `${input.modulesDir} has no modules.dep`,
+        `run depmod -b ROOT ${input.release} on your kernel's modules`,
+      );
     const m = /^(.*)\/lib\/modules\/[^/]+\/?$/.exec(input.modulesDir);
-    if (!m) throw new LabError('E_REQUIREMENT', `${input.modulesDir} has no modules.dep and is not a <root>/lib/modules/<release> directory`, `run depmod -b ROOT ${input.release}`);
+    if (!m)
+      throw new LabError(
+        'E_REQUIREMENT',
+        `${input.modulesDir} has no modules.dep and is not a <root>/lib/modules/<release> directory`,
+        `run depmod -b ROOT ${input.release}`,
+      );
     await exec.run(['depmod', '-b', m[1] || '/', input.release]);
   }
   const depText = readFileSync(join(input.modulesDir, 'modules.dep'), 'utf8');
@@ -141,7 +214,9 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
   for (const f of existsSync(input.cacheDir) ? readdirSync(input.cacheDir) : [])
     if (f.startsWith(`initramfs-${input.release}-`) && f.endsWith('.cpio.gz')) rmSync(join(input.cacheDir, f), { force: true });
 
-  progress(`building the guest initramfs for ${input.release} (${GUEST_TOOLS.length} tools, ${libs.length} libraries, ${modules.length} modules)`);
+  progress(
+    `building the guest initramfs for ${input.release} (${GUEST_TOOLS.length} tools, ${libs.length} libraries, ${modules.length} modules)`,
+  );
   mkdirSync(input.cacheDir, { recursive: true });
   const root = mkdtempSync(join(input.cacheDir, '.root-'));
   try {
@@ -150,7 +225,8 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
       copyFileSync(src, join(root, dst));
       chmodSync(join(root, dst), statSync(src).mode & 0o777);
     };
-    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev', 'run', 'tmp', 'etc', 'opt/dpl/bpf', 'var']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev', 'run', 'tmp', 'etc', 'opt/dpl/bpf', 'var'])
+      mkdirSync(join(root, d), { recursive: true });
     put(busybox, '/bin/busybox');
     for (const a of APPLETS) symlinkSync('busybox', join(root, 'bin', a));
     for (const t of [...GUEST_TOOLS, ...libs]) put(t);
@@ -159,7 +235,8 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
     for (const o of bpfObjs) put(o, join('/opt/dpl/bpf', basename(o)));
     const modRoot = `/lib/modules/${input.release}`;
     for (const m of modules) put(join(input.modulesDir, m), join(modRoot, m));
-    for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) if (existsSync(join(input.modulesDir, f))) put(join(input.modulesDir, f), join(modRoot, f));
+    for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo'])
+      if (existsSync(join(input.modulesDir, f))) put(join(input.modulesDir, f), join(modRoot, f));
     await exec.run(['depmod', '-b', root, input.release]);
     writeFileSync(join(root, 'etc/dpl-modules'), GUEST_MODULES.join('\n') + '\n');
     writeFileSync(join(root, 'init'), INIT, { mode: 0o755 });

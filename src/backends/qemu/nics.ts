@@ -12,16 +12,27 @@ import type { GuestExec } from './guest-exec.js';
  */
 const UPLINK_MAC = { node: '52:54:00:d1:00:01', peer: '52:54:00:d1:00:02' };
 export const UPLINK_NICS = [
-  '-netdev', 'hubport,id=upn,hubid=0',
-  '-device', `virtio-net-pci,netdev=upn,mac=${UPLINK_MAC.node}`,
-  '-netdev', 'hubport,id=upp,hubid=0',
-  '-device', `virtio-net-pci,netdev=upp,mac=${UPLINK_MAC.peer}`,
+  '-netdev',
+  'hubport,id=upn,hubid=0',
+  '-device',
+  `virtio-net-pci,netdev=upn,mac=${UPLINK_MAC.node}`,
+  '-netdev',
+  'hubport,id=upp,hubid=0',
+  '-device',
+  `virtio-net-pci,netdev=upp,mac=${UPLINK_MAC.peer}`,
 ];
 
 /** Find the guest's NICs by MAC and move each into a namespace under a lab device name. */
-async function moveNics(guest: GuestExec, node: LabNode, moves: { mac: string; netns: string; dev: string }[], signal?: AbortSignal): Promise<void> {
+async function moveNics(
+  guest: GuestExec,
+  node: LabNode,
+  moves: { mac: string; netns: string; dev: string }[],
+  signal?: AbortSignal,
+): Promise<void> {
   if (!moves.length) return;
-  const links = z.array(z.object({ ifname: z.string(), address: z.string().optional() })).parse(parseJson(await guest.run(['ip', '-j', 'link', 'show'], { signal }), 'ip -j link'));
+  const links = z
+    .array(z.object({ ifname: z.string(), address: z.string().optional() }))
+    .parse(parseJson(await guest.run(['ip', '-j', 'link', 'show'], { signal }), 'ip -j link'));
   const batch = moves.map(({ mac, netns, dev }) => {
     const l = links.find((x) => x.address === mac);
     if (!l) throw new LabError('E_LAB_FAILED', `the guest of node ${node.name} has no NIC with MAC ${mac}`);
@@ -34,7 +45,15 @@ async function moveNics(guest: GuestExec, node: LabNode, moves: { mac: string; n
 export function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal?: AbortSignal): Promise<void> {
   const peer = lab.peers.find((p) => p.node === node.name)!;
   const u = node.uplink!;
-  return moveNics(guest, node, [{ mac: UPLINK_MAC.node, netns: node.netns, dev: u.nodeDev }, { mac: UPLINK_MAC.peer, netns: peer.netns, dev: u.peerDev }], signal);
+  return moveNics(
+    guest,
+    node,
+    [
+      { mac: UPLINK_MAC.node, netns: node.netns, dev: u.nodeDev },
+      { mac: UPLINK_MAC.peer, netns: peer.netns, dev: u.peerDev },
+    ],
+    signal,
+  );
 }
 
 /** One end of a link between two VMs: the QEMU arguments of its NIC and where the NIC goes. */
@@ -68,12 +87,27 @@ export async function linkWires(lab: Lab): Promise<Wire[]> {
     const mac = (side: number) => `52:54:00:d2:${(k + 1).toString(16).padStart(2, '0')}:0${side}`;
     const netdev = (id: string, local: number, remote: number) =>
       `dgram,id=${id},local.type=inet,local.host=127.0.0.1,local.port=${local},remote.type=inet,remote.host=127.0.0.1,remote.port=${remote}`;
-    wires.push({ node: l.a, mac: mac(1), dev: l.devA, args: ['-netdev', netdev(`lk${k}`, pa, pb), '-device', `virtio-net-pci,netdev=lk${k},mac=${mac(1)}`] });
-    wires.push({ node: l.b, mac: mac(2), dev: l.devB, args: ['-netdev', netdev(`lk${k}`, pb, pa), '-device', `virtio-net-pci,netdev=lk${k},mac=${mac(2)}`] });
+    wires.push({
+      node: l.a,
+      mac: mac(1),
+      dev: l.devA,
+      args: ['-netdev', netdev(`lk${k}`, pa, pb), '-device', `virtio-net-pci,netdev=lk${k},mac=${mac(1)}`],
+    });
+    wires.push({
+      node: l.b,
+      mac: mac(2),
+      dev: l.devB,
+      args: ['-netdev', netdev(`lk${k}`, pb, pa), '-device', `virtio-net-pci,netdev=lk${k},mac=${mac(2)}`],
+    });
   }
   return wires;
 }
 
 export function moveLinkNics(guest: GuestExec, node: LabNode, wires: Wire[], signal?: AbortSignal): Promise<void> {
-  return moveNics(guest, node, wires.map((w) => ({ mac: w.mac, netns: node.netns, dev: w.dev })), signal);
+  return moveNics(
+    guest,
+    node,
+    wires.map((w) => ({ mac: w.mac, netns: node.netns, dev: w.dev })),
+    signal,
+  );
 }

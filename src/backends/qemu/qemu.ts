@@ -27,8 +27,19 @@ export const GUEST_OBJ_DIR = '/opt/dpl/bpf';
 /** A user's own bzImage and modules: the release is the modules directory's name. */
 function customKernel(c: NonNullable<Lab['customKernel']>): CachedKernel {
   for (const [what, path] of [['vmlinuz', c.vmlinuz], ['modules', c.modulesDir], ...(c.config ? [['config', c.config]] : [])])
-    if (!existsSync(path)) throw new LabError('E_REQUIREMENT', `kernel ${what} ${path} does not exist`, 'fix kernel.vmlinuz / kernel.modules / kernel.config in the topology');
-  return { name: 'custom', release: basename(c.modulesDir.replace(/\/+$/, '')), vmlinuz: c.vmlinuz, modulesDir: c.modulesDir, config: c.config };
+    if (!existsSync(path))
+      throw new LabError(
+        'E_REQUIREMENT',
+        `kernel ${what} ${path} does not exist`,
+        'fix kernel.vmlinuz / kernel.modules / kernel.config in the topology',
+      );
+  return {
+    name: 'custom',
+    release: basename(c.modulesDir.replace(/\/+$/, '')),
+    vmlinuz: c.vmlinuz,
+    modulesDir: c.modulesDir,
+    config: c.config,
+  };
 }
 
 /** The guest's /init writes /run/dpl-ready once its modules are loaded (it starts the agent before). */
@@ -84,8 +95,17 @@ export class QemuBackend implements Backend {
   /** The guest kernel's facts, read from its own config; the tools are this machine's, copied in. */
   async probe(lab: Lab): Promise<KernelFacts> {
     const k = lab.customKernel ? customKernel(lab.customKernel) : cachedKernel(lab.kernel!);
-    if (!k) throw new LabError('E_REQUIREMENT', `kernel ${lab.kernel} is not cached`, `lab kernels fetch ${lab.kernel} (lab kernels list shows the catalogue)`);
-    for (const [bin, pkg] of [['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'], ['/usr/sbin/qemu-ga', 'qemu-guest-agent'], ['/usr/bin/busybox', 'busybox-static']])
+    if (!k)
+      throw new LabError(
+        'E_REQUIREMENT',
+        `kernel ${lab.kernel} is not cached`,
+        `lab kernels fetch ${lab.kernel} (lab kernels list shows the catalogue)`,
+      );
+    for (const [bin, pkg] of [
+      ['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'],
+      ['/usr/sbin/qemu-ga', 'qemu-guest-agent'],
+      ['/usr/bin/busybox', 'busybox-static'],
+    ])
       if (!existsSync(bin)) throw new LabError('E_REQUIREMENT', `${bin} is missing`, `apt-get install ${pkg} (./lab installs it)`);
     this.kernel = k;
     this.index(lab);
@@ -109,13 +129,26 @@ export class QemuBackend implements Backend {
   async provision(ctx: LabContext): Promise<void> {
     const { lab, journal, signal } = ctx;
     const k = this.kernel!;
-    const initramfs = await buildInitramfs(new HostExec(), { release: k.release, modulesDir: k.modulesDir, bpfDir: BPF_OBJ_DIR, cacheDir: join(cacheRoot(), 'initramfs'), ownModules: !lab.customKernel }, ctx.progress);
+    const initramfs = await buildInitramfs(
+      new HostExec(),
+      {
+        release: k.release,
+        modulesDir: k.modulesDir,
+        bpfDir: BPF_OBJ_DIR,
+        cacheDir: join(cacheRoot(), 'initramfs'),
+        ownModules: !lab.customKernel,
+      },
+      ctx.progress,
+    );
     this.accel = await chooseAccel(ctx.progress, async () => {
       const dir = join(labDir(lab.name), 'kvm-probe');
       journal.record({ backend: this.kind }, [{ kind: 'vm', name: 'kvm-probe', dir }]);
       mkdirSync(dir, { recursive: true });
       try {
-        const vm = await bootVm({ name: 'kvm-probe', vmlinuz: k.vmlinuz, initramfs, dir, accel: 'kvm', bootTimeoutMs: KVM_PROBE_MS }, signal);
+        const vm = await bootVm(
+          { name: 'kvm-probe', vmlinuz: k.vmlinuz, initramfs, dir, accel: 'kvm', bootTimeoutMs: KVM_PROBE_MS },
+          signal,
+        );
         vm.qga.close();
         return true;
       } catch {
@@ -133,15 +166,25 @@ export class QemuBackend implements Backend {
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, 'accel'), this.accel!);
         const extra = [...(node.uplink ? UPLINK_NICS : []), ...wires.filter((w) => w.node === node.name).flatMap((w) => w.args)];
-        const vm = await bootVm({ name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel!, extra }, signal);
-        ctx.progress(`node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`);
+        const vm = await bootVm(
+          { name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel!, extra },
+          signal,
+        );
+        ctx.progress(
+          `node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`,
+        );
         const guest = new GuestExec(vm.qga, `vm ${node.name}`);
         this.guests.set(node.name, guest);
         await waitReady(guest, signal);
         await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
         await createNamespaces(guest, lab, [node], (n) => podDeviceKind(ctx, n), signal, false);
         if (node.uplink) await moveUplinkNics(guest, lab, node, signal);
-        await moveLinkNics(guest, node, wires.filter((w) => w.node === node.name), signal);
+        await moveLinkNics(
+          guest,
+          node,
+          wires.filter((w) => w.node === node.name),
+          signal,
+        );
       }),
     );
   }
@@ -174,7 +217,11 @@ export class QemuBackend implements Backend {
   }
 
   status(entries: JournalEntry[]): NodeStatus[] {
-    return entries.flatMap((e) => (e.obj.kind === 'vm' && e.owner.node ? [{ node: e.owner.node, kind: 'vm', where: e.obj.dir, running: runningPid(e.obj.dir) !== undefined }] : []));
+    return entries.flatMap((e) =>
+      e.obj.kind === 'vm' && e.owner.node
+        ? [{ node: e.owner.node, kind: 'vm', where: e.obj.dir, running: runningPid(e.obj.dir) !== undefined }]
+        : [],
+    );
   }
 
   doctor(): Promise<DoctorSection> {
@@ -182,7 +229,9 @@ export class QemuBackend implements Backend {
   }
 
   logs(lab: Lab): LogFile[] {
-    return lab.nodes.map((n) => ({ node: n.name, path: join(vmDir(lab.name, n.name), 'console.log'), name: `console-${n.name}.log` })).filter((l) => existsSync(l.path));
+    return lab.nodes
+      .map((n) => ({ node: n.name, path: join(vmDir(lab.name, n.name), 'console.log'), name: `console-${n.name}.log` }))
+      .filter((l) => existsSync(l.path));
   }
 
   timing(): Timing {

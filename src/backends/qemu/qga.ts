@@ -45,7 +45,9 @@ export class Qga {
     while (Date.now() < deadline) {
       const token = Math.floor(Math.random() * 2 ** 31);
       // Until the guest opens its port QEMU drops what we write: retry often.
-      const got = await this.send('guest-sync-delimited', { id: token }, Math.max(1, Math.min(1_000, deadline - Date.now()))).catch(() => undefined);
+      const got = await this.send('guest-sync-delimited', { id: token }, Math.max(1, Math.min(1_000, deadline - Date.now()))).catch(
+        () => undefined,
+      );
       if (got === token) {
         this.synced = true;
         return;

@@ -23,7 +23,6 @@ export interface VmSpec {
   bootTimeoutMs?: number;
 }
 
-
 export interface Vm {
   spec: VmSpec;
   /** pid of the daemonized QEMU (from its pidfile). */
@@ -42,21 +41,34 @@ export function qemuArgv(spec: VmSpec): string[] {
     'qemu-system-x86_64',
     '-nodefaults',
     '-no-reboot',
-    '-display', 'none',
-    '-name', spec.name,
+    '-display',
+    'none',
+    '-name',
+    spec.name,
     ...(spec.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
-    '-m', String(spec.memoryMb ?? 1024),
-    '-smp', String(spec.cpus ?? 2),
-    '-kernel', spec.vmlinuz,
-    '-initrd', spec.initramfs,
+    '-m',
+    String(spec.memoryMb ?? 1024),
+    '-smp',
+    String(spec.cpus ?? 2),
+    '-kernel',
+    spec.vmlinuz,
+    '-initrd',
+    spec.initramfs,
     // panic=-1: reboot at once on panic, and -no-reboot turns that into QEMU exiting.
-    '-append', 'console=ttyS0 panic=-1 quiet loglevel=4',
-    '-serial', `file:${join(spec.dir, 'console.log')}`,
-    '-device', 'virtio-serial',
-    '-chardev', `socket,path=${sock},server=on,wait=off,id=qga0`,
-    '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+    '-append',
+    'console=ttyS0 panic=-1 quiet loglevel=4',
+    '-serial',
+    `file:${join(spec.dir, 'console.log')}`,
+    '-device',
+    'virtio-serial',
+    '-chardev',
+    `socket,path=${sock},server=on,wait=off,id=qga0`,
+    '-device',
+    'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
     // Daemonized, the VM outlives `lab up`; the pidfile is how the journal finds it.
-    '-daemonize', '-pidfile', pidfileOf(spec.dir),
+    '-daemonize',
+    '-pidfile',
+    pidfileOf(spec.dir),
     ...(spec.extra ?? []),
   ];
 }
@@ -64,7 +76,12 @@ export function qemuArgv(spec: VmSpec): string[] {
 export function consoleTail(dir: string, lines = 25): string {
   const f = join(dir, 'console.log');
   if (!existsSync(f)) return '(no console output)';
-  return readFileSync(f, 'utf8').replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1bc/g, '').trimEnd().split('\n').slice(-lines).join('\n');
+  return readFileSync(f, 'utf8')
+    .replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1bc/g, '')
+    .trimEnd()
+    .split('\n')
+    .slice(-lines)
+    .join('\n');
 }
 
 /** The QEMU of this VM dir, if it is still running (pid from the pidfile, checked against its command line). */

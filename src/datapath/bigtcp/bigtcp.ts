@@ -35,7 +35,9 @@ export const bigTcp: Feature<BigTcpMode> = {
     const v6 = bigTcp.requires(facts);
     if (!v6.ok) return { ...base, status: 'declined', mode: 'off', detail: v6.reason };
     const v4 = ipv4Verdict(facts);
-    return v4.ok ? { ...base, status: 'applied', mode: 'ipv4+ipv6', detail: 'IPv6 and IPv4' } : { ...base, status: 'fallback', mode: 'ipv6', detail: `IPv6 only: ${v4.reason}` };
+    return v4.ok
+      ? { ...base, status: 'applied', mode: 'ipv4+ipv6', detail: 'IPv6 and IPv4' }
+      : { ...base, status: 'fallback', mode: 'ipv6', detail: `IPv6 only: ${v4.reason}` };
   },
   // Sizes are attributes of devices the lab created: they go with the devices, nothing to journal.
   async apply(ctx, node, decision) {
@@ -76,12 +78,15 @@ export async function setSizes(
   const v4 = ipv4Verdict(facts).ok;
   const sized: SizedDevice[] = [];
   await pool(namespaces, PARALLEL, async (netns) => {
-      const exec = backend.exec(netns);
-      const links = known.get(netns) ?? (await readLinks(exec, undefined, signal));
-      const devs = links.map((l) => ({ netns, dev: l.ifname, tsoMaxSize: l.tso_max_size, size: chosenSize(l.tso_max_size, on), ipv4: v4 }));
-      const batch = devs.map((d) => `link set dev ${d.dev} gso_max_size ${d.size} gro_max_size ${d.size}${v4 ? ` gso_ipv4_max_size ${d.size} gro_ipv4_max_size ${d.size}` : ''}`);
-      if (batch.length) await exec.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
-      sized.push(...devs);
+    const exec = backend.exec(netns);
+    const links = known.get(netns) ?? (await readLinks(exec, undefined, signal));
+    const devs = links.map((l) => ({ netns, dev: l.ifname, tsoMaxSize: l.tso_max_size, size: chosenSize(l.tso_max_size, on), ipv4: v4 }));
+    const batch = devs.map(
+      (d) =>
+        `link set dev ${d.dev} gso_max_size ${d.size} gro_max_size ${d.size}${v4 ? ` gso_ipv4_max_size ${d.size} gro_ipv4_max_size ${d.size}` : ''}`,
+    );
+    if (batch.length) await exec.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
+    sized.push(...devs);
   });
   return sized;
 }

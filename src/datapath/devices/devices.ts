@@ -8,7 +8,11 @@ export type PodDeviceMode = 'veth' | 'netkit';
 
 /** netkit needs the kernel driver (6.7+, CONFIG_NETKIT) and iproute2 6.7+ to create it. */
 function netkitVerdict(facts: KernelFacts) {
-  return all(needKernel(facts, 6, 7, 'netkit arrived in 6.7'), hasConfig(facts, 'CONFIG_NETKIT', 'netkit'), needTool(facts, 'ip', [6, 7], 'iproute2 learned netkit in 6.7'));
+  return all(
+    needKernel(facts, 6, 7, 'netkit arrived in 6.7'),
+    hasConfig(facts, 'CONFIG_NETKIT', 'netkit'),
+    needTool(facts, 'ip', [6, 7], 'iproute2 learned netkit in 6.7'),
+  );
 }
 
 /**

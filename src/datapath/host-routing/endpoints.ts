@@ -51,5 +51,10 @@ export function endpointKey(addr: string): string {
 export function endpointValue(ep: Endpoint): string {
   for (const m of [ep.mac, ep.nodeMac]) if (m !== undefined && !MAC.test(m)) throw new LabError('E_USAGE', `not a MAC address: ${m}`);
   const l2 = !!ep.mac && !!ep.nodeMac;
-  return hex([...u32le(ep.ifindex), ...u32le(l2 ? 0 : EP_F_NO_L2), ...macBytes(l2 ? ep.mac : undefined), ...macBytes(l2 ? ep.nodeMac : undefined)]);
+  return hex([
+    ...u32le(ep.ifindex),
+    ...u32le(l2 ? 0 : EP_F_NO_L2),
+    ...macBytes(l2 ? ep.mac : undefined),
+    ...macBytes(l2 ? ep.nodeMac : undefined),
+  ]);
 }

@@ -38,9 +38,20 @@ export const hostRouting: Feature<HostRoutingMode> = {
         ? { ...base, status: 'off', mode: 'legacy', detail: `legacy (BPF host routing unavailable: ${v.reason})` }
         : { ...base, status: 'declined', mode: 'legacy', detail: v.reason };
     const h = chooseHook(facts) as { hook: Hook; note?: string };
-    if (dp.hostRouting === 'legacy') return { ...base, status: 'off', mode: 'legacy', detail: `legacy: the node IP stack forwards (programs loaded on ${h.hook}, not attached)` };
+    if (dp.hostRouting === 'legacy')
+      return {
+        ...base,
+        status: 'off',
+        mode: 'legacy',
+        detail: `legacy: the node IP stack forwards (programs loaded on ${h.hook}, not attached)`,
+      };
     if (h.note) return { ...base, status: 'fallback', mode: 'bpf', detail: `bpf on ${h.note}` };
-    return { ...base, status: 'applied', mode: 'bpf', detail: 'bpf: from_pod on pod devices (netkit peer hook, or tcx on veth), from_netdev on uplink and links' };
+    return {
+      ...base,
+      status: 'applied',
+      mode: 'bpf',
+      detail: 'bpf: from_pod on pod devices (netkit peer hook, or tcx on veth), from_netdev on uplink and links',
+    };
   },
   async apply(ctx, node, decision) {
     // Programs are loaded in legacy mode too (where the kernel can), so checks can switch modes.
@@ -96,12 +107,14 @@ export function attachments(ctx: LabContext, node: LabNode): [string, string][] 
 export const isNetkit = (ctx: Pick<LabContext, 'decisions'>, node: LabNode) => podDeviceKind(ctx, node) === 'netkit';
 
 /** The program on a netkit pod's peer hook for a mode (the peer policy blackholes without one). */
-const netkitProg = (ctx: LabContext, node: LabNode, mode: Mode) => join(pins(ctx, node).progs, mode === 'bpf' ? 'from_pod_nk' : 'pass_pod_nk');
+const netkitProg = (ctx: LabContext, node: LabNode, mode: Mode) =>
+  join(pins(ctx, node).progs, mode === 'bpf' ? 'from_pod_nk' : 'pass_pod_nk');
 
 /** Attach or detach a mode's program on every netkit pod's peer hook, through its primary (nkctl). */
 async function netkitPods(ctx: LabContext, node: LabNode, op: 'attach' | 'detach', mode: Mode, signal?: AbortSignal): Promise<void> {
   const exec = ctx.backend.exec(node.netns);
-  for (const pod of node.pods) await exec.run([join(ctx.objDir, 'nkctl'), op, 'peer', pod.hostDev, netkitProg(ctx, node, mode)], { signal, needsBpffs: true });
+  for (const pod of node.pods)
+    await exec.run([join(ctx.objDir, 'nkctl'), op, 'peer', pod.hostDev, netkitProg(ctx, node, mode)], { signal, needsBpffs: true });
 }
 
 type Mode = HostRoutingMode;
@@ -112,21 +125,31 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
   const { signal } = ctx;
   const root = ctx.backend.root(node.name);
   await root.run(['mkdir', '-p', p.dir], { signal }); // bpftool pins only into an existing parent
-  await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(HOST_ROUTING_OBJ, hookOf(ctx))), p.progs, 'pinmaps', p.maps], { signal });
+  await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(HOST_ROUTING_OBJ, hookOf(ctx))), p.progs, 'pinmaps', p.maps], {
+    signal,
+  });
   const byName = new Map(links.map((l) => [l.ifname, l]));
   // The pod side's MAC is only visible in its own namespace: one read per pod, in parallel.
-  const podMacs = await Promise.all(node.pods.map(async (pod) => linkMac((await readLinks(ctx.backend.exec(pod.netns), pod.dev, signal))[0])));
+  const podMacs = await Promise.all(
+    node.pods.map(async (pod) => linkMac((await readLinks(ctx.backend.exec(pod.netns), pod.dev, signal))[0])),
+  );
   const lines = node.pods.flatMap((pod, i) => {
     const host = byName.get(pod.hostDev)!;
     const value = endpointValue({ ifindex: host.ifindex, mac: podMacs[i], nodeMac: linkMac(host) });
-    return [pod.ipv4, pod.ipv6].filter((a): a is string => !!a).map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${value}`);
+    return [pod.ipv4, pod.ipv6]
+      .filter((a): a is string => !!a)
+      .map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${value}`);
   });
   if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
   if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal);
   if (isNetkit(ctx, node)) {
     await netkitPods(ctx, node, 'attach', attach ? 'bpf' : 'legacy', signal);
     const exec = ctx.backend.exec(node.netns);
-    for (const pod of node.pods) await exec.run([join(ctx.objDir, 'nkctl'), 'attach', 'primary', pod.hostDev, join(p.progs, 'to_pod_nk')], { signal, needsBpffs: true });
+    for (const pod of node.pods)
+      await exec.run([join(ctx.objDir, 'nkctl'), 'attach', 'primary', pod.hostDev, join(p.progs, 'to_pod_nk')], {
+        signal,
+        needsBpffs: true,
+      });
   }
 }
 
@@ -157,5 +180,12 @@ export async function setHostRouting(ctx: LabContext, node: LabNode, mode: Mode,
     await netkitPods(ctx, node, 'detach', current, signal);
   }
   if (mode === 'bpf') await attachPinned(exec, hookOf(ctx), 'ingress', pairs, signal);
-  else await detachAll(exec, hookOf(ctx), 'ingress', pairs.map(([dev]) => dev), signal);
+  else
+    await detachAll(
+      exec,
+      hookOf(ctx),
+      'ingress',
+      pairs.map(([dev]) => dev),
+      signal,
+    );
 }
