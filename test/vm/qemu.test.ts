@@ -83,7 +83,7 @@ describe('qemu backend (TCG where KVM is not usable)', () => {
         onStderr: (s, child) => {
           if (!sent && s.includes('with bpf host routing')) {
             sent = true;
-            setTimeout(() => child.kill('SIGINT'), 1000);
+            child.kill('SIGINT'); // the check is under way: its progress line says so
           }
         },
       },
@@ -180,6 +180,7 @@ describe('two VMs joined by a link', () => {
       for (const node of ['node1', 'node2']) {
         const n = await ctx.backend.exec(`dpl-vt-two.${node}`).run(['nstat', '-az', 'IpForwDatagrams', 'Ip6OutForwDatagrams']);
         const fwd = [...n.stdout.matchAll(/^Ip\w+\s+(\d+)/gm)].map((m) => Number(m[1]));
+        expect(fwd, `${node}: ${n.stdout}`).toHaveLength(2);
         expect(Math.max(...fwd), `${node}: ${n.stdout}`).toBeLessThan(50);
       }
       (ctx.backend as { close?: () => void }).close?.();
