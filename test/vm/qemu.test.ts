@@ -43,6 +43,7 @@ describe('qemu backend (TCG where KVM is not usable)', () => {
     const tcg = tp.metrics.timing === 'emulated';
     expect(Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]))).toEqual({
       'tso-probe': 'pass',
+      connectivity: 'pass',
       netkit: 'pass',
       backpressure: 'pass',
       bigtcp: 'pass',
