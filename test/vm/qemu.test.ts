@@ -51,7 +51,7 @@ describe('qemu backend (TCG where KVM is not usable)', () => {
     });
     expect(tp.metrics.mbps.netkit).toBeGreaterThan(0);
     expect(tp.metrics.ratioToHost.netkit).toBeGreaterThan(0);
-    expect(tp.reason).toMatch(tcg ? /not judged under TCG.*x the node/ : /x the node/);
+    expect(tp.reason).toMatch(tcg ? /not judged on emulated CPUs.*x the node/ : /x the node/);
     // The bottleneck was put back as the topology had it; backpressure queued at it in both modes.
     const bp = rep.checks.find((c: { id: string }) => c.id === 'backpressure').metrics;
     for (const mode of ['bpf', 'legacy']) expect(bp[mode].samplesWithBacklog, mode).toBeGreaterThanOrEqual(3);
