@@ -41,6 +41,13 @@ interface Ctx extends LabOutput {
   pendingNodes: string[];
 }
 
+/** In `lab check` the lab is not ours to remove: end failed; otherwise tear it down. */
+const endOrTearDown = <A extends 'recordError' | 'interrupt'>(actions: A) =>
+  [
+    { guard: 'isCheckMode', target: 'failed', actions },
+    { target: 'tearingDown', actions },
+  ] as const;
+
 const errorOf = ({ event }: { event: unknown }) => (event as { error?: unknown }).error;
 const childId = (node: string) => `node:${node}`;
 const nodeOutput = ({ event }: { event: unknown }) => (event as { output?: NodeOutput }).output;
@@ -178,16 +185,10 @@ export const labMachine = setup({
         src: 'check',
         input: ({ context }) => ({ ctx: context.ctx!, only: context.input.only }),
         onDone: { target: 'reporting', actions: assign({ results: ({ event }) => event.output }) },
-        onError: [
-          { guard: 'isCheckMode', target: 'failed', actions: 'recordError' },
-          { target: 'tearingDown', actions: 'recordError' },
-        ],
+        onError: endOrTearDown('recordError'),
       },
       on: {
-        INTERRUPT: [
-          { guard: 'isCheckMode', target: 'failed', actions: 'interrupt' },
-          { target: 'tearingDown', actions: 'interrupt' },
-        ],
+        INTERRUPT: endOrTearDown('interrupt'),
       },
     },
     reporting: {
@@ -198,16 +199,10 @@ export const labMachine = setup({
           { guard: 'isCheckMode', target: 'done', actions: assign({ reports: ({ event }) => event.output }) },
           { target: 'tearingDown', actions: assign({ reports: ({ event }) => event.output }) },
         ],
-        onError: [
-          { guard: 'isCheckMode', target: 'failed', actions: 'recordError' },
-          { target: 'tearingDown', actions: 'recordError' },
-        ],
+        onError: endOrTearDown('recordError'),
       },
       on: {
-        INTERRUPT: [
-          { guard: 'isCheckMode', target: 'failed', actions: 'interrupt' },
-          { target: 'tearingDown', actions: 'interrupt' },
-        ],
+        INTERRUPT: endOrTearDown('interrupt'),
       },
     },
     tearingDown: {
