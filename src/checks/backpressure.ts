@@ -2,7 +2,7 @@ import { all, needTool } from '../kernel/facts.js';
 import { hostRouting, currentHostRouting, setHostRouting } from '../datapath/host-routing/host-routing.js';
 import { Bottleneck } from '../measure/bottleneck.js';
 import { bulkFlow, median, type FlowResult } from '../measure/flow.js';
-import { pickPod, skip, type Check } from './check.js';
+import { couldNotEstablish, pickPod, skip, type Check } from './check.js';
 
 const fits = (n: { uplink?: { rate?: string } }) => !!n.uplink?.rate;
 
@@ -174,7 +174,7 @@ export function judgeBackpressure(bpf: RunSummary, legacy: RunSummary): { status
       missing.push(`${mode}: the bottleneck held a backlog in only ${r.samplesWithBacklog} of ${r.samples} samples`);
   }
   // Without a queue (or the socket) there is nothing to judge: that is not the kernel's answer.
-  if (missing.length) return { status: 'error', reason: `could not establish: ${missing.join('; ')}` };
+  if (missing.length) return { status: 'error', reason: couldNotEstablish(missing.join('; ')) };
   const problems: string[] = [];
   if (!(bpf.wmemMedian > 0) || bpf.ownedMedian < OWNED_BPF_MIN)
     problems.push(
