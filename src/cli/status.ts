@@ -7,11 +7,30 @@ import { table } from '../report/table.js';
 import { createBackend } from '../backends/registry.js';
 import type { JournalEntry } from '../lifecycle/journal.js';
 import { printError } from './output.js';
+import { join } from 'node:path';
+import { HostExec } from '../exec/exec.js';
+import { readDatapathCounters, type DatapathCounters } from '../measure/datapath-counters.js';
 
 /** Each backend's view of its own journal entries: where the lab's nodes are and whether they run. */
 function machines(live: JournalEntry[]) {
   const kinds = [...new Set(live.map((e) => e.owner.backend))];
   return kinds.flatMap((k) => createBackend(k).status(live.filter((e) => e.owner.backend === k)));
+}
+
+/**
+ * The datapath counters of each node whose pinned map this machine can see (a local
+ * lab; a guest's pins are inside its VM). A node whose map cannot be read is left out.
+ */
+async function counters(name: string) {
+  const s = readLabState(name);
+  if (!s) return {};
+  const host = new HostExec();
+  const out: Record<string, DatapathCounters> = {};
+  for (const n of s.lab.nodes) {
+    const map = join(s.bpfDir, n.name, 'maps', 'counters');
+    if (existsSync(map)) out[n.name] = await readDatapathCounters(host, map).catch(() => undefined as never);
+  }
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v));
 }
 
 /** A lab as status shows it, read from its state file, its journal and the machine. */
@@ -55,17 +74,20 @@ export function labStatus(name: string) {
 export function register(program: Command, exit: (code: number) => void): void {
   program
     .command('status')
-    .description('list the labs on this machine, or show one lab: nodes, pods, addresses, datapath decisions, journal')
+    .description('list the labs on this machine, or show one lab: nodes, pods, addresses, datapath decisions and counters, journal')
     .argument('[name]', 'lab name')
     .option('--json', 'machine-readable output')
-    .action((name: string | undefined, opts: { json?: boolean }) => {
+    .action(async (name: string | undefined, opts: { json?: boolean }) => {
       const labs = knownLabs();
       if (name && !labs.includes(name)) {
         printError(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, `labs here: ${labs.join(', ') || 'none'}`));
         return exit(EXIT.badInput);
       }
       const all = (name ? [name] : labs).map(labStatus);
+      // One lab: also its datapath counters (redirects by kind, drops by reason), read now.
+      const dp = name ? await counters(name) : {};
       if (opts.json) {
+        if (name) Object.assign(all[0], { counters: dp });
         process.stdout.write(JSON.stringify(name ? all[0] : all, null, 2) + '\n');
         return exit(EXIT.ok);
       }
@@ -104,6 +126,13 @@ export function register(program: Command, exit: (code: number) => void): void {
         for (const p of n.pods) lines.push(`  pod ${p.name.padEnd(12)} ${[p.ipv4, p.ipv6].filter(Boolean).join('  ')}   (${p.netns})`);
         for (const d of l.datapath.filter((d) => d.node === n.name))
           lines.push(`  ${d.feature.padEnd(13)} ${d.status.padEnd(9)} ${d.detail}`);
+        const c = dp[n.name];
+        if (c)
+          lines.push(
+            `  counters      ${Object.entries(c)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}`,
+          );
       }
       process.stdout.write(lines.join('\n') + '\n');
       exit(EXIT.ok);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runArgv } from '../../src/exec/exec.js';
+import { DATAPATH_COUNTERS } from '../../src/measure/datapath-counters.js';
 import { cli, quickstart, residue, topo } from './helpers.js';
 
 const LAB = 'kt-up';
@@ -45,6 +46,9 @@ describe('lab up / status / check / down on this kernel', () => {
     expect(s.journal.namespacesPresent).toBe(4);
     expect(s.nodes[0].pods.map((p: { ipv4: string }) => p.ipv4)).toEqual(['10.244.1.2', '10.244.1.3']);
     expect(s.datapath.find((d: { feature: string }) => d.feature === 'host-routing').status).toBe('applied');
+    // The node's datapath counters, read from its pinned map: every counter of the map ABI, none dropped yet.
+    expect(Object.keys(s.counters.node1).sort()).toEqual([...DATAPATH_COUNTERS].sort());
+    expect(s.counters.node1).toMatchObject({ dropSpoof: 0, dropCsum: 0, dropInvalid: 0 });
   });
 
   it('a second lab with the same name is refused with exit 2 and changes nothing', async () => {
