@@ -1,10 +1,10 @@
+import { join } from 'node:path';
 import type { Exec } from '../exec/exec.js';
-import { PARALLEL, pool } from '../exec/pool.js';
 import type { PodDeviceMode } from '../datapath/devices/devices.js';
 import { sizeAttrs, type BigTcpMode } from '../datapath/bigtcp/bigtcp.js';
 import { deleteLines, probeLine, readProbes } from '../datapath/bigtcp/probe.js';
 import type { Lab, LabNode } from '../topology/model.js';
-import { lines, nodeBatch, peerBatch, podBatch, provisionBatch, tbfBatch } from './wiring.js';
+import { lines, nodeBatch, nodeConf, peerBatch, provisionBatch, tbfBatch } from './wiring.js';
 
 /**
  * Namespaces as nodes, pods and peers, on whatever kernel `root` runs commands:
@@ -66,24 +66,30 @@ export async function createNamespaces(
   for (const l of devs.filter(isNetkit)) await root.run(['ip', ...l.split(' ')], { signal });
 }
 
-/** Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. */
+/**
+ * Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. The pods
+ * (and the node's sysctls) go to one bpf/user/nsconf process, which enters each namespace
+ * itself and speaks rtnetlink; the node and the peer each get one `ip -batch`.
+ */
 export async function wireNamespaces(
+  root: Exec,
   exec: (netns: string) => Exec,
   lab: Lab,
   node: LabNode,
   kind: PodDeviceMode,
+  /** Where bpf/build.sh's outputs are, as the node sees them (nsconf is there). */
+  objDir: string,
   signal?: AbortSignal,
 ): Promise<void> {
   const nodeExec = exec(node.netns);
-  await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
   const tbf = tbfBatch(lab, node);
   await Promise.all([
-    nodeExec.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'], { signal }),
-    tbf && nodeExec.run(['tc', '-batch', '-'], { input: tbf, signal }),
+    (async () => {
+      await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
+      if (tbf) await nodeExec.run(['tc', '-batch', '-'], { input: tbf, signal });
+    })(),
+    root.run([join(objDir, 'nsconf')], { input: nodeConf(node, kind), signal }),
     node.uplink &&
       exec(lab.peers.find((p) => p.node === node.name)!.netns).run(['ip', '-batch', '-'], { input: peerBatch(lab, node), signal }),
   ]);
-  await pool(node.pods, PARALLEL, async (pod) => {
-    await exec(pod.netns).run(['ip', '-batch', '-'], { input: podBatch(node, pod, kind), signal });
-  });
 }

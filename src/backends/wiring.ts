@@ -165,3 +165,33 @@ export function podBatch(node: LabNode, pod: Pod, kind: DevKind): string {
     pod.ipv6 && `route add ::/0 ${via(node.gw6)}`,
   );
 }
+
+/**
+ * A pod for bpf/user/nsconf.c, which configures every pod of a node in one process: the
+ * same steps as podBatch, in nsconf's commands, after `ns` enters the pod's namespace.
+ */
+export function podConf(node: LabNode, pod: Pod, kind: DevKind): string[] {
+  const via = (gw?: string) => (kind === 'netkit' ? `dev ${pod.dev}` : `via ${gw} dev ${pod.dev}`);
+  return [
+    `ns ${pod.netns}`,
+    'link up lo',
+    kind === 'veth' && `addrgenmode none ${pod.dev}`,
+    pod.ipv4 && `addr add ${pod.ipv4}/32 dev ${pod.dev}`,
+    pod.ipv6 && `addr add ${pod.ipv6}/128 dev ${pod.dev} nodad`,
+    `link up ${pod.dev}`,
+    pod.ipv4 && kind === 'veth' && `route add ${node.gw4} dev ${pod.dev} scope link`,
+    pod.ipv4 && `route add default ${via(node.gw4)}`,
+    pod.ipv6 && kind === 'veth' && `route add ${node.gw6} dev ${pod.dev}`,
+    pod.ipv6 && `route add ::/0 ${via(node.gw6)}`,
+  ].filter((l): l is string => !!l);
+}
+
+/** nsconf's input for one node: forwarding on in the node, then every pod. */
+export function nodeConf(node: LabNode, kind: DevKind): string {
+  return lines(
+    `ns ${node.netns}`,
+    'sysctl net.ipv4.ip_forward 1',
+    'sysctl net.ipv6.conf.all.forwarding 1',
+    ...node.pods.flatMap((p) => podConf(node, p, kind)),
+  );
+}

@@ -56,7 +56,7 @@ export class LocalBackend implements Backend {
   }
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
-    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), ctx.signal);
+    await wireNamespaces(this.host, (ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), this.objDir, ctx.signal);
   }
 
   destroy(entries: JournalEntry[], progress: (m: string) => void): Promise<DestroyResult> {

@@ -201,7 +201,7 @@ export class QemuBackend implements Backend {
   }
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
-    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), ctx.signal);
+    await wireNamespaces(this.root(node.name), (ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), this.objDir, ctx.signal);
   }
 
   /**
