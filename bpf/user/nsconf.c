@@ -10,6 +10,7 @@
  *   addr add ADDR/LEN dev DEV [nodad]              IPv4 or IPv6
  *   route add PREFIX|default [via GW] dev DEV [scope link]
  *   sysctl KEY VALUE                               write /proc/sys/KEY (dots as slashes)
+ *   show DEV                                       print {"netns","ifname","ifindex","address"} (RTM_GETLINK)
  *
  * Empty lines and lines starting with # are skipped. A failed line is reported on stderr
  * as "nsconf: line N: errno E (NAME): message: LINE" (with the kernel's extended ack
@@ -41,6 +42,9 @@
 static int rtnl = -1;
 static unsigned int seq;
 static char kmsg[256];
+static char netns[256];
+/* The last reply to a request (RTM_NEWLINK for `show`), before its ack. */
+static char reply[BUF];
 
 struct req {
 	struct nlmsghdr *h;
@@ -113,8 +117,13 @@ static int talk(struct req *r)
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 			struct nlmsgerr *e;
 
-			if (h->nlmsg_seq != seq || h->nlmsg_type != NLMSG_ERROR)
+			if (h->nlmsg_seq != seq)
 				continue;
+			if (h->nlmsg_type != NLMSG_ERROR) {
+				if (h->nlmsg_len <= sizeof(reply))
+					memcpy(reply, h, h->nlmsg_len);
+				continue;
+			}
 			e = NLMSG_DATA(h);
 			if (e->error && (h->nlmsg_flags & NLM_F_ACK_TLVS)) {
 				size_t off = NLMSG_ALIGN(sizeof(*e));
@@ -149,6 +158,7 @@ static int do_ns(const char *name)
 	if (setns(fd, CLONE_NEWNET) < 0)
 		rc = -errno;
 	close(fd);
+	snprintf(netns, sizeof(netns), "%s", name);
 	/* A netlink socket stays in the namespace it was opened in. */
 	return rc ? rc : open_rtnl();
 }
@@ -286,6 +296,39 @@ static int do_sysctl(const char *key, const char *value)
 	return rc;
 }
 
+static int do_show(const char *dev)
+{
+	struct req r;
+	struct ifinfomsg *i = req_init(&r, RTM_GETLINK, 0, sizeof(*i));
+	struct nlmsghdr *h = (struct nlmsghdr *)reply;
+	struct rtattr *a;
+	unsigned char *mac = NULL;
+	int idx = ifindex(dev), rc, left, n = 0;
+
+	if (idx < 0)
+		return idx;
+	i->ifi_family = AF_UNSPEC;
+	i->ifi_index = idx;
+	memset(reply, 0, sizeof(reply));
+	rc = talk(&r);
+	if (rc)
+		return rc;
+	if (h->nlmsg_type != RTM_NEWLINK)
+		return -EPROTO;
+	a = IFLA_RTA((struct ifinfomsg *)NLMSG_DATA(h));
+	left = IFLA_PAYLOAD(h);
+	for (; RTA_OK(a, left); a = RTA_NEXT(a, left))
+		if (a->rta_type == IFLA_ADDRESS) {
+			mac = RTA_DATA(a);
+			n = RTA_PAYLOAD(a);
+		}
+	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%d,\"address\":\"", netns, dev, idx);
+	for (left = 0; mac && left < n; left++)
+		printf("%s%02x", left ? ":" : "", mac[left]);
+	printf("\"}\n");
+	return 0;
+}
+
 /* Run one split line: 0, -errno, or 1 when the line does not parse. */
 static int run(int argc, char **argv)
 {
@@ -298,6 +341,8 @@ static int run(int argc, char **argv)
 		return do_link_up(argv[2]);
 	if (argc == 3 && !strcmp(argv[0], "addrgenmode") && !strcmp(argv[1], "none"))
 		return do_addrgenmode_none(argv[2]);
+	if (argc == 2 && !strcmp(argv[0], "show"))
+		return do_show(argv[1]);
 	if (argc == 3 && !strcmp(argv[0], "sysctl"))
 		return do_sysctl(argv[1], argv[2]);
 	if (argc >= 5 && !strcmp(argv[0], "addr") && !strcmp(argv[1], "add") && !strcmp(argv[3], "dev")) {

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
+import { z } from 'zod';
+import { LabError } from '../errors.js';
 import type { Exec } from '../exec/exec.js';
 import type { PodDeviceMode } from '../datapath/devices/devices.js';
 import { sizeAttrs, type BigTcpMode } from '../datapath/bigtcp/bigtcp.js';
 import { deleteLines, probeLine, readProbes } from '../datapath/bigtcp/probe.js';
-import type { Lab, LabNode } from '../topology/model.js';
+import type { Lab, LabNode, Pod } from '../topology/model.js';
 import { lines, nodeBatch, nodeConf, peerBatch, provisionBatch, tbfBatch } from './wiring.js';
 
 /**
@@ -92,4 +94,26 @@ export async function wireNamespaces(
     node.uplink &&
       exec(lab.peers.find((p) => p.node === node.name)!.netns).run(['ip', '-batch', '-'], { input: peerBatch(lab, node), signal }),
   ]);
+}
+
+/** One device as bpf/user/nsconf.c's `show` prints it (RTM_GETLINK). */
+const Shown = z.object({ netns: z.string(), ifname: z.string(), ifindex: z.number(), address: z.string() });
+export type ShownLink = z.infer<typeof Shown>;
+
+/**
+ * Each pod's own device as the kernel reports it (its MAC is visible only inside the pod's
+ * namespace): one nsconf process for all pods of a node, in the order of `pods`.
+ */
+export async function readPodLinks(root: Exec, objDir: string, pods: readonly Pod[], signal?: AbortSignal): Promise<ShownLink[]> {
+  if (!pods.length) return [];
+  const r = await root.run([join(objDir, 'nsconf')], { input: lines(...pods.flatMap((p) => [`ns ${p.netns}`, `show ${p.dev}`])), signal });
+  const shown = r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Shown.parse(JSON.parse(l)));
+  return pods.map((p) => {
+    const s = shown.find((x) => x.netns === p.netns && x.ifname === p.dev);
+    if (!s) throw new LabError('E_LAB_FAILED', `nsconf showed no ${p.dev} in ${p.netns} on ${root.where}`);
+    return s;
+  });
 }

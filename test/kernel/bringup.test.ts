@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readPodLinks } from '../../src/backends/namespaces.js';
 import { nodeConf, podBatch } from '../../src/backends/wiring.js';
+import { HostExec } from '../../src/exec/exec.js';
 import { runArgv } from '../../src/exec/exec.js';
 import type { LabNode, Pod } from '../../src/topology/model.js';
 
@@ -67,5 +69,16 @@ describe('nsconf (one process, setns + rtnetlink) against ip -batch', () => {
     expect(r.stderr).toMatch(/nsconf: line 3: errno 17 \(File exists\).*addr add 10\.9\.0\.2\/32 dev eth0/);
     const link = JSON.parse((await runArgv(['ip', '-n', pod.netns, '-j', 'link', 'show', 'eth0'])).stdout)[0];
     expect(link.flags).toContain('UP');
+  });
+
+  it('show: each pod device as ip -j link reports it (ifindex, MAC), from one process', async () => {
+    const a = await pair('bus1');
+    const b = await pair('bus2');
+    const shown = await readPodLinks(new HostExec(), fileURLToPath(new URL('../../build/bpf', import.meta.url)), [a.pod, b.pod]);
+    for (const [i, p] of [a.pod, b.pod].entries()) {
+      const ip = JSON.parse((await runArgv(['ip', '-n', p.netns, '-j', 'link', 'show', p.dev])).stdout)[0];
+      expect(ip.address).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+      expect(shown[i]).toEqual({ netns: p.netns, ifname: p.dev, ifindex: ip.ifindex, address: ip.address });
+    }
   });
 });
