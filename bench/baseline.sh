@@ -152,7 +152,9 @@ bpftool prog loadall "$OBJ" "$PROGS" pinmaps "$MAPS"
 declare -A ifindex
 while read -r idx dev tso; do ifindex[$dev]=$idx; done <<<"$nodelinks"
 # no $(...) in these loops: each command substitution is a fork
-le32() { printf -v v '%02x %02x %02x %02x 00 00 00 00' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+# struct endpoint { u32 ifindex; u32 flags; u8 mac[6]; u8 node_mac[6]; } (bpf/include/host_routing.h):
+# EP_F_NO_L2 and no MACs, so the script reads no pod's MAC (the lab reads one per pod).
+le32() { printf -v v '%02x %02x %02x %02x 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 b=""
 for ((i = 1; i <= N; i++)); do
 	printf -v h %02x $((i + 1))

@@ -34,3 +34,7 @@ done
 echo "  CC    bpf/user/nkctl.c -> build/bpf/nkctl"
 gcc -O2 -Wall -Werror -static bpf/user/nkctl.c -o build/bpf/nkctl
 
+
+# nsconf: configures every pod namespace of a node from one process (setns + rtnetlink); static, for guests too.
+echo "  CC    bpf/user/nsconf.c -> build/bpf/nsconf"
+gcc -O2 -Wall -Werror -static bpf/user/nsconf.c -o build/bpf/nsconf

@@ -1,8 +1,12 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LabError } from '../errors.js';
 import type { Exec } from '../exec/exec.js';
-import { PARALLEL, pool } from '../exec/pool.js';
 import type { PodDeviceMode } from '../datapath/devices/devices.js';
-import type { Lab, LabNode } from '../topology/model.js';
-import { nodeBatch, peerBatch, podBatch, provisionBatch, tbfBatch } from './wiring.js';
+import { sizeAttrs, type BigTcpMode } from '../datapath/bigtcp/bigtcp.js';
+import { deleteLines, probeLine, readProbes } from '../datapath/bigtcp/probe.js';
+import type { Lab, LabNode, Pod } from '../topology/model.js';
+import { lines, nodeBatch, nodeConf, peerBatch, provisionBatch, tbfBatch } from './wiring.js';
 
 /**
  * Namespaces as nodes, pods and peers, on whatever kernel `root` runs commands:
@@ -18,7 +22,12 @@ export function namespacesOf(lab: Lab, nodes: readonly LabNode[]): string[] {
   ];
 }
 
-/** Create the namespaces and every device pair directly inside them: one `ip -batch`. */
+/**
+ * Create the namespaces and every device pair directly inside them, each device with its
+ * BIG TCP sizes. With BIG TCP on anywhere, one probe pair per driver kind is created in the
+ * first namespace and read first (TSO probing per kind), and deleted in the batch that creates
+ * the devices: three or four processes in all, whatever the number of pods.
+ */
 export async function createNamespaces(
   root: Exec,
   lab: Lab,
@@ -27,33 +36,84 @@ export async function createNamespaces(
   signal?: AbortSignal,
   /** False when the backend brings its own uplink devices (qemu: a virtio-net pair). */
   vethUplinks = true,
+  /** The BIG TCP mode of each node (bigTcpMode from the decisions). */
+  modeOf: (n: LabNode) => BigTcpMode = () => 'off',
 ): Promise<void> {
-  const lines = provisionBatch(lab, namespacesOf(lab, nodes), kindOf, nodes, vethUplinks).trimEnd().split('\n');
+  const namespaces = namespacesOf(lab, nodes);
+  const sized = nodes.filter((n) => modeOf(n) !== 'off');
+  // veth always: uplinks and node-to-node links are veth pairs whatever the pod devices are.
+  const kinds = sized.length ? [...new Set<PodDeviceMode>(['veth', ...sized.map(kindOf)])] : [];
+  const probeNs = namespaces[0]!;
+  const adds = namespaces.map((ns) => `netns add ${ns}`);
+  const devLines = (tso: Partial<Record<PodDeviceMode, number>>) =>
+    provisionBatch(lab, [], kindOf, nodes, vethUplinks, (n, k) => sizeAttrs(modeOf(n), tso[k]))
+      .split('\n')
+      .filter(Boolean);
   // iproute2 6.15's netkit parser keeps its "mode seen" state across the lines of one
   // batch ("duplicate mode"), so each netkit pair gets its own ip process.
-  const netkit = lines.filter((l) => l.includes(' type netkit '));
-  await root.run(['ip', '-batch', '-'], { input: lines.filter((l) => !netkit.includes(l)).join('\n') + '\n', signal });
-  for (const l of netkit) await root.run(['ip', ...l.split(' ')], { signal });
+  const isNetkit = (l: string) => l.includes(' type netkit ');
+  if (!kinds.length) {
+    const devs = devLines({});
+    await root.run(['ip', '-batch', '-'], { input: lines(...adds, ...devs.filter((l) => !isNetkit(l))), signal });
+    for (const l of devs.filter(isNetkit)) await root.run(['ip', ...l.split(' ')], { signal });
+    return;
+  }
+  await root.run(['ip', '-batch', '-'], { input: lines(...adds, ...(kinds.includes('veth') ? [probeLine('veth', probeNs)] : [])), signal });
+  if (kinds.includes('netkit')) await root.run(['ip', ...probeLine('netkit', probeNs).split(' ')], { signal });
+  const devs = devLines(await readProbes(root, probeNs, kinds, signal));
+  // Inside the probe namespace, so the probe pairs can be deleted by name; `netns NAME`
+  // still places every device where it belongs.
+  const batch = [...deleteLines(kinds), ...devs.filter((l) => !isNetkit(l))];
+  await root.run(['ip', '-n', probeNs, '-batch', '-'], { input: lines(...batch), signal });
+  for (const l of devs.filter(isNetkit)) await root.run(['ip', ...l.split(' ')], { signal });
 }
 
-/** Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. */
+/**
+ * Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. The pods
+ * (and the node's sysctls) go to one bpf/user/nsconf process, which enters each namespace
+ * itself and speaks rtnetlink; the node and the peer each get one `ip -batch`.
+ */
 export async function wireNamespaces(
+  root: Exec,
   exec: (netns: string) => Exec,
   lab: Lab,
   node: LabNode,
   kind: PodDeviceMode,
+  /** Where bpf/build.sh's outputs are, as the node sees them (nsconf is there). */
+  objDir: string,
   signal?: AbortSignal,
 ): Promise<void> {
   const nodeExec = exec(node.netns);
-  await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
   const tbf = tbfBatch(lab, node);
   await Promise.all([
-    nodeExec.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'], { signal }),
-    tbf && nodeExec.run(['tc', '-batch', '-'], { input: tbf, signal }),
+    (async () => {
+      await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
+      if (tbf) await nodeExec.run(['tc', '-batch', '-'], { input: tbf, signal });
+    })(),
+    root.run([join(objDir, 'nsconf')], { input: nodeConf(node, kind), signal }),
     node.uplink &&
       exec(lab.peers.find((p) => p.node === node.name)!.netns).run(['ip', '-batch', '-'], { input: peerBatch(lab, node), signal }),
   ]);
-  await pool(node.pods, PARALLEL, async (pod) => {
-    await exec(pod.netns).run(['ip', '-batch', '-'], { input: podBatch(node, pod, kind), signal });
+}
+
+/** One device as bpf/user/nsconf.c's `show` prints it (RTM_GETLINK). */
+const Shown = z.object({ netns: z.string(), ifname: z.string(), ifindex: z.number(), address: z.string() });
+export type ShownLink = z.infer<typeof Shown>;
+
+/**
+ * Each pod's own device as the kernel reports it (its MAC is visible only inside the pod's
+ * namespace): one nsconf process for all pods of a node, in the order of `pods`.
+ */
+export async function readPodLinks(root: Exec, objDir: string, pods: readonly Pod[], signal?: AbortSignal): Promise<ShownLink[]> {
+  if (!pods.length) return [];
+  const r = await root.run([join(objDir, 'nsconf')], { input: lines(...pods.flatMap((p) => [`ns ${p.netns}`, `show ${p.dev}`])), signal });
+  const shown = r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Shown.parse(JSON.parse(l)));
+  return pods.map((p) => {
+    const s = shown.find((x) => x.netns === p.netns && x.ifname === p.dev);
+    if (!s) throw new LabError('E_LAB_FAILED', `nsconf showed no ${p.dev} in ${p.netns} on ${root.where}`);
+    return s;
   });
 }

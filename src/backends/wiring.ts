@@ -18,6 +18,8 @@ export function provisionBatch(
   kindOf: (n: LabNode) => DevKind,
   nodes: readonly LabNode[] = lab.nodes,
   vethUplinks = true,
+  /** Size attributes of a device of this kind on this node (sizeAttrs; '' leaves the defaults). */
+  attrs: (n: LabNode, kind: DevKind) => string = () => '',
 ): string {
   const out = namespaces.map((ns) => `netns add ${ns}`);
   const names = new Set(nodes.map((n) => n.name));
@@ -26,17 +28,21 @@ export function provisionBatch(
       // netkit in L3 mode (Cilium's default), the primary in the node; the peer (pod) side
       // blackholes until the datapath attaches its program (Cilium's peer policy).
       const type = kindOf(n) === 'netkit' ? 'netkit mode l3 forward peer blackhole' : 'veth peer';
-      out.push(`link add ${p.hostDev} netns ${n.netns} type ${type} name ${p.dev} netns ${p.netns}`);
+      const sz = attrs(n, kindOf(n));
+      out.push(`link add ${p.hostDev} netns ${n.netns}${sz} type ${type} name ${p.dev} netns ${p.netns}${sz}`);
     }
     if (n.uplink && vethUplinks) {
       const peer = lab.peers.find((x) => x.node === n.name)!;
-      out.push(`link add ${n.uplink.nodeDev} netns ${n.netns} type veth peer name ${n.uplink.peerDev} netns ${peer.netns}`);
+      // The peer's end sized as its node's (the peer has no profile of its own).
+      const sz = attrs(n, 'veth');
+      out.push(`link add ${n.uplink.nodeDev} netns ${n.netns}${sz} type veth peer name ${n.uplink.peerDev} netns ${peer.netns}${sz}`);
     }
   }
   for (const l of lab.links.filter((x) => names.has(x.a) && names.has(x.b))) {
     const a = lab.nodes.find((n) => n.name === l.a)!;
     const b = lab.nodes.find((n) => n.name === l.b)!;
-    out.push(`link add ${l.devA} netns ${a.netns} type veth peer name ${l.devB} netns ${b.netns}`);
+    const [sa, sb] = [attrs(a, 'veth'), attrs(b, 'veth')];
+    out.push(`link add ${l.devA} netns ${a.netns}${sa} type veth peer name ${l.devB} netns ${b.netns}${sb}`);
   }
   return lines(...out);
 }
@@ -157,5 +163,35 @@ export function podBatch(node: LabNode, pod: Pod, kind: DevKind): string {
     pod.ipv4 && `route add default ${via(node.gw4)}`,
     pod.ipv6 && kind === 'veth' && `route add ${node.gw6} dev ${pod.dev}`,
     pod.ipv6 && `route add ::/0 ${via(node.gw6)}`,
+  );
+}
+
+/**
+ * A pod for bpf/user/nsconf.c, which configures every pod of a node in one process: the
+ * same steps as podBatch, in nsconf's commands, after `ns` enters the pod's namespace.
+ */
+export function podConf(node: LabNode, pod: Pod, kind: DevKind): string[] {
+  const via = (gw?: string) => (kind === 'netkit' ? `dev ${pod.dev}` : `via ${gw} dev ${pod.dev}`);
+  return [
+    `ns ${pod.netns}`,
+    'link up lo',
+    kind === 'veth' && `addrgenmode none ${pod.dev}`,
+    pod.ipv4 && `addr add ${pod.ipv4}/32 dev ${pod.dev}`,
+    pod.ipv6 && `addr add ${pod.ipv6}/128 dev ${pod.dev} nodad`,
+    `link up ${pod.dev}`,
+    pod.ipv4 && kind === 'veth' && `route add ${node.gw4} dev ${pod.dev} scope link`,
+    pod.ipv4 && `route add default ${via(node.gw4)}`,
+    pod.ipv6 && kind === 'veth' && `route add ${node.gw6} dev ${pod.dev}`,
+    pod.ipv6 && `route add ::/0 ${via(node.gw6)}`,
+  ].filter((l): l is string => !!l);
+}
+
+/** nsconf's input for one node: forwarding on in the node, then every pod. */
+export function nodeConf(node: LabNode, kind: DevKind): string {
+  return lines(
+    `ns ${node.netns}`,
+    'sysctl net.ipv4.ip_forward 1',
+    'sysctl net.ipv6.conf.all.forwarding 1',
+    ...node.pods.flatMap((p) => podConf(node, p, kind)),
   );
 }

@@ -8,6 +8,7 @@ import type { JournalEntry } from '../../lifecycle/journal.js';
 import type { LabNode } from '../../topology/model.js';
 import type { Backend, DestroyResult, DoctorSection, NodeStatus } from '../backend.js';
 import { destroyHostObjects } from '../host-objects.js';
+import { bigTcpMode } from '../../datapath/bigtcp/bigtcp.js';
 import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
 
 export const LOCAL = 'local';
@@ -43,11 +44,19 @@ export class LocalBackend implements Backend {
         namespacesOf(lab, [n]).map((name) => ({ kind: 'netns' as const, name })),
       );
     mkdirSync(ctx.bpfDir, { recursive: true });
-    await createNamespaces(this.host, lab, lab.nodes, (n) => podDeviceKind(ctx, n), ctx.signal);
+    await createNamespaces(
+      this.host,
+      lab,
+      lab.nodes,
+      (n) => podDeviceKind(ctx, n),
+      ctx.signal,
+      true,
+      (n) => bigTcpMode(ctx, n),
+    );
   }
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
-    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), ctx.signal);
+    await wireNamespaces(this.host, (ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), this.objDir, ctx.signal);
   }
 
   destroy(entries: JournalEntry[], progress: (m: string) => void): Promise<DestroyResult> {

@@ -184,7 +184,7 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
   if (!busybox) throw new LabError('E_REQUIREMENT', 'busybox is not installed', 'apt-get install busybox-static');
   const bpfObjs = existsSync(input.bpfDir)
     ? readdirSync(input.bpfDir)
-        .filter((f) => f.endsWith('.o') || f === 'nkctl')
+        .filter((f) => f.endsWith('.o') || f === 'nkctl' || f === 'nsconf')
         .map((f) => join(input.bpfDir, f))
     : [];
   // Debian's kernel packages ship no modules.dep (depmod runs at install): make it.

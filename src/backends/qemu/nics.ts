@@ -4,6 +4,7 @@ import { LabError } from '../../errors.js';
 import { parseJson } from '../../exec/exec.js';
 import type { Lab, LabNode } from '../../topology/model.js';
 import type { GuestExec } from './guest-exec.js';
+import { sizeAttrs, type BigTcpMode } from '../../datapath/bigtcp/bigtcp.js';
 
 /**
  * A node's uplink is a pair of virtio-net NICs on one QEMU hub (a wire between two NICs
@@ -28,21 +29,24 @@ async function moveNics(
   node: LabNode,
   moves: { mac: string; netns: string; dev: string }[],
   signal?: AbortSignal,
+  mode: BigTcpMode = 'off',
 ): Promise<void> {
   if (!moves.length) return;
   const links = z
-    .array(z.object({ ifname: z.string(), address: z.string().optional() }))
-    .parse(parseJson(await guest.run(['ip', '-j', 'link', 'show'], { signal }), 'ip -j link'));
-  const batch = moves.map(({ mac, netns, dev }) => {
+    .array(z.object({ ifname: z.string(), address: z.string().optional(), tso_max_size: z.number().optional() }))
+    .parse(parseJson(await guest.run(['ip', '-d', '-j', 'link', 'show'], { signal }), 'ip -d -j link'));
+  const batch = moves.flatMap(({ mac, netns, dev }) => {
     const l = links.find((x) => x.address === mac);
     if (!l) throw new LabError('E_LAB_FAILED', `the guest of node ${node.name} has no NIC with MAC ${mac}`);
-    return `link set dev ${l.ifname} netns ${netns} name ${dev}`;
+    // The lab did not create this device: its BIG TCP sizes go on before it moves, clamped by its own tso_max_size.
+    const sizes = sizeAttrs(mode, l.tso_max_size);
+    return [...(sizes ? [`link set dev ${l.ifname}${sizes}`] : []), `link set dev ${l.ifname} netns ${netns} name ${dev}`];
   });
   await guest.run(['ip', '-batch', '-'], { input: batch.join('\n') + '\n', signal });
 }
 
 /** The uplink NICs into the node and peer namespaces. */
-export function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal?: AbortSignal): Promise<void> {
+export function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal?: AbortSignal, mode: BigTcpMode = 'off'): Promise<void> {
   const peer = lab.peers.find((p) => p.node === node.name)!;
   const u = node.uplink!;
   return moveNics(
@@ -53,6 +57,7 @@ export function moveUplinkNics(guest: GuestExec, lab: Lab, node: LabNode, signal
       { mac: UPLINK_MAC.peer, netns: peer.netns, dev: u.peerDev },
     ],
     signal,
+    mode,
   );
 }
 
@@ -103,11 +108,18 @@ export async function linkWires(lab: Lab): Promise<Wire[]> {
   return wires;
 }
 
-export function moveLinkNics(guest: GuestExec, node: LabNode, wires: Wire[], signal?: AbortSignal): Promise<void> {
+export function moveLinkNics(
+  guest: GuestExec,
+  node: LabNode,
+  wires: Wire[],
+  signal?: AbortSignal,
+  mode: BigTcpMode = 'off',
+): Promise<void> {
   return moveNics(
     guest,
     node,
     wires.map((w) => ({ mac: w.mac, netns: node.netns, dev: w.dev })),
     signal,
+    mode,
   );
 }

@@ -13,6 +13,7 @@ import type { Lab, LabNode } from '../../topology/model.js';
 import type { Backend, DestroyResult, DoctorSection, LogFile, NodeStatus, Timing } from '../backend.js';
 import { destroyHostObjects } from '../host-objects.js';
 import { qemuDoctor } from './doctor.js';
+import { bigTcpMode } from '../../datapath/bigtcp/bigtcp.js';
 import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
 import { chooseAccel } from './accel.js';
 import { GuestExec } from './guest-exec.js';
@@ -177,20 +178,30 @@ export class QemuBackend implements Backend {
         this.guests.set(node.name, guest);
         await waitReady(guest, signal);
         await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
-        await createNamespaces(guest, lab, [node], (n) => podDeviceKind(ctx, n), signal, false);
-        if (node.uplink) await moveUplinkNics(guest, lab, node, signal);
+        const mode = bigTcpMode(ctx, node);
+        await createNamespaces(
+          guest,
+          lab,
+          [node],
+          (n) => podDeviceKind(ctx, n),
+          signal,
+          false,
+          () => mode,
+        );
+        if (node.uplink) await moveUplinkNics(guest, lab, node, signal, mode);
         await moveLinkNics(
           guest,
           node,
           wires.filter((w) => w.node === node.name),
           signal,
+          mode,
         );
       }),
     );
   }
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
-    await wireNamespaces((ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), ctx.signal);
+    await wireNamespaces(this.root(node.name), (ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), this.objDir, ctx.signal);
   }
 
   /**

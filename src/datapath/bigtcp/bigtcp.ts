@@ -4,7 +4,7 @@ import { PARALLEL, pool } from '../../exec/pool.js';
 import type { Backend } from '../../backends/backend.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
-import type { Decision, Feature } from '../feature.js';
+import { decisionOf, type Decision, type Feature } from '../feature.js';
 
 /** Which families get BIG TCP sizes on a node. */
 export type BigTcpMode = 'ipv4+ipv6' | 'ipv6' | 'off';
@@ -39,14 +39,27 @@ export const bigTcp: Feature<BigTcpMode> = {
       ? { ...base, status: 'applied', mode: 'ipv4+ipv6', detail: 'IPv6 and IPv4' }
       : { ...base, status: 'fallback', mode: 'ipv6', detail: `IPv6 only: ${v4.reason}` };
   },
-  // Sizes are attributes of devices the lab created: they go with the devices, nothing to journal.
-  async apply(ctx, node, decision) {
-    if (decision.mode !== 'off') await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), true, ctx.signal);
-  },
+  // No apply: sizes are attributes the backends give each device as they create it (or, for a
+  // guest's NICs, as they move it in), from this decision (bigTcpMode) and one probe per driver kind.
   async remove(ctx, node) {
     await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), false, ctx.signal);
   },
 };
+
+/** The BIG TCP mode decided for a node: known at provision, when the devices are created. */
+export function bigTcpMode(ctx: Pick<LabContext, 'decisions'>, node: LabNode): BigTcpMode {
+  return decisionOf<BigTcpMode>(ctx.decisions, bigTcp, node.name)?.mode ?? 'off';
+}
+
+/**
+ * `ip link add|set` attributes giving a device its sizes (leading space; '' when BIG TCP is
+ * off, so the driver's defaults stay), clamped by the driver's tso_max_size.
+ */
+export function sizeAttrs(mode: BigTcpMode, tsoMax: number | undefined): string {
+  if (mode === 'off') return '';
+  const s = chosenSize(tsoMax, true);
+  return ` gso_max_size ${s} gro_max_size ${s}${mode === 'ipv4+ipv6' ? ` gso_ipv4_max_size ${s} gro_ipv4_max_size ${s}` : ''}`;
+}
 
 /** One device the lab configured, with what the kernel reported and what the lab chose. */
 export interface SizedDevice {

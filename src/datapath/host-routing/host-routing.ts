@@ -4,6 +4,7 @@ import { nodeLinks } from '../../backends/wiring.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
 import { readLinks, type LinkFacts } from '../../measure/links.js';
+import { readPodLinks } from '../../backends/namespaces.js';
 import { endpointKey, endpointValue, linkMac } from './endpoints.js';
 import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../hook.js';
 import { tcxPrograms } from '../../measure/tcx.js';
@@ -129,10 +130,8 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
     signal,
   });
   const byName = new Map(links.map((l) => [l.ifname, l]));
-  // The pod side's MAC is only visible in its own namespace: one read per pod, in parallel.
-  const podMacs = await Promise.all(
-    node.pods.map(async (pod) => linkMac((await readLinks(ctx.backend.exec(pod.netns), pod.dev, signal))[0])),
-  );
+  // The pod side's MAC is only visible in its own namespace: one nsconf reads every pod's.
+  const podMacs = (await readPodLinks(root, ctx.objDir, node.pods, signal)).map(linkMac);
   const lines = node.pods.flatMap((pod, i) => {
     const host = byName.get(pod.hostDev)!;
     const value = endpointValue({ ifindex: host.ifindex, mac: podMacs[i], nodeMac: linkMac(host) });

@@ -1,0 +1,55 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { nodeConf, podBatch, podConf } from '../../src/backends/wiring.js';
+import type { LabNode, Pod } from '../../src/topology/model.js';
+
+const NSCONF = fileURLToPath(new URL('../../build/bpf/nsconf', import.meta.url));
+
+const pod: Pod = { name: 'a', node: 'n', netns: 'dpl-t.n.a', hostDev: 'lxc-a', dev: 'eth0', ipv4: '10.244.1.2', ipv6: 'fd00:244:1::2' };
+const node = { name: 'n', netns: 'dpl-t.n', gw4: '10.244.1.1', gw6: 'fd00:244:1::1', pods: [pod] } as unknown as LabNode;
+
+/** podBatch's iproute2 lines in nsconf's words: the two must say the same. */
+const asNsconf = (l: string) =>
+  l.replace(/^link set (\S+) up$/, 'link up $1').replace(/^link set (\S+) addrgenmode none$/, 'addrgenmode none $1');
+
+describe('nsconf input', () => {
+  for (const kind of ['veth', 'netkit'] as const)
+    it(`a ${kind} pod: the same steps as its ip -batch, after entering its namespace`, () => {
+      const ip = podBatch(node, pod, kind).trimEnd().split('\n').map(asNsconf);
+      expect(podConf(node, pod, kind)).toEqual([`ns ${pod.netns}`, ...ip]);
+    });
+
+  it('a node: forwarding on in the node namespace, then each pod', () => {
+    const lines = nodeConf(node, 'veth').trimEnd().split('\n');
+    expect(lines.slice(0, 3)).toEqual(['ns dpl-t.n', 'sysctl net.ipv4.ip_forward 1', 'sysctl net.ipv6.conf.all.forwarding 1']);
+    expect(lines.slice(3)).toEqual(podConf(node, pod, 'veth'));
+  });
+});
+
+describe('nsconf errors (build/bpf/nsconf; no privileges, nothing changed)', () => {
+  it('names each failed line with its number and errno, runs the rest, exits 1', () => {
+    const r = spawnSync(NSCONF, { input: '# comment\nlink up dpl-no-such-dev\n\naddrgenmode none dpl-no-such-dev\n', encoding: 'utf8' });
+    expect(r.error).toBeUndefined();
+    expect(r.stderr).toContain('nsconf: line 2: errno 19 (No such device)');
+    expect(r.stderr).toContain('nsconf: line 4: errno 19');
+    expect(r.status).toBe(1);
+  });
+
+  it('a line it cannot parse is named and makes the exit status 2', () => {
+    const r = spawnSync(NSCONF, { input: 'link up\nroute add 10.0.0.0/8 via\nfrobnicate x\n', encoding: 'utf8' });
+    expect(
+      r.stderr
+        .split('\n')
+        .filter((l) => l.includes('cannot parse'))
+        .map((l) => l.split(':')[1]),
+    ).toEqual([' line 1', ' line 2', ' line 3']);
+    expect(r.status).toBe(2);
+  });
+
+  it('a namespace that does not exist: ENOENT on that line', () => {
+    const r = spawnSync(NSCONF, { input: 'ns dpl-no-such-netns\n', encoding: 'utf8' });
+    expect(r.stderr).toContain('nsconf: line 1: errno 2 (No such file or directory): ns dpl-no-such-netns');
+    expect(r.status).toBe(1);
+  });
+});
