@@ -1,5 +1,5 @@
 import { all, needKernel, needTool, type KernelFacts } from '../../kernel/facts.js';
-import { readLinks, type LinkFacts } from '../../measure/links.js';
+import { readLinks } from '../../measure/links.js';
 import { PARALLEL, pool } from '../../exec/pool.js';
 import type { Backend } from '../../backends/backend.js';
 import type { LabContext } from '../../lifecycle/context.js';
@@ -77,8 +77,8 @@ export function nodeNamespaces(ctx: LabContext, node: LabNode): string[] {
 }
 
 /**
- * Set the four sizes on every device of a node's namespaces (read tso_max_size first,
- * per device, unless `known` already holds a namespace's devices). `on` false writes the legacy 65536, which the bigtcp check uses as its control.
+ * Set the four sizes on every device of these namespaces of a running lab (tso_max_size
+ * read per device first). `on` false writes the legacy 65536, which the bigtcp check uses as its control.
  */
 export async function setSizes(
   backend: Backend,
@@ -86,13 +86,12 @@ export async function setSizes(
   namespaces: string[],
   on: boolean,
   signal?: AbortSignal,
-  known: Map<string, LinkFacts[]> = new Map(),
 ): Promise<SizedDevice[]> {
   const v4 = ipv4Verdict(facts).ok;
   const sized: SizedDevice[] = [];
   await pool(namespaces, PARALLEL, async (netns) => {
     const exec = backend.exec(netns);
-    const links = known.get(netns) ?? (await readLinks(exec, undefined, signal));
+    const links = await readLinks(exec, undefined, signal);
     const devs = links.map((l) => ({ netns, dev: l.ifname, tsoMaxSize: l.tso_max_size, size: chosenSize(l.tso_max_size, on), ipv4: v4 }));
     const batch = devs.map(
       (d) =>
