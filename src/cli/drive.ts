@@ -29,7 +29,8 @@ export async function drive(
     // An interrupted `lab check` leaves the lab up: a bottleneck a check changed must be back before we exit.
     await bottlenecksRestored();
     if (out.results?.length && !opts.json) process.stdout.write(`\n${checksTable(out.results)}\n`);
-    if (out.reports && !opts.json) process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n`);
+    if (out.reports && !opts.json)
+      process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n         ${out.reports.html}\n`);
     if (out.teardown?.left.length)
       process.stderr.write(
         `teardown left ${out.teardown.left.length} objects (kept in the journal; run lab down again):\n  ${out.teardown.left.join('\n  ')}\n`,
