@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import type { LabContext } from '../lifecycle/context.js';
 import type { CheckResult } from '../checks/check.js';
 import { pageAssets } from './assets.js';
+import { evaluateClaims } from './claims.js';
+import { claimsHtml } from './claims-view.js';
 import { ReportDoc } from './doc.js';
 import { reportHtml } from './html.js';
 import { junitXml } from './junit.js';
@@ -64,6 +66,8 @@ export async function writeReports(ctx: LabContext, results: CheckResult[], dir?
   await writeFile(paths.json, JSON.stringify(doc, null, 2) + '\n');
   await writeFile(paths.junit, junitXml(ctx.lab.name, results));
   // Read back through the schema the page and `lab claims` use, as a saved report.json would be.
-  await writeFile(paths.html, reportHtml(ReportDoc.parse(JSON.parse(JSON.stringify(doc))), await pageAssets()));
+  const saved = ReportDoc.parse(JSON.parse(JSON.stringify(doc)));
+  const claims = { id: 'claims', title: "The seed's claims", html: claimsHtml(evaluateClaims([{ path: paths.json, doc: saved }])) };
+  await writeFile(paths.html, reportHtml(saved, await pageAssets(), [claims]));
   return paths;
 }

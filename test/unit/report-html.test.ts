@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { HtmlValidate } from 'html-validate';
 import { describe, expect, it } from 'vitest';
 import { pageAssets } from '../../src/report/assets.js';
+import { evaluateClaims } from '../../src/report/claims.js';
+import { claimsHtml } from '../../src/report/claims-view.js';
 import { ReportDoc, type ReportCheck, type ReportNetwork } from '../../src/report/doc.js';
 import { overlaps, topologyLayout, topologySvg } from '../../src/report/graph.js';
 import { metricsHtml, reportHtml, scriptJson } from '../../src/report/html.js';
@@ -104,7 +106,8 @@ describe('topology graph', () => {
 
 describe('report.html', () => {
   it('validates (html-validate, recommended rules) and holds every check, its plots and the topology', async () => {
-    const html = reportHtml(doc, await pageAssets());
+    const claims = { id: 'claims', title: "The seed's claims", html: claimsHtml(evaluateClaims([{ path: 'report.json', doc }])) };
+    const html = reportHtml(doc, await pageAssets(), [claims]);
     const hv = new HtmlValidate({ extends: ['html-validate:recommended'] });
     const res = await hv.validateString(html);
     const messages = res.results.flatMap((r) => r.messages.map((m) => `${m.line}:${m.column} ${m.ruleId}: ${m.message}`));
@@ -117,6 +120,7 @@ describe('report.html', () => {
     for (const id of ['backpressure-bpf', 'backpressure-legacy', 'backpressure-throughput', 'bigtcp-skbs', 'bigtcp-throughput'])
       expect(html).toContain(`id="plot-${id}"`);
     expect(html).toContain('<svg class="topology"');
+    expect(html).toContain('data-claim="backpressure"');
     // Self-contained: nothing is fetched when it opens.
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i);
   });
