@@ -62,7 +62,7 @@ function plotHtml(p: Plot): string {
     p.kind === 'lines'
       ? `<div class="uplot-host" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}"></div>`
       : `<div class="bars-wrap" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}">${barSvg(p)}</div>`;
-  return `<figure><h3>${esc(p.title)}</h3>${body}<figcaption>${esc(p.caption)}</figcaption></figure>`;
+  return `<figure><h3>${esc(p.title)}${p.kind === 'bars' && p.log ? ' (log scale)' : ''}</h3>${body}<figcaption>${esc(p.caption)}</figcaption></figure>`;
 }
 
 function checkHtml(c: ReportCheck, plots: Plot[]): string {
