@@ -6,7 +6,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReportDoc } from '../../src/report/doc.js';
 import { plotsFor } from '../../src/report/plots.js';
-import { cli, quickstart, residue, topo } from '../kernel/helpers.js';
+import { cli, residue, topo } from '../kernel/helpers.js';
 import { artefact, launch, watch } from './browser.js';
 
 const LAB = 'rep-ui';
@@ -41,8 +41,9 @@ describe('report.html of a real lab run, in chromium', () => {
       const section = page.locator(`section[data-check="${c.id}"]`);
       await expect.poll(() => section.count()).toBe(1);
       expect(await section.getAttribute('data-status')).toBe(c.status);
-      expect(await section.locator('h2 .badge').innerText()).toBe(c.status.toUpperCase());
-      expect(await section.locator('.reason').innerText()).toBe(c.reason);
+      expect(await section.isVisible()).toBe(true);
+      expect(await section.locator('h2 .badge').textContent()).toBe(c.status.toUpperCase());
+      expect(await section.locator('.reason').textContent()).toBe(c.reason);
     }
     const plots = doc.checks.flatMap((c) => plotsFor(c));
     // The quickstart runs backpressure and bigtcp on this kernel: their plots must be there.
