@@ -4,6 +4,7 @@ import { printError, progressLogger } from './output.js';
 import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
 import { checksTable } from '../report/table.js';
 import { bottlenecksRestored } from '../measure/bottleneck.js';
+import { stateRecorder } from '../ui/inspect.js';
 
 /**
  * Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit
@@ -14,7 +15,9 @@ export async function drive(
   opts: { quiet?: boolean; json?: boolean } = {},
   machine: typeof labMachine = labMachine,
 ): Promise<{ code: number; out: LabOutput }> {
-  const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) } });
+  // Every machine's states go to the state dir as they change, for `lab ui` (xstate's inspection API).
+  const inspect = stateRecorder(input.mode);
+  const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) }, inspect });
   const onSignal = (sig: string) => {
     process.stderr.write(`\n${sig}: stopping, tearing down what was created...\n`);
     actor.send({ type: 'INTERRUPT' });

@@ -18,15 +18,15 @@ export function launch(): Promise<Browser> {
   return chromium.launch({ executablePath: chromiumPath(), headless: true });
 }
 
-/** What a page did wrong while it loaded: console errors, uncaught exceptions, and any request that left file://. */
-export function watch(page: Page): string[] {
+/** What a page did wrong: console errors, uncaught exceptions, and any request to elsewhere than `origin` (default: file://). */
+export function watch(page: Page, origin = 'file://'): string[] {
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('request', (r) => {
-    if (!r.url().startsWith('file://')) problems.push(`network request: ${r.url()}`);
+    if (!r.url().startsWith(origin)) problems.push(`network request: ${r.url()}`);
   });
   page.on('requestfailed', (r) => problems.push(`failed request: ${r.url()}`));
   return problems;
