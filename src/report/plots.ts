@@ -170,7 +170,8 @@ const BY_CHECK: Record<string, (c: ReportCheck) => Plot[]> = {
   'netkit-throughput': netkitThroughputPlots,
 };
 
-/** The plots of one check's result (none for a check whose numbers say it all, or a skipped one). */
+/** The plots of one check's result: none for a check whose numbers say it all, or a skip that measured nothing. */
 export function plotsFor(c: ReportCheck): Plot[] {
-  return c.status === 'skip' ? [] : (BY_CHECK[c.id]?.(c) ?? []);
+  // A skip can still carry figures (throughput under TCG: measured, not judged).
+  return c.status === 'skip' && !Object.keys(c.metrics).length ? [] : (BY_CHECK[c.id]?.(c) ?? []);
 }

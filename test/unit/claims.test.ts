@@ -44,6 +44,14 @@ describe('lab claims', () => {
     const tcg = report(setStatus('netkit-throughput', 'skip', { mbps: { netkit: 900, veth: 800, host: 1000 } }));
     expect(verdict([tcg], 'netkit-throughput').verdict).toBe('not judged');
   });
+  it('of a real VM run (6.12 under TCG): the netkit claims hold or are not judged, and say TCG', () => {
+    const vm = ReportDoc.parse(JSON.parse(readFileSync(new URL('./fixtures/report-vm-quickstart.json', import.meta.url), 'utf8')));
+    const all = evaluateClaims([{ path: 'vm/report.json', doc: vm }, report()]);
+    const by = (id: string) => all.find((c) => c.id === id)!;
+    expect(by('netkit-blackhole')).toMatchObject({ verdict: 'holds', where: { backend: 'qemu', accelerator: 'TCG' } });
+    expect(by('netkit-throughput').verdict).toBe('not judged');
+    expect(by('bigtcp-mtu')).toMatchObject({ verdict: 'holds', measured: expect.stringMatching(/^device MTUs: 1500;/) });
+  });
   it("BIG TCP's no-MTU-change claim reads the devices' MTU: missing is not measured, a jumbo MTU gives no answer", () => {
     expect(verdict([report(undefined, null)], 'bigtcp-mtu').verdict).toBe('not measured');
     const jumbo = verdict([report(undefined, 9000)], 'bigtcp-mtu');

@@ -124,6 +124,17 @@ describe('report.html', () => {
     // Self-contained: nothing is fetched when it opens.
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i);
   });
+  it('of a VM run (kernel 6.12 under TCG): validates, and plots the netkit throughput it measured but did not judge', async () => {
+    const vm = ReportDoc.parse(JSON.parse(readFileSync(new URL('./fixtures/report-vm-quickstart.json', import.meta.url), 'utf8')));
+    const nk = vm.checks.find((c) => c.id === 'netkit-throughput')!;
+    expect(nk.status).toBe('skip');
+    expect(plotsFor(nk).map((p) => p.id)).toEqual(['netkit-throughput-throughput']);
+    const html = reportHtml(vm, await pageAssets());
+    const res = await new HtmlValidate({ extends: ['html-validate:recommended'] }).validateString(html);
+    expect(res.results.flatMap((r) => r.messages.map((m) => `${m.line}:${m.column} ${m.ruleId}: ${m.message}`))).toEqual([]);
+    expect(html).toContain('id="plot-netkit-throughput-throughput"');
+    expect(html).toContain('pod-device: netkit (applied)');
+  });
   it('keeps data inside its script element whatever the evidence says', () => {
     const s = scriptJson({ e: '</script><script>alert(1)</script>' });
     expect(s).not.toContain('</script');
