@@ -7,6 +7,9 @@ import { claimsHtml } from '../../src/report/claims-view.js';
 import { ReportDoc, type ReportCheck, type ReportNetwork } from '../../src/report/doc.js';
 import { overlaps, topologyLayout, topologySvg } from '../../src/report/graph.js';
 import { metricsHtml, reportHtml, scriptJson } from '../../src/report/html.js';
+import type { MatrixRow } from '../../src/report/matrix.js';
+import { matrixHtml } from '../../src/report/matrix-html.js';
+import type { CheckId } from '../../src/topology/ids.js';
 import { backpressurePlots, bigtcpPlots, plotsFor, seriesMax, type BarPlot, type LinePlot } from '../../src/report/plots.js';
 import { barLength, barSvg } from '../../src/report/svg.js';
 import { parseTopology } from '../../src/topology/loader.js';
@@ -145,5 +148,25 @@ describe('report.html', () => {
     expect(m).toContain('plotted above');
     expect(m).not.toContain('"t"');
     expect(m).toContain('<th scope="col">b</th>');
+  });
+});
+
+describe('matrix.html', () => {
+  it('a row per kernel, features and checks as badges, each check linking into that kernel’s report; validates', async () => {
+    const vm = ReportDoc.parse(JSON.parse(readFileSync(new URL('./fixtures/report-vm-quickstart.json', import.meta.url), 'utf8')));
+    const row = (kernel: string, d: ReportDoc): MatrixRow => ({
+      kernel,
+      release: d.kernel.release,
+      code: 0,
+      features: d.datapath.map((x) => ({ ...x, status: x.status as MatrixRow['features'][number]['status'] })),
+      checks: d.checks.map(({ id, status, reason }) => ({ id: id as CheckId, status, reason })),
+      reportDir: `/r/lab/${kernel}`,
+    });
+    const html = matrixHtml([row('6.12', vm), { ...row('7.3', vm), checks: [], error: 'the guest did not boot' }], '/r/lab');
+    const res = await new HtmlValidate({ extends: ['html-validate:recommended'] }).validateString(html);
+    expect(res.results.flatMap((r) => r.messages.map((m) => `${m.line}:${m.column} ${m.ruleId}: ${m.message}`))).toEqual([]);
+    expect(html).toContain('<a href="6.12/report.html#check-netkit"');
+    expect(html).toContain('netkit (applied)');
+    expect(html).toMatch(/<tr data-kernel="7.3">.*<span class="badge error">ERROR<\/span>.*the guest did not boot/s);
   });
 });
