@@ -1,7 +1,7 @@
 /**
  * The pods benchmark: bring up and tear down N pods three ways and compare.
  *
- *   lab       `lab up FILE -q` / `lab down NAME -q` (node dist/src/cli/main.js), timed from
+ *   lab       `lab up FILE -q` / `lab down NAME -q` (node dist/cli/main.js), timed from
  *             outside: the wall clock of each CLI process, Node start-up included.
  *   baseline  bench/baseline.sh N: the same kernel operations with plain tools (its own
  *             `date +%s.%N` stamps, around the work only).
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { median, must, run, sleep, type Run } from './common.js';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
+const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const BASELINE = join(REPO, 'bench', 'baseline.sh');
 const MININET = join(REPO, 'bench', 'mininet_pods.py');
 /** Debian's python: the mininet package installs into /usr/lib/python3/dist-packages only. */
@@ -236,7 +236,7 @@ async function main() {
   );
   process.stdout.write(`${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${body.map(line).join('\n')}\n`);
   process.stdout.write(
-    `lab CLI fixed cost (node dist/src/cli/main.js --help): ${f(cliStart)} s per command; '-cli' columns subtract it from the lab\n`,
+    `lab CLI fixed cost (node dist/cli/main.js --help): ${f(cliStart)} s per command; '-cli' columns subtract it from the lab\n`,
   );
 }
 
