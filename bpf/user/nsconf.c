@@ -15,7 +15,10 @@
  * Empty lines and lines starting with # are skipped. A failed line is reported on stderr
  * as "nsconf: line N: errno E (NAME): message: LINE" (with the kernel's extended ack
  * message when it gives one); the remaining lines still run, and the exit status is 1
- * if any line failed, 2 on a line that does not parse. */
+ * if any line failed, 2 on a line that does not parse.
+ *
+ * With NSCONF_TIMES=1 in the environment it prints, at the end, how many commands of each
+ * kind ran and the wall time they took (to see where bring-up time goes). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -369,10 +373,42 @@ static int run(int argc, char **argv)
 	return 1;
 }
 
+/* Per command kind (its first word, and the second for addr/route/link): count and nanoseconds. */
+#define KINDS 16
+static struct {
+	char name[24];
+	long n, ns;
+} times[KINDS];
+
+static long now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static void account(int argc, char **argv, long ns)
+{
+	char name[24];
+	int i;
+
+	snprintf(name, sizeof(name), "%s%s%s", argv[0], argc > 1 && strcmp(argv[0], "ns") ? " " : "",
+		 argc > 1 && strcmp(argv[0], "ns") ? argv[1] : "");
+	for (i = 0; i < KINDS && times[i].name[0] && strcmp(times[i].name, name); i++)
+		;
+	if (i == KINDS)
+		return;
+	snprintf(times[i].name, sizeof(times[i].name), "%s", name);
+	times[i].n++;
+	times[i].ns += ns;
+}
+
 int main(void)
 {
 	char line[1024], copy[1024];
-	int lineno = 0, failed = 0, bad = 0;
+	int lineno = 0, failed = 0, bad = 0, timed = getenv("NSCONF_TIMES") != NULL;
+	long t0 = 0;
 
 	while (fgets(line, sizeof(line), stdin)) {
 		char *argv[MAXARGS], *tok, *save;
@@ -386,7 +422,11 @@ int main(void)
 		if (!argc || argv[0][0] == '#')
 			continue;
 		kmsg[0] = 0;
+		if (timed)
+			t0 = now_ns();
 		rc = run(argc, argv);
+		if (timed)
+			account(argc, argv, now_ns() - t0);
 		if (rc == 1) {
 			fprintf(stderr, "nsconf: line %d: cannot parse: %s\n", lineno, copy);
 			bad = 1;
@@ -396,5 +436,7 @@ int main(void)
 			failed = 1;
 		}
 	}
+	for (int i = 0; timed && i < KINDS && times[i].name[0]; i++)
+		fprintf(stderr, "nsconf: %-20s %6ld in %8.3f ms\n", times[i].name, times[i].n, times[i].ns / 1e6);
 	return bad ? 2 : failed;
 }

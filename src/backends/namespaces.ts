@@ -6,7 +6,7 @@ import type { PodDeviceMode } from '../datapath/devices/devices.js';
 import { sizeAttrs, type BigTcpMode } from '../datapath/bigtcp/bigtcp.js';
 import { deleteLines, probeLine, readProbes } from '../datapath/bigtcp/probe.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
-import { lines, nodeBatch, nodeConf, peerBatch, provisionBatch, tbfBatch } from './wiring.js';
+import { lines, provisionBatch, tbfBatch, wireConf } from './wiring.js';
 
 /**
  * Namespaces as nodes, pods and peers, on whatever kernel `root` runs commands:
@@ -69,9 +69,9 @@ export async function createNamespaces(
 }
 
 /**
- * Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. The pods
- * (and the node's sysctls) go to one bpf/user/nsconf process, which enters each namespace
- * itself and speaks rtnetlink; the node and the peer each get one `ip -batch`.
+ * Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer: one
+ * bpf/user/nsconf process enters each namespace in turn and speaks rtnetlink (no process per
+ * namespace), then one `tc -batch` adds the node's bottlenecks.
  */
 export async function wireNamespaces(
   root: Exec,
@@ -83,17 +83,9 @@ export async function wireNamespaces(
   objDir: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  const nodeExec = exec(node.netns);
+  await root.run([join(objDir, 'nsconf')], { input: wireConf(lab, node, kind), signal });
   const tbf = tbfBatch(lab, node);
-  await Promise.all([
-    (async () => {
-      await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
-      if (tbf) await nodeExec.run(['tc', '-batch', '-'], { input: tbf, signal });
-    })(),
-    root.run([join(objDir, 'nsconf')], { input: nodeConf(node, kind), signal }),
-    node.uplink &&
-      exec(lab.peers.find((p) => p.node === node.name)!.netns).run(['ip', '-batch', '-'], { input: peerBatch(lab, node), signal }),
-  ]);
+  if (tbf) await exec(node.netns).run(['tc', '-batch', '-'], { input: tbf, signal });
 }
 
 /** One device as bpf/user/nsconf.c's `show` prints it (RTM_GETLINK). */

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { nodeConf, podBatch, podConf } from '../../src/backends/wiring.js';
+import { ipToNsconf, nodeConf, podBatch, podConf } from '../../src/backends/wiring.js';
+import { LabError } from '../../src/errors.js';
 import type { LabNode, Pod } from '../../src/topology/model.js';
 
 const NSCONF = fileURLToPath(new URL('../../build/bpf/nsconf', import.meta.url));
@@ -24,6 +25,23 @@ describe('nsconf input', () => {
     const lines = nodeConf(node, 'veth').trimEnd().split('\n');
     expect(lines.slice(0, 3)).toEqual(['ns dpl-t.n', 'sysctl net.ipv4.ip_forward 1', 'sysctl net.ipv6.conf.all.forwarding 1']);
     expect(lines.slice(3)).toEqual(podConf(node, pod, 'veth'));
+  });
+});
+
+describe('iproute2 lines in nsconf words', () => {
+  it('maps the forms the wiring writes and keeps addr/route lines as they are', () => {
+    const batch = 'link set lo up\nlink set up0 addrgenmode none\naddr add 10.0.0.1/30 dev up0\nroute add default via 10.0.0.2 dev up0\n';
+    expect(ipToNsconf(batch)).toEqual([
+      'link up lo',
+      'addrgenmode none up0',
+      'addr add 10.0.0.1/30 dev up0',
+      'route add default via 10.0.0.2 dev up0',
+    ]);
+  });
+
+  it('refuses a line it has no form for instead of passing it on', () => {
+    expect(() => ipToNsconf('link set up0 mtu 9000\n')).toThrow(LabError);
+    expect(() => ipToNsconf('neigh add 10.0.0.2 lladdr 02:00:00:00:00:01 dev up0\n')).toThrow(/no form/);
   });
 });
 
