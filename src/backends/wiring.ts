@@ -197,7 +197,8 @@ const FORWARDING = ['sysctl net.ipv4.ip_forward 1', 'sysctl net.ipv6.conf.all.fo
 
 /**
  * iproute2 batch lines in nsconf's words. Only the forms the wiring writes are known
- * (`link set DEV up|addrgenmode none`, `addr add`, `route add`); anything else is a bug here.
+ * (`link set DEV up|addrgenmode none`, `addr add`, `route add`, and provisionBatch's netkit
+ * pairs); anything else is a bug here.
  */
 export function ipToNsconf(batch: string): string[] {
   return batch
@@ -207,6 +208,12 @@ export function ipToNsconf(batch: string): string[] {
       const m = /^link set (\S+) (up|addrgenmode none)$/.exec(l);
       if (m) return m[2] === 'up' ? `link up ${m[1]}` : `addrgenmode none ${m[1]}`;
       if (/^(addr|route) add /.test(l)) return l;
+      const nk = /^link add (\S+) netns (\S+)(.*) type netkit mode l3 forward peer blackhole name (\S+) netns (\S+)/.exec(l);
+      if (nk) {
+        const size = / gso_max_size (\d+)/.exec(nk[3]!)?.[1];
+        const size4 = / gso_ipv4_max_size (\d+)/.exec(nk[3]!)?.[1];
+        return `netkit add ${nk[1]} netns ${nk[2]} peer ${nk[4]} netns ${nk[5]}${size ? ` size ${size}` : ''}${size4 ? ` size4 ${size4}` : ''}`;
+      }
       throw new LabError('E_INTERNAL', `nsconf has no form for the iproute2 line: ${l}`);
     });
 }

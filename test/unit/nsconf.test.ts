@@ -39,6 +39,18 @@ describe('iproute2 lines in nsconf words', () => {
     ]);
   });
 
+  it('turns provisionBatch netkit pairs into nsconf netkit lines with their sizes', () => {
+    const sz = ' gso_max_size 196608 gro_max_size 196608 gso_ipv4_max_size 196608 gro_ipv4_max_size 196608';
+    const l = `link add lxc-a netns n1${sz} type netkit mode l3 forward peer blackhole name eth0 netns n1.a${sz}`;
+    expect(ipToNsconf(l)).toEqual(['netkit add lxc-a netns n1 peer eth0 netns n1.a size 196608 size4 196608']);
+    const v6only =
+      'link add lxc-a netns n1 gso_max_size 65536 gro_max_size 65536 type netkit mode l3 forward peer blackhole name eth0 netns n1.a';
+    expect(ipToNsconf(v6only)).toEqual(['netkit add lxc-a netns n1 peer eth0 netns n1.a size 65536']);
+    expect(ipToNsconf('link add lxc-a netns n1 type netkit mode l3 forward peer blackhole name eth0 netns n1.a')).toEqual([
+      'netkit add lxc-a netns n1 peer eth0 netns n1.a',
+    ]);
+  });
+
   it('refuses a line it has no form for instead of passing it on', () => {
     expect(() => ipToNsconf('link set up0 mtu 9000\n')).toThrow(LabError);
     expect(() => ipToNsconf('neigh add 10.0.0.2 lladdr 02:00:00:00:00:01 dev up0\n')).toThrow(/no form/);
