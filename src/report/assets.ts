@@ -4,7 +4,9 @@ import { LabError } from '../errors.js';
 
 /** What the page inlines so it opens from disk with no network: uPlot's script and stylesheet. */
 export interface PageAssets {
+  /** uPlot's minified browser build (IIFE: defines the global uPlot). */
   uplotJs: string;
+  /** uPlot's stylesheet (legend, cursor). */
   uplotCss: string;
 }
 

@@ -11,6 +11,7 @@ export type ClaimVerdict = 'holds' | 'refuted' | 'no answer' | 'not judged' | 'n
 
 /** One of the seed's claims and the checks that measure it. */
 export interface Claim {
+  /** Short name, the row key of the table and the JSON. */
   id: string;
   /** The claim as the seed makes it. */
   text: string;
@@ -26,23 +27,35 @@ export interface Claim {
 
 /** Where a claim's measurement came from. */
 export interface ClaimSource {
+  /** Lab name of the run. */
   lab: string;
+  /** Path of its report.json. */
   report: string;
+  /** local or qemu. */
   backend: string;
+  /** Kernel release the checks ran on. */
   kernel: string;
   /** KVM, TCG, or 'no VM' for namespaces on this machine's own kernel. */
   accelerator: string;
+  /** When the report was written. */
   generatedAt: string;
 }
 
 /** A claim with what the lab measured for it. */
 export interface ClaimResult {
+  /** The claim id. */
   id: string;
+  /** The claim as the seed makes it. */
   claim: string;
+  /** What the measurements say about it. */
   verdict: ClaimVerdict;
+  /** The figures behind the verdict (or what was missing). */
   measured: string;
+  /** Where it was measured; none without a measurement. */
   where?: ClaimSource;
+  /** The checks read, with their status and reason. */
   checks: { id: string; status: ReportCheck['status']; reason: string }[];
+  /** What a person runs to measure it here. */
   howTo: string;
 }
 
@@ -85,7 +98,8 @@ export const CLAIMS: readonly Claim[] = [
     text: "netkit pods reach the host namespace's throughput",
     checks: ['netkit-throughput'],
     howTo:
-      'a kernel with netkit (6.7+) where the CPUs are not emulated: ./lab kernels fetch 6.12 && ./lab run topologies/vm-quickstart.yaml (judged under KVM only)',
+      'a kernel with netkit (6.7+) where the CPUs are not emulated: ' +
+      './lab kernels fetch 6.12 && ./lab run topologies/vm-quickstart.yaml (judged under KVM only)',
   },
   {
     id: 'netkit-blackhole',
@@ -148,7 +162,9 @@ export function acceleratorOf(doc: Pick<ReportDoc, 'backend' | 'timing'>): strin
 
 /** A report read from disk, with its path. */
 export interface LoadedReport {
+  /** Where the report was read from. */
   path: string;
+  /** The report. */
   doc: ReportDoc;
 }
 

@@ -24,7 +24,7 @@ export const CLIENT_JS = `(function () {
       scales: { x: { time: false }, y: { range: [0, p.yMax ? p.yMax * 1.05 : null] } },
       axes: [
         { label: p.xLabel },
-        { label: p.yLabel, size: 70, values: function (u, vals) { return vals.map(function (v) { return p.yUnit === 'B' ? bytes(v) : String(v); }); } }
+        { label: p.yLabel, size: 70, values: function (u, vals) { return vals.map(p.yUnit === 'B' ? bytes : String); } }
       ],
       series: [{ label: 's', value: function (u, v) { return v == null ? '-' : v.toFixed(2) + ' s'; } }].concat(
         p.series.map(function (s) {

@@ -1,13 +1,19 @@
 import type { ReportDoc, ReportNetwork } from './doc.js';
-import { esc } from './svg.js';
+import { esc, svgOpen } from './svg.js';
 
 /** A box of the topology graph. */
 export interface GraphBox {
+  /** 'node:NAME', 'pod:NODE/POD' or 'peer:NAME'. */
   id: string;
+  /** What the box stands for (its colour). */
   kind: 'node' | 'pod' | 'peer';
+  /** Left edge, px. */
   x: number;
+  /** Top edge, px. */
   y: number;
+  /** Width, px. */
   w: number;
+  /** Height, px. */
   h: number;
   /** First line is the name; the rest addresses and decisions. */
   lines: string[];
@@ -15,8 +21,11 @@ export interface GraphBox {
 
 /** A line between two boxes with its label lines (devices, addresses, rate). */
 export interface GraphEdge {
+  /** A pod on its node, a node-peer uplink, or a node-node link. */
   kind: 'pod' | 'uplink' | 'link';
+  /** Box id at one end. */
   from: string;
+  /** Box id at the other end. */
   to: string;
   /** SVG path data. */
   d: string;
@@ -27,9 +36,13 @@ export interface GraphEdge {
 }
 
 export interface GraphLayout {
+  /** Size of the picture, px. */
   width: number;
+  /** Size of the picture, px. */
   height: number;
+  /** Nodes, pods and peers. */
   boxes: GraphBox[];
+  /** Pods, uplinks and links. */
   edges: GraphEdge[];
 }
 
@@ -168,11 +181,12 @@ export function topologySvg(g: GraphLayout): string {
     ...g.boxes.map(
       (b) =>
         `<g class="box ${b.kind}" data-id="${esc(b.id)}"><rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="6"/>` +
-        `${text(b.x + PAD, b.y + PAD + 11, b.lines.slice(0, 1), 'name')}${text(b.x + PAD, b.y + PAD + 11 + LINE, b.lines.slice(1), 'detail')}</g>`,
+        text(b.x + PAD, b.y + PAD + 11, b.lines.slice(0, 1), 'name') +
+        `${text(b.x + PAD, b.y + PAD + 11 + LINE, b.lines.slice(1), 'detail')}</g>`,
     ),
   ];
   return [
-    `<svg class="topology" role="img" aria-label="topology" viewBox="0 0 ${g.width} ${g.height}" width="${g.width}" height="${g.height}" xmlns="http://www.w3.org/2000/svg">`,
+    svgOpen('topology', 'topology', g.width, g.height),
     '<title>topology: nodes, pods, peers and links with their addresses and datapath decisions</title>',
     ...parts,
     '</svg>',

@@ -3,32 +3,40 @@ import { CLIENT_JS } from './client.js';
 import type { ReportCheck, ReportDoc } from './doc.js';
 import { topologyLayout, topologySvg } from './graph.js';
 import { type Plot, plotsFor } from './plots.js';
-import { barSvg, esc, fmt } from './svg.js';
+import { barSvg, esc, fmt, thead, tr } from './svg.js';
 
 const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' } as const;
 
 const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 16px 24px; color: #222; }
-h1 { font-size: 22px; margin: 8px 0; } h2 { font-size: 18px; margin: 0 0 6px; } h3 { font-size: 15px; margin: 12px 0 4px; }
+h1 { font-size: 22px; margin: 8px 0; } h2 { font-size: 18px; margin: 0 0 6px; }
+h3 { font-size: 15px; margin: 12px 0 4px; }
 .meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0 16px; }
 .meta dt { color: #666; } .meta dd { margin: 0; }
 .summary span { margin-right: 12px; }
-.badge { display: inline-block; min-width: 48px; text-align: center; padding: 1px 6px; border-radius: 4px; font: bold 12px monospace; color: #fff; }
-.badge.pass { background: #2e7d32; } .badge.fail { background: #c62828; } .badge.error { background: #ef6c00; } .badge.skip { background: #757575; }
+.badge { display: inline-block; min-width: 48px; text-align: center; padding: 1px 6px; border-radius: 4px;
+  font: bold 12px monospace; color: #fff; }
+.badge.pass { background: #2e7d32; } .badge.fail { background: #c62828; }
+.badge.error { background: #ef6c00; } .badge.skip { background: #757575; }
 section.check { border: 1px solid #ddd; border-left: 6px solid #757575; border-radius: 6px; padding: 10px 14px; margin: 14px 0; }
-section.check.pass { border-left-color: #2e7d32; } section.check.fail { border-left-color: #c62828; } section.check.error { border-left-color: #ef6c00; }
+section.check.pass { border-left-color: #2e7d32; } section.check.fail { border-left-color: #c62828; }
+section.check.error { border-left-color: #ef6c00; }
 .reason { margin: 4px 0; } .threshold { color: #444; margin: 4px 0; } .ms { color: #777; font-size: 12px; }
 figure { margin: 10px 0; } figcaption { color: #555; font-size: 13px; max-width: 860px; }
-pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; white-space: pre-wrap; word-break: break-all; }
-table { border-collapse: collapse; font-size: 12px; margin: 4px 0; } td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
+pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; white-space: pre-wrap;
+  word-break: break-all; }
+table { border-collapse: collapse; font-size: 12px; margin: 4px 0; }
+td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 details { margin: 6px 0; } summary { cursor: pointer; color: #1a4f8b; }
 .topology-wrap, .bars-wrap { overflow-x: auto; }
 svg text { font: 12px monospace; fill: #222; }
 svg .box rect { fill: #fff; stroke: #555; stroke-width: 1.2; }
-svg .box.node rect { fill: #eef4fb; stroke: #1a4f8b; } svg .box.peer rect { fill: #fdf3e7; stroke: #b26a00; } svg .box.pod rect { fill: #f3faf3; stroke: #2e7d32; }
+svg .box.node rect { fill: #eef4fb; stroke: #1a4f8b; } svg .box.peer rect { fill: #fdf3e7; stroke: #b26a00; }
+svg .box.pod rect { fill: #f3faf3; stroke: #2e7d32; }
 svg .box .name { font-weight: bold; }
-svg .edge { fill: none; stroke: #777; stroke-width: 1.5; } svg .edge.uplink { stroke: #b26a00; } svg .edge.link { stroke: #1a4f8b; stroke-width: 2.5; }
+svg .edge { fill: none; stroke: #777; stroke-width: 1.5; } svg .edge.uplink { stroke: #b26a00; }
+svg .edge.link { stroke: #1a4f8b; stroke-width: 2.5; }
 svg .elabel { fill: #555; font-size: 11px; }
 `;
 
@@ -62,7 +70,8 @@ function plotHtml(p: Plot): string {
     p.kind === 'lines'
       ? `<div class="uplot-host" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}"></div>`
       : `<div class="bars-wrap" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}">${barSvg(p)}</div>`;
-  return `<figure><h3>${esc(p.title)}${p.kind === 'bars' && p.log ? ' (log scale)' : ''}</h3>${body}<figcaption>${esc(p.caption)}</figcaption></figure>`;
+  const title = `${p.title}${p.kind === 'bars' && p.log ? ' (log scale)' : ''}`;
+  return `<figure><h3>${esc(title)}</h3>${body}<figcaption>${esc(p.caption)}</figcaption></figure>`;
 }
 
 function checkHtml(c: ReportCheck, plots: Plot[]): string {
@@ -85,8 +94,11 @@ export function scriptJson(v: unknown): string {
 
 /** Extra sections a caller adds (the claims). */
 export interface PageSection {
+  /** Anchor of the section. */
   id: string;
+  /** Its heading and entry in the page navigation. */
   title: string;
+  /** Its body, already escaped. */
   html: string;
 }
 
@@ -100,12 +112,7 @@ export function reportHtml(doc: ReportDoc, assets: PageAssets, extra: PageSectio
   const topo = doc.network
     ? `<div class="topology-wrap">${topologySvg(topologyLayout(doc.network, doc.datapath))}</div>`
     : '<p><em>This report predates the topology in report.json: no graph.</em></p>';
-  const decisions = doc.datapath
-    .map(
-      (d) =>
-        `<tr><td>${esc(d.node)}</td><td>${esc(d.feature)}</td><td>${esc(d.mode)}</td><td>${esc(d.status)}</td><td>${esc(d.detail)}</td></tr>`,
-    )
-    .join('');
+  const decisions = doc.datapath.map((d) => tr([d.node, d.feature, d.mode, d.status, d.detail])).join('');
   const meta: [string, string][] = [
     ['topology', doc.topology],
     ['backend', doc.backend + (doc.timing ? ` (timing ${doc.timing})` : '')],
@@ -137,7 +144,7 @@ ${doc.checks.map((c, i) => checkHtml(c, plots[i])).join('\n')}
 <h2>Topology</h2>
 ${topo}
 <h3>Datapath decisions</h3>
-<table><thead><tr><th scope="col">node</th><th scope="col">feature</th><th scope="col">mode</th><th scope="col">status</th><th scope="col">why</th></tr></thead><tbody>${decisions}</tbody></table>
+<table>${thead(['node', 'feature', 'mode', 'status', 'why'])}<tbody>${decisions}</tbody></table>
 <details><summary>Kernel facts</summary>${metricsHtml(doc.kernel)}</details>
 </section>
 ${extra.map((s) => `<section id="${esc(s.id)}">\n<h2>${esc(s.title)}</h2>\n${s.html}\n</section>`).join('\n')}

@@ -1,8 +1,9 @@
 import { relative } from 'node:path';
 import type { MatrixRow } from './matrix.js';
-import { esc } from './svg.js';
+import { esc, thead } from './svg.js';
 
 const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' } as const;
+const badge = (cls: string, text: string, title: string) => `<span class="badge ${cls}" title="${esc(title)}">${esc(text)}</span>`;
 const FEATURE_CLASS: Record<string, string> = { applied: 'pass', fallback: 'error', declined: 'fail', off: 'skip' };
 
 /**
@@ -12,23 +13,18 @@ const FEATURE_CLASS: Record<string, string> = { applied: 'pass', fallback: 'erro
 export function matrixHtml(rows: readonly MatrixRow[], dir: string, generatedAt = new Date().toISOString()): string {
   const features = [...new Set(rows.flatMap((r) => r.features.map((f) => f.feature)))];
   const checks = [...new Set(rows.flatMap((r) => r.checks.map((c) => c.id)))];
-  const head = ['kernel', 'release', ...features.map((f) => `feature: ${f}`), ...checks, 'notes'].map(
-    (h) => `<th scope="col">${esc(h)}</th>`,
-  );
+  const head = thead(['kernel', 'release', ...features.map((f) => `feature: ${f}`), ...checks, 'notes']);
   const body = rows.map((r) => {
     const page = relative(dir, `${r.reportDir}/report.html`);
     const feats = features.map((f) => {
       const ds = r.features.filter((d) => d.feature === f);
-      const cell = ds.map(
-        (d) =>
-          `<span class="badge ${FEATURE_CLASS[d.status] ?? 'skip'}" title="${esc(`${d.node}: ${d.detail}`)}">${esc(d.mode)} (${esc(d.status)})</span>`,
-      );
+      const cell = ds.map((d) => badge(FEATURE_CLASS[d.status] ?? 'skip', `${d.mode} (${d.status})`, `${d.node}: ${d.detail}`));
       return `<td>${cell.join(' ') || '-'}</td>`;
     });
     const cks = checks.map((id) => {
       const c = r.checks.find((x) => x.id === id);
       if (!c) return `<td>${r.error ? '<span class="badge error">ERROR</span>' : '-'}</td>`;
-      return `<td><a href="${esc(`${page}#check-${id}`)}" title="${esc(c.reason)}"><span class="badge ${c.status}">${MARK[c.status]}</span></a></td>`;
+      return `<td><a href="${esc(`${page}#check-${id}`)}">${badge(c.status, MARK[c.status], c.reason)}</a></td>`;
     });
     const notes =
       r.error ??
@@ -36,7 +32,8 @@ export function matrixHtml(rows: readonly MatrixRow[], dir: string, generatedAt 
         .filter((d) => d.status === 'fallback' || d.status === 'declined')
         .map((d) => `${d.feature}: ${d.detail}`)
         .join('; ');
-    return `<tr data-kernel="${esc(r.kernel)}"><th scope="row"><a href="${esc(page)}">${esc(r.kernel)}</a></th><td>${esc(r.release ?? '-')}</td>${feats.join('')}${cks.join('')}<td>${esc(notes)}</td></tr>`;
+    const kernel = `<th scope="row"><a href="${esc(page)}">${esc(r.kernel)}</a></th><td>${esc(r.release ?? '-')}</td>`;
+    return `<tr data-kernel="${esc(r.kernel)}">${kernel}${feats.join('')}${cks.join('')}<td>${esc(notes)}</td></tr>`;
   });
   return `<!DOCTYPE html>
 <html lang="en">
@@ -46,16 +43,19 @@ export function matrixHtml(rows: readonly MatrixRow[], dir: string, generatedAt 
 <title>datapath-lab kernel matrix</title>
 <style>
 body { font: 14px/1.45 system-ui, sans-serif; margin: 16px 24px; color: #222; }
-table { border-collapse: collapse; font-size: 13px; } td, th { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; font-size: 13px; }
+td, th { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
 thead th { background: #f2f2f2; }
 .badge { display: inline-block; padding: 1px 6px; border-radius: 4px; font: bold 12px monospace; color: #fff; white-space: nowrap; }
-.badge.pass { background: #2e7d32; } .badge.fail { background: #c62828; } .badge.error { background: #ef6c00; } .badge.skip { background: #757575; }
+.badge.pass { background: #2e7d32; } .badge.fail { background: #c62828; }
+.badge.error { background: #ef6c00; } .badge.skip { background: #757575; }
 </style>
 </head>
 <body>
 <h1>Kernel matrix</h1>
-<p>Each kernel's run: what each datapath feature did there, and how each check ended (a link to the check in that kernel's report). Generated ${esc(generatedAt)}.</p>
-<table><thead><tr>${head.join('')}</tr></thead><tbody>${body.join('')}</tbody></table>
+<p>Each kernel's run: what each datapath feature did there, and how each check ended
+(a link to the check in that kernel's report). Generated ${esc(generatedAt)}.</p>
+<table>${head}<tbody>${body.join('')}</tbody></table>
 </body>
 </html>
 `;

@@ -3,41 +3,57 @@ import type { ReportCheck } from './doc.js';
 
 /** One line or bar series of a plot. */
 export interface Series {
+  /** Legend text: what was measured and by what. */
   label: string;
   /** One value per x (lines) or per category (bars); null where nothing was measured. */
   values: (number | null)[];
+  /** Stroke or fill, a CSS colour (#rrggbb). */
   color: string;
 }
 
 /** A time series drawn by uPlot in the page. */
 export interface LinePlot {
+  /** Drawn by uPlot in the page. */
   kind: 'lines';
   /** Unique in the page: the check id and what is plotted. */
   id: string;
+  /** Heading above the plot. */
   title: string;
+  /** x axis label. */
   xLabel: string;
+  /** y axis label. */
   yLabel: string;
   /** Unit of y, for axis and legend values ('B' formats as KB/MB). */
   yUnit: 'B' | 'Mbit/s';
+  /** x values, ascending (seconds). */
   x: number[];
+  /** One line each, a value per x. */
   series: Series[];
   /** Shared top of the y axis, so plots meant to be compared use one scale. */
   yMax?: number;
+  /** What the plot shows and why the kernel does it, in a sentence or two. */
   caption: string;
 }
 
 /** Categories with a bar per series, drawn as static SVG (no script needed). */
 export interface BarPlot {
+  /** Drawn as static SVG. */
   kind: 'bars';
+  /** Unique in the page: the check id and what is plotted. */
   id: string;
+  /** Heading above the chart. */
   title: string;
+  /** Unit written after each value. */
   unit: string;
+  /** One row each (a run, a path). */
   categories: string[];
+  /** Bars per category: side by side, or stacked. */
   series: Series[];
   /** Series stacked into one bar per category (parts of a whole), else side by side. */
   stacked?: boolean;
   /** Logarithmic length (values spanning orders of magnitude, e.g. shaped vs open throughput). */
   log?: boolean;
+  /** What the chart shows, in a sentence or two. */
   caption: string;
 }
 
@@ -85,8 +101,10 @@ export function backpressurePlots(c: ReportCheck): Plot[] {
     yMax,
     caption:
       mode === 'bpf'
-        ? 'With BPF host routing the skb keeps its socket while it waits in the qdisc: the socket owns about what the queue holds, so TCP small queues throttle the sender.'
-        : 'With legacy routing ip_rcv_core orphans the skb when the node stack receives it: the queue fills while the socket owns next to nothing, so the sender gets no backpressure from it.',
+        ? 'With BPF host routing the skb keeps its socket while it waits in the qdisc: the socket owns about what the queue ' +
+          'holds, so TCP small queues throttle the sender.'
+        : 'With legacy routing ip_rcv_core orphans the skb when the node stack receives it: the queue fills while the ' +
+          'socket owns next to nothing, so the sender gets no backpressure from it.',
   }));
   const runs = modes.flatMap(([mode, r]) => [
     ...(r.openMbps !== undefined ? [[`${mode}: tbf lifted (probe)`, r.openMbps] as const] : []),
@@ -119,7 +137,8 @@ export function bigtcpPlots(c: ReportCheck): Plot[] {
       ],
       stacked: true,
       caption:
-        'Counted by a BPF program on the pod device’s egress. With the gso/gro sizes at 196608 the stack builds skbs longer than the 65535 B a 16-bit IP length field holds; with them at 65536, none.',
+        'Counted by a BPF program on the pod device’s egress. With the gso/gro sizes at 196608 the stack builds skbs ' +
+        'longer than the 65535 B a 16-bit IP length field holds; with them at 65536, none.',
     },
     throughputBars(
       c.id,

@@ -13,6 +13,17 @@ export function fmt(v: number, unit = ''): string {
   return (Number.isInteger(v) ? v : Number(v.toFixed(1))).toLocaleString('en-US');
 }
 
+/** The opening tag of an inline SVG picture with its accessible name. */
+export const svgOpen = (cls: string, label: string, width: number, height: number) =>
+  `<svg class="${cls}" role="img" aria-label="${esc(label)}" viewBox="0 0 ${width} ${height}" ` +
+  `width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">`;
+
+/** A table row of escaped cells. */
+export const tr = (cells: string[], attrs = '') => `<tr${attrs}>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+
+/** A table head of column headers. */
+export const thead = (cols: string[]) => `<thead><tr>${cols.map((c) => `<th scope="col">${esc(c)}</th>`).join('')}</tr></thead>`;
+
 const ROW = 18;
 const LABEL_W = 230;
 const BAR_W = 380;
@@ -55,16 +66,11 @@ export function barSvg(p: BarPlot): string {
       else
         parts.push(`<text x="${(LABEL_W + len + 4).toFixed(1)}" y="${y + ROW - 5}">${v === null ? 'not measured' : fmt(v, p.unit)}</text>`);
     });
-    if (p.stacked)
-      parts.push(
-        `<text x="${(LABEL_W + stackX + 4).toFixed(1)}" y="${y0 + ROW - 5}">${p.series.map((s) => fmt(s.values[i] ?? 0)).join(' + ')} ${esc(p.unit)}</text>`,
-      );
+    if (p.stacked) {
+      const sum = p.series.map((s) => fmt(s.values[i] ?? 0)).join(' + ');
+      parts.push(`<text x="${(LABEL_W + stackX + 4).toFixed(1)}" y="${y0 + ROW - 5}">${sum} ${esc(p.unit)}</text>`);
+    }
   });
   const scale = p.log ? ' (log scale)' : '';
-  return [
-    `<svg class="bars" role="img" aria-label="${esc(p.title + scale)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">`,
-    `<title>${esc(p.title + scale)}</title>`,
-    ...parts,
-    '</svg>',
-  ].join('\n');
+  return [svgOpen('bars', p.title + scale, width, height), `<title>${esc(p.title + scale)}</title>`, ...parts, '</svg>'].join('\n');
 }

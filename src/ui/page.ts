@@ -19,9 +19,11 @@ th { background: #f2f2f2; }
 .graph { overflow-x: auto; }
 svg text { font: 12px monospace; fill: #222; }
 svg .box rect { fill: #fff; stroke: #555; stroke-width: 1.2; }
-svg .box.node rect { fill: #eef4fb; stroke: #1a4f8b; } svg .box.peer rect { fill: #fdf3e7; stroke: #b26a00; } svg .box.pod rect { fill: #f3faf3; stroke: #2e7d32; }
+svg .box.node rect { fill: #eef4fb; stroke: #1a4f8b; } svg .box.peer rect { fill: #fdf3e7; stroke: #b26a00; }
+svg .box.pod rect { fill: #f3faf3; stroke: #2e7d32; }
 svg .box .name { font-weight: bold; }
-svg .edge { fill: none; stroke: #777; stroke-width: 1.5; } svg .edge.uplink { stroke: #b26a00; } svg .edge.link { stroke: #1a4f8b; stroke-width: 2.5; }
+svg .edge { fill: none; stroke: #777; stroke-width: 1.5; } svg .edge.uplink { stroke: #b26a00; }
+svg .edge.link { stroke: #1a4f8b; stroke-width: 2.5; }
 svg .elabel { fill: #555; font-size: 11px; }
 summary { cursor: pointer; color: #1a4f8b; }
 </style>
@@ -29,7 +31,8 @@ summary { cursor: pointer; color: #1a4f8b; }
 <body>
 <h1>datapath-lab dashboard</h1>
 <p id="conn">connecting…</p>
-<p id="empty">No labs on this machine yet: <code>lab up topologies/quickstart.yaml</code> or <code>lab run …</code> in a terminal, and they appear here.</p>
+<p id="empty">No labs on this machine yet: <code>lab up topologies/quickstart.yaml</code> or <code>lab run …</code>
+in a terminal, and they appear here.</p>
 <main id="labs"></main>
 <script>
 (function () {
@@ -51,7 +54,8 @@ summary { cursor: pointer; color: #1a4f8b; }
       s.appendChild(el('h2', {}, name));
       s.appendChild(el('p', { 'class': 'meta' }));
       var t = el('table', { 'class': 'machines' });
-      t.innerHTML = '<thead><tr><th scope="col">machine</th><th scope="col">state</th><th scope="col">status</th><th scope="col">since</th></tr></thead><tbody></tbody>';
+      t.innerHTML = '<thead><tr><th scope="col">machine</th><th scope="col">state</th><th scope="col">status</th>' +
+        '<th scope="col">since</th></tr></thead><tbody></tbody>';
       s.appendChild(t);
       var d = el('details', { 'class': 'graph-wrap' });
       d.appendChild(el('summary', {}, 'topology'));
@@ -65,7 +69,8 @@ summary { cursor: pointer; color: #1a4f8b; }
     var s = section(lab.name);
     s.className = 'lab' + (lab.present ? '' : ' gone');
     s.querySelector('.meta').textContent = lab.present
-      ? (lab.backend || '?') + ' lab, ' + (lab.phase || 'no state file') + (lab.nodes.length ? ', nodes ' + lab.nodes.join(', ') : '') + (lab.createdAt ? ', up since ' + lab.createdAt : '')
+      ? (lab.backend || '?') + ' lab, ' + (lab.phase || 'no state file') +
+        (lab.nodes.length ? ', nodes ' + lab.nodes.join(', ') : '') + (lab.createdAt ? ', up since ' + lab.createdAt : '')
       : 'not on this machine any more (its last recorded states below)';
     // The graph is SVG the server built from the lab's state file, its text escaped there.
     var g = s.querySelector('.graph');
@@ -91,7 +96,9 @@ summary { cursor: pointer; color: #1a4f8b; }
     });
   }
   var es = new EventSource('/events?token=' + encodeURIComponent(token));
-  es.onopen = function () { document.getElementById('conn').textContent = 'live: machine states stream from the lab processes (xstate inspection)'; };
+  es.onopen = function () {
+    document.getElementById('conn').textContent = 'live: machine states stream from the lab processes (xstate inspection)';
+  };
   es.onerror = function () { document.getElementById('conn').textContent = 'disconnected; retrying…'; };
   es.addEventListener('labs', function (m) {
     labs = JSON.parse(m.data);

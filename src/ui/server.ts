@@ -10,12 +10,17 @@ import { dashboardHtml } from './page.js';
 
 /** A lab as the dashboard lists it: from its state file (running) or only its recorded states (gone). */
 export interface LabSummary {
+  /** Lab name. */
   name: string;
   /** Whether the lab has a journal on this machine (it is up, or was left behind). */
   present: boolean;
+  /** Its phase from the state file (provisioning, up, checking, tearing-down, failed). */
   phase?: string;
+  /** local or qemu. */
   backend?: string;
+  /** When it was brought up. */
   createdAt?: string;
+  /** Its node names. */
   nodes: string[];
   /** The topology graph (SVG), when the state file holds the lab. */
   svg?: string;
@@ -106,8 +111,11 @@ class EventsTail {
 }
 
 export interface UiServer {
+  /** The URL to open, with the token. */
   url: string;
+  /** The port it listens on (127.0.0.1). */
   port: number;
+  /** The random token every request must carry. */
   token: string;
   close(): Promise<void>;
 }
