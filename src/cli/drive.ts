@@ -4,7 +4,8 @@ import { printError, progressLogger } from './output.js';
 import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
 import { checksTable } from '../report/table.js';
 import { bottlenecksRestored } from '../measure/bottleneck.js';
-import { stateRecorder } from '../ui/inspect.js';
+import { onFlowSample } from '../measure/flow.js';
+import { recordSample, stateRecorder } from '../ui/inspect.js';
 
 /**
  * Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit
@@ -17,6 +18,8 @@ export async function drive(
 ): Promise<{ code: number; out: LabOutput }> {
   // Every machine's states go to the state dir as they change, for `lab ui` (xstate's inspection API).
   const inspect = stateRecorder(input.mode);
+  // And every sampled flow's records, for its live plot.
+  const offSamples = onFlowSample(recordSample);
   const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) }, inspect });
   const onSignal = (sig: string) => {
     process.stderr.write(`\n${sig}: stopping, tearing down what was created...\n`);
@@ -48,6 +51,7 @@ export async function drive(
     const failed = out.results?.some((r) => r.status === 'fail' || r.status === 'error');
     return { code: failed ? EXIT.checkFailed : EXIT.ok, out };
   } finally {
+    offSamples();
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('unhandledRejection', stray);
   }
 }

@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import { stateRoot } from '../lifecycle/journal.js';
+import type { FlowSampleEvent } from '../measure/flow.js';
 
 /** One state of one machine of a lab, as the dashboard streams it. */
 export interface MachineState {
@@ -79,6 +80,44 @@ export function stateRecorder(
       first = false;
     }
   };
+}
+
+/** One record of a sampled flow as the events file keeps it (lab ui plots them live). */
+export interface SampleLine {
+  kind: 'sample';
+  /** When it was written (ms since the epoch). */
+  t: number;
+  lab: string;
+  /** The flow: CLI pid and flow number, unique on the machine. */
+  flow: string;
+  /** Where the sender runs. */
+  from: string;
+  /** ms since the flow's first record, on the node's clock. */
+  st: number;
+  /** The sender's sk_wmem_alloc, null when ss did not show the socket. */
+  wmem: number | null;
+  /** The bottleneck qdisc's backlog, bytes. */
+  backlog: number | null;
+}
+
+/** A flow's record as a line of its lab's events file (appended; never fails the lab). */
+export function recordSample(e: FlowSampleEvent): void {
+  const line: SampleLine = {
+    kind: 'sample',
+    t: Date.now(),
+    lab: e.lab,
+    flow: `${process.pid}.${e.flow}`,
+    from: e.from,
+    st: e.sample.t,
+    wmem: e.sample.wmem ?? null,
+    backlog: e.sample.backlog ?? null,
+  };
+  try {
+    mkdirSync(eventsDir(), { recursive: true });
+    appendFileSync(eventsFile(e.lab), `${JSON.stringify(line)}\n`);
+  } catch {
+    /* a state dir we cannot write: the flow goes on without a live plot */
+  }
 }
 
 /** Append one state to the lab's events file (truncating it first for a new run). */

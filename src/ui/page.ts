@@ -1,11 +1,14 @@
-/** The dashboard page: one HTML file, its script inline; everything it shows arrives over /events. */
-export function dashboardHtml(): string {
+import type { PageAssets } from '../report/assets.js';
+
+/** The dashboard page: one HTML file, its scripts inline (uPlot too); everything it shows arrives over /events. */
+export function dashboardHtml(assets: PageAssets): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>datapath-lab dashboard</title>
+<style>${assets.uplotCss}</style>
 <style>
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 16px 24px; color: #222; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin: 0 0 6px; }
@@ -34,6 +37,7 @@ summary { cursor: pointer; color: #1a4f8b; }
 <p id="empty">No labs on this machine yet: <code>lab up topologies/quickstart.yaml</code> or <code>lab run …</code>
 in a terminal, and they appear here.</p>
 <main id="labs"></main>
+<script>${assets.uplotJs.replace(/<\/script/gi, '<\\/script')}</script>
 <script>
 (function () {
   'use strict';
@@ -57,6 +61,11 @@ in a terminal, and they appear here.</p>
       t.innerHTML = '<thead><tr><th scope="col">machine</th><th scope="col">state</th><th scope="col">status</th>' +
         '<th scope="col">since</th></tr></thead><tbody></tbody>';
       s.appendChild(t);
+      var live = el('div', { 'class': 'live', hidden: 'hidden' });
+      live.appendChild(el('h3', {}, 'live flow: sender socket-owned bytes vs bottleneck backlog'));
+      live.appendChild(el('p', { 'class': 'live-caption' }));
+      live.appendChild(el('div', { 'class': 'live-plot' }));
+      s.appendChild(live);
       var d = el('details', { 'class': 'graph-wrap' });
       d.appendChild(el('summary', {}, 'topology'));
       d.appendChild(el('div', { 'class': 'graph' }));
@@ -95,6 +104,35 @@ in a terminal, and they appear here.</p>
       body.appendChild(tr);
     });
   }
+  var lives = {};
+  // Each sampled flow of a lab plotted as its records arrive; a new flow replaces the last.
+  function addSample(sm) {
+    var s = section(sm.lab);
+    var box = s.querySelector('.live');
+    var lv = lives[sm.lab];
+    if (!lv || lv.flow !== sm.flow) {
+      box.querySelector('.live-plot').textContent = '';
+      lv = lives[sm.lab] = { flow: sm.flow, x: [], wmem: [], backlog: [], u: null };
+      box.querySelector('.live-caption').textContent = 'flow ' + sm.flow + ' from ' + sm.from + ' (sk_wmem_alloc from ss, backlog from tc)';
+    }
+    lv.x.push(sm.st / 1000);
+    lv.wmem.push(sm.wmem);
+    lv.backlog.push(sm.backlog);
+    box.hidden = false;
+    var data = [lv.x, lv.wmem, lv.backlog];
+    if (!lv.u) {
+      lv.u = new uPlot({
+        width: 760, height: 240,
+        scales: { x: { time: false } },
+        axes: [{ label: 's (node clock)' }, { label: 'bytes', size: 70 }],
+        series: [{ label: 's' }, { label: 'sk_wmem_alloc', stroke: '#1f77b4', width: 2 }, { label: 'qdisc backlog', stroke: '#d62728', width: 2 }]
+      }, data, box.querySelector('.live-plot'));
+    } else {
+      lv.u.setData(data);
+    }
+    box.setAttribute('data-flow', sm.flow);
+    box.setAttribute('data-points', String(lv.x.length));
+  }
   var es = new EventSource('/events?token=' + encodeURIComponent(token));
   es.onopen = function () {
     document.getElementById('conn').textContent = 'live: machine states stream from the lab processes (xstate inspection)';
@@ -107,6 +145,10 @@ in a terminal, and they appear here.</p>
       renderLab(l);
       if (states[l.name]) renderStates(l.name);
     });
+  });
+  es.addEventListener('sample', function (m) {
+    var sm = JSON.parse(m.data);
+    if (labs.some(function (l) { return l.name === sm.lab; })) addSample(sm);
   });
   es.addEventListener('state', function (m) {
     var st = JSON.parse(m.data);

@@ -4,8 +4,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { knownLabs } from '../lifecycle/journal.js';
 import { readLabState } from '../lifecycle/labstate.js';
+import { pageAssets } from '../report/assets.js';
 import { topologyLayout, topologySvg } from '../report/graph.js';
-import { eventsDir, eventsFile, type MachineState } from './inspect.js';
+import { eventsDir, eventsFile, type MachineState, type SampleLine } from './inspect.js';
 import { dashboardHtml } from './page.js';
 
 /** A lab as the dashboard lists it: from its state file (running) or only its recorded states (gone). */
@@ -68,13 +69,16 @@ export function tokenOk(given: string | null, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** The SSE event name of a line: a machine's state, or a flow's sample. */
+const kindOf = (l: MachineState | SampleLine) => ('kind' in l && l.kind === 'sample' ? 'sample' : 'state');
+
 /** How often the events files are read for new states while a page listens, ms. */
 const POLL_MS = 200;
 
 /** Follows every lab's events file and calls back with each new complete line. */
 class EventsTail {
   readonly offsets = new Map<string, number>();
-  constructor(private readonly emit: (s: MachineState) => void) {}
+  constructor(private readonly emit: (s: MachineState | SampleLine) => void) {}
 
   /** Emit the lines added since the last poll; with `until`, read no further than those offsets. */
   poll(until?: ReadonlyMap<string, number>): boolean {
@@ -98,7 +102,7 @@ class EventsTail {
       const end = text.lastIndexOf('\n') + 1;
       for (const line of text.slice(0, end).split('\n').filter(Boolean)) {
         try {
-          this.emit(JSON.parse(line) as MachineState);
+          this.emit(JSON.parse(line) as MachineState | SampleLine);
           changed = true;
         } catch {
           /* a torn line: the writer appends whole lines, so only a crash leaves one */
@@ -135,6 +139,7 @@ const SECURITY_HEADERS = {
  */
 export async function startUi(opts: { port?: number; token?: string } = {}): Promise<UiServer> {
   const token = opts.token ?? randomBytes(18).toString('base64url');
+  const page = dashboardHtml(await pageAssets());
   const streams = new Set<ServerResponse>();
   let labsJson = '';
   const send = (res: ServerResponse, event: string, data: string) => res.write(`event: ${event}\ndata: ${data}\n\n`);
@@ -145,7 +150,7 @@ export async function startUi(opts: { port?: number; token?: string } = {}): Pro
     for (const s of streams) send(s, 'labs', now);
   };
   const tail = new EventsTail((st) => {
-    for (const s of streams) send(s, 'state', JSON.stringify(st));
+    for (const s of streams) send(s, kindOf(st), JSON.stringify(st));
   });
   const timer = setInterval(() => {
     if (!streams.size) return;
@@ -166,7 +171,7 @@ export async function startUi(opts: { port?: number; token?: string } = {}): Pro
       return;
     }
     if (url.pathname === '/') {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', ...SECURITY_HEADERS }).end(dashboardHtml());
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', ...SECURITY_HEADERS }).end(page);
     } else if (url.pathname === '/api/labs') {
       res.writeHead(200, { 'Content-Type': 'application/json', ...SECURITY_HEADERS }).end(JSON.stringify(listLabs()));
     } else if (url.pathname === '/events') {
@@ -175,7 +180,7 @@ export async function startUi(opts: { port?: number; token?: string } = {}): Pro
       // then each new line from the shared tail, so no state comes twice or goes missing.
       tail.poll();
       send(res, 'labs', JSON.stringify(listLabs()));
-      new EventsTail((st) => send(res, 'state', JSON.stringify(st))).poll(tail.offsets);
+      new EventsTail((st) => send(res, kindOf(st), JSON.stringify(st))).poll(tail.offsets);
       streams.add(res);
       req.on('close', () => streams.delete(res));
     } else {

@@ -30,7 +30,7 @@ describe('lab ui in chromium', () => {
     await page.close();
   });
 
-  it("shows a lab brought up in a terminal, its topology and its machines' states as they change, and its end", async () => {
+  it("shows a lab brought up in a terminal, its topology, its machines' states and a check's flows as they change, and its end", async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const problems = watch(page, ui.url.replace(/\?.*$/, ''));
     expect((await page.goto(ui.url))?.status()).toBe(200);
@@ -58,6 +58,36 @@ describe('lab ui in chromium', () => {
       expect.arrayContaining(['lab provisioning', 'lab deploying', 'lab done']),
     );
     expect(seen).toContain('node:node1 wiring');
+    // A check's sampled flows plotted as they run: the point count grows while `lab check` is still going.
+    const points: number[] = [];
+    const flows = new Set<string>();
+    /** When (this process's clock) the page had shown 3 points of a flow. */
+    let threeAt = Number.POSITIVE_INFINITY;
+    await page.exposeFunction('points', (n: string, flow: string) => {
+      points.push(Number(n));
+      flows.add(flow);
+      if (Number(n) >= 3) threeAt = Math.min(threeAt, Date.now());
+    });
+    await page.evaluate((lab) => {
+      const box = document.querySelector(`section[data-lab="${lab}"] .live`)!;
+      new MutationObserver(() =>
+        (window as unknown as { points: (n: string, f: string) => void }).points(
+          box.getAttribute('data-points') ?? '0',
+          box.getAttribute('data-flow') ?? '',
+        ),
+      ).observe(box, { attributes: true, attributeFilter: ['data-points'] });
+    }, LAB);
+    const check = await cli(['check', LAB, '--only', 'backpressure', '-q']);
+    const checkEnded = Date.now();
+    // The verdict is the check's business (pass, or error on a machine too loaded to queue); the plot is this test's.
+    expect([0, 1], check.stderr).toContain(check.code);
+    await expect.poll(() => flows.size, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+    expect(new Set(points).size).toBeGreaterThanOrEqual(3);
+    // Live, not a burst at the end: a flow had 3 points on the page seconds before the check was over.
+    expect(checkEnded - threeAt).toBeGreaterThan(2_000);
+    expect(Math.max(0, ...points)).toBeGreaterThanOrEqual(5);
+    expect(await section.locator('.live canvas').count()).toBeGreaterThan(0);
+    await section.locator('.live').screenshot({ path: artefact('dashboard-live.png') });
     await page.screenshot({ path: artefact('dashboard.png'), fullPage: true });
     await section.screenshot({ path: artefact('dashboard-lab.png') });
     const down = await cli(['down', LAB, '-q']);

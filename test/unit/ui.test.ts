@@ -10,6 +10,7 @@ import { writeLabState } from '../../src/lifecycle/labstate.js';
 import { parseTopology } from '../../src/topology/loader.js';
 import { resolve } from '../../src/topology/resolver.js';
 import { appendState, eventsFile, flatValue, type MachineState, stateRecorder } from '../../src/ui/inspect.js';
+import { pageAssets } from '../../src/report/assets.js';
 import { dashboardHtml } from '../../src/ui/page.js';
 import { startUi, tokenOk, type UiServer } from '../../src/ui/server.js';
 
@@ -156,7 +157,7 @@ describe('lab ui server', () => {
 
 describe('dashboard page', () => {
   it('validates (html-validate, recommended rules)', async () => {
-    const res = await new HtmlValidate({ extends: ['html-validate:recommended'] }).validateString(dashboardHtml());
+    const res = await new HtmlValidate({ extends: ['html-validate:recommended'] }).validateString(dashboardHtml(await pageAssets()));
     expect(res.results.flatMap((r) => r.messages.map((m) => `${m.line}:${m.column} ${m.ruleId}: ${m.message}`))).toEqual([]);
   });
 });
