@@ -87,9 +87,8 @@ describe('lab ui in chromium', () => {
     expect(checkEnded - threeAt).toBeGreaterThan(2_000);
     expect(Math.max(0, ...points)).toBeGreaterThanOrEqual(5);
     expect(await section.locator('.live canvas').count()).toBeGreaterThan(0);
-    await section.locator('.live').screenshot({ path: artefact('dashboard-live.png') });
-    await page.screenshot({ path: artefact('dashboard.png'), fullPage: true });
     await section.screenshot({ path: artefact('dashboard-lab.png') });
+    await page.screenshot({ path: artefact('dashboard.png'), fullPage: true });
     const down = await cli(['down', LAB, '-q']);
     expect(down.code, down.stderr).toBe(0);
     await expect.poll(() => section.getAttribute('class'), { timeout: 10_000 }).toBe('lab gone');
