@@ -34,7 +34,7 @@ describe('lab ui in chromium', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const problems = watch(page, ui.url.replace(/\?.*$/, ''));
     expect((await page.goto(ui.url))?.status()).toBe(200);
-    await expect.poll(() => page.locator('#conn').textContent()).toMatch(/^live/);
+    await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toMatch(/^live/);
     const seen = new Set<string>();
     // Every state the page shows for the lab machine while it comes up, read as it changes.
     await page.exposeFunction('seen', (s: string) => seen.add(s));

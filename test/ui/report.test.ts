@@ -39,7 +39,7 @@ describe('report.html of a real lab run, in chromium', () => {
     expect(doc.checks.length).toBeGreaterThan(0);
     for (const c of doc.checks) {
       const section = page.locator(`section[data-check="${c.id}"]`);
-      await expect.poll(() => section.count()).toBe(1);
+      await expect.poll(() => section.count(), { timeout: 10_000 }).toBe(1);
       expect(await section.getAttribute('data-status')).toBe(c.status);
       expect(await section.isVisible()).toBe(true);
       expect(await section.locator('h2 .badge').textContent()).toBe(c.status.toUpperCase());
@@ -51,7 +51,7 @@ describe('report.html of a real lab run, in chromium', () => {
     for (const p of plots) {
       const host = page.locator(`#plot-${p.id}`);
       if (p.kind === 'lines') {
-        await expect.poll(() => host.getAttribute('data-rendered')).toBe('1');
+        await expect.poll(() => host.getAttribute('data-rendered'), { timeout: 10_000 }).toBe('1');
         // Drawn, not just created: the plot's canvas has coloured pixels in both series' colours.
         const colours = await host.locator('canvas').evaluate((cv: HTMLCanvasElement) => {
           const d = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
