@@ -21,8 +21,8 @@ function frame(src: string, len: number): string {
   b[14] = 0x45;
   b[22] = 64;
   b[23] = 6;
-  src.split('.').forEach((o, i) => (b[26 + i] = Number(o)));
-  [10, 255, 1, 2].forEach((o, i) => (b[30 + i] = o));
+  b.set(src.split('.').map(Number), 26);
+  b.set([10, 255, 1, 2], 30);
   const f = join(tmp, `frame-${src}-${len}`);
   writeFileSync(f, b);
   return f;

@@ -8,7 +8,6 @@ import { attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../ho
 import { nodePinDir } from '../host-routing/host-routing.js';
 import { decisionOf, type Decision, type Feature } from '../feature.js';
 import { FQ_BUCKETS, HORIZON_NS, podRateLines } from './maps.js';
-import { showBps } from './quantity.js';
 
 /** edt: per-pod EDT stamps on the uplink egress with fq under them; off: no rate limiting on the node. */
 export type BwmMode = 'edt' | 'off';

@@ -53,6 +53,7 @@ export function edtDeparture(p: {
   bytesPerSec: bigint;
   horizonNs?: bigint;
 }): Departure {
+  // biome-ignore lint/complexity/useMathMinMax: bigint, which Math.max does not take
   const base = p.tLast > p.now ? p.tLast : p.now;
   let tNext = base + (BigInt(p.wireLen) * 1_000_000_000n) / p.bytesPerSec;
   if (p.tstamp !== undefined && p.tstamp > tNext) tNext = p.tstamp;
