@@ -7,9 +7,11 @@ import { connectivity } from './connectivity.js';
 import { tsoProbe } from './tso-probe.js';
 import { netkit } from './netkit.js';
 import { netkitThroughput } from './netkit-throughput.js';
+import { bwmRate } from './bwm-rate.js';
+import { bwmLatency } from './bwm-latency.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
-export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput];
+export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput, bwmRate, bwmLatency];
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);
