@@ -89,8 +89,7 @@ const ratioPct = (r: RateRun) => Math.round((r.goodputBps / goodputOf(r.limitBps
 export function bwmSetup(lab: Lab): { node: LabNode; limited: Pod; free?: Pod } | undefined {
   for (const node of lab.nodes) {
     const limited = limitedPods(node)[0]?.pod;
-    if (limited?.ipv4 && node.uplink?.peer4)
-      return { node, limited, free: node.pods.find((p) => !p.egressBps && p.ipv4) };
+    if (limited?.ipv4 && node.uplink?.peer4) return { node, limited, free: node.pods.find((p) => !p.egressBps && p.ipv4) };
   }
   return undefined;
 }
