@@ -2,7 +2,9 @@ import { all, needTool } from '../kernel/facts.js';
 import type { Timing } from '../backends/backend.js';
 import { bandwidthManager, bwmMode } from '../datapath/bwm/bwm.js';
 import { showBps } from '../datapath/bwm/quantity.js';
-import { withShaper, type Shaper } from '../datapath/bwm/shaper.js';
+import { uplinkQdiscStats, withShaper, type Shaper } from '../datapath/bwm/shaper.js';
+import { readEdtCounters } from '../datapath/bwm/maps.js';
+import { bwmPins } from '../datapath/bwm/bwm.js';
 import { bulkFlow } from '../measure/flow.js';
 import { requestResponse, type RrResult } from '../measure/rr.js';
 import { bwmApplies, bwmSetup, goodputOf } from './bwm-rate.js';
@@ -93,7 +95,13 @@ export const bwmLatency: Check = {
         });
         const flow = await bulk;
         runs[shaper] = toLatencyRun(shaper, rr, flow.bitsPerSecond);
-        evidence.push(...rr.evidence.map((l) => `[${shaper}] ${l}`), `[${shaper}] ${flow.evidence.at(-1)}`);
+        const counters = await readEdtCounters(ctx.backend.root(node.name), bwmPins(ctx, node).counters, ctx.signal);
+        evidence.push(
+          ...rr.evidence.map((l) => `[${shaper}] ${l}`),
+          `[${shaper}] ${flow.evidence.at(-1)}`,
+          `[${shaper}] tc -s qdisc show dev ${node.uplink!.nodeDev}:\n${await uplinkQdiscStats(ctx, node)}`,
+          `[${shaper}] edt counters since the lab came up: ${JSON.stringify(counters)}`,
+        );
       });
     }
     const { edt, htb, tbf } = runs as Record<Shaper, LatencyRun>;

@@ -49,27 +49,36 @@ type Status = 'pass' | 'fail' | 'error';
 
 /**
  * The verdict. Limits above JUDGE_SHARE of the unlimited capacity are reported, not
- * judged (on emulated CPUs, say so); fewer than two judged limits is `error`. A judged
- * limit off by more than RATE_TOLERANCE from its goodput is `fail`; so is an unlimited
- * pod that was stamped or held near the limit.
+ * judged (on emulated CPUs, say so), and so, on emulated CPUs only, is a flow short of
+ * its limit (the sender starved); fewer than two judged limits is `error`. A judged limit
+ * off by more than RATE_TOLERANCE is `fail`, as is an unlimited pod stamped or held near it.
  */
 export function judgeRate(runs: RateRun[], free: FreeRun, timing: Timing): { status: Status; reason: string } {
   const capacity = free.goodputBps;
-  const judged = runs.filter((r) => goodputOf(r.limitBps) <= JUDGE_SHARE * capacity);
-  const tooHigh = runs.filter((r) => !judged.includes(r));
-  const accel = timing === 'emulated' ? 'the emulated CPU (TCG)' : 'this path';
-  const notJudged = tooHigh.length
-    ? `; not judged: ${tooHigh.map((r) => showBps(r.limitBps)).join(', ')}, too high for ${accel}, which carried ${showBps(capacity)} unlimited`
-    : '';
+  const low = runs.filter((r) => goodputOf(r.limitBps) <= JUDGE_SHARE * capacity);
+  const tooHigh = runs.filter((r) => !low.includes(r));
+  const emulated = timing === 'emulated';
+  const accel = emulated ? 'the emulated CPU (TCG)' : 'this path';
+  // On emulated CPUs a flow short of its limit says the sender starved, not the limiter: not judged (over the limit always is).
+  const starved = emulated ? low.filter((r) => r.goodputBps < (1 - RATE_TOLERANCE) * goodputOf(r.limitBps)) : [];
+  const judged = low.filter((r) => !starved.includes(r));
+  const notJudged = [
+    ...(tooHigh.length
+      ? [
+          `not judged: ${tooHigh.map((r) => showBps(r.limitBps)).join(', ')}, too high for ${accel}, which carried ${showBps(capacity)} unlimited`,
+        ]
+      : []),
+    ...(starved.length ? [`not judged: ${starved.map(show).join(', ')}: the emulated sender did not fill the limit`] : []),
+  ]
+    .map((x) => `; ${x}`)
+    .join('');
   if (judged.length < 2)
     return {
       status: 'error',
       reason: couldNotEstablish(
-        `two limits below ${JUDGE_SHARE} x what ${accel} carries (${showBps(capacity)}); ${judged.length} were${notJudged}`,
+        `two limits the sender fills, below ${JUDGE_SHARE} x what ${accel} carries (${showBps(capacity)}); ${judged.length} were${notJudged}`,
       ),
     };
-  const show = (r: RateRun) =>
-    `${showBps(r.limitBps)}: ${showBps(r.goodputBps)} goodput (${ratioPct(r)}% of ${showBps(goodputOf(r.limitBps))} expected)`;
   const problems: string[] = [];
   for (const r of judged) {
     if (!(r.stamped > 0)) problems.push(`${showBps(r.limitBps)}: edt_uplink stamped no packet of the limited pod`);
@@ -83,6 +92,9 @@ export function judgeRate(runs: RateRun[], free: FreeRun, timing: Timing): { sta
   return problems.length ? { status: 'fail', reason: problems.join('; ') } : { status: 'pass', reason: summary };
 }
 
+const show = (r: RateRun) =>
+  `${showBps(r.limitBps)}: ${showBps(r.goodputBps)} goodput (${ratioPct(r)}% of ${showBps(goodputOf(r.limitBps))} expected)`;
+const short = (r: RateRun) => r.goodputBps < (1 - RATE_TOLERANCE) * goodputOf(r.limitBps);
 const ratioPct = (r: RateRun) => Math.round((r.goodputBps / goodputOf(r.limitBps)) * 1000) / 10;
 
 /** A node running EDT with a limited pod behind an uplink, and the pods the checks use. */
@@ -140,9 +152,16 @@ export const bwmRate: Check = {
     const runs: RateRun[] = [];
     for (const bps of [limit, limit / 2]) {
       ctx.progress(`bwm-rate: ${seconds} s flow from ${limited.name} limited to ${showBps(bps)}`);
-      const m = await withShaper(ctx, node, 'edt', { [limited.name]: bps }, () => measuredFlow(ctx, node, limited, seconds));
-      evidence.push(`[${limited.name} at ${showBps(bps)}] ${m.flow.evidence.at(-1)}; edt counters +${JSON.stringify(m.delta)}`);
-      runs.push({ limitBps: bps, goodputBps: m.flow.bitsPerSecond, stamped: m.delta.stamped, dropHorizon: m.delta.dropHorizon });
+      let run: RateRun | undefined;
+      // An emulated sender that fell short of the limit gets one more flow (a busy machine starves TCG guests).
+      for (let attempt = 1; attempt <= 2 && (!run || (timing === 'emulated' && short(run))); attempt++) {
+        const m = await withShaper(ctx, node, 'edt', { [limited.name]: bps }, () => measuredFlow(ctx, node, limited, seconds));
+        evidence.push(
+          `[${limited.name} at ${showBps(bps)}, attempt ${attempt}] ${m.flow.evidence.at(-1)}; edt counters +${JSON.stringify(m.delta)}`,
+        );
+        run = { limitBps: bps, goodputBps: m.flow.bitsPerSecond, stamped: m.delta.stamped, dropHorizon: m.delta.dropHorizon };
+      }
+      runs.push(run!);
     }
     const metrics = {
       pod: `${node.name}/${limited.name}`,

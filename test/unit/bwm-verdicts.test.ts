@@ -26,6 +26,21 @@ describe('bwm-rate verdict', () => {
     });
     expect(judgeRate([at(20e6, 1), at(10e6, 1.06)], free, 'native').status).toBe('fail');
   });
+  it('on emulated CPUs a flow short of its limit is the starved sender: not judged, an error when fewer than two remain', () => {
+    const v = judgeRate([at(20e6, 0.9), at(10e6, 1)], free, 'emulated');
+    expect(v.status).toBe('error');
+    expect(v.reason).toContain(
+      'not judged: 20 Mbit/s: 17.22 Mbit/s goodput (90% of 19.13 Mbit/s expected): the emulated sender did not fill the limit',
+    );
+    // Natively the same shortfall is the limiter's fault.
+    expect(judgeRate([at(20e6, 0.9), at(10e6, 1)], free, 'native').status).toBe('fail');
+  });
+  it('on emulated CPUs a flow over its limit still fails', () => {
+    expect(judgeRate([at(20e6, 1.06), at(10e6, 1)], free, 'emulated')).toMatchObject({
+      status: 'fail',
+      reason: expect.stringContaining('outside ±5%'),
+    });
+  });
   it('fails when the limited pod was not stamped (the limit came from elsewhere)', () => {
     expect(judgeRate([at(20e6, 1, 0), at(10e6, 1)], free, 'native').reason).toContain('stamped no packet');
   });

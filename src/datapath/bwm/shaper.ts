@@ -52,3 +52,9 @@ export async function withShaper<T>(
     await setShaper(ctx, node, 'edt', {});
   }
 }
+
+/** The uplink's qdiscs with their statistics (drops, fq's flows_plimit and horizon drops), as evidence. */
+export async function uplinkQdiscStats(ctx: LabContext, node: LabNode): Promise<string> {
+  const r = await ctx.backend.exec(node.netns).run(['tc', '-s', 'qdisc', 'show', 'dev', node.uplink!.nodeDev], { signal: ctx.signal });
+  return r.stdout.trim();
+}
