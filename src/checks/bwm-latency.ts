@@ -84,6 +84,10 @@ export const bwmLatency: Check = {
     const runs: Partial<Record<Shaper, LatencyRun>> = {};
     const from = ctx.backend.exec(limited.netns);
     const to = ctx.backend.exec(peer.netns);
+    // The floor: the same round trips with nothing else sent (what the path and, under TCG, the emulation cost).
+    ctx.progress(`bwm-latency: 3 s of round trips from ${limited.name} alone (the floor)`);
+    const idle = await requestResponse({ from, to, addr, seconds: 3, journal: ctx.journal, signal: ctx.signal });
+    evidence.push(...idle.evidence.map((l) => `[idle] ${l}`));
     for (const shaper of ['edt', 'htb', 'tbf'] as const) {
       ctx.progress(`bwm-latency: ${seconds} s of round trips from ${limited.name} beside its bulk flow, ${shaper} at ${showBps(limit)}`);
       await withShaper(ctx, node, shaper, {}, async () => {
@@ -113,6 +117,7 @@ export const bwmLatency: Check = {
       seconds,
       tool: 'sockperf ping-pong --tcp, 14-byte messages, full round trips (its percentiles)',
       runs: { edt, htb, tbf },
+      idle: toLatencyRun('edt', idle, 0),
       p99RatioHtbToEdt: verdict.ratio,
       p99RatioTbfToEdt: Math.round((tbf.p99Us / edt.p99Us) * 100) / 100,
       seedP99Ratio: SEED_P99_RATIO,
