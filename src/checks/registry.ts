@@ -9,9 +9,10 @@ import { netkit } from './netkit.js';
 import { netkitThroughput } from './netkit-throughput.js';
 import { bwmRate } from './bwm-rate.js';
 import { bwmLatency } from './bwm-latency.js';
+import { bwmHorizon } from './bwm-horizon.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
-export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput, bwmRate, bwmLatency];
+export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput, bwmRate, bwmLatency, bwmHorizon];
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);

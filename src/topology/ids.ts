@@ -12,5 +12,6 @@ export const CHECK_IDS = [
   'connectivity',
   'bwm-rate',
   'bwm-latency',
+  'bwm-horizon',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { goodputOf, judgeRate, type FreeRun, type RateRun } from '../../src/checks/bwm-rate.js';
 import { judgeLatency, type LatencyRun } from '../../src/checks/bwm-latency.js';
+import { judgeHorizon } from '../../src/checks/bwm-horizon.js';
 
 const at = (limitBps: number, share: number, stamped = 1000): RateRun => ({
   limitBps,
@@ -98,5 +99,28 @@ describe('bwm-latency verdict', () => {
       /htb: the bulk flow moved 10 Mbit\/s, under 0.8 x its 20 Mbit\/s limit/,
     );
     expect(judgeLatency(run('edt', Number.NaN), run('htb', 21000), 20e6, 'native').status).toBe('error');
+  });
+});
+
+describe('bwm-horizon verdict', () => {
+  const ok = { limitBps: 100e3, sentBps: 1e6, receivedBps: 95e3, dropHorizon: 200, stamped: 40 };
+  it('passes when BPF dropped beyond the horizon and the receiver got the limit', () => {
+    expect(judgeHorizon(ok)).toMatchObject({
+      status: 'pass',
+      reason: expect.stringContaining('200 packets dropped in BPF beyond the 2 s horizon'),
+    });
+  });
+  it('fails without horizon drops, with more than the limit received, or with nothing stamped', () => {
+    expect(judgeHorizon({ ...ok, dropHorizon: 0 }).reason).toContain('no packet dropped at the horizon');
+    // payload limit: 100k x 1400/1442 = 97.1 kbit/s; +5% = 101.9
+    expect(judgeHorizon({ ...ok, receivedBps: 102e3 }).status).toBe('fail');
+    expect(judgeHorizon({ ...ok, receivedBps: 101e3 }).status).toBe('pass');
+    expect(judgeHorizon({ ...ok, stamped: 0 }).status).toBe('fail');
+  });
+  it('a sender that did not outrun its limit is an error: no queue could reach the horizon', () => {
+    expect(judgeHorizon({ ...ok, sentBps: 150e3 })).toMatchObject({
+      status: 'error',
+      reason: expect.stringMatching(/^could not establish: /),
+    });
   });
 });

@@ -72,13 +72,13 @@ describe('Bandwidth Manager in a VM (kernel with sch_fq)', () => {
     expect(cc.split('\n').slice(0, 2)).toEqual(['bbr', '0']);
   });
 
-  it('bwm-rate and bwm-latency run; neither finds the kernel against its claim; EDT is back afterwards', async () => {
+  it('bwm-rate, bwm-latency and bwm-horizon run; none finds the kernel against its claim; EDT is back afterwards', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bwm-vm-report-'));
-    const r = await cli(['check', LAB, '--only', 'bwm-rate,bwm-latency', '--report-dir', dir, '-q']);
+    const r = await cli(['check', LAB, '--only', 'bwm-rate,bwm-latency,bwm-horizon', '--report-dir', dir, '-q']);
     const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
     const by = Object.fromEntries(rep.checks.map((c: Check) => [c.id, c])) as Record<string, Check>;
     // Under TCG on a busy machine a flow may not reach its limit: then `error` ("could not establish"), never `fail`.
-    for (const id of ['bwm-rate', 'bwm-latency']) {
+    for (const id of ['bwm-rate', 'bwm-latency', 'bwm-horizon']) {
       expect(by[id].status, `${id}: ${by[id].reason}\n${r.stderr}`).not.toBe('fail');
       if (by[id].status === 'error') expect(by[id].reason).toMatch(/^could not establish: /);
     }
@@ -90,6 +90,8 @@ describe('Bandwidth Manager in a VM (kernel with sch_fq)', () => {
     }
     const lat = by['bwm-latency'].metrics as Record<string, Record<string, { observations: number }>>;
     for (const s of ['edt', 'htb', 'tbf']) expect(lat.runs[s].observations, s).toBeGreaterThan(0);
+    // UDP at ten times the limit: BPF drops beyond the horizon and counts it.
+    expect(by['bwm-horizon'].status, by['bwm-horizon'].reason).toBe('pass');
     // The checks swapped shapers and put EDT back: fq at the root, edt_uplink on the egress hook.
     const [qdisc, net] = await uplinkState();
     expect(JSON.parse(qdisc)[0]).toMatchObject({ kind: 'fq', root: true });
