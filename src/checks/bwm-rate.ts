@@ -3,7 +3,7 @@ import type { Timing } from '../backends/backend.js';
 import { bandwidthManager, bwmMode, bwmPins, limitedPods } from '../datapath/bwm/bwm.js';
 import { readEdtCounters, type EdtCounters } from '../datapath/bwm/maps.js';
 import { showBps } from '../datapath/bwm/quantity.js';
-import { withShaper } from '../datapath/bwm/shaper.js';
+import { fqTimerLatencyUs, uplinkQdiscStats, withShaper } from '../datapath/bwm/shaper.js';
 import { bulkFlow } from '../measure/flow.js';
 import type { LabContext } from '../lifecycle/context.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
@@ -36,6 +36,8 @@ export interface RateRun {
   goodputBps: number;
   stamped: number;
   dropHorizon: number;
+  /** fq's timer lateness after the flow, µs (how late it released throttled packets). */
+  fqLatencyUs?: number;
 }
 
 /** The unlimited pod's flow, also the measure of what the path carries. */
@@ -68,7 +70,11 @@ export function judgeRate(runs: RateRun[], free: FreeRun, timing: Timing): { sta
           `not judged: ${tooHigh.map((r) => showBps(r.limitBps)).join(', ')}, too high for ${accel}, which carried ${showBps(capacity)} unlimited`,
         ]
       : []),
-    ...(starved.length ? [`not judged: ${starved.map(show).join(', ')}: the emulated sender did not fill the limit`] : []),
+    ...(starved.length
+      ? [
+          `not judged: ${starved.map((r) => `${show(r)}${lateness(r)}`).join(', ')}: the emulated guest (its sender, or fq's timer) did not fill the limit`,
+        ]
+      : []),
   ]
     .map((x) => `; ${x}`)
     .join('');
@@ -94,6 +100,7 @@ export function judgeRate(runs: RateRun[], free: FreeRun, timing: Timing): { sta
 
 const show = (r: RateRun) =>
   `${showBps(r.limitBps)}: ${showBps(r.goodputBps)} goodput (${ratioPct(r)}% of ${showBps(goodputOf(r.limitBps))} expected)`;
+const lateness = (r: RateRun) => (r.fqLatencyUs === undefined ? '' : `, fq timer ${Math.round(r.fqLatencyUs / 100) / 10} ms late`);
 const short = (r: RateRun) => r.goodputBps < (1 - RATE_TOLERANCE) * goodputOf(r.limitBps);
 const ratioPct = (r: RateRun) => Math.round((r.goodputBps / goodputOf(r.limitBps)) * 1000) / 10;
 
@@ -155,11 +162,16 @@ export const bwmRate: Check = {
       let run: RateRun | undefined;
       // An emulated sender that fell short of the limit gets one more flow (a busy machine starves TCG guests).
       for (let attempt = 1; attempt <= 2 && (!run || (timing === 'emulated' && short(run))); attempt++) {
-        const m = await withShaper(ctx, node, 'edt', { [limited.name]: bps }, () => measuredFlow(ctx, node, limited, seconds));
+        const m = await withShaper(ctx, node, 'edt', { [limited.name]: bps }, async () => ({
+          ...(await measuredFlow(ctx, node, limited, seconds)),
+          fq: await uplinkQdiscStats(ctx, node),
+        }));
         evidence.push(
           `[${limited.name} at ${showBps(bps)}, attempt ${attempt}] ${m.flow.evidence.at(-1)}; edt counters +${JSON.stringify(m.delta)}`,
         );
-        run = { limitBps: bps, goodputBps: m.flow.bitsPerSecond, stamped: m.delta.stamped, dropHorizon: m.delta.dropHorizon };
+        const fqLatencyUs = fqTimerLatencyUs(m.fq);
+        run = { limitBps: bps, goodputBps: m.flow.bitsPerSecond, stamped: m.delta.stamped, dropHorizon: m.delta.dropHorizon, fqLatencyUs };
+        evidence.push(`tc -s qdisc show dev ${node.uplink!.nodeDev} after it:\n${m.fq}`);
       }
       runs.push(run!);
     }

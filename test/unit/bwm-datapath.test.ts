@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bandwidthManager, fqLines, shaperLines } from '../../src/datapath/bwm/bwm.js';
+import { fqTimerLatencyUs } from '../../src/datapath/bwm/shaper.js';
 import { edtDeparture, edtRate, podRateLines } from '../../src/datapath/bwm/maps.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
 
@@ -98,5 +99,19 @@ describe('bandwidth-manager decisions', () => {
     const d = bandwidthManager.decide(facts({ CONFIG_NET_SCH_FQ: 'y' }), { ...dp, hostRouting: 'legacy', bandwidthManager: true }, 'n');
     expect(d).toMatchObject({ status: 'declined', mode: 'off' });
     expect(d.detail).toContain('ip_rcv');
+  });
+});
+
+describe("fq's timer lateness from tc -s qdisc", () => {
+  const line = (lat: string) =>
+    `qdisc fq 8002: root refcnt 2 limit 10000p flow_limit 100p buckets 32768 horizon 2s horizon_drop\n Sent 63753 bytes 63 pkt (dropped 0, overlimits 0 requeues 0)\n  gc 0 highprio 0 fastpath 1 throttled 61 latency ${lat}\n`;
+  it('reads it in microseconds whatever the unit tc chose', () => {
+    expect(fqTimerLatencyUs(line('16.1ms'))).toBeCloseTo(16_100);
+    expect(fqTimerLatencyUs(line('4.79ms'))).toBeCloseTo(4_790);
+    expect(fqTimerLatencyUs(line('812us'))).toBe(812);
+    expect(fqTimerLatencyUs(line('1.2s'))).toBe(1_200_000);
+  });
+  it('undefined where the root is not fq (HTB has no such line)', () => {
+    expect(fqTimerLatencyUs('qdisc htb 1: root refcnt 2 r2q 10 default 0 direct_packets_stat 0 direct_qlen 1000')).toBeUndefined();
   });
 });

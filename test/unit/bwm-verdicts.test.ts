@@ -31,8 +31,10 @@ describe('bwm-rate verdict', () => {
     const v = judgeRate([at(20e6, 0.9), at(10e6, 1)], free, 'emulated');
     expect(v.status).toBe('error');
     expect(v.reason).toContain(
-      'not judged: 20 Mbit/s: 17.22 Mbit/s goodput (90% of 19.13 Mbit/s expected): the emulated sender did not fill the limit',
+      "not judged: 20 Mbit/s: 17.22 Mbit/s goodput (90% of 19.13 Mbit/s expected): the emulated guest (its sender, or fq's timer) did not fill the limit",
     );
+    const late = judgeRate([{ ...at(20e6, 0.9), fqLatencyUs: 16_100 }, at(10e6, 1)], free, 'emulated');
+    expect(late.reason).toContain('expected), fq timer 16.1 ms late: the emulated guest');
     // Natively the same shortfall is the limiter's fault.
     expect(judgeRate([at(20e6, 0.9), at(10e6, 1)], free, 'native').status).toBe('fail');
   });

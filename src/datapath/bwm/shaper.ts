@@ -58,3 +58,16 @@ export async function uplinkQdiscStats(ctx: LabContext, node: LabNode): Promise<
   const r = await ctx.backend.exec(node.netns).run(['tc', '-s', 'qdisc', 'show', 'dev', node.uplink!.nodeDev], { signal: ctx.signal });
   return r.stdout.trim();
 }
+
+const TIME_UNIT_US: Record<string, number> = { ns: 1e-3, us: 1, ms: 1e3, s: 1e6 };
+
+/**
+ * fq's timer lateness from `tc -s qdisc show` ("latency 16.1ms"): a moving average of how
+ * late fq unthrottled flows after their departure time (fq_check_throttled, unthrottle_latency_ns
+ * in net/sched/sch_fq.c). Where it is large (a starved emulated guest), EDT flows fall short of
+ * their rate while the stamps are right. Microseconds, or undefined without an fq line.
+ */
+export function fqTimerLatencyUs(stats: string): number | undefined {
+  const m = /qdisc fq [\s\S]*?\blatency ([\d.]+)(ns|us|ms|s)\b/.exec(stats);
+  return m ? Number(m[1]) * TIME_UNIT_US[m[2]] : undefined;
+}
