@@ -1,3 +1,4 @@
+import { LabError } from '../../errors.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
 import { attachedNames, attachPinned, chooseHook, detachAll, type Hook } from '../hook.js';
@@ -19,6 +20,7 @@ async function setShaper(ctx: LabContext, node: LabNode, shaper: Shaper, rates: 
   const exec = ctx.backend.exec(node.netns);
   const p = bwmPins(ctx, node);
   const classes = limitedPods(node).map((l) => ({ id: l.id, bps: rates[l.pod.name] ?? l.bps }));
+  if (shaper !== 'edt' && !classes.length) throw new LabError('E_USAGE', `${shaper} needs a pod with egressBandwidth on ${node.name}`);
   // The map keeps the rates (and restarts every pod's clock); the programs read it by pod id.
   await setPodRates(ctx, node, signal, rates);
   // tbf runs without a program: detach only what is there (detaching an empty tcx hook fails with ENOENT).
