@@ -24,11 +24,21 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
   let labName: string;
   try {
     if (kernels) await checkKernelNames(kernels);
+  } catch (e) {
+    printError(e);
+    return exitCodeFor(e);
+  }
+  try {
     const lab = await validate(file, kernels?.[0]);
     kernels ??= lab.kernels && lab.kernels.length > 1 ? lab.kernels : undefined;
     labName = lab.name;
   } catch (e) {
+    // A topology that does not validate still gets its reports, saying so (CI reads junit.xml).
+    const { labNameOf, writeFailureReports } = await import('../report/failure.js');
+    const name = await labNameOf(file).catch(() => 'lab');
+    const paths = await writeFailureReports({ file, name, step: 'validate', error: e, dir: opts.reportDir }).catch(() => undefined);
     printError(e);
+    if (paths) process.stdout.write(`\nreports: ${paths.json}\n         ${paths.junit}\n`);
     return exitCodeFor(e);
   }
   if (!kernels) return (await drive({ mode: 'run', file, only: opts.only, reportDir: opts.reportDir }, opts)).code;

@@ -11,7 +11,7 @@ export interface ReportPaths {
 }
 
 /** The report as report.json holds it: the lab, where it ran, the kernel, and every check. */
-export function reportJson(ctx: LabContext, results: CheckResult[]) {
+export function reportJson(ctx: Pick<LabContext, 'lab' | 'backend' | 'facts' | 'decisions'>, results: CheckResult[]) {
   const f = ctx.facts;
   return {
     lab: ctx.lab.name,
