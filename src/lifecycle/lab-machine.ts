@@ -22,6 +22,8 @@ export interface LabInput {
   /** qemu: boot this catalogue kernel instead of the topology's. */
   kernel?: string;
   only?: CheckId[];
+  /** Run the checks this many times on the one lab (flake rates); 1 when not given. */
+  repeat?: number;
   reportDir?: string;
   progress: (msg: string) => void;
 }
@@ -29,7 +31,10 @@ export interface LabInput {
 export interface LabOutput {
   lab?: Lab;
   probed?: Probed;
+  /** Every check result, of every run with --repeat. */
   results?: CheckResult[];
+  /** The results of each run, in order (one run without --repeat). */
+  runs?: CheckResult[][];
   reports?: ReportPaths;
   teardown?: TeardownResult;
   error?: unknown;
@@ -66,7 +71,7 @@ const failureInput = ({ context }: { context: Ctx }): Omit<FailureInput, 'name'>
   step: context.step ?? 'validate',
   node: context.failedNode,
   error: context.error,
-  results: context.results,
+  results: context.results ?? context.runs?.flat(),
   dir: context.input.reportDir,
 });
 const nodeOutput = ({ event }: { event: unknown }) => (event as { output?: NodeOutput }).output;
@@ -88,8 +93,8 @@ export const labMachine = setup({
     check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[] }>(({ input, signal }) =>
       runChecks(withSignal(input.ctx, signal), input.only),
     ),
-    report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; dir?: string; probed?: Probed }>(({ input }) =>
-      writeReports(input.ctx, input.results, input.dir),
+    report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; runs?: CheckResult[][]; dir?: string }>(({ input }) =>
+      writeReports(input.ctx, input.results, input.dir, input.runs),
     ),
     attach: fromPromise<{ ctx: LabContext }, { name: string; progress: (m: string) => void }>(({ input, signal }) =>
       attach(input.name, signal, input.progress),
@@ -129,6 +134,7 @@ export const labMachine = setup({
   },
   guards: {
     isCheckMode: ({ context }) => context.input.mode === 'check',
+    moreRuns: ({ context }) => (context.runs?.length ?? 0) + 1 < (context.input.repeat ?? 1),
     isUpMode: ({ context }) => context.input.mode === 'up',
     allNodesDone: ({ context }) => context.pendingNodes.length === 0,
     hasError: ({ context }) => context.error !== undefined,
@@ -214,12 +220,31 @@ export const labMachine = setup({
       },
       on: { INTERRUPT: { target: 'failing', actions: 'interrupt' } },
     },
+    // With --repeat N the state is entered N times on the one lab; each run's results are kept.
     checking: {
-      entry: at('check'),
+      entry: [
+        at('check'),
+        ({ context }) =>
+          (context.input.repeat ?? 1) > 1 && context.input.progress(`run ${(context.runs?.length ?? 0) + 1} of ${context.input.repeat}`),
+      ],
       invoke: {
         src: 'check',
         input: ({ context }) => ({ ctx: context.ctx!, only: context.input.only }),
-        onDone: { target: 'reporting', actions: assign({ results: ({ event }) => event.output }) },
+        onDone: [
+          {
+            guard: 'moreRuns',
+            target: 'checking',
+            reenter: true,
+            actions: assign({ runs: ({ context, event }) => [...(context.runs ?? []), event.output] }),
+          },
+          {
+            target: 'reporting',
+            actions: assign(({ context, event }) => {
+              const runs = [...(context.runs ?? []), event.output];
+              return { runs, results: runs.flat() };
+            }),
+          },
+        ],
         onError: endOrTearDown('recordError'),
       },
       on: {
@@ -230,7 +255,7 @@ export const labMachine = setup({
       entry: at('report'),
       invoke: {
         src: 'report',
-        input: ({ context }) => ({ ctx: context.ctx!, results: context.results!, dir: context.input.reportDir, probed: context.probed }),
+        input: ({ context }) => ({ ctx: context.ctx!, results: context.results!, runs: context.runs, dir: context.input.reportDir }),
         onDone: [
           { guard: 'isCheckMode', target: 'done', actions: assign({ reports: ({ event }) => event.output }) },
           { target: 'tearingDown', actions: assign({ reports: ({ event }) => event.output }) },
@@ -281,6 +306,7 @@ export const labMachine = setup({
     lab: context.lab,
     probed: context.probed,
     results: context.results,
+    runs: context.runs,
     reports: context.reports,
     teardown: context.teardown,
     error: context.error,

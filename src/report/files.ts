@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { LabContext } from '../lifecycle/context.js';
 import type { CheckResult } from '../checks/check.js';
 import { junitXml } from './junit.js';
+import { flakeJunit, flakeStats } from './repeat.js';
 
 export interface ReportPaths {
   dir: string;
@@ -43,7 +44,8 @@ export function reportJson(ctx: Pick<LabContext, 'lab' | 'backend' | 'facts' | '
   };
 }
 
-export async function writeReports(ctx: LabContext, results: CheckResult[], dir?: string): Promise<ReportPaths> {
+/** `runs`: each run's results with --repeat; more than one adds flake rates (report.json `repeat`, one JUnit case per check). */
+export async function writeReports(ctx: LabContext, results: CheckResult[], dir?: string, runs?: CheckResult[][]): Promise<ReportPaths> {
   const out = resolve(dir ?? join('reports', ctx.lab.name));
   await mkdir(out, { recursive: true });
   const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml') };
@@ -54,7 +56,10 @@ export async function writeReports(ctx: LabContext, results: CheckResult[], dir?
     await copyFile(log.path, dst);
     logs.push(dst);
   }
-  await writeFile(paths.json, JSON.stringify({ ...reportJson(ctx, results), ...(logs.length ? { logs } : {}) }, null, 2) + '\n');
-  await writeFile(paths.junit, junitXml(ctx.lab.name, results));
+  const repeat = runs && runs.length > 1 ? { runs: runs.length, checks: flakeStats(runs) } : undefined;
+  const json = { ...reportJson(ctx, results), ...(repeat ? { repeat } : {}), ...(logs.length ? { logs } : {}) };
+  await writeFile(paths.json, JSON.stringify(json, null, 2) + '\n');
+  const totalMs = results.reduce((a, r) => a + r.ms, 0);
+  await writeFile(paths.junit, repeat ? flakeJunit(ctx.lab.name, repeat.checks, totalMs) : junitXml(ctx.lab.name, results));
   return paths;
 }
