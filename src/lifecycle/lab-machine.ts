@@ -1,3 +1,5 @@
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { and, assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { LabError } from '../errors.js';
 import type { CheckResult } from '../checks/check.js';
@@ -62,6 +64,11 @@ const at = (step: LabStep) => ({ type: 'at', params: { step } }) as const;
 
 const errorOf = ({ event }: { event: unknown }) => (event as { error?: unknown }).error;
 const childId = (node: string) => `node:${node}`;
+/** Where a run's snapshots go: <report dir>/snapshots, one folder per run with --repeat. */
+const snapshotsOf = (context: Ctx) => resolve(context.input.reportDir ?? join('reports', context.lab!.name), 'snapshots');
+const snapshotDirOf = (context: Ctx): string =>
+  (context.input.repeat ?? 1) > 1 ? join(snapshotsOf(context), `run-${(context.runs?.length ?? 0) + 1}`) : snapshotsOf(context);
+
 /** What the failure report knows: the further the lab got, the more. */
 const failureInput = ({ context }: { context: Ctx }): Omit<FailureInput, 'name'> & { name?: string } => ({
   file: context.input.file,
@@ -90,8 +97,12 @@ export const labMachine = setup({
       provision(input.lab, input.probed, quiet(signal), input.progress),
     ),
     node: nodeMachine,
-    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[] }>(({ input, signal }) =>
-      runChecks(withSignal(input.ctx, signal), input.only),
+    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[]; snapshots: string; snapshotDir: string; first: boolean }>(
+      async ({ input, signal }) => {
+        // Snapshots of an earlier run into the same report dir would read as this run's.
+        if (input.first) await rm(input.snapshots, { recursive: true, force: true });
+        return runChecks(withSignal(input.ctx, signal), input.only, input.snapshotDir);
+      },
     ),
     report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; runs?: CheckResult[][]; dir?: string }>(({ input }) =>
       writeReports(input.ctx, input.results, input.dir, input.runs),
@@ -229,7 +240,13 @@ export const labMachine = setup({
       ],
       invoke: {
         src: 'check',
-        input: ({ context }) => ({ ctx: context.ctx!, only: context.input.only }),
+        input: ({ context }) => ({
+          ctx: context.ctx!,
+          only: context.input.only,
+          snapshots: snapshotsOf(context),
+          snapshotDir: snapshotDirOf(context),
+          first: !context.runs?.length,
+        }),
         onDone: [
           {
             guard: 'moreRuns',

@@ -3,6 +3,8 @@ import { createActor, fromPromise, toPromise } from 'xstate';
 import type { CheckResult } from '../../src/checks/check.js';
 import { labMachine } from '../../src/lifecycle/lab-machine.js';
 import { parseRepeat } from '../../src/cli/options.js';
+import { devicesOf, mapPinsOf, snapshotPlan } from '../../src/lifecycle/snapshot.js';
+import type { LabNode } from '../../src/topology/model.js';
 import { flakeJunit, flakeStats, flakeTable, numericMetrics, spread } from '../../src/report/repeat.js';
 
 const result = (id: string, status: CheckResult['status'], metrics: Record<string, unknown> = {}, reason: string = status, ms = 100) =>
@@ -93,5 +95,34 @@ describe('flake rates', () => {
     expect(reported).toEqual(out.runs);
     expect(out.results?.map((r) => r.status)).toEqual(['pass', 'fail', 'pass', 'fail']);
     expect(flakeStats(out.runs!)[0].counts).toEqual({ pass: 2, fail: 2, error: 0, skip: 0 });
+  });
+});
+
+describe('snapshot plan', () => {
+  const exec = (where: string) => ({ where, hostPids: true, run: async () => ({ code: 0, stdout: '', stderr: '', ms: 0 }) }) as never;
+  const lab = {
+    name: 'l',
+    peers: [{ name: 'remote', netns: 'dpl-l.remote', node: 'n1' }],
+    nodes: [{ name: 'n1', netns: 'dpl-l.n1', pods: [{ name: 'a', netns: 'dpl-l.n1.a' }] }],
+  } as never;
+  const backend = (kind: string) => ({ kind, exec, root: () => exec('root') }) as never;
+
+  it('per namespace of the node (node, pods, peer): links, addresses, routes, qdiscs, sockets, nstat, bpf attachments', () => {
+    const plan = snapshotPlan({ lab, backend: backend('local') }, (lab as { nodes: LabNode[] }).nodes[0]);
+    const files = plan.map((c) => c.file);
+    for (const place of ['node', 'pod-a', 'peer-remote'])
+      for (const f of ['ip-link.json', 'ip-addr.json', 'ip-route4.json', 'tc-qdisc.json', 'ss-tmi.txt', 'nstat.json', 'bpftool-net.json'])
+        expect(files).toContain(`n1/${place}/${f}`);
+    expect(files).toContain('n1/bpftool-prog.json');
+    expect(files).not.toContain('n1/dmesg.txt');
+    const vm = snapshotPlan({ lab, backend: backend('qemu') }, (lab as { nodes: LabNode[] }).nodes[0]);
+    expect(vm.find((c) => c.file === 'n1/dmesg.txt')?.tailLines).toBeGreaterThan(0);
+  });
+
+  it('map pins: the node own and the lab-wide ones, never programs or another node', () => {
+    const found = ['/b/n1/maps/counters', '/b/n1/prog/from_pod', '/b/n2/maps/endpoints', '/b/count-eth0-1/maps/counts', ''].join('\n');
+    expect(mapPinsOf(found, '/b', 'n1', ['n1', 'n2'])).toEqual(['/b/n1/maps/counters', '/b/count-eth0-1/maps/counts']);
+    expect(devicesOf('[{"ifname":"lo"},{"ifname":"eth0"}]')).toEqual(['eth0']);
+    expect(devicesOf('not json')).toEqual([]);
   });
 });
