@@ -3,7 +3,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import type { Backend } from '../backends/backend.js';
 import type { CheckResult } from '../checks/check.js';
 import type { Decision } from '../datapath/feature.js';
-import { LabError } from '../errors.js';
+import { BootError, LabError } from '../errors.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { MAX_TOPOLOGY_BYTES } from '../topology/limits.js';
 import { loadTopologyFile } from '../topology/loader.js';
@@ -126,7 +126,9 @@ export async function writeFailureReports(input: FailureInput): Promise<ReportPa
   const out = resolve(input.dir ?? join('reports', input.name));
   await mkdir(out, { recursive: true });
   const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml') };
-  const failure = failureOf(input.step, input.error, input.node);
+  // A VM that did not boot is named lab.node (qemu's vm.ts); the provision step knows no node otherwise.
+  const vm = input.error instanceof BootError && input.error.vm.startsWith(`${input.name}.`) ? input.error.vm : undefined;
+  const failure = failureOf(input.step, input.error, input.node ?? vm?.slice(input.name.length + 1));
   const logs: string[] = [];
   const tails: { node: string; tail: string }[] = [];
   const files = input.lab && input.probed ? input.probed.backend.logs(input.lab) : [];

@@ -4,6 +4,7 @@ import type { LabContext } from '../lifecycle/context.js';
 import type { CheckResult } from '../checks/check.js';
 import { junitXml } from './junit.js';
 import { flakeJunit, flakeStats } from './repeat.js';
+import { kernelIdentity } from './kernel-id.js';
 
 export interface ReportPaths {
   dir: string;
@@ -21,6 +22,7 @@ export function reportJson(ctx: Pick<LabContext, 'lab' | 'backend' | 'facts' | '
     generatedAt: new Date().toISOString(),
     kernel: {
       release: f.release,
+      identity: kernelIdentity(ctx.lab, f.release),
       arch: f.arch,
       configSource: f.configSource,
       btf: f.btf,

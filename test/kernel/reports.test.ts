@@ -33,6 +33,7 @@ describe('reports are written when the lab fails', () => {
     expect(json.failure).toMatchObject({ step: 'deploy', node: 'node1', code: 'E_COMMAND', message: 'bpftool refused the program' });
     // Probe ran on this kernel: the report names it.
     expect(json.kernel.release).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+    expect(json.kernel.identity).toMatchObject({ source: 'host', procVersion: readFileSync('/proc/version', 'utf8').trim() });
     const xml = readFileSync(join(dir, 'junit.xml'), 'utf8');
     expect(xml.match(/<testcase /g)).toHaveLength(1);
     expect(xml).toContain('name="deploy"');
