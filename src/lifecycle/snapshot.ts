@@ -64,7 +64,8 @@ export function snapshotPlan(ctx: Pick<LabContext, 'lab' | 'backend'>, node: Lab
   return [
     ...places.flatMap((p) => namespaceCommands(node.name, p.place, ctx.backend.exec(p.netns))),
     { file: `${node.name}/bpftool-prog.json`, exec: root, argv: ['bpftool', '-j', 'prog', 'show'] },
-    { file: `${node.name}/bpftool-map.json`, exec: root, argv: ['bpftool', '-j', 'map', 'show'] },
+    // -f: each map's pinned paths, which name the lab's maps to dump (a guest has no find).
+    { file: `${node.name}/bpftool-map.json`, exec: root, argv: ['bpftool', '-j', '-f', 'map', 'show'] },
     { file: `${node.name}/bpftool-link.json`, exec: root, argv: ['bpftool', '-j', 'link', 'show'] },
     // A VM's kernel log is the node's own; the local backend's would be this machine's, shared by every lab.
     ...(ctx.backend.kind === 'qemu' ? [{ file: `${node.name}/dmesg.txt`, exec: root, argv: ['dmesg'], tailLines: DMESG_LINES }] : []),
@@ -82,13 +83,20 @@ export function devicesOf(ipLinkJson: string): string[] {
 }
 
 /**
- * The pinned maps of one node, from `find BPFDIR -type f` (bpffs shows pins as files): those in the node's
- * own folder (host-routing.ts, nodePinDir) or in no node's (a check's counters); programs (.../prog/...) are no maps.
+ * The lab's pinned maps on one node, from `bpftool -j -f map show`: those in the node's own folder
+ * (host-routing.ts, nodePinDir) or in no node's (a check's counters); another lab's are not ours.
  */
-export function mapPinsOf(findOutput: string, bpfDir: string, node: string, nodes: readonly string[]): string[] {
-  return findOutput
-    .split('\n')
-    .filter((p) => p.startsWith(`${bpfDir}/`) && !p.split('/').includes('prog'))
+export function mapPinsOf(mapShowJson: string, bpfDir: string, node: string, nodes: readonly string[]): string[] {
+  let maps: { pinned?: unknown }[];
+  try {
+    maps = JSON.parse(mapShowJson);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(maps)) return [];
+  return maps
+    .flatMap((m) => (Array.isArray(m.pinned) ? m.pinned.filter((p): p is string => typeof p === 'string') : []))
+    .filter((p) => p.startsWith(`${bpfDir}/`))
     .filter((p) => {
       const top = p.slice(bpfDir.length + 1).split('/')[0];
       return top === node || !nodes.includes(top);
@@ -129,31 +137,36 @@ export async function captureSnapshot(ctx: LabContext, dir: string, nodes: reado
   };
   await Promise.all(
     nodes.map(async (node) => {
-      const root = ctx.backend.root(node.name);
-      const plan = snapshotPlan(ctx, node);
-      const outputs = new Map<string, string>();
-      await pool(plan, PER_NODE, async (c) => void outputs.set(c.file, await run(c)));
-      // Second round: what the first named. tc filters on the node's devices (where tc programs hang), pinned map dumps.
-      const nodeExec = ctx.backend.exec(node.netns);
-      const devs = devicesOf(outputs.get(`${node.name}/node/ip-link.json`) ?? '');
-      const pins = await root.run(['find', ctx.bpfDir, '-type', 'f'], { nothrow: true, timeoutMs: SNAPSHOT_COMMAND_MS, signal: deadline });
-      const names = ctx.lab.nodes.map((n) => n.name);
-      const maps = mapPinsOf(pins.stdout, ctx.bpfDir, node.name, names).slice(0, MAX_MAP_DUMPS);
-      const second: SnapshotCommand[] = [
-        ...devs.flatMap((d) =>
-          (['ingress', 'egress'] as const).map((dir) => ({
-            file: `${node.name}/node/tc-filter-${d}-${dir}.json`,
-            exec: nodeExec,
-            argv: ['tc', '-s', '-j', 'filter', 'show', 'dev', d, dir],
+      try {
+        const root = ctx.backend.root(node.name);
+        const plan = snapshotPlan(ctx, node);
+        const outputs = new Map<string, string>();
+        await pool(plan, PER_NODE, async (c) => void outputs.set(c.file, await run(c)));
+        // Second round: what the first named. tc filters on the node's devices (where tc programs hang), pinned map dumps.
+        const nodeExec = ctx.backend.exec(node.netns);
+        const devs = devicesOf(outputs.get(`${node.name}/node/ip-link.json`) ?? '');
+        const names = ctx.lab.nodes.map((n) => n.name);
+        const mapShow = outputs.get(`${node.name}/bpftool-map.json`) ?? '';
+        const maps = [...new Set(mapPinsOf(mapShow, ctx.bpfDir, node.name, names))].sort().slice(0, MAX_MAP_DUMPS);
+        const second: SnapshotCommand[] = [
+          ...devs.flatMap((d) =>
+            (['ingress', 'egress'] as const).map((dir) => ({
+              file: `${node.name}/node/tc-filter-${d}-${dir}.json`,
+              exec: nodeExec,
+              argv: ['tc', '-s', '-j', 'filter', 'show', 'dev', d, dir],
+            })),
+          ),
+          ...maps.map((p) => ({
+            file: `${node.name}/maps/${p.slice(ctx.bpfDir.length + 1).replaceAll('/', '_')}.json`,
+            exec: root,
+            argv: ['bpftool', '-j', 'map', 'dump', 'pinned', p],
           })),
-        ),
-        ...maps.map((p) => ({
-          file: `${node.name}/maps/${p.slice(ctx.bpfDir.length + 1).replaceAll('/', '_')}.json`,
-          exec: root,
-          argv: ['bpftool', '-j', 'map', 'dump', 'pinned', p],
-        })),
-      ];
-      await pool(second, PER_NODE, async (c) => void (await run(c)));
+        ];
+        await pool(second, PER_NODE, async (c) => void (await run(c)));
+      } catch (e) {
+        // A snapshot must never turn a check's failure into a lab failure.
+        missing.push(`${node.name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }),
   );
   return { dir, files: files.sort(), missing, ms: Math.round(performance.now() - t0) };

@@ -119,9 +119,16 @@ describe('snapshot plan', () => {
     expect(vm.find((c) => c.file === 'n1/dmesg.txt')?.tailLines).toBeGreaterThan(0);
   });
 
-  it('map pins: the node own and the lab-wide ones, never programs or another node', () => {
-    const found = ['/b/n1/maps/counters', '/b/n1/prog/from_pod', '/b/n2/maps/endpoints', '/b/count-eth0-1/maps/counts', ''].join('\n');
-    expect(mapPinsOf(found, '/b', 'n1', ['n1', 'n2'])).toEqual(['/b/n1/maps/counters', '/b/count-eth0-1/maps/counts']);
+  it('map pins: the node own and the lab-wide ones, never another node or lab', () => {
+    const shown = JSON.stringify([
+      { id: 1, pinned: ['/b/n1/maps/counters'] },
+      { id: 2 },
+      { id: 3, pinned: ['/b/n2/maps/endpoints'] },
+      { id: 4, pinned: ['/b/count-eth0-1/maps/counts'] },
+      { id: 5, pinned: ['/other/lab/maps/x'] },
+    ]);
+    expect(mapPinsOf(shown, '/b', 'n1', ['n1', 'n2'])).toEqual(['/b/n1/maps/counters', '/b/count-eth0-1/maps/counts']);
+    expect(mapPinsOf('not captured: ...', '/b', 'n1', ['n1'])).toEqual([]);
     expect(devicesOf('[{"ifname":"lo"},{"ifname":"eth0"}]')).toEqual(['eth0']);
     expect(devicesOf('not json')).toEqual([]);
   });
