@@ -85,8 +85,9 @@ const nodeOutput = ({ event }: { event: unknown }) => (event as { output?: NodeO
 
 /**
  * A lab's life: validate → probe → provision → deploy (node machines: wire → deploy)
- * → check → report → tear down. Every failure after provisioning starts, and every
- * INTERRUPT, goes through teardown; `up` stops before checks and leaves the lab up.
+ * → check (N times with --repeat) → report → tear down. Every failure after provisioning
+ * starts, and every INTERRUPT, goes through teardown; `up` stops before checks and leaves
+ * the lab up. Every failure first writes reports naming the step (failing, reportingFailure).
  */
 export const labMachine = setup({
   types: { input: {} as LabInput, context: {} as Ctx, events: {} as { type: 'INTERRUPT' }, output: {} as LabOutput },
