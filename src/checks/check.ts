@@ -1,4 +1,5 @@
 import type { LabContext } from '../lifecycle/context.js';
+import type { SnapshotRef } from '../lifecycle/snapshot.js';
 import type { Verdict } from '../kernel/facts.js';
 import type { CheckId } from '../topology/schema.js';
 import type { CheckSpec, Lab, LabNode, Pod } from '../topology/model.js';
@@ -20,6 +21,8 @@ export interface CheckResult {
   threshold?: string;
   evidence: string[];
   ms: number;
+  /** The nodes' state captured right after the check failed or errored. */
+  snapshot?: SnapshotRef;
 }
 
 export interface Check {

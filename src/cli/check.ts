@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseOnly } from './options.js';
+import { parseOnly, parseRepeat } from './options.js';
 
 export function register(program: Command, exit: (code: number) => void): void {
   program
@@ -7,9 +7,11 @@ export function register(program: Command, exit: (code: number) => void): void {
     .description('run checks on a lab that is up; writes reports; the lab stays up')
     .argument('<name>', 'lab name (see lab status)')
     .option('--only <ids>', 'run only these checks (comma separated)', parseOnly)
+    .option('--repeat <n>', 'run the checks n times: per check counts, pass rate and metric spread', parseRepeat)
     .option('--report-dir <dir>', 'where report.json and junit.xml go (default: reports/<lab>)')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (name, opts) =>
-      exit((await (await import('./drive.js')).drive({ mode: 'check', name, only: opts.only, reportDir: opts.reportDir }, opts)).code),
-    );
+    .action(async (name, opts) => {
+      const { drive } = await import('./drive.js');
+      exit((await drive({ mode: 'check', name, only: opts.only, repeat: opts.repeat, reportDir: opts.reportDir }, opts)).code);
+    });
 }

@@ -3,6 +3,7 @@ import { EXIT, exitCodeFor } from '../errors.js';
 import { printError, progressLogger } from './output.js';
 import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
 import { checksTable } from '../report/table.js';
+import { flakeStats, flakeTable } from '../report/repeat.js';
 import { bottlenecksRestored } from '../measure/bottleneck.js';
 import { onFlowSample } from '../measure/flow.js';
 import { recordSample, stateRecorder } from '../ui/inspect.js';
@@ -34,9 +35,13 @@ export async function drive(
     const out = await toPromise(actor);
     // An interrupted `lab check` leaves the lab up: a bottleneck a check changed must be back before we exit.
     await bottlenecksRestored();
-    if (out.results?.length && !opts.json) process.stdout.write(`\n${checksTable(out.results)}\n`);
+    if (out.runs && out.runs.length > 1 && !opts.json)
+      process.stdout.write(`\n${out.runs.length} runs\n${flakeTable(flakeStats(out.runs))}\n`);
+    else if (out.results?.length && !opts.json) process.stdout.write(`\n${checksTable(out.results)}\n`);
     if (out.reports && !opts.json)
-      process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n         ${out.reports.html}\n`);
+      process.stdout.write(
+        `\nreports: ${out.reports.json}\n         ${out.reports.junit}\n${out.reports.html ? `         ${out.reports.html}\n` : ''}`,
+      );
     if (out.teardown?.left.length)
       process.stderr.write(
         `teardown left ${out.teardown.left.length} objects (kept in the journal; run lab down again):\n  ${out.teardown.left.join('\n  ')}\n`,

@@ -38,3 +38,14 @@ export async function checkKernelNames(names: readonly string[]): Promise<void> 
       'lab kernels list shows them and which are cached',
     );
 }
+
+/** Most runs --repeat takes: a flake rate over more runs is for a loop in a script, not one lab run. */
+export const MAX_REPEAT = 1000;
+
+/** --repeat N: a whole number of runs, 1..MAX_REPEAT. */
+export function parseRepeat(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_REPEAT)
+    throw new InvalidArgumentError(`--repeat takes a whole number of runs from 1 to ${MAX_REPEAT}, got '${value}'`);
+  return n;
+}

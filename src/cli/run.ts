@@ -1,12 +1,13 @@
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, exitCodeFor } from '../errors.js';
-import { checkKernelNames, parseKernelList, parseOnly } from './options.js';
+import { checkKernelNames, parseKernelList, parseOnly, parseRepeat } from './options.js';
 import type { CheckId } from '../topology/ids.js';
 import type { MatrixRow } from '../report/matrix.js';
 
 interface RunOptions {
   only?: CheckId[];
+  repeat?: number;
   reportDir?: string;
   quiet?: boolean;
   kernel?: string[];
@@ -24,14 +25,24 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
   let labName: string;
   try {
     if (kernels) await checkKernelNames(kernels);
-    const lab = await validate(file, kernels?.[0]);
-    kernels ??= lab.kernels && lab.kernels.length > 1 ? lab.kernels : undefined;
-    labName = lab.name;
   } catch (e) {
     printError(e);
     return exitCodeFor(e);
   }
-  if (!kernels) return (await drive({ mode: 'run', file, only: opts.only, reportDir: opts.reportDir }, opts)).code;
+  try {
+    const lab = await validate(file, kernels?.[0]);
+    kernels ??= lab.kernels && lab.kernels.length > 1 ? lab.kernels : undefined;
+    labName = lab.name;
+  } catch (e) {
+    // A topology that does not validate still gets its reports, saying so (CI reads junit.xml).
+    const { labNameOf, writeFailureReports } = await import('../report/failure.js');
+    const name = await labNameOf(file).catch(() => 'lab');
+    const paths = await writeFailureReports({ file, name, step: 'validate', error: e, dir: opts.reportDir }).catch(() => undefined);
+    printError(e);
+    if (paths) process.stdout.write(`\nreports: ${paths.json}\n         ${paths.junit}\n`);
+    return exitCodeFor(e);
+  }
+  if (!kernels) return (await drive({ mode: 'run', file, only: opts.only, repeat: opts.repeat, reportDir: opts.reportDir }, opts)).code;
 
   const { matrixTable, writeMatrix } = await import('../report/matrix.js');
   const base = opts.reportDir ?? join('reports', labName);
@@ -39,7 +50,7 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
   for (const kernel of kernels) {
     process.stderr.write(`\n=== kernel ${kernel} ===\n`);
     const reportDir = join(base, kernel);
-    const { code, out } = await drive({ mode: 'run', file, kernel, only: opts.only, reportDir }, opts);
+    const { code, out } = await drive({ mode: 'run', file, kernel, only: opts.only, repeat: opts.repeat, reportDir }, opts);
     rows.push({
       kernel,
       release: out.probed?.facts.release,
@@ -64,6 +75,11 @@ export function register(program: Command, exit: (code: number) => void): void {
     .description('bring a lab up, run its checks, write reports, and tear it down (qemu: once per kernel with --kernel or a kernels: list)')
     .argument('<file>', 'topology file (YAML), e.g. topologies/quickstart.yaml')
     .option('--only <ids>', 'run only these checks (comma separated: backpressure,tso-probe,bigtcp)', parseOnly)
+    .option(
+      '--repeat <n>',
+      'run the checks n times on the one lab: per check pass/fail/error/skip counts, pass rate, metric spread',
+      parseRepeat,
+    )
     .option(
       '--report-dir <dir>',
       'where report.json and junit.xml go (default: reports/<lab>; a matrix puts each kernel in <dir>/<kernel>)',

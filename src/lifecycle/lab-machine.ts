@@ -1,9 +1,12 @@
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { and, assign, enqueueActions, fromPromise, setup } from 'xstate';
 import { LabError } from '../errors.js';
 import type { CheckResult } from '../checks/check.js';
 import type { Lab } from '../topology/model.js';
 import type { CheckId } from '../topology/schema.js';
 import { writeReports, type ReportPaths } from '../report/files.js';
+import { labNameOf, writeFailureReports, type FailureInput, type LabStep } from '../report/failure.js';
 import { quiet, withSignal, type LabContext } from './context.js';
 import { nodeMachine, type NodeOutput } from './node-machine.js';
 import { setPhase } from './labstate.js';
@@ -21,6 +24,8 @@ export interface LabInput {
   /** qemu: boot this catalogue kernel instead of the topology's. */
   kernel?: string;
   only?: CheckId[];
+  /** Run the checks this many times on the one lab (flake rates); 1 when not given. */
+  repeat?: number;
   reportDir?: string;
   progress: (msg: string) => void;
 }
@@ -28,7 +33,10 @@ export interface LabInput {
 export interface LabOutput {
   lab?: Lab;
   probed?: Probed;
+  /** Every check result, of every run with --repeat. */
   results?: CheckResult[];
+  /** The results of each run, in order (one run without --repeat). */
+  runs?: CheckResult[][];
   reports?: ReportPaths;
   teardown?: TeardownResult;
   error?: unknown;
@@ -39,23 +47,47 @@ interface Ctx extends LabOutput {
   ctx?: LabContext;
   /** Node machines (children) still wiring or deploying. */
   pendingNodes: string[];
+  /** The step running now, or the one that failed. */
+  step?: LabStep;
+  /** The node whose wire or deploy step failed first. */
+  failedNode?: string;
 }
 
-/** In `lab check` the lab is not ours to remove: end failed; otherwise tear it down. */
+/** In `lab check` the lab is not ours to remove: end failed; otherwise tear it down. Both report the failure first. */
 const endOrTearDown = <A extends 'recordError' | 'interrupt'>(actions: A) =>
   [
-    { guard: 'isCheckMode', target: 'failed', actions },
-    { target: 'tearingDown', actions },
+    { guard: 'isCheckMode', target: 'failing', actions },
+    { target: 'reportingFailure', actions },
   ] as const;
+
+const at = (step: LabStep) => ({ type: 'at', params: { step } }) as const;
 
 const errorOf = ({ event }: { event: unknown }) => (event as { error?: unknown }).error;
 const childId = (node: string) => `node:${node}`;
+/** Where a run's snapshots go: <report dir>/snapshots, one folder per run with --repeat. */
+const snapshotsOf = (context: Ctx) => resolve(context.input.reportDir ?? join('reports', context.lab!.name), 'snapshots');
+const snapshotDirOf = (context: Ctx): string =>
+  (context.input.repeat ?? 1) > 1 ? join(snapshotsOf(context), `run-${(context.runs?.length ?? 0) + 1}`) : snapshotsOf(context);
+
+/** What the failure report knows: the further the lab got, the more. */
+const failureInput = ({ context }: { context: Ctx }): Omit<FailureInput, 'name'> & { name?: string } => ({
+  file: context.input.file,
+  name: context.lab?.name ?? context.input.name,
+  lab: context.lab,
+  probed: context.ctx ?? context.probed,
+  step: context.step ?? 'validate',
+  node: context.failedNode,
+  error: context.error,
+  results: context.results ?? context.runs?.flat(),
+  dir: context.input.reportDir,
+});
 const nodeOutput = ({ event }: { event: unknown }) => (event as { output?: NodeOutput }).output;
 
 /**
  * A lab's life: validate → probe → provision → deploy (node machines: wire → deploy)
- * → check → report → tear down. Every failure after provisioning starts, and every
- * INTERRUPT, goes through teardown; `up` stops before checks and leaves the lab up.
+ * → check (N times with --repeat) → report → tear down. Every failure after provisioning
+ * starts, and every INTERRUPT, goes through teardown; `up` stops before checks and leaves
+ * the lab up. Every failure first writes reports naming the step (failing, reportingFailure).
  */
 export const labMachine = setup({
   types: { input: {} as LabInput, context: {} as Ctx, events: {} as { type: 'INTERRUPT' }, output: {} as LabOutput },
@@ -66,11 +98,15 @@ export const labMachine = setup({
       provision(input.lab, input.probed, quiet(signal), input.progress),
     ),
     node: nodeMachine,
-    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[] }>(({ input, signal }) =>
-      runChecks(withSignal(input.ctx, signal), input.only),
+    check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[]; snapshots: string; snapshotDir: string; first: boolean }>(
+      async ({ input, signal }) => {
+        // Snapshots of an earlier run into the same report dir would read as this run's.
+        if (input.first) await rm(input.snapshots, { recursive: true, force: true });
+        return runChecks(withSignal(input.ctx, signal), input.only, input.snapshotDir);
+      },
     ),
-    report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; dir?: string; probed?: Probed }>(({ input }) =>
-      writeReports(input.ctx, input.results, input.dir),
+    report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; runs?: CheckResult[][]; dir?: string }>(({ input }) =>
+      writeReports(input.ctx, input.results, input.dir, input.runs),
     ),
     attach: fromPromise<{ ctx: LabContext }, { name: string; progress: (m: string) => void }>(({ input, signal }) =>
       attach(input.name, signal, input.progress),
@@ -79,9 +115,16 @@ export const labMachine = setup({
       teardownLab(input.name, input.progress),
     ),
     markUp: fromPromise<void, { name: string }>(async ({ input }) => setPhase(input.name, 'up')),
+    // A report of where the lab failed; a report that cannot be written must not hide the failure itself.
+    failureReport: fromPromise<ReportPaths | undefined, Omit<FailureInput, 'name'> & { name?: string }>(async ({ input }) => {
+      const name = input.name ?? (input.file ? await labNameOf(input.file).catch(() => 'lab') : 'lab');
+      return writeFailureReports({ ...input, name }).catch(() => undefined);
+    }),
   },
   actions: {
     recordError: assign({ error: errorOf }),
+    at: assign((_, params: { step: LabStep }) => ({ step: params.step })),
+    recordFailureReport: assign({ reports: ({ context, event }) => (event as { output?: ReportPaths }).output ?? context.reports }),
     // Leaving the state stops its invoked actor, which aborts that actor's signal and so
     // kills the commands it is running: no machine-wide controller is needed.
     interrupt: assign(({ context }) => ({ error: context.error ?? new LabError('E_INTERRUPTED', 'interrupted') })),
@@ -91,13 +134,19 @@ export const labMachine = setup({
     stopNodes: enqueueActions(({ context, enqueue }) => {
       for (const node of context.pendingNodes) enqueue.stopChild(childId(node));
     }),
-    nodeDone: assign({
-      pendingNodes: ({ context, event }) => context.pendingNodes.filter((n) => n !== nodeOutput({ event })?.node),
-      error: ({ context, event }) => context.error ?? nodeOutput({ event })?.error,
+    nodeDone: assign(({ context, event }) => {
+      const out = nodeOutput({ event });
+      const first = context.error === undefined && out?.error !== undefined;
+      return {
+        pendingNodes: context.pendingNodes.filter((n) => n !== out?.node),
+        error: context.error ?? out?.error,
+        ...(first ? { step: out?.step ?? context.step, failedNode: out?.node } : {}),
+      };
     }),
   },
   guards: {
     isCheckMode: ({ context }) => context.input.mode === 'check',
+    moreRuns: ({ context }) => (context.runs?.length ?? 0) + 1 < (context.input.repeat ?? 1),
     isUpMode: ({ context }) => context.input.mode === 'up',
     allNodesDone: ({ context }) => context.pendingNodes.length === 0,
     hasError: ({ context }) => context.error !== undefined,
@@ -113,26 +162,27 @@ export const labMachine = setup({
   states: {
     start: { always: [{ guard: 'isCheckMode', target: 'attaching' }, { target: 'validating' }] },
     validating: {
-      entry: ({ context }) => context.input.progress(`validate ${context.input.file}`),
+      entry: [at('validate'), ({ context }) => context.input.progress(`validate ${context.input.file}`)],
       invoke: {
         src: 'validate',
         input: ({ context }) => ({ file: context.input.file!, kernel: context.input.kernel }),
         onDone: { target: 'probing', actions: assign({ lab: ({ event }) => event.output }) },
-        onError: { target: 'failed', actions: 'recordError' },
+        onError: { target: 'failing', actions: 'recordError' },
       },
-      on: { INTERRUPT: { target: 'failed', actions: 'interrupt' } },
+      on: { INTERRUPT: { target: 'failing', actions: 'interrupt' } },
     },
     probing: {
-      entry: ({ context }) => context.input.progress(`probe the ${context.lab!.backend} backend`),
+      entry: [at('probe'), ({ context }) => context.input.progress(`probe the ${context.lab!.backend} backend`)],
       invoke: {
         src: 'probe',
         input: ({ context }) => ({ lab: context.lab! }),
         onDone: { target: 'provisioning', actions: assign({ probed: ({ event }) => event.output }) },
-        onError: { target: 'failed', actions: 'recordError' },
+        onError: { target: 'failing', actions: 'recordError' },
       },
-      on: { INTERRUPT: { target: 'failed', actions: 'interrupt' } },
+      on: { INTERRUPT: { target: 'failing', actions: 'interrupt' } },
     },
     provisioning: {
+      entry: at('provision'),
       invoke: {
         src: 'provision',
         input: ({ context }) => ({ lab: context.lab!, probed: context.probed!, progress: context.input.progress }),
@@ -142,49 +192,77 @@ export const labMachine = setup({
         },
         // A name taken by another lab: nothing of ours exists, and its objects are not ours to remove.
         onError: [
-          { guard: 'isNameTaken', target: 'failed', actions: 'recordError' },
-          { target: 'tearingDown', actions: 'recordError' },
+          { guard: 'isNameTaken', target: 'failing', actions: 'recordError' },
+          { target: 'reportingFailure', actions: 'recordError' },
         ],
       },
-      on: { INTERRUPT: { target: 'tearingDown', actions: 'interrupt' } },
+      on: { INTERRUPT: { target: 'reportingFailure', actions: 'interrupt' } },
     },
     // One node machine per node, spawned as children; the first failure stops the others.
     deploying: {
-      entry: 'spawnNodes',
+      entry: [at('deploy'), 'spawnNodes'],
       exit: 'stopNodes',
       always: [
-        { guard: 'hasError', target: 'tearingDown' },
+        { guard: 'hasError', target: 'reportingFailure' },
         { guard: and(['allNodesDone', 'isUpMode']), target: 'markingUp' },
         { guard: 'allNodesDone', target: 'checking' },
       ],
       on: {
         'xstate.done.actor.*': { actions: 'nodeDone' },
         'xstate.error.actor.*': { actions: 'recordError' },
-        INTERRUPT: { target: 'tearingDown', actions: 'interrupt' },
+        INTERRUPT: { target: 'reportingFailure', actions: 'interrupt' },
       },
     },
     markingUp: {
+      entry: at('mark-up'),
       invoke: {
         src: 'markUp',
         input: ({ context }) => ({ name: context.lab!.name }),
         onDone: 'done',
-        onError: { target: 'tearingDown', actions: 'recordError' },
+        onError: { target: 'reportingFailure', actions: 'recordError' },
       },
     },
     attaching: {
+      entry: at('attach'),
       invoke: {
         src: 'attach',
         input: ({ context }) => ({ name: context.input.name!, progress: context.input.progress }),
         onDone: { target: 'checking', actions: assign({ ctx: ({ event }) => event.output.ctx, lab: ({ event }) => event.output.ctx.lab }) },
-        onError: { target: 'failed', actions: 'recordError' },
+        onError: { target: 'failing', actions: 'recordError' },
       },
-      on: { INTERRUPT: { target: 'failed', actions: 'interrupt' } },
+      on: { INTERRUPT: { target: 'failing', actions: 'interrupt' } },
     },
+    // With --repeat N the state is entered N times on the one lab; each run's results are kept.
     checking: {
+      entry: [
+        at('check'),
+        ({ context }) =>
+          (context.input.repeat ?? 1) > 1 && context.input.progress(`run ${(context.runs?.length ?? 0) + 1} of ${context.input.repeat}`),
+      ],
       invoke: {
         src: 'check',
-        input: ({ context }) => ({ ctx: context.ctx!, only: context.input.only }),
-        onDone: { target: 'reporting', actions: assign({ results: ({ event }) => event.output }) },
+        input: ({ context }) => ({
+          ctx: context.ctx!,
+          only: context.input.only,
+          snapshots: snapshotsOf(context),
+          snapshotDir: snapshotDirOf(context),
+          first: !context.runs?.length,
+        }),
+        onDone: [
+          {
+            guard: 'moreRuns',
+            target: 'checking',
+            reenter: true,
+            actions: assign({ runs: ({ context, event }) => [...(context.runs ?? []), event.output] }),
+          },
+          {
+            target: 'reporting',
+            actions: assign(({ context, event }) => {
+              const runs = [...(context.runs ?? []), event.output];
+              return { runs, results: runs.flat() };
+            }),
+          },
+        ],
         onError: endOrTearDown('recordError'),
       },
       on: {
@@ -192,9 +270,10 @@ export const labMachine = setup({
       },
     },
     reporting: {
+      entry: at('report'),
       invoke: {
         src: 'report',
-        input: ({ context }) => ({ ctx: context.ctx!, results: context.results!, dir: context.input.reportDir, probed: context.probed }),
+        input: ({ context }) => ({ ctx: context.ctx!, results: context.results!, runs: context.runs, dir: context.input.reportDir }),
         onDone: [
           { guard: 'isCheckMode', target: 'done', actions: assign({ reports: ({ event }) => event.output }) },
           { target: 'tearingDown', actions: assign({ reports: ({ event }) => event.output }) },
@@ -203,6 +282,23 @@ export const labMachine = setup({
       },
       on: {
         INTERRUPT: endOrTearDown('interrupt'),
+      },
+    },
+    // Reports of where the lab failed, written before teardown removes what they show (a VM's console log).
+    reportingFailure: {
+      invoke: {
+        src: 'failureReport',
+        input: failureInput,
+        onDone: { target: 'tearingDown', actions: 'recordFailureReport' },
+        onError: 'tearingDown',
+      },
+    },
+    failing: {
+      invoke: {
+        src: 'failureReport',
+        input: failureInput,
+        onDone: { target: 'failed', actions: 'recordFailureReport' },
+        onError: 'failed',
       },
     },
     tearingDown: {
@@ -228,6 +324,7 @@ export const labMachine = setup({
     lab: context.lab,
     probed: context.probed,
     results: context.results,
+    runs: context.runs,
     reports: context.reports,
     teardown: context.teardown,
     error: context.error,

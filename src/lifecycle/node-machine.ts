@@ -11,6 +11,8 @@ export interface NodeInput {
 export interface NodeOutput {
   node: string;
   error?: unknown;
+  /** The step that failed, with the error. */
+  step?: 'wire' | 'deploy';
 }
 
 /**
@@ -21,7 +23,7 @@ export interface NodeOutput {
 export const nodeMachine = setup({
   types: {
     input: {} as NodeInput,
-    context: {} as NodeInput & { error?: unknown },
+    context: {} as NodeInput & { error?: unknown; step?: 'wire' | 'deploy' },
     output: {} as NodeOutput,
   },
   actors: {
@@ -38,14 +40,24 @@ export const nodeMachine = setup({
   states: {
     wiring: {
       entry: ({ context }) => context.ctx.progress(`node ${context.node.name}: wiring ${context.node.pods.length} pods`),
-      invoke: { src: 'wire', input: ({ context }) => context, onDone: 'deploying', onError: { target: 'failed', actions: 'recordError' } },
+      invoke: {
+        src: 'wire',
+        input: ({ context }) => context,
+        onDone: 'deploying',
+        onError: { target: 'failed', actions: ['recordError', assign({ step: 'wire' as const })] },
+      },
     },
     deploying: {
       entry: ({ context }) => context.ctx.progress(`node ${context.node.name}: deploying the datapath`),
-      invoke: { src: 'deploy', input: ({ context }) => context, onDone: 'ready', onError: { target: 'failed', actions: 'recordError' } },
+      invoke: {
+        src: 'deploy',
+        input: ({ context }) => context,
+        onDone: 'ready',
+        onError: { target: 'failed', actions: ['recordError', assign({ step: 'deploy' as const })] },
+      },
     },
     ready: { type: 'final', entry: ({ context }) => context.ctx.progress(`node ${context.node.name}: ready`) },
     failed: { type: 'final' },
   },
-  output: ({ context }) => ({ node: context.node.name, error: context.error }),
+  output: ({ context }) => ({ node: context.node.name, error: context.error, step: context.step }),
 });

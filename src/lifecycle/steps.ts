@@ -17,6 +17,7 @@ import { labNetnsPrefix, type Lab, type LabNode } from '../topology/model.js';
 import type { CheckId } from '../topology/schema.js';
 import { Journal, knownLabs } from './journal.js';
 import { readLabState, writeLabState, type LabState } from './labstate.js';
+import { captureSnapshot } from './snapshot.js';
 
 export { REPO_ROOT };
 
@@ -136,8 +137,11 @@ export async function deployNode(ctx: LabContext, node: LabNode, features: reado
   }
 }
 
-/** check: run the lab's checks (or only some), each isolated so one failure does not stop the rest. */
-export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<CheckResult[]> {
+/**
+ * check: run the lab's checks (or only some), each isolated so one failure does not stop the rest.
+ * A check that fails or errors leaves a snapshot of the nodes in `snapshotDir`/<check>, taken before the next check runs.
+ */
+export async function runChecks(ctx: LabContext, only?: CheckId[], snapshotDir?: string): Promise<CheckResult[]> {
   // --only runs what it names, listed in the topology or not (with the topology's options if listed).
   const specs = only ? only.map((id) => ctx.lab.checks.find((c) => c.id === id) ?? { id }) : ctx.lab.checks;
   const ordered = CHECKS.flatMap((c) => specs.filter((s) => s.id === c.id));
@@ -176,7 +180,12 @@ export async function runChecks(ctx: LabContext, only?: CheckId[]): Promise<Chec
         ms: Math.round(performance.now() - t0),
       });
     }
-    ctx.progress(`check ${check.id}: ${results.at(-1)!.status.toUpperCase()} ${results.at(-1)!.reason}`);
+    const last = results.at(-1)!;
+    ctx.progress(`check ${check.id}: ${last.status.toUpperCase()} ${last.reason}`);
+    if (snapshotDir && (last.status === 'fail' || last.status === 'error')) {
+      last.snapshot = await captureSnapshot(ctx, join(snapshotDir, check.id));
+      ctx.progress(`check ${check.id}: snapshot of ${ctx.lab.nodes.length} node(s) in ${last.snapshot.dir} (${last.snapshot.ms} ms)`);
+    }
   }
   return results;
 }

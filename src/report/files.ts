@@ -8,17 +8,19 @@ import { claimsHtml } from './claims-view.js';
 import { ReportDoc } from './doc.js';
 import { reportHtml } from './html.js';
 import { junitXml } from './junit.js';
+import { flakeJunit, flakeStats } from './repeat.js';
+import { kernelIdentity } from './kernel-id.js';
 
 export interface ReportPaths {
   dir: string;
   json: string;
   junit: string;
-  /** The same report as one self-contained page (plots, topology graph). */
-  html: string;
+  /** The same report as one self-contained page (plots, topology graph); none for a lab that failed before its checks. */
+  html?: string;
 }
 
 /** The report as report.json holds it: the lab, where it ran, the kernel, and every check. */
-export function reportJson(ctx: LabContext, results: CheckResult[]) {
+export function reportJson(ctx: Pick<LabContext, 'lab' | 'backend' | 'facts' | 'decisions'>, results: CheckResult[]) {
   const f = ctx.facts;
   return {
     lab: ctx.lab.name,
@@ -27,6 +29,7 @@ export function reportJson(ctx: LabContext, results: CheckResult[]) {
     generatedAt: new Date().toISOString(),
     kernel: {
       release: f.release,
+      identity: kernelIdentity(ctx.lab, f.release),
       arch: f.arch,
       configSource: f.configSource,
       btf: f.btf,
@@ -51,7 +54,8 @@ export function reportJson(ctx: LabContext, results: CheckResult[]) {
   };
 }
 
-export async function writeReports(ctx: LabContext, results: CheckResult[], dir?: string): Promise<ReportPaths> {
+/** `runs`: each run's results with --repeat; more than one adds flake rates (report.json `repeat`, one JUnit case per check). */
+export async function writeReports(ctx: LabContext, results: CheckResult[], dir?: string, runs?: CheckResult[][]): Promise<ReportPaths> {
   const out = resolve(dir ?? join('reports', ctx.lab.name));
   await mkdir(out, { recursive: true });
   const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml'), html: join(out, 'report.html') };
@@ -62,9 +66,11 @@ export async function writeReports(ctx: LabContext, results: CheckResult[], dir?
     await copyFile(log.path, dst);
     logs.push(dst);
   }
-  const doc = { ...reportJson(ctx, results), ...(logs.length ? { logs } : {}) };
+  const repeat = runs && runs.length > 1 ? { runs: runs.length, checks: flakeStats(runs) } : undefined;
+  const doc = { ...reportJson(ctx, results), ...(repeat ? { repeat } : {}), ...(logs.length ? { logs } : {}) };
   await writeFile(paths.json, JSON.stringify(doc, null, 2) + '\n');
-  await writeFile(paths.junit, junitXml(ctx.lab.name, results));
+  const totalMs = results.reduce((a, r) => a + r.ms, 0);
+  await writeFile(paths.junit, repeat ? flakeJunit(ctx.lab.name, repeat.checks, totalMs) : junitXml(ctx.lab.name, results));
   // Read back through the schema the page and `lab claims` use, as a saved report.json would be.
   const saved = ReportDoc.parse(JSON.parse(JSON.stringify(doc)));
   const claims = { id: 'claims', title: "The seed's claims", html: claimsHtml(evaluateClaims([{ path: paths.json, doc: saved }])) };

@@ -35,6 +35,7 @@ afterAll(() => {
   else process.env.DPL_STATE_DIR = savedStateDir;
   rmSync(stateDir, { recursive: true, force: true });
 });
+const failurePaths = { dir: '/f', json: '/f/report.json', junit: '/f/junit.xml' };
 const pass = { id: 'tso-probe', title: 't', status: 'pass', reason: 'ok', metrics: {}, evidence: [], ms: 1 };
 
 /** The lab machine with every side effect replaced by a recorder. */
@@ -61,6 +62,10 @@ function harness(over: Record<string, (calls: string[], input: NodeIn, signal: A
       attach: step('attach', { ctx: { lab: fakeLab } }),
       teardown: step('teardown', { removed: 3, left: [] }),
       markUp: step('markUp', undefined),
+      failureReport: fromPromise(async ({ input }: { input: { step: string; node?: string } }) => {
+        calls.push(`failureReport ${input.step}${input.node ? ` ${input.node}` : ''}`);
+        return failurePaths;
+      }),
     } as never,
   });
   return { machine, calls };
@@ -91,7 +96,9 @@ describe('lab machine', () => {
     });
     const actor = createActor(machine, { input: input('run') }).start();
     const out = await toPromise(actor);
-    expect(calls).toEqual(['validate', 'probe', 'provision', 'node n1', 'node n2', 'teardown']);
+    // The failure is reported (naming the node and its step) before teardown removes anything.
+    expect(calls).toEqual(['validate', 'probe', 'provision', 'node n1', 'node n2', 'failureReport deploy n1', 'teardown']);
+    expect(out.reports).toEqual(failurePaths);
     expect(otherAborted).toBe(true);
     expect(String(out.error)).toContain('wire failed');
     expect(actor.getSnapshot().value).toBe('failed');
@@ -100,7 +107,7 @@ describe('lab machine', () => {
   it('a bad topology fails before anything exists: no teardown', async () => {
     const { machine, calls } = harness({ validate: () => Promise.reject(new LabError('E_TOPOLOGY', 'bad')) });
     const out = await toPromise(createActor(machine, { input: input('run') }).start());
-    expect(calls).toEqual(['validate']);
+    expect(calls).toEqual(['validate', 'failureReport validate']);
     expect((out.error as LabError).code).toBe('E_TOPOLOGY');
   });
 
@@ -142,6 +149,15 @@ describe('lab machine', () => {
     expect(out.teardown).toEqual({ removed: 1, left: [] });
   });
 
+  it('a node whose wire step fails is reported as wire on that node; a failed provision as provision', async () => {
+    const wired = harness({ node: (_c, { node }) => ({ node: node.name, step: 'wire', error: new Error(`no ${node.name}`) }) });
+    await toPromise(createActor(wired.machine, { input: input('run') }).start());
+    expect(wired.calls.filter((c) => c.startsWith('failureReport'))).toEqual(['failureReport wire n1']);
+    const prov = harness({ provision: () => Promise.reject(new LabError('E_BOOT', 'VM n1 did not boot')) });
+    await toPromise(createActor(prov.machine, { input: input('run') }).start());
+    expect(prov.calls).toEqual(['validate', 'probe', 'provision', 'failureReport provision', 'teardown']);
+  });
+
   it('up: stops after deploy, marks the lab up, no checks, no teardown', async () => {
     const { machine, calls } = harness();
     await toPromise(createActor(machine, { input: input('up') }).start());
@@ -151,7 +167,7 @@ describe('lab machine', () => {
   it('check: attaches to a running lab, checks and reports, leaves it up', async () => {
     const { machine, calls } = harness({ check: () => Promise.reject(new Error('boom')) });
     const out = await toPromise(createActor(machine, { input: input('check') }).start());
-    expect(calls).toEqual(['attach', 'check']);
+    expect(calls).toEqual(['attach', 'check', 'failureReport check']);
     expect(String(out.error)).toContain('boom');
   });
 });
