@@ -40,7 +40,7 @@ describe('topology loader and resolver', () => {
     expect(lab.backend).toBe('local');
     const n = lab.nodes[0];
     expect(n.netns).toBe('dpl-t1.n1');
-    expect(n.datapath).toEqual({ hostRouting: 'bpf', bigTcp: true, podDevice: 'auto' });
+    expect(n.datapath).toEqual({ hostRouting: 'bpf', bigTcp: true, podDevice: 'auto', kubeProxy: 'bpf' });
     expect(n.gw4).toBe('10.244.1.1');
     expect(n.pods.map((p) => [p.netns, p.hostDev, p.ipv4, p.ipv6])).toEqual([
       ['dpl-t1.n1.a', 'lxc-a', '10.244.1.2', 'fd00:244:1::2'],
@@ -48,7 +48,7 @@ describe('topology loader and resolver', () => {
     ]);
     expect(n.uplink).toMatchObject({ node4: { addr: '10.255.1.1', len: 30 }, peer4: { addr: '10.255.1.2', len: 30 }, rate: '200mbit' });
     expect(lab.peers).toEqual([{ name: 'remote', netns: 'dpl-t1.remote', node: 'n1' }]);
-    expect(lab.checks.map((c) => c.id)).toEqual(['backpressure', 'tso-probe', 'bigtcp', 'netkit', 'netkit-throughput', 'connectivity']);
+    expect(lab.checks.map((c) => c.id)).toEqual([...CHECK_IDS]);
   });
 
   it('node datapath overrides the lab profile', () => {
