@@ -2,6 +2,7 @@ import { bigTcp } from './bigtcp/bigtcp.js';
 import { podDevice } from './devices/devices.js';
 import type { Feature } from './feature.js';
 import { hostRouting } from './host-routing/host-routing.js';
+import { kubeProxy } from './kpr/kpr.js';
 
 /** Every datapath feature, in the order they are decided and applied on a node. Adding one is one line here. */
-export const FEATURES: readonly Feature[] = [podDevice, hostRouting, bigTcp] as readonly Feature<string>[];
+export const FEATURES: readonly Feature[] = [podDevice, hostRouting, bigTcp, kubeProxy] as readonly Feature<string>[];
