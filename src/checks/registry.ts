@@ -7,9 +7,24 @@ import { connectivity } from './connectivity.js';
 import { tsoProbe } from './tso-probe.js';
 import { netkit } from './netkit.js';
 import { netkitThroughput } from './netkit-throughput.js';
+import { svcClusterIp } from './svc-clusterip.js';
+import { svcGetpeername } from './svc-getpeername.js';
+import { svcNoBackend } from './svc-no-backend.js';
+import { kubeProxyFree } from './kube-proxy-free.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
-export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput];
+export const CHECKS: readonly Check[] = [
+  tsoProbe,
+  connectivity,
+  netkit,
+  backpressure,
+  bigtcp,
+  netkitThroughput,
+  kubeProxyFree,
+  svcClusterIp,
+  svcGetpeername,
+  svcNoBackend,
+];
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);

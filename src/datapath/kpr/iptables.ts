@@ -7,7 +7,8 @@ import type { Frontend, PlanBackend, ServicePlan } from './plan.js';
  * family, as iptables-restore input: PREROUTING and OUTPUT jump to KUBE-SERVICES, a
  * KUBE-SVC-* chain per service port that picks a KUBE-SEP-* chain per endpoint with the
  * statistic match, DNAT in each KUBE-SEP-*, KUBE-MARK-MASQ and KUBE-POSTROUTING's
- * masquerade for hairpin and NodePort traffic, KUBE-NODEPORTS through KUBE-EXT-*, and a
+ * masquerade for hairpin and NodePort traffic, KUBE-NODEPORTS through KUBE-EXT-*, ClientIP
+ * affinity with the recent match, and a
  * REJECT in the filter table for a service without endpoints. Differences: no
  * --cluster-cidr rule (the lab's pod prefixes are per node) and weights, which
  * kube-proxy does not have, as unequal probabilities.
@@ -90,15 +91,26 @@ export function kubeProxyRules(plan: ServicePlan, family: Family): string {
       );
     }
     const weights = f.backends.map((b) => b.weight);
-    f.backends.forEach((b, i) => {
+    const seps = f.backends.map((b) => {
       const be = byId.get(b.id)!;
       const ep = hostPort(be);
-      const sep = `KUBE-SEP-${chainHash(name + f.protocol + ep)}`;
+      return { be, ep, sep: `KUBE-SEP-${chainHash(name + f.protocol + ep)}` };
+    });
+    // ClientIP affinity: the xt_recent list of each endpoint sends a client seen recently back to it.
+    const mask = family === 'ipv4' ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
+    const recent = (sep: string, op: string) => ` -m recent --name ${sep} --mask ${mask} --rsource ${op}`;
+    if (f.affinitySeconds)
+      for (const { ep, sep } of seps)
+        nat.push(
+          `-A ${svc} -m comment --comment "${name} -> ${ep}"${recent(sep, `--rcheck --seconds ${f.affinitySeconds} --reap`)} -j ${sep}`,
+        );
+    seps.forEach(({ be, ep, sep }, i) => {
       natChains.push(sep);
       const pick = i < f.backends.length - 1 ? ` -m statistic --mode random --probability ${probability(weights, i)}` : '';
       nat.push(`-A ${svc} -m comment --comment "${name} -> ${ep}"${pick} -j ${sep}`);
       nat.push(`-A ${sep} -m comment --comment "${name}" -s ${be.addr}${host(family)} -j KUBE-MARK-MASQ`);
-      nat.push(`-A ${sep} -m comment --comment "${name}" -m ${proto(f)} -p ${proto(f)} -j DNAT --to-destination ${ep}`);
+      const set = f.affinitySeconds ? recent(sep, '--set') : '';
+      nat.push(`-A ${sep} -m comment --comment "${name}"${set} -m ${proto(f)} -p ${proto(f)} -j DNAT --to-destination ${ep}`);
     });
   }
   nat.push(...nodePorts);

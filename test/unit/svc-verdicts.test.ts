@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { judgeKubeProxyFree, type NamespaceRules } from '../../src/checks/kube-proxy-free.js';
+import { attemptsFor, judgeClusterIp, type FrontendRun } from '../../src/checks/svc-clusterip.js';
+import { judgeGetpeername, type PeerRun } from '../../src/checks/svc-getpeername.js';
+import { judgeNoBackend, type NoBackendRun } from '../../src/checks/svc-no-backend.js';
+import { parseIptablesSave, parseNftRuleset } from '../../src/measure/netfilter.js';
+import { parseAttempts, type SvcAttempt } from '../../src/measure/services.js';
+
+const ok = (i: number, reply: string, peer = '10.96.0.10', peerPort = 80): SvcAttempt => ({
+  i,
+  op: 'tcp',
+  errno: '',
+  stage: 'done',
+  us: 100,
+  peer,
+  peerPort,
+  reply,
+});
+const failed = (i: number, errno: string, stage = 'connect', us = 10, op: SvcAttempt['op'] = 'tcp'): SvcAttempt => ({
+  i,
+  op,
+  errno,
+  stage,
+  us,
+  peer: '',
+  peerPort: 0,
+  reply: '',
+});
+const run = (attempts: SvcAttempt[], affinity = false): FrontendRun => ({
+  label: 'web 10.96.0.10:80/TCP',
+  backends: ['n1/a', 'n2/b'],
+  affinity,
+  attempts,
+});
+
+/** `nft -j list ruleset` of a node with kube-proxy's iptables rules (iptables-nft 1.8.9), a few entries of it. */
+const NFT_WITH_KUBE_PROXY =
+  '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "ip", "name": "filter", "handle": 1}}, {"chain": {"family": "ip", "table": "nat", "name": "KUBE-SEP-RFTKWXRYBAKA3SMZ", "handle": 6}}, {"chain": {"family": "ip", "table": "nat", "name": "PREROUTING", "handle": 17, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}, {"rule": {"family": "ip", "table": "nat", "chain": "KUBE-SEP-RFTKWXRYBAKA3SMZ", "handle": 30, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, {"xt": {"type": "match", "name": "comment"}}, {"xt": {"type": "match", "name": "tcp"}}, {"counter": {"packets": 2, "bytes": 120}}, {"xt": {"type": "target", "name": "DNAT"}}]}}, {"rule": {"family": "ip6", "table": "nat", "chain": "KUBE-POSTROUTING", "handle": 26, "expr": [{"xt": {"type": "match", "name": "comment"}}, {"counter": {"packets": 0, "bytes": 0}}, {"xt": {"type": "target", "name": "MASQUERADE"}}]}}]}';
+
+describe('svc-clusterip verdict', () => {
+  it('passes when every backend answered and nothing else did', () => {
+    expect(judgeClusterIp([run([ok(0, 'n1/a'), ok(1, 'n2/b'), ok(2, 'n1/a')])]).status).toBe('pass');
+  });
+  it('fails when an attempt failed', () => {
+    const v = judgeClusterIp([run([ok(0, 'n1/a'), ok(1, 'n2/b'), failed(2, 'ETIMEDOUT', 'reply', 1_000_000)])]);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/1\/3 failed \(#2 tcp: ETIMEDOUT at reply/);
+  });
+  it('fails when a backend was never picked (no balancing)', () => {
+    const v = judgeClusterIp([run([ok(0, 'n1/a'), ok(1, 'n1/a')])]);
+    expect(v).toMatchObject({ status: 'fail' });
+    expect(v.reason).toMatch(/n2\/b never picked in 2 attempts/);
+  });
+  it('fails when something that is not a backend answered', () => {
+    const v = judgeClusterIp([run([ok(0, 'n1/a'), ok(1, 'n2/b'), ok(2, 'n1/c')])]);
+    expect(v.reason).toMatch(/answered by n1\/c, not a backend/);
+    expect(v.status).toBe('fail');
+  });
+  it('does not ask every backend of an affinity service to answer', () => {
+    expect(judgeClusterIp([run([ok(0, 'n1/a'), ok(1, 'n1/a')], true)]).status).toBe('pass');
+  });
+  it('is an error without attempts', () => {
+    expect(judgeClusterIp([]).status).toBe('error');
+    expect(judgeClusterIp([run([])]).status).toBe('error');
+  });
+  it('makes enough attempts to see the smallest share with near certainty', () => {
+    expect(attemptsFor({ backends: [{ id: 1, weight: 1 }], affinitySeconds: 0 })).toBe(8);
+    const n = attemptsFor({ backends: [1, 2, 3].map((id) => ({ id, weight: 1 })), affinitySeconds: 0 });
+    expect((2 / 3) ** n).toBeLessThan(1e-6);
+    expect(
+      attemptsFor({
+        backends: [
+          { id: 1, weight: 1 },
+          { id: 2, weight: 100 },
+        ],
+        affinitySeconds: 0,
+      }),
+    ).toBe(200);
+  });
+});
+
+describe('svc-getpeername verdict', () => {
+  const peers = (attempts: SvcAttempt[]): PeerRun => ({ label: 'web', op: 'tcp', vip: '10.96.0.10', port: 80, attempts });
+  it('passes when every completed attempt saw the ClusterIP and port', () => {
+    expect(judgeGetpeername([peers([ok(0, 'n1/a'), failed(1, 'ETIMEDOUT', 'reply')])]).status).toBe('pass');
+  });
+  it('fails when the application saw the backend (no reverse translation)', () => {
+    const v = judgeGetpeername([peers([ok(0, 'n1/a'), ok(1, 'n1/a', '10.244.1.3', 8080)])]);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/saw 10\.244\.1\.3:8080/);
+  });
+  it('fails on the right address with the backend port', () => {
+    expect(judgeGetpeername([peers([ok(0, 'n1/a', '10.96.0.10', 8080)])]).status).toBe('fail');
+  });
+  it('is an error when no attempt completed', () => {
+    expect(judgeGetpeername([peers([failed(0, 'ECONNREFUSED')])]).status).toBe('error');
+  });
+});
+
+describe('svc-no-backend verdict', () => {
+  const nb = (op: NoBackendRun['op'], attempts: SvcAttempt[]): NoBackendRun => ({ label: 'empty', op, attempts });
+  it('passes when every call failed at once with EHOSTUNREACH', () => {
+    const v = judgeNoBackend([nb('tcp', [failed(0, 'EHOSTUNREACH')]), nb('udp', [failed(0, 'EHOSTUNREACH', 'sendto', 12, 'udp')])]);
+    expect(v.status).toBe('pass');
+  });
+  it('fails when the call went through', () => {
+    expect(judgeNoBackend([nb('tcp', [ok(0, 'n1/a')])]).reason).toMatch(/went through/);
+  });
+  it("fails when the refusal came late: a UDP send accepted and no reply (kube-proxy's REJECT case)", () => {
+    const v = judgeNoBackend([nb('udp', [failed(0, 'ETIMEDOUT', 'reply', 30, 'udp')])]);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/not refused at sendto/);
+  });
+  it('fails on another errno (EPERM: a program without bpf_set_retval; ECONNREFUSED: a REJECT rule)', () => {
+    expect(judgeNoBackend([nb('tcp', [failed(0, 'EPERM')])]).reason).toMatch(/EPERM, not EHOSTUNREACH/);
+    expect(judgeNoBackend([nb('tcp', [failed(0, 'ECONNREFUSED')])]).status).toBe('fail');
+  });
+  it('fails when the refusal took over 50 ms', () => {
+    expect(judgeNoBackend([nb('tcp', [failed(0, 'EHOSTUNREACH', 'connect', 60_000)])]).reason).toMatch(/took 60000 us/);
+  });
+  it('is an error without attempts', () => {
+    expect(judgeNoBackend([nb('tcp', [])]).status).toBe('error');
+  });
+});
+
+describe('kube-proxy-free: reading netfilter and the verdict', () => {
+  it("finds kube-proxy's chains and NAT targets in iptables-nft's ruleset", () => {
+    const r = parseNftRuleset(NFT_WITH_KUBE_PROXY);
+    expect(r.kubeChains).toEqual(['ip/nat/KUBE-SEP-RFTKWXRYBAKA3SMZ']);
+    expect(r.natRules).toEqual(['ip/nat/KUBE-SEP-RFTKWXRYBAKA3SMZ: DNAT', 'ip6/nat/KUBE-POSTROUTING: MASQUERADE']);
+  });
+  it('finds native nft NAT statements and legacy iptables-save rules', () => {
+    const native = JSON.stringify({
+      nftables: [{ rule: { family: 'inet', table: 't', chain: 'c', expr: [{ dnat: { addr: '10.0.0.1' } }] } }],
+    });
+    expect(parseNftRuleset(native).natRules).toEqual(['inet/t/c: dnat']);
+    const save =
+      '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n-A KUBE-SEP-X -p tcp -j DNAT --to-destination 10.1.1.1:80\nCOMMIT\n';
+    expect(parseIptablesSave(save, 'ip')).toEqual({ kubeChains: ['ip/nat/KUBE-SERVICES'], natRules: ['ip/nat/KUBE-SEP-X: DNAT'] });
+  });
+  it('an empty ruleset holds nothing', () => {
+    expect(parseNftRuleset('{"nftables":[{"metainfo":{"version":"1.0.6"}}]}')).toEqual({ kubeChains: [], natRules: [] });
+  });
+  const ns = (netns: string, mode: NamespaceRules['mode'], json: string, unreadable: string[] = []): NamespaceRules => ({
+    netns,
+    node: 'n1',
+    mode,
+    reading: { ...parseNftRuleset(json), unreadable },
+  });
+  const EMPTY = '{"nftables":[]}';
+  it('passes with clean socket-LB namespaces, whatever an iptables node holds', () => {
+    expect(judgeKubeProxyFree([ns('a', 'bpf', EMPTY), ns('b', 'iptables', NFT_WITH_KUBE_PROXY)]).status).toBe('pass');
+  });
+  it('fails when a socket-LB namespace holds service rules', () => {
+    const v = judgeKubeProxyFree([ns('a', 'bpf', EMPTY), ns('b', 'bpf', NFT_WITH_KUBE_PROXY)]);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/^b: ip\/nat\/KUBE-SEP-RFTKWXRYBAKA3SMZ/);
+  });
+  it('is an error when a namespace could not be read or none was judged', () => {
+    expect(judgeKubeProxyFree([ns('a', 'bpf', EMPTY, ['nft: exit 1'])]).status).toBe('error');
+    expect(judgeKubeProxyFree([ns('a', 'iptables', EMPTY)]).status).toBe('error');
+  });
+});
+
+describe('svcprobe output', () => {
+  it('parses attempts and refuses a line that is not one', () => {
+    const line = '{"i":0,"op":"udp","errno":"EHOSTUNREACH","stage":"sendto","us":12,"peer":"","peerPort":0,"reply":""}';
+    expect(parseAttempts(`${line}\n`)).toEqual([failed(0, 'EHOSTUNREACH', 'sendto', 12, 'udp')]);
+    expect(() => parseAttempts('{"i":0}\n')).toThrow(/unexpected line/);
+  });
+});
