@@ -11,6 +11,8 @@ import { svcClusterIp } from './svc-clusterip.js';
 import { svcGetpeername } from './svc-getpeername.js';
 import { svcNoBackend } from './svc-no-backend.js';
 import { kubeProxyFree } from './kube-proxy-free.js';
+import { svcAffinity } from './svc-affinity.js';
+import { svcBackendRemoval } from './svc-backend-removal.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
 export const CHECKS: readonly Check[] = [
@@ -24,6 +26,8 @@ export const CHECKS: readonly Check[] = [
   svcClusterIp,
   svcGetpeername,
   svcNoBackend,
+  svcAffinity,
+  svcBackendRemoval,
 ];
 
 export function checkById(id: CheckId): Check {

@@ -16,5 +16,7 @@ export const CHECK_IDS = [
   'svc-getpeername',
   'svc-no-backend',
   'kube-proxy-free',
+  'svc-affinity',
+  'svc-backend-removal',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

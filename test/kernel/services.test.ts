@@ -10,7 +10,7 @@ import { BPF_OBJ_DIR } from '../../src/paths.js';
 import { cli, labProcesses, residue, topo } from './helpers.js';
 
 const services = readFileSync(new URL('../../topologies/services.yaml', import.meta.url), 'utf8');
-const SVC_CHECKS = 'svc-clusterip,svc-getpeername,svc-no-backend,kube-proxy-free';
+const SVC_CHECKS = 'svc-clusterip,svc-getpeername,svc-no-backend,kube-proxy-free,svc-affinity,svc-backend-removal';
 
 /** Where cgroup v2 is mounted on this machine. */
 const cgroup2 = readFileSync('/proc/mounts', 'utf8')
@@ -58,7 +58,7 @@ describe('services through socket-LB (kubeProxy bpf)', () => {
   it('the service checks pass: every backend reached per family and protocol, ClusterIP as peer, EHOSTUNREACH at once', async () => {
     const { r, byId } = await checkReport(LAB);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(SVC_CHECKS.split(',').map((id) => byId[id].status)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    expect(SVC_CHECKS.split(',').map((id) => byId[id].status)).toEqual(['pass', 'pass', 'pass', 'pass', 'pass', 'pass']);
     const web = byId['svc-clusterip'].metrics.frontends.filter((f: { frontend: string }) => f.frontend.startsWith('web '));
     expect(web).toHaveLength(4);
     for (const f of web) expect(Object.keys(f.reached).sort(), f.frontend).toEqual(['node1/web1', 'node2/web2', 'node2/web3']);
@@ -66,6 +66,17 @@ describe('services through socket-LB (kubeProxy bpf)', () => {
     for (const f of sticky) expect(Object.keys(f.reached), f.frontend).toHaveLength(1);
     expect(byId['svc-no-backend'].metrics.errnos).toEqual(['EHOSTUNREACH']);
     expect(byId['svc-no-backend'].metrics.maxUs).toBeLessThan(50_000);
+    // The removal check changed web's backends twice: only the live revision's slots are left.
+    const dump = await runArgv(['bpftool', '-j', 'map', 'dump', 'pinned', `/sys/fs/bpf/dpl/${LAB}/node1/kpr/maps/services`]);
+    const keys = (JSON.parse(dump.stdout) as { formatted: { key: { port: number; slot: number; rev: number } } }[]).map(
+      (e) => e.formatted.key,
+    );
+    const web80 = keys.filter((k) => k.port === 0x5000); // port 80 in network order, read as a little-endian u16
+    const revs = new Set(web80.filter((k) => k.slot > 0).map((k) => k.rev));
+    // web, sticky and empty (both families) listen on 80: 6 service entries; web and sticky 3 live slots per family, empty none.
+    expect(web80.filter((k) => k.slot === 0)).toHaveLength(6);
+    expect(web80.filter((k) => k.slot > 0)).toHaveLength(12);
+    expect([...revs].sort(), JSON.stringify(web80)).toEqual([1, 3]);
   });
 
   it('the cgroup is what translates: the same pod outside its cgroup never reaches the ClusterIP', async () => {
@@ -125,7 +136,7 @@ describe("kube-proxy's iptables rules as the control (kubeProxy iptables)", () =
     expect([...pod.kubeChains, ...pod.natRules]).toEqual([]);
     const { r, byId } = await checkReport(LAB);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(SVC_CHECKS.split(',').map((id) => byId[id].status)).toEqual(['pass', 'pass', 'skip', 'skip']);
+    expect(SVC_CHECKS.split(',').map((id) => byId[id].status)).toEqual(['pass', 'pass', 'skip', 'skip', 'pass', 'skip']);
     expect(byId['svc-clusterip'].metrics.mode).toBe('iptables');
   });
 

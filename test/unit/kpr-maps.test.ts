@@ -69,7 +69,7 @@ describe('socket-LB map entries (bpf/include/sock_lb.h)', () => {
 
   it('an update writes the new revision, flips the service entry, then deletes the old slots', () => {
     const f = servicePlan(lab).frontends[0];
-    const lines = frontendLines({ services: '/m/services' }, f, 3, 2);
+    const lines = frontendLines({ services: '/m/services' }, f, 3, { rev: 2, slots: 2 });
     const flip = lines.findIndex((l) => l.includes(`key hex ${svcKey(f)} `));
     expect(lines.slice(0, flip).every((l) => l.startsWith('map update') && l.includes(' 03 00 value'))).toBe(true);
     expect(flip).toBe(4);

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { judgeAffinity, type AffinityRun } from '../../src/checks/svc-affinity.js';
+import { judgeBackendRemoval, type RemovalRun } from '../../src/checks/svc-backend-removal.js';
 import { judgeKubeProxyFree, type NamespaceRules } from '../../src/checks/kube-proxy-free.js';
 import { attemptsFor, judgeClusterIp, type FrontendRun } from '../../src/checks/svc-clusterip.js';
 import { judgeGetpeername, type PeerRun } from '../../src/checks/svc-getpeername.js';
@@ -167,5 +169,50 @@ describe('svcprobe output', () => {
     const line = '{"i":0,"op":"udp","errno":"EHOSTUNREACH","stage":"sendto","us":12,"peer":"","peerPort":0,"reply":""}';
     expect(parseAttempts(`${line}\n`)).toEqual([failed(0, 'EHOSTUNREACH', 'sendto', 12, 'udp')]);
     expect(() => parseAttempts('{"i":0}\n')).toThrow(/unexpected line/);
+  });
+});
+
+describe('svc-affinity verdict', () => {
+  const aff = (attempts: SvcAttempt[]): AffinityRun => ({ label: 'sticky', backends: ['n1/a', 'n2/b'], attempts });
+  it('passes when one client always reached the same backend', () => {
+    expect(judgeAffinity([aff([ok(0, 'n2/b'), ok(1, 'n2/b'), failed(2, 'ETIMEDOUT', 'reply')])]).status).toBe('pass');
+  });
+  it('fails when one client reached two backends', () => {
+    const v = judgeAffinity([aff([ok(0, 'n2/b'), ok(1, 'n1/a')])]);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/one client reached n2\/b, n1\/a/);
+  });
+  it('fails when a stranger answered, and is an error when nothing completed', () => {
+    expect(judgeAffinity([aff([ok(0, 'n9/z')])]).status).toBe('fail');
+    expect(judgeAffinity([aff([failed(0, 'ECONNREFUSED')])]).status).toBe('error');
+  });
+});
+
+describe('svc-backend-removal verdict', () => {
+  const removal = (before: SvcAttempt[], after: SvcAttempt[], restored: SvcAttempt[]): RemovalRun => ({
+    label: 'web',
+    removed: 'n2/b',
+    survivors: ['n1/a'],
+    before,
+    after,
+    restored,
+  });
+  const both = [ok(0, 'n1/a'), ok(1, 'n2/b')];
+  it('passes when the removed backend answered before, never after, and again once back', () => {
+    expect(judgeBackendRemoval(removal(both, [ok(0, 'n1/a'), ok(1, 'n1/a')], both)).status).toBe('pass');
+  });
+  it('fails when a new connection reached the removed backend', () => {
+    const v = judgeBackendRemoval(removal(both, [ok(0, 'n1/a'), ok(1, 'n2/b')], both));
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/1 new connections reached n2\/b after its removal/);
+  });
+  it('fails when attempts failed after the removal (a half-written set)', () => {
+    expect(judgeBackendRemoval(removal(both, [ok(0, 'n1/a'), failed(1, 'ECONNREFUSED')], both)).reason).toMatch(/1\/2 attempts failed/);
+  });
+  it('fails when the backend never came back', () => {
+    expect(judgeBackendRemoval(removal(both, [ok(0, 'n1/a')], [ok(0, 'n1/a')])).reason).toMatch(/not picked again/);
+  });
+  it('is an error when the removed backend never answered before (its absence would prove nothing)', () => {
+    expect(judgeBackendRemoval(removal([ok(0, 'n1/a')], [ok(0, 'n1/a')], both)).status).toBe('error');
   });
 });

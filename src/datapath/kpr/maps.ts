@@ -54,9 +54,9 @@ export const MAX_SLOTS = 65535;
 /**
  * bpftool batch lines that set a frontend's backends atomically for a reader: the new
  * slots under `rev`, then the service entry (one update) naming `rev`, then the slots of
- * the previous revision deleted. `oldSlots` is how many the previous revision had.
+ * the previous revision (`old`: its number and slot count) deleted.
  */
-export function frontendLines(maps: { services: string }, f: Frontend, rev: number, oldSlots = 0): string[] {
+export function frontendLines(maps: { services: string }, f: Frontend, rev: number, old?: { rev: number; slots: number }): string[] {
   const slots = slotsOf(f);
   if (slots.length > MAX_SLOTS)
     throw new LabError('E_USAGE', `service ${f.service} has ${slots.length} backend slots (weights summed); at most ${MAX_SLOTS}`);
@@ -64,6 +64,6 @@ export function frontendLines(maps: { services: string }, f: Frontend, rev: numb
   return [
     ...slots.map((id, i) => `map update ${m} key hex ${svcKey(f, i + 1, rev)} value hex ${slotValue(id)}`),
     `map update ${m} key hex ${svcKey(f)} value hex ${svcEntry(f, slots.length, rev)}`,
-    ...Array.from({ length: oldSlots }, (_, i) => `map delete ${m} key hex ${svcKey(f, i + 1, rev - 1)}`),
+    ...Array.from({ length: old?.slots ?? 0 }, (_, i) => `map delete ${m} key hex ${svcKey(f, i + 1, old!.rev)}`),
   ];
 }
