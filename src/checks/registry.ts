@@ -13,6 +13,7 @@ import { svcNoBackend } from './svc-no-backend.js';
 import { kubeProxyFree } from './kube-proxy-free.js';
 import { svcAffinity } from './svc-affinity.js';
 import { svcBackendRemoval } from './svc-backend-removal.js';
+import { svcBackpressure } from './svc-backpressure.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
 export const CHECKS: readonly Check[] = [
@@ -28,6 +29,7 @@ export const CHECKS: readonly Check[] = [
   svcNoBackend,
   svcAffinity,
   svcBackendRemoval,
+  svcBackpressure,
 ];
 
 export function checkById(id: CheckId): Check {

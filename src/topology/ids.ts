@@ -18,5 +18,6 @@ export const CHECK_IDS = [
   'kube-proxy-free',
   'svc-affinity',
   'svc-backend-removal',
+  'svc-backpressure',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

@@ -105,6 +105,18 @@ describe('services through socket-LB (kubeProxy bpf)', () => {
     }
   });
 
+  it("svc-backpressure: socket-LB keeps the queue owned, kube-proxy's path loses it; its rules are gone afterwards", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpl-report-'));
+    const r = await cli(['check', LAB, '--only', 'svc-backpressure', '--report-dir', dir, '-q']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const bp = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).checks[0];
+    expect(bp.status, bp.reason).toBe('pass');
+    expect(bp.metrics.bpf.ownedMedian).toBeGreaterThanOrEqual(0.5);
+    expect(bp.metrics.iptables.ownedMedian).toBeLessThanOrEqual(0.25);
+    const node = await readNetfilter(new NetnsExec(`dpl-${LAB}.node1`));
+    expect([...node.kubeChains, ...node.natRules]).toEqual([]);
+  });
+
   it('down removes the cgroups, the pins, the servers and the namespaces', async () => {
     const down = await cli(['down', LAB, '-q']);
     expect(down.code, down.stderr).toBe(0);

@@ -1,4 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { summary } from '../../src/checks/backpressure.js';
+import { bottleneckedFrontend, judgeSvcBackpressure } from '../../src/checks/svc-backpressure.js';
+import { servicePlan } from '../../src/datapath/kpr/plan.js';
+import { parseTopology } from '../../src/topology/loader.js';
+import { resolve } from '../../src/topology/resolver.js';
 import { judgeAffinity, type AffinityRun } from '../../src/checks/svc-affinity.js';
 import { judgeBackendRemoval, type RemovalRun } from '../../src/checks/svc-backend-removal.js';
 import { judgeKubeProxyFree, type NamespaceRules } from '../../src/checks/kube-proxy-free.js';
@@ -214,5 +220,46 @@ describe('svc-backend-removal verdict', () => {
   });
   it('is an error when the removed backend never answered before (its absence would prove nothing)', () => {
     expect(judgeBackendRemoval(removal([ok(0, 'n1/a')], [ok(0, 'n1/a')], both)).status).toBe('error');
+  });
+});
+
+describe('svc-backpressure', () => {
+  const flow = (wmem: number, backlog: number) =>
+    summary({
+      bitsPerSecond: 1e8,
+      samples: Array.from({ length: 10 }, (_, i) => ({ t: i * 100, wmem, backlog })),
+      evidence: [],
+    });
+  it('passes when socket-LB keeps ownership and kube-proxy loses it, naming iptables', () => {
+    const v = judgeSvcBackpressure(flow(150_000, 120_000), flow(0, 130_000));
+    expect(v.status).toBe('pass');
+    expect(v.reason).toMatch(/iptables: 0 B owned/);
+  });
+  it('fails when the socket owns nothing with socket-LB, or still owns the queue through kube-proxy', () => {
+    expect(judgeSvcBackpressure(flow(0, 120_000), flow(0, 130_000)).status).toBe('fail');
+    const v = judgeSvcBackpressure(flow(150_000, 120_000), flow(120_000, 130_000));
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/^iptables: the socket still owned/);
+  });
+  it('is an error without a queue at the bottleneck', () => {
+    expect(judgeSvcBackpressure(flow(150_000, 0), flow(0, 130_000)).status).toBe('error');
+  });
+  it('picks a TCP frontend whose backends all sit behind a rated link of the client node', () => {
+    const text = readFileSync(new URL('../../topologies/services.yaml', import.meta.url), 'utf8');
+    const p = parseTopology(text, 'services.yaml');
+    if (!p.ok) throw new Error(JSON.stringify(p.errors));
+    const r = resolve(p.value);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const lab = r.value;
+    const plan = servicePlan(lab);
+    const pick = bottleneckedFrontend(lab, lab.nodes[0], plan.frontends, plan);
+    expect(pick && [pick.f.service, pick.f.family, pick.dev, `${pick.backend.node}/${pick.backend.pod}`]).toEqual([
+      'bulk',
+      'ipv4',
+      'n-node2',
+      'node2/web2',
+    ]);
+    // From node2 the backend is local: no link to cross.
+    expect(bottleneckedFrontend(lab, lab.nodes[1], plan.frontends, plan)).toBeUndefined();
   });
 });

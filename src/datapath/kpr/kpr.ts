@@ -139,7 +139,7 @@ async function deploySockLb(ctx: LabContext, node: LabNode): Promise<void> {
 }
 
 /** kube-proxy's iptables rules in the node's namespace; they go with the namespace. */
-async function applyIptables(ctx: LabContext, node: LabNode): Promise<void> {
+export async function applyIptables(ctx: LabContext, node: LabNode): Promise<void> {
   const exec = ctx.backend.exec(node.netns);
   const plan = servicePlan(ctx.lab);
   for (const [family, tool] of [
@@ -148,4 +148,15 @@ async function applyIptables(ctx: LabContext, node: LabNode): Promise<void> {
   ] as const)
     if (ctx.lab.families.includes(family) && plan.frontends.some((f) => f.family === family))
       await exec.run([tool, '-w', '--noflush'], { input: kubeProxyRules(plan, family), signal: ctx.signal });
+}
+
+/**
+ * Take kube-proxy's rules off a node again (a check that ran the control on a socket-LB
+ * node): iptables-restore without --noflush empties the nat and filter tables it is
+ * given and deletes their chains. Only for nodes whose tables held nothing else.
+ */
+export async function flushIptables(ctx: LabContext, node: LabNode, signal?: AbortSignal): Promise<void> {
+  const exec = ctx.backend.exec(node.netns);
+  for (const tool of ['iptables-restore', 'ip6tables-restore'])
+    await exec.run([tool, '-w'], { input: '*filter\nCOMMIT\n*nat\nCOMMIT\n', signal });
 }
