@@ -1,4 +1,3 @@
-import type { TopologyIssue } from '../errors.js';
 import { contains, formatAddr, formatPrefix, parseAddr, type Prefix } from './ip.js';
 import { pathString } from './loader.js';
 import type { LabNode, Service } from './model.js';
