@@ -7,7 +7,7 @@ import { Journal } from '../../src/lifecycle/journal.js';
 import { readNetfilter } from '../../src/measure/netfilter.js';
 import { serviceAttempts, startServers } from '../../src/measure/services.js';
 import { BPF_OBJ_DIR } from '../../src/paths.js';
-import { cli, labProcesses, residue, topo } from './helpers.js';
+import { cli, labProcesses, residue, topo, until } from './helpers.js';
 
 const services = readFileSync(new URL('../../topologies/services.yaml', import.meta.url), 'utf8');
 const SVC_CHECKS = 'svc-clusterip,svc-getpeername,svc-no-backend,kube-proxy-free,svc-affinity,svc-backend-removal';
@@ -155,6 +155,26 @@ describe("kube-proxy's iptables rules as the control (kubeProxy iptables)", () =
   it('down leaves nothing', async () => {
     const down = await cli(['down', LAB, '-q']);
     expect(down.code, down.stderr).toBe(0);
+    expect(await residue(LAB)).toEqual([]);
+  });
+});
+
+describe('teardown of pod cgroups that still hold processes', () => {
+  const LAB = 'kpr-k';
+  afterAll(() => cli(['down', LAB, '-q']));
+
+  it('lab down kills what is left in a pod cgroup (cgroup.kill) and removes the cgroups', async () => {
+    const up = await cli(['up', topo(services.replace('name: services', `name: ${LAB}`)), '-q']);
+    expect(up.code, up.stderr).toBe(0);
+    const cg = join(cgroup2!, 'dpl', `${LAB}.node1`, 'client');
+    // A process in the pod that no journal entry names (as a killed check could leave).
+    const bg = new NetnsExec(`dpl-${LAB}.node1.client`).start(['sleep', '300'], { cgroup: cg });
+    expect(await until(() => readFileSync(join(cg, 'cgroup.procs'), 'utf8').trim() !== ''), 'the process joined the cgroup').toBe(true);
+    const down = await cli(['down', LAB, '-q']);
+    expect(down.code, down.stderr).toBe(0);
+    const end = await bg.done;
+    expect(end.code).toBeNull(); // killed by a signal
+    expect(cgroupsOf(LAB)).toEqual([]);
     expect(await residue(LAB)).toEqual([]);
   });
 });
