@@ -4,6 +4,8 @@
  *   connect   TCP connect() time in the client pod (svcprobe: CLOCK_MONOTONIC around the
  *             call, one process for all attempts) to a ClusterIP with one backend on the
  *             same node, and straight to that backend: median and p99.
+ *   sendto    the same for one UDP datagram on an unconnected socket (the sendmsg hook runs
+ *             per datagram): socket-LB's per-packet cost.
  *   install   N services of 4 backends each written into a node: socket-LB's maps
  *             (one `bpftool batch`) vs kube-proxy's rules (one `iptables-restore`); then
  *             one service's backends changed (socket-LB: its revision flip; iptables:
@@ -43,7 +45,7 @@ nodes:
 services:
   - name: one
     clusterIP: 10.96.0.20
-    ports: [{ port: 80, targetPort: 8080 }]
+    ports: [{ port: 80, targetPort: 8080 }, { port: 53, protocol: UDP, targetPort: 5353 }]
     backends: [web1]
 `;
 
@@ -76,7 +78,7 @@ function bigPlan(n: number): ServicePlan {
 async function connects(lab: string, cgroup: string | undefined) {
   const journal = Journal.open(lab)!;
   const servers = await startServers(
-    [{ exec: new NetnsExec(`dpl-${lab}.node1.web1`), name: 'web1', ports: ['8080/tcp'] }],
+    [{ exec: new NetnsExec(`dpl-${lab}.node1.web1`), name: 'web1', ports: ['8080/tcp', '5353/udp'] }],
     BPF_OBJ_DIR,
     journal,
   );
@@ -86,11 +88,13 @@ async function connects(lab: string, cgroup: string | undefined) {
     const out: Record<string, number[]> = {};
     // Interleaved in rounds, so a burst of load on the shared machine hits both alike.
     for (let round = 0; round < 4; round++)
-      for (const [what, addr, port] of [
-        ['ClusterIP', '10.96.0.20', 80],
-        ['backend direct', '10.244.1.3', 8080],
+      for (const [what, op, addr, port] of [
+        ['connect ClusterIP', 'tcp', '10.96.0.20', 80],
+        ['connect backend direct', 'tcp', '10.244.1.3', 8080],
+        ['UDP sendto ClusterIP', 'udp', '10.96.0.20', 53],
+        ['UDP sendto backend direct', 'udp', '10.244.1.3', 5353],
       ] as const) {
-        const as = await serviceAttempts(client, BPF_OBJ_DIR, { ...spec, addr, port, attempts: CONNECTS / 4 });
+        const as = await serviceAttempts(client, BPF_OBJ_DIR, { ...spec, op, addr, port, attempts: CONNECTS / 4 });
         const failed = as.filter((a) => a.errno);
         if (failed.length) throw new Error(`${what}: ${failed.length} connects failed: ${JSON.stringify(failed[0])}`);
         out[what] = [...(out[what] ?? []), ...as.map((a) => a.us)];
@@ -115,7 +119,7 @@ async function main() {
     try {
       const cg = mode === 'bpf' ? `/sys/fs/cgroup/unified/dpl/${lab}.node1/client` : undefined;
       const c = await connects(lab, cg);
-      for (const [what, us] of Object.entries(c)) report([mode, `connect ${what}`, String(median(us)), String(p99(us)), String(us.length)]);
+      for (const [what, us] of Object.entries(c)) report([mode, what, String(median(us)), String(p99(us)), String(us.length)]);
       const ns = `/run/netns/dpl-${lab}.node1`;
       const plan = bigPlan(mode === 'bpf' ? SERVICES : IPT_SERVICES);
       const count = plan.frontends.length;
