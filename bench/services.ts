@@ -14,7 +14,8 @@
  * Usage (root, after `npx tsc -p tsconfig.json` and `bpf/build.sh`):
  *   node dist/bench/services.js [--connects 2000] [--services 10000] [--iptables-services 1000]
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kubeProxyRules } from '../src/datapath/kpr/iptables.js';
@@ -105,6 +106,9 @@ async function connects(lab: string, cgroup: string | undefined) {
   }
 }
 
+/** The benchmark's files (topologies, batch and rules inputs), removed at the end. */
+const TMP = mkdtempSync(join(tmpdir(), 'dpl-svc-bench-'));
+
 async function main() {
   const rows: string[][] = [];
   const report = (r: string[]) => {
@@ -113,7 +117,7 @@ async function main() {
   };
   for (const mode of ['bpf', 'iptables'] as const) {
     const lab = mode === 'bpf' ? 'kpr-bnb' : 'kpr-bni';
-    const file = `/tmp/${lab}.yaml`;
+    const file = join(TMP, `${lab}.yaml`);
     writeFileSync(file, topology(lab, mode));
     must(await run(['node', CLI, 'up', file, '-q']), `lab up ${lab}`);
     try {
@@ -133,18 +137,18 @@ async function main() {
           }),
           ...plan.frontends.flatMap((f) => frontendLines(maps, { ...f, backends: f.backends.map((b) => ({ ...b, id: b.id + 1000 })) }, 1)),
         ];
-        writeFileSync('/tmp/kpr-bench.batch', lines.join('\n') + '\n');
-        const install = must(await run(['bpftool', 'batch', 'file', '/tmp/kpr-bench.batch']), 'bpftool batch');
+        writeFileSync(join(TMP, 'install.batch'), lines.join('\n') + '\n');
+        const install = must(await run(['bpftool', 'batch', 'file', join(TMP, 'install.batch')]), 'bpftool batch');
         const f = plan.frontends[count >> 1];
         const change = frontendLines(maps, { ...f, backends: [{ id: 1001, weight: 1 }] }, 2, { rev: 1, slots: 4 });
-        writeFileSync('/tmp/kpr-bench.change', change.join('\n') + '\n');
-        const one = must(await run(['bpftool', 'batch', 'file', '/tmp/kpr-bench.change']), 'bpftool batch (one)');
+        writeFileSync(join(TMP, 'change.batch'), change.join('\n') + '\n');
+        const one = must(await run(['bpftool', 'batch', 'file', join(TMP, 'change.batch')]), 'bpftool batch (one)');
         report([mode, `install ${count} services x 4 backends (${lines.length} map updates)`, `${install.s.toFixed(3)} s`, '', '1']);
         report([mode, 'change one service (revision flip)', `${one.s.toFixed(3)} s`, '', '1']);
       } else {
         const rules = kubeProxyRules(plan, 'ipv4');
-        writeFileSync('/tmp/kpr-bench.rules', rules);
-        const restore = ['nsenter', `--net=${ns}`, 'sh', '-c', 'exec iptables-restore -w --noflush < /tmp/kpr-bench.rules'];
+        writeFileSync(join(TMP, 'rules'), rules);
+        const restore = ['nsenter', `--net=${ns}`, 'sh', '-c', `exec iptables-restore -w --noflush < ${join(TMP, 'rules')}`];
         const install = must(await run(restore), 'iptables-restore');
         // kube-proxy's full sync: the whole ruleset restored again after one change.
         const again = must(await run(restore), 'iptables-restore (resync)');
@@ -161,7 +165,9 @@ async function main() {
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
 }
 
-main().catch((e) => {
-  console.error(String(e));
-  process.exit(1);
-});
+main()
+  .catch((e) => {
+    console.error(String(e));
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(TMP, { recursive: true, force: true }));
