@@ -38,3 +38,7 @@ gcc -O2 -Wall -Werror -static bpf/user/nkctl.c -o build/bpf/nkctl
 # nsconf: configures every pod namespace of a node from one process (setns + rtnetlink); static, for guests too.
 echo "  CC    bpf/user/nsconf.c -> build/bpf/nsconf"
 gcc -O2 -Wall -Werror -static bpf/user/nsconf.c -o build/bpf/nsconf
+
+# svcprobe: the service checks' client and server (connect/sendto timing, errno, getpeername); static, for guests too.
+echo "  CC    bpf/user/svcprobe.c -> build/bpf/svcprobe"
+gcc -O2 -Wall -Werror -static bpf/user/svcprobe.c -o build/bpf/svcprobe

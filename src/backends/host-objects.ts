@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Exec } from '../exec/exec.js';
 import { processStartTime } from '../exec/process.js';
 import type { JournalEntry } from '../lifecycle/journal.js';
@@ -26,6 +26,35 @@ export async function stopProcess(pid: number, startTime: string): Promise<boole
   await sleep(50);
   return processStartTime(pid) !== startTime;
 }
+
+/**
+ * Remove a cgroup v2 directory the lab created: its processes (the lab's own, by
+ * construction) are killed through cgroup.kill (5.14+) and waited for, then rmdir; the
+ * shared parent goes when the last lab leaves it. undefined when gone, else why not.
+ */
+export async function removeCgroup(path: string): Promise<string | undefined> {
+  if (!existsSync(path)) return undefined;
+  const procs = () => readFileSync(join(path, 'cgroup.procs'), 'utf8').trim();
+  try {
+    if (procs() && existsSync(join(path, 'cgroup.kill'))) writeFileSync(join(path, 'cgroup.kill'), '1');
+    for (let i = 0; i < 40 && procs(); i++) await sleep(25);
+    rmdirSync(path);
+  } catch (err) {
+    return String(err);
+  }
+  const parent = dirname(path);
+  try {
+    // Interface files are all a cgroup without children lists; another lab may be creating one meanwhile.
+    if (basename(parent) === CGROUP_ROOT_NAME && readdirSync(parent).every((f) => !statSync(join(parent, f)).isDirectory()))
+      rmdirSync(parent);
+  } catch {
+    /* still in use */
+  }
+  return undefined;
+}
+
+/** The directory under the cgroup v2 mount that holds every lab's cgroups. */
+export const CGROUP_ROOT_NAME = 'dpl';
 
 /**
  * Remove objects on this machine, in the order given (reverse creation order), and
@@ -78,6 +107,9 @@ export async function destroyHostObjects(entries: JournalEntry[], host: Exec, pr
       } catch (err) {
         left.push(`${o.path}: ${String(err)}`);
       }
+    } else if (o.kind === 'cgroup') {
+      const why = await removeCgroup(o.path);
+      why ? left.push(`cgroup ${o.path}: ${why}`) : gone.push(e.seq);
     } else left.push(`${o.kind}: not an object of this machine's (${JSON.stringify(o)})`);
     i++;
   }

@@ -8,9 +8,31 @@ import { tsoProbe } from './tso-probe.js';
 import { netkit } from './netkit.js';
 import { netkitThroughput } from './netkit-throughput.js';
 import { BWM_CHECKS } from './bwm.js';
+import { svcClusterIp } from './svc-clusterip.js';
+import { svcGetpeername } from './svc-getpeername.js';
+import { svcNoBackend } from './svc-no-backend.js';
+import { kubeProxyFree } from './kube-proxy-free.js';
+import { svcAffinity } from './svc-affinity.js';
+import { svcBackendRemoval } from './svc-backend-removal.js';
+import { svcBackpressure } from './svc-backpressure.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
-export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput, ...BWM_CHECKS];
+export const CHECKS: readonly Check[] = [
+  tsoProbe,
+  connectivity,
+  netkit,
+  backpressure,
+  bigtcp,
+  netkitThroughput,
+  kubeProxyFree,
+  svcClusterIp,
+  svcGetpeername,
+  svcNoBackend,
+  svcAffinity,
+  svcBackendRemoval,
+  svcBackpressure,
+  ...BWM_CHECKS,
+];
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);

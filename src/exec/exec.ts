@@ -29,6 +29,8 @@ export interface ExecOptions {
    * namespace (nsenter --net), never `ip -n` / `tc -n`, which remount /sys and hide bpffs.
    */
   needsBpffs?: boolean;
+  /** Run the process in this cgroup v2 directory (a pod's, for socket-LB): it joins before exec. */
+  cgroup?: string;
 }
 
 /** Runs an argv on one place (the host, a namespace, a guest, an ssh host). */
@@ -51,6 +53,8 @@ export interface StartOptions {
    * cannot stream (the QEMU guest agent keeps output until the process ends) calls it once, at the end.
    */
   onStdout?: (chunk: string) => void;
+  /** Run the process in this cgroup v2 directory (see ExecOptions.cgroup). */
+  cgroup?: string;
 }
 
 export interface Background {
@@ -148,11 +152,24 @@ export class NetnsExec implements Exec {
     return wrapNetns(this.netns, argv, needsBpffs);
   }
   run(argv: readonly string[], opts?: ExecOptions) {
-    return runArgv(this.wrap(argv, opts?.needsBpffs), opts);
+    return runArgv(this.wrap(inCgroup(argv, opts?.cgroup), opts?.needsBpffs), opts);
   }
   start(argv: readonly string[], opts?: StartOptions) {
-    return spawnArgv(this.wrap(argv), { signal: opts?.signal, onStdout: opts?.onStdout });
+    return spawnArgv(this.wrap(inCgroup(argv, opts?.cgroup)), { signal: opts?.signal, onStdout: opts?.onStdout });
   }
+}
+
+/**
+ * argv run as a member of a cgroup v2 directory: the shell writes its own pid to
+ * cgroup.procs, then execs argv in the same process. Membership is by cgroup.procs
+ * (Documentation/admin-guide/cgroup-v2.rst, "Processes"); `nsenter --cgroup` only
+ * changes the cgroup namespace, not membership. A socket belongs to the cgroup of the
+ * process that created it (sock_cgroup_data, set at socket creation), so the process
+ * must be in the cgroup before it opens one.
+ */
+export function inCgroup(argv: readonly string[], cgroup: string | undefined): readonly string[] {
+  if (!cgroup) return argv;
+  return ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv];
 }
 
 /** An argv to run in a named network namespace (see NetnsExec). */

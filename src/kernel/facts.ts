@@ -17,6 +17,8 @@ export interface KernelFacts {
   modules: string[];
   btf: boolean;
   bpffs: boolean;
+  /** Where cgroup v2 is mounted (socket-LB attaches there); undefined when it is not. */
+  cgroup2?: string;
   tools: Record<ToolName, ToolFact>;
 }
 
@@ -138,6 +140,10 @@ export async function probeLocal(exec: Exec, opts: { allVersions?: boolean } = {
     bpffs: readFileSync('/proc/mounts', 'utf8')
       .split('\n')
       .some((l) => l.split(' ')[2] === 'bpf'),
+    cgroup2: readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .find((f) => f[2] === 'cgroup2')?.[1],
     tools,
   };
 }

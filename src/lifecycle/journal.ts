@@ -7,6 +7,8 @@ export type JournalObject =
   | { kind: 'pin'; path: string }
   | { kind: 'process'; pid: number; startTime: string; argv: string[] }
   | { kind: 'dir'; path: string }
+  /** A cgroup v2 directory (rmdir, after its processes are gone). */
+  | { kind: 'cgroup'; path: string }
   /** A QEMU VM: its directory holds the pidfile, agent socket and console log. */
   | { kind: 'vm'; name: string; dir: string }
   /** Original sizes of a device the lab did not create, put back on teardown. */

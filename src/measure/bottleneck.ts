@@ -1,6 +1,6 @@
 import type { Exec } from '../exec/exec.js';
 import { LabError } from '../errors.js';
-import { tbfBatch } from '../backends/wiring.js';
+import { nodeLinks, tbfBatch } from '../backends/wiring.js';
 import type { Lab, LabNode } from '../topology/model.js';
 
 /** How a check wants the bottleneck while it measures. */
@@ -47,6 +47,15 @@ export class Bottleneck {
     const line = (tbfBatch(lab, node) ?? '').split('\n').find((l) => l.includes(` dev ${u.nodeDev} `));
     if (!line) return undefined;
     return new Bottleneck(exec, u.nodeDev, rateBps(u.rate), line.replace(/^qdisc add /, 'qdisc replace '));
+  }
+
+  /** The bottleneck on one of a node's devices (its uplink or a link with a rate), or undefined without one. */
+  static ofDevice(lab: Lab, node: LabNode, dev: string, exec: Exec): Bottleneck | undefined {
+    const rate = node.uplink?.nodeDev === dev ? node.uplink.rate : nodeLinks(lab, node).find((l) => l.dev === dev)?.rate;
+    if (!rate) return undefined;
+    const line = (tbfBatch(lab, node) ?? '').split('\n').find((l) => l.includes(` dev ${dev} `));
+    if (!line) return undefined;
+    return new Bottleneck(exec, dev, rateBps(rate), line.replace(/^qdisc add /, 'qdisc replace '));
   }
 
   /** A human description of a change. */

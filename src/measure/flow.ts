@@ -23,6 +23,8 @@ export interface FlowResult {
 export interface FlowSpec {
   /** Where the client (sender) runs. */
   from: Exec;
+  /** The cgroup the client runs in (a pod's, for socket-LB). */
+  fromCgroup?: string;
   /** Where the server (receiver) runs. */
   to: Exec;
   /** Server address as the client dials it. */
@@ -103,7 +105,7 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     // An unreachable server must fail in seconds, not after TCP's two minutes of SYN retries.
     const client = spec.from.start(
       ['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J', '--connect-timeout', '3000'],
-      { signal: spec.signal },
+      { signal: spec.signal, cgroup: spec.fromCgroup },
     );
     const cliEntry = own(spec.from, client.pid, ['iperf3', '-c']);
     let sampler: ReturnType<typeof startSampler> | undefined;

@@ -1,4 +1,4 @@
-import type { CheckId, Datapath, Family } from './schema.js';
+import type { CheckId, Datapath, Family, ServiceProtocol } from './schema.js';
 
 /** The resolved lab: every default applied, every name and address decided. */
 export interface Lab {
@@ -15,7 +15,37 @@ export interface Lab {
   nodes: LabNode[];
   peers: Peer[];
   links: NodeLink[];
+  /** Services (ClusterIPs load-balanced to pods); empty when the file has none. */
+  services: Service[];
   checks: CheckSpec[];
+}
+
+/** A Kubernetes-style service, resolved: its backends name real pods. */
+export interface Service {
+  name: string;
+  /** The IPv4 ClusterIP. */
+  ipv4?: string;
+  /** The IPv6 ClusterIP. */
+  ipv6?: string;
+  ports: ServicePort[];
+  /** ClientIP session affinity's idle timeout in seconds; absent: none. */
+  affinitySeconds?: number;
+  backends: ServiceBackend[];
+}
+
+export interface ServicePort {
+  port: number;
+  protocol: ServiceProtocol;
+  /** The backends' port. */
+  targetPort: number;
+  nodePort?: number;
+}
+
+export interface ServiceBackend {
+  node: string;
+  pod: string;
+  /** Share of new connections relative to the service's other backends. */
+  weight: number;
 }
 
 export interface Addr {

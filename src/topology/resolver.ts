@@ -5,6 +5,7 @@ import { pathString, type Loaded, type Result } from './loader.js';
 import { CHECK_IDS, DEFAULT_DATAPATH, LINK_DEV_PREFIX, POD_DEV_PREFIX } from './schema.js';
 import { contains, formatAddr, formatPrefix, nthAddr, overlaps, parseAddr, parsePrefix, prefixSize, type Prefix } from './ip.js';
 import { parseBandwidth } from '../datapath/bwm/quantity.js';
+import { resolveServices } from './services.js';
 import { netnsOf, type Addr, type Lab, type LabNode, type NodeLink, type Uplink } from './model.js';
 
 /** The reference VM kernel (vms/kernels.yaml). */
@@ -247,6 +248,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     });
   });
 
+  const services = resolveServices(t, nodes, prefixes, err);
   const allPods = nodes.flatMap((n) => n.pods.map((p) => `${n.name}/${p.name}`));
   const checks = (t.checks ?? [...CHECK_IDS]).map((c) => (typeof c === 'string' ? { id: c } : c));
   dupes(
@@ -282,6 +284,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       nodes,
       peers: nodes.filter((n) => n.uplink).map((n) => ({ name: n.uplink!.peer, netns: netnsOf(t.name, n.uplink!.peer), node: n.name })),
       links,
+      services,
       checks,
     },
   };

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
+import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
 import { addrProblem, prefixProblem } from './ip.js';
 import { parseBandwidth } from '../datapath/bwm/quantity.js';
 
-export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
+export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
 
 /**
  * The topology file, the single source of its format: the loader validates with it
@@ -111,6 +111,9 @@ export const DatapathSchema = z
       .boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` })
       .optional()
       .describe('EDT rate limiting (BPF on the uplink egress, fq, BBR in pods); on by itself when a pod has egressBandwidth'),
+    kubeProxy: oneOf(KUBE_PROXY, 'kubeProxy mode').describe(
+      "services: bpf (socket-LB on each pod's cgroup), iptables (kube-proxy's iptables rules in the node), none",
+    ),
   })
   .strict();
 
@@ -171,6 +174,52 @@ export const LinkSchema = z
     rate: rate.optional(),
     ipv4: ipv4Cidr.optional(),
     ipv6: ipv6Cidr.optional(),
+  })
+  .strict();
+
+/** A whole number in [min, max], with one message naming the range. */
+const intIn = (what: string, min: number, max: number) => {
+  const m = `${what} is a whole number from ${min} to ${max}`;
+  return z.number(m).int(m).min(min, m).max(max, m);
+};
+
+/** NodePorts come from kube-apiserver's default --service-node-port-range. */
+export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
+
+export const ServicePortSchema = z
+  .object({
+    port: intIn('port', 1, 65535).describe('the port on the ClusterIP'),
+    protocol: oneOf(SERVICE_PROTOCOLS, 'protocol').default('TCP'),
+    targetPort: intIn('targetPort', 1, 65535).optional().describe("the backend pods' port (default: port)"),
+    nodePort: intIn('nodePort', NODE_PORT_RANGE.min, NODE_PORT_RANGE.max).optional().describe('a port on every node'),
+  })
+  .strict();
+
+export const ServiceBackendSchema = z.union(
+  [
+    z.string(),
+    z
+      .object({
+        pod: z.string().describe('a pod name, or node/pod when the name is not unique'),
+        weight: intIn('weight', 1, 100).default(1).describe('share of new connections, relative to the other backends'),
+      })
+      .strict(),
+  ],
+  { error: (iss) => `expected a pod name or a mapping {pod, weight}, got ${showInput(iss.input)}` },
+);
+
+export const ServiceSchema = z
+  .object({
+    name: name('service name', 40),
+    clusterIP: ipv4Addr.optional().describe('the IPv4 ClusterIP (outside every lab prefix)'),
+    clusterIP6: ipv6Addr.optional().describe('the IPv6 ClusterIP'),
+    ports: z.array(ServicePortSchema).min(1, 'a service needs at least one port'),
+    sessionAffinity: z
+      .object({ timeoutSeconds: intIn('timeoutSeconds', 1, 86400).default(10800).describe("kube-proxy's default is 10800") })
+      .strict()
+      .optional()
+      .describe('ClientIP affinity: a client keeps its backend until it has been idle this long'),
+    backends: z.array(ServiceBackendSchema).default([]).describe('pods behind the service; none: connections fail at once'),
   })
   .strict();
 
@@ -238,6 +287,7 @@ export const TopologySchema = z
     datapath: DatapathSchema.partial().default({}),
     nodes: z.array(NodeSchema).min(1, 'a lab needs at least one node'),
     links: z.array(LinkSchema).default([]),
+    services: z.array(ServiceSchema).default([]).describe('Kubernetes-style services: ClusterIPs load-balanced to pods'),
     checks: z.array(CheckRefSchema).optional().describe('checks to run (default: all)'),
   })
   .strict();
@@ -249,8 +299,10 @@ export type Family = (typeof FAMILIES)[number];
 export type { CheckId } from './ids.js';
 export type HostRoutingMode = (typeof HOST_ROUTING)[number];
 export type PodDeviceKind = (typeof POD_DEVICES)[number];
+export type KubeProxyMode = (typeof KUBE_PROXY)[number];
+export type ServiceProtocol = (typeof SERVICE_PROTOCOLS)[number];
 
-export const DEFAULT_DATAPATH: Datapath = { hostRouting: 'bpf', bigTcp: true, podDevice: 'auto' };
+export const DEFAULT_DATAPATH: Datapath = { hostRouting: 'bpf', bigTcp: true, podDevice: 'auto', kubeProxy: 'bpf' };
 
 /** JSON Schema for editors (yaml-language-server), generated from the zod schema. */
 export function jsonSchema(): object {

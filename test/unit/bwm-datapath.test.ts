@@ -77,7 +77,7 @@ const facts = (config: Record<string, string>, version: [number, number] = [6, 1
     modules: ['sch_fq', 'tcp_bbr', 'cls_bpf'],
     tools: { tc: { path: 'tc' }, bpftool: { path: 'bpftool', version: [7, 5] } },
   }) as unknown as KernelFacts;
-const dp = { hostRouting: 'bpf' as const, bigTcp: true, podDevice: 'auto' as const };
+const dp = { hostRouting: 'bpf' as const, bigTcp: true, podDevice: 'auto' as const, kubeProxy: 'bpf' as const };
 
 describe('bandwidth-manager decisions', () => {
   it('off without a limited pod, whatever the kernel', () => {

@@ -46,7 +46,7 @@ describe('datapath features as plug-ins', () => {
     expect(new Set(FEATURES.map((f) => f.id)).size).toBe(FEATURES.length);
     expect(FEATURES.length).toBeGreaterThan(0);
     for (const f of FEATURES) {
-      const d = f.decide(facts, { hostRouting: 'bpf', bigTcp: true, podDevice: 'auto' }, 'n');
+      const d = f.decide(facts, { hostRouting: 'bpf', bigTcp: true, podDevice: 'auto', kubeProxy: 'bpf' }, 'n');
       expect(d.feature).toBe(f.id);
       expect(typeof d.mode).toBe('string');
       expect(d.mode.length).toBeGreaterThan(0);

@@ -40,7 +40,7 @@ describe('topology loader and resolver', () => {
     expect(lab.backend).toBe('local');
     const n = lab.nodes[0];
     expect(n.netns).toBe('dpl-t1.n1');
-    expect(n.datapath).toEqual({ hostRouting: 'bpf', bigTcp: true, podDevice: 'auto' });
+    expect(n.datapath).toEqual({ hostRouting: 'bpf', bigTcp: true, podDevice: 'auto', kubeProxy: 'bpf' });
     expect(n.gw4).toBe('10.244.1.1');
     expect(n.pods.map((p) => [p.netns, p.hostDev, p.ipv4, p.ipv6])).toEqual([
       ['dpl-t1.n1.a', 'lxc-a', '10.244.1.2', 'fd00:244:1::2'],

@@ -124,6 +124,7 @@ export class QemuBackend implements Backend {
       modules,
       btf: config.CONFIG_DEBUG_INFO_BTF === 'y',
       bpffs: true, // the guest's /init mounts it
+      cgroup2: undefined, // socket-LB is not wired in guests yet (svcprobe and the pod cgroups are host-only for now)
     };
   }
 

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: GPL-2.0
+/* svcprobe: the client and server of the service checks, as one static binary that
+ * runs in a pod's namespace and cgroup on this machine and in the lab's guests (which
+ * have no Node). One process makes N attempts, timing each syscall itself, so a figure
+ * is the kernel's, not a process start's.
+ *
+ *   svcprobe serve NAME PORT/tcp|udp...   answer every TCP connection and UDP datagram
+ *                                          with NAME (dual-stack sockets); "ready" once bound
+ *   svcprobe tcp  ADDR PORT N TIMEOUT_MS  N connects: errno, connect time, getpeername, reply
+ *   svcprobe udp  ADDR PORT N TIMEOUT_MS  N sendto on an unconnected socket: errno, time,
+ *                                          the reply's source (recvfrom), reply
+ *   svcprobe udpc ADDR PORT N TIMEOUT_MS  N connected UDP sockets: connect, send, getpeername, reply
+ *
+ * One JSON object per attempt and line:
+ *   {"i":0,"op":"tcp","errno":"","us":52,"peer":"10.96.0.10","peerPort":80,"reply":"web"} */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LISTEN 16
+
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *ename(int e)
+{
+	const char *n = e ? strerrorname_np(e) : "";
+
+	return n ? n : "E?";
+}
+
+/* ADDR:PORT into a sockaddr of its own family. */
+static int parse_addr(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		*len = sizeof(*s4);
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		*len = sizeof(*s6);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+/* "addr", port of a sockaddr (IPv4-mapped IPv6 shown as IPv4). */
+static void show_addr(const struct sockaddr_storage *ss, char *buf, size_t n, int *port)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	buf[0] = 0;
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &s4->sin_addr, buf, n);
+		*port = ntohs(s4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], buf, n);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, buf, n);
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
+/* Keep only printable characters that need no JSON escaping. */
+static void clean(char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			*s = '?';
+}
+
+static void emit(int i, const char *op, int err, long long us, const struct sockaddr_storage *peer, const char *reply,
+		 const char *stage)
+{
+	char a[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+	char r[64] = "";
+
+	if (peer)
+		show_addr(peer, a, sizeof(a), &port);
+	if (reply) {
+		snprintf(r, sizeof(r), "%s", reply);
+		r[strcspn(r, "\r\n")] = 0;
+		clean(r);
+	}
+	printf("{\"i\":%d,\"op\":\"%s\",\"errno\":\"%s\",\"stage\":\"%s\",\"us\":%lld,\"peer\":\"%s\",\"peerPort\":%d,\"reply\":\"%s\"}\n",
+	       i, op, ename(err), stage, us, a, port, r);
+	fflush(stdout);
+}
+
+/* Wait for fd to be readable or writable; 0 on time out. */
+static int wait_fd(int fd, short ev, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = ev };
+
+	return poll(&p, 1, timeout_ms);
+}
+
+static int read_reply(int fd, char *buf, size_t n, int timeout_ms, struct sockaddr_storage *from)
+{
+	socklen_t fl = sizeof(*from);
+	ssize_t r;
+
+	if (wait_fd(fd, POLLIN, timeout_ms) <= 0)
+		return ETIMEDOUT;
+	r = recvfrom(fd, buf, n - 1, 0, (struct sockaddr *)from, from ? &fl : NULL);
+	if (r < 0)
+		return errno;
+	buf[r] = 0;
+	return 0;
+}
+
+static void one_tcp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeout_ms)
+{
+	int fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	char buf[64] = "";
+	long long t0 = now_us(), us;
+	int err = 0;
+
+	if (connect(fd, (struct sockaddr *)dst, dl) < 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			socklen_t el = sizeof(err);
+
+			err = wait_fd(fd, POLLOUT, timeout_ms) > 0 ? 0 : ETIMEDOUT;
+			if (!err)
+				getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		}
+	}
+	us = now_us() - t0;
+	if (err) {
+		emit(i, "tcp", err, us, NULL, NULL, "connect");
+		close(fd);
+		return;
+	}
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
+		emit(i, "tcp", errno, us, NULL, NULL, "getpeername");
+		close(fd);
+		return;
+	}
+	err = read_reply(fd, buf, sizeof(buf), timeout_ms, NULL);
+	emit(i, "tcp", err, us, &peer, buf, err ? "reply" : "done");
+	close(fd);
+}
+
+static void one_udp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeout_ms, int connected)
+{
+	int fd = socket(dst->ss_family, SOCK_DGRAM, 0);
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	const char *op = connected ? "udpc" : "udp";
+	char buf[64] = "";
+	long long t0 = now_us(), us;
+	int err = 0, r;
+
+	if (connected) {
+		r = connect(fd, (struct sockaddr *)dst, dl);
+		if (r == 0)
+			r = send(fd, "?", 1, 0);
+	} else {
+		r = sendto(fd, "?", 1, 0, (struct sockaddr *)dst, dl);
+	}
+	us = now_us() - t0;
+	if (r < 0) {
+		emit(i, op, errno, us, NULL, NULL, connected ? "connect" : "sendto");
+		close(fd);
+		return;
+	}
+	err = read_reply(fd, buf, sizeof(buf), timeout_ms, &peer);
+	if (connected && !err && getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		err = errno;
+	emit(i, op, err, us, err ? NULL : &peer, buf, err ? "reply" : "done");
+	close(fd);
+}
+
+static int listen_on(int port, int type)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = in6addr_any };
+	int fd = socket(AF_INET6, type, 0), off = 0, on = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (type == SOCK_STREAM && listen(fd, 128) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int serve(const char *name, int n, char **specs)
+{
+	struct pollfd p[MAX_LISTEN];
+	int types[MAX_LISTEN];
+	size_t nl = strlen(name);
+
+	if (n > MAX_LISTEN)
+		n = MAX_LISTEN;
+	for (int k = 0; k < n; k++) {
+		int port = atoi(specs[k]);
+		const char *proto = strchr(specs[k], '/');
+
+		types[k] = proto && !strcmp(proto + 1, "udp") ? SOCK_DGRAM : SOCK_STREAM;
+		p[k].fd = listen_on(port, types[k]);
+		p[k].events = POLLIN;
+		if (p[k].fd < 0) {
+			fprintf(stderr, "svcprobe: cannot listen on %s: %s\n", specs[k], strerror(errno));
+			return 1;
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		if (poll(p, n, -1) < 0 && errno != EINTR)
+			return 1;
+		for (int k = 0; k < n; k++) {
+			if (!(p[k].revents & POLLIN))
+				continue;
+			if (types[k] == SOCK_STREAM) {
+				int c = accept(p[k].fd, NULL, NULL);
+
+				if (c >= 0) {
+					(void)!write(c, name, nl);
+					(void)!write(c, "\n", 1);
+					close(c);
+				}
+			} else {
+				struct sockaddr_storage from;
+				socklen_t fl = sizeof(from);
+				char b[64];
+
+				if (recvfrom(p[k].fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl) >= 0)
+					sendto(p[k].fd, name, nl, 0, (struct sockaddr *)&from, fl);
+			}
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage dst;
+	socklen_t dl;
+
+	if (argc >= 4 && !strcmp(argv[1], "serve"))
+		return serve(argv[2], argc - 3, argv + 3);
+	if (argc != 6 || parse_addr(argv[2], atoi(argv[3]), &dst, &dl) < 0) {
+		fprintf(stderr, "usage: svcprobe serve NAME PORT/tcp|udp... | tcp|udp|udpc ADDR PORT N TIMEOUT_MS\n");
+		return 2;
+	}
+	for (int i = 0, n = atoi(argv[4]), t = atoi(argv[5]); i < n; i++) {
+		if (!strcmp(argv[1], "tcp"))
+			one_tcp(i, &dst, dl, t);
+		else if (!strcmp(argv[1], "udp"))
+			one_udp(i, &dst, dl, t, 0);
+		else if (!strcmp(argv[1], "udpc"))
+			one_udp(i, &dst, dl, t, 1);
+		else
+			return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,103 @@
+import { setBackends } from '../datapath/kpr/live.js';
+import { servicePlan, type Frontend } from '../datapath/kpr/plan.js';
+import { serviceAttempts, type SvcAttempt } from '../measure/services.js';
+import { couldNotEstablish, skip, type Check } from './check.js';
+import { attemptsFor, reachedBy } from './svc-clusterip.js';
+import { backendNames, backendServers, frontendsFor, labelOf, showAttempts, svcClient } from './svc-common.js';
+
+/** The three phases of a removal: all backends, one removed, and put back. */
+export interface RemovalRun {
+  label: string;
+  removed: string;
+  survivors: string[];
+  before: SvcAttempt[];
+  after: SvcAttempt[];
+  restored: SvcAttempt[];
+}
+
+/**
+ * pass: before, every backend answered (the removed one included); after the live
+ * removal no new connection reached it and all reached survivors; once put back it
+ * answered again. fail: the removed backend answered after removal, an attempt failed
+ * after it, or it never came back; error: before the removal it never answered (so its
+ * absence after would prove nothing).
+ */
+export function judgeBackendRemoval(r: RemovalRun): { status: 'pass' | 'fail' | 'error'; reason: string } {
+  const before = reachedBy(r.before);
+  if (!before[r.removed])
+    return { status: 'error', reason: couldNotEstablish(`${r.removed} never answered before the removal (${r.before.length} attempts)`) };
+  const after = reachedBy(r.after);
+  const failed = r.after.filter((a) => a.errno);
+  if (!r.after.length) return { status: 'error', reason: couldNotEstablish('no attempt after the removal') };
+  if (after[r.removed])
+    return { status: 'fail', reason: `${r.label}: ${after[r.removed]} new connections reached ${r.removed} after its removal` };
+  if (failed.length) return { status: 'fail', reason: `${r.label}: ${failed.length}/${r.after.length} attempts failed after the removal` };
+  if (!reachedBy(r.restored)[r.removed])
+    return { status: 'fail', reason: `${r.label}: ${r.removed} was not picked again once put back (${r.restored.length} attempts)` };
+  return {
+    status: 'pass',
+    reason: `${r.label}: after removing ${r.removed}, ${r.after.length} new connections all reached ${r.survivors.join(', ')}; put back, it answered again`,
+  };
+}
+
+export const svcBackendRemoval: Check = {
+  id: 'svc-backend-removal',
+  title: 'Services: a removed backend gets no new connections',
+  proves:
+    "after a live, atomic change of a service's backends (new slots under a new revision, then the service entry flipped) no new connection reaches the removed backend",
+  requires: () => ({ ok: true }),
+  applies: (lab) =>
+    lab.services.some((s) => !s.affinitySeconds && s.backends.length > 1 && s.ports.some((p) => p.protocol === 'TCP'))
+      ? { ok: true }
+      : { ok: false, reason: 'the topology has no TCP service without affinity with two or more backends' },
+  async run(ctx, spec) {
+    const client = svcClient(ctx, spec);
+    if (!client) return skip('no pod to connect from');
+    if (client.mode !== 'bpf')
+      return skip(`socket-LB is not on node ${client.node.name} (kubeProxy ${client.mode}); live changes are socket-LB's`);
+    const plan = servicePlan(ctx.lab);
+    const f = frontendsFor(ctx.lab, client, plan).find((x) => x.protocol === 'TCP' && !x.affinitySeconds && x.backends.length > 1);
+    if (!f) return skip(`no TCP frontend without affinity with two or more backends in ${client.pod.name}'s families`);
+    const names = backendNames(plan, f);
+    const removed = names.at(-1)!;
+    const without: Frontend = { ...f, backends: f.backends.slice(0, -1) };
+    const attempts = (fr: Frontend) =>
+      serviceAttempts(client.exec, ctx.objDir, {
+        op: 'tcp',
+        addr: fr.vip,
+        port: fr.port,
+        attempts: attemptsFor(f),
+        timeoutMs: 1000,
+        cgroup: client.cgroup,
+        signal: ctx.signal,
+      });
+    const servers = await backendServers(ctx, plan);
+    let run: RemovalRun;
+    try {
+      const before = await attempts(f);
+      let after: SvcAttempt[];
+      try {
+        await setBackends(ctx, without);
+        after = await attempts(f);
+      } finally {
+        await setBackends(ctx, f);
+      }
+      run = { label: labelOf(f), removed, survivors: names.slice(0, -1), before, after, restored: await attempts(f) };
+    } finally {
+      await servers.stop();
+    }
+    const metrics = {
+      frontend: run.label,
+      removed,
+      before: reachedBy(run.before),
+      after: reachedBy(run.after),
+      restored: reachedBy(run.restored),
+    };
+    const evidence = [
+      `before:\n${showAttempts(run.before)}`,
+      `after removing ${removed}:\n${showAttempts(run.after)}`,
+      `put back:\n${showAttempts(run.restored)}`,
+    ];
+    return { ...judgeBackendRemoval(run), metrics, evidence };
+  },
+};

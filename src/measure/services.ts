@@ -1,0 +1,127 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { MeasureError } from '../errors.js';
+import type { Background, Exec } from '../exec/exec.js';
+import { processStartTime } from '../exec/process.js';
+import { HOST_OWNER, type Journal, type JournalEntry } from '../lifecycle/journal.js';
+
+/**
+ * Service measurements with bpf/user/svcprobe (static C, on every target): attempts
+ * from a pod (its namespace and, with socket-LB, its cgroup) to a ClusterIP, each timed
+ * around the syscall in the pod, with errno, the peer the application sees and the
+ * backend that answered; and servers in the backend pods that answer with their name.
+ */
+
+export type ProbeOp = 'tcp' | 'udp' | 'udpc';
+
+/** One attempt as svcprobe reports it. */
+export const SvcAttempt = z.object({
+  i: z.number(),
+  op: z.enum(['tcp', 'udp', 'udpc']),
+  /** errno name of the failed step, '' when it succeeded. */
+  errno: z.string(),
+  /** The step that failed (connect, sendto, getpeername, reply), or done. */
+  stage: z.string(),
+  /** Time of connect() (TCP), sendto() or connect()+send() (UDP), in microseconds. */
+  us: z.number(),
+  /** The peer the application sees: getpeername (tcp, udpc) or recvfrom's source (udp). */
+  peer: z.string(),
+  peerPort: z.number(),
+  /** The name of the backend that answered. */
+  reply: z.string(),
+});
+export type SvcAttempt = z.infer<typeof SvcAttempt>;
+
+export interface ProbeSpec {
+  op: ProbeOp;
+  addr: string;
+  port: number;
+  attempts: number;
+  /** Per attempt: the wait for a connect to complete and for the reply. */
+  timeoutMs: number;
+  /** The pod's cgroup (socket-LB), when it has one. */
+  cgroup?: string;
+  signal?: AbortSignal;
+}
+
+/** Parse svcprobe's lines; a line that is not an attempt is an error (the tool and the lab disagree). */
+export function parseAttempts(stdout: string): SvcAttempt[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(l);
+      } catch {
+        json = undefined;
+      }
+      const r = SvcAttempt.safeParse(json);
+      if (!r.success) throw new MeasureError(`svcprobe printed an unexpected line: ${l.slice(0, 200)}`);
+      return r.data;
+    });
+}
+
+/** Attempts from one pod to addr:port, in one svcprobe process. */
+export async function serviceAttempts(from: Exec, objDir: string, spec: ProbeSpec): Promise<SvcAttempt[]> {
+  const argv = [join(objDir, 'svcprobe'), spec.op, spec.addr, String(spec.port), String(spec.attempts), String(spec.timeoutMs)];
+  const r = await from.run(argv, {
+    cgroup: spec.cgroup,
+    nothrow: true,
+    signal: spec.signal,
+    timeoutMs: spec.attempts * spec.timeoutMs * 2 + 5000,
+  });
+  if (r.code !== 0) throw new MeasureError(`svcprobe ${spec.op} on ${from.where} exited ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
+  return parseAttempts(r.stdout);
+}
+
+/** Servers answering with their pod's name; stop() ends them and marks them gone in the journal. */
+export interface Servers {
+  stop(): Promise<void>;
+}
+
+/** One server per backend pod, on its TCP and UDP ports (e.g. ['8080/tcp', '5353/udp']); resolves once all listen. */
+export async function startServers(
+  pods: { exec: Exec; name: string; ports: string[] }[],
+  objDir: string,
+  journal: Journal,
+  signal?: AbortSignal,
+): Promise<Servers> {
+  const running: { bg: Background; entry?: JournalEntry }[] = [];
+  const stop = async () => {
+    for (const s of running) s.bg.kill('SIGTERM');
+    for (const s of running) {
+      await s.bg.done;
+      if (s.entry) journal.gone([s.entry.seq]);
+    }
+  };
+  try {
+    await Promise.all(
+      pods.map(async (p) => {
+        let ready!: () => void;
+        const listening = new Promise<void>((res) => (ready = res));
+        let out = '';
+        const bg = p.exec.start([join(objDir, 'svcprobe'), 'serve', p.name, ...p.ports], {
+          signal,
+          onStdout: (c) => {
+            out += c;
+            if (out.includes('ready')) ready();
+          },
+        });
+        const argv = ['svcprobe', 'serve', p.name];
+        const entry = p.exec.hostPids
+          ? journal.record(HOST_OWNER, [{ kind: 'process', pid: bg.pid, startTime: processStartTime(bg.pid), argv }])[0]
+          : undefined;
+        running.push({ bg, entry });
+        const ended = bg.done.then((r) => {
+          throw new MeasureError(`svcprobe serve in ${p.exec.where} exited ${r.code}: ${r.stderr.trim().slice(0, 200)}`);
+        });
+        await Promise.race([listening, ended]);
+      }),
+    );
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { stop };
+}

@@ -1,0 +1,96 @@
+import { contains, formatAddr, formatPrefix, parseAddr, type Prefix } from './ip.js';
+import { pathString } from './loader.js';
+import type { LabNode, Service } from './model.js';
+import type { Topology } from './schema.js';
+
+type Path = (string | number)[];
+type Err = (path: Path, message: string) => void;
+
+/**
+ * Resolve the file's services against its pods and prefixes: a backend names a pod that
+ * exists (node/pod when the name is on several nodes), no ClusterIP:port/protocol twice,
+ * no ClusterIP inside a lab prefix (the address would be a pod's or a link's), each
+ * ClusterIP's family among the lab's families, NodePorts unique.
+ */
+export function resolveServices(
+  t: Pick<Topology, 'services' | 'families' | 'nodes'>,
+  nodes: readonly LabNode[],
+  prefixes: readonly { p: Prefix; path: Path }[],
+  err: Err,
+): Service[] {
+  nodes.forEach((n, i) => {
+    if (n.datapath.kubeProxy !== 'iptables' || n.datapath.hostRouting !== 'bpf') return;
+    const own = t.nodes[i]?.datapath?.kubeProxy !== undefined;
+    err(
+      own ? ['nodes', i, 'datapath', 'kubeProxy'] : ['datapath', 'kubeProxy'],
+      `kubeProxy iptables needs hostRouting legacy on node '${n.name}': BPF host routing redirects pod packets at tcx ingress, ` +
+        "before netfilter's PREROUTING where kube-proxy's DNAT is (Cilium too needs its kube-proxy replacement for BPF host routing)",
+    );
+  });
+  const pods = nodes.flatMap((n) => n.pods.map((p) => ({ node: n.name, pod: p.name })));
+  const allPods = pods.map((p) => `${p.node}/${p.pod}`).join(', ');
+  const names = new Map<string, number>();
+  const frontends = new Map<string, Path>();
+  const nodePorts = new Map<string, Path>();
+  return t.services.map((s, i) => {
+    const at = (...rest: (string | number)[]): Path => ['services', i, ...rest];
+    if (names.has(s.name)) err(at('name'), `duplicate service name '${s.name}' (first at services[${names.get(s.name)}])`);
+    else names.set(s.name, i);
+    if (!s.clusterIP && !s.clusterIP6) err(at(), 'a service needs a clusterIP, a clusterIP6, or both');
+    const ips: { field: 'clusterIP' | 'clusterIP6'; family: 'ipv4' | 'ipv6'; addr?: string }[] = [
+      { field: 'clusterIP', family: 'ipv4', addr: s.clusterIP },
+      { field: 'clusterIP6', family: 'ipv6', addr: s.clusterIP6 },
+    ];
+    const canonical: Partial<Record<'ipv4' | 'ipv6', string>> = {};
+    for (const { field, family, addr } of ips) {
+      if (!addr) continue;
+      if (!t.families.includes(family))
+        err(at(field), `${family} is set but families is [${t.families.join(', ')}]: add ${family} to families, or remove this`);
+      const a = parseAddr(addr);
+      if (!a) continue;
+      const inside = prefixes.find((q) => contains(q.p, addr));
+      if (inside)
+        err(
+          at(field),
+          `${addr} is inside ${formatPrefix(inside.p)} (${pathString(inside.path)}): a ClusterIP is a virtual address outside every lab prefix`,
+        );
+      canonical[family] = formatAddr(a.family, a.value);
+      s.ports.forEach((p, k) => {
+        const key = `${canonical[family]}\0${p.port}\0${p.protocol}`;
+        const first = frontends.get(key);
+        if (first) err(at('ports', k), `${addr}:${p.port}/${p.protocol} is already a frontend (first at ${pathString(first)})`);
+        else frontends.set(key, at('ports', k));
+      });
+    }
+    s.ports.forEach((p, k) => {
+      if (p.nodePort === undefined) return;
+      const key = `${p.nodePort}\0${p.protocol}`;
+      const first = nodePorts.get(key);
+      if (first) err(at('ports', k, 'nodePort'), `nodePort ${p.nodePort}/${p.protocol} is used twice (first at ${pathString(first)})`);
+      else nodePorts.set(key, at('ports', k, 'nodePort'));
+    });
+    const seen = new Set<string>();
+    const backends = s.backends.flatMap((b, k) => {
+      const ref = typeof b === 'string' ? b : b.pod;
+      const weight = typeof b === 'string' ? 1 : b.weight;
+      const where = typeof b === 'string' ? at('backends', k) : at('backends', k, 'pod');
+      const [nodeName, podName] = ref.includes('/') ? ref.split('/', 2) : [undefined, ref];
+      const found = pods.filter((p) => p.pod === podName && (nodeName === undefined || p.node === nodeName));
+      const key = found.length === 1 ? `${found[0].node}/${found[0].pod}` : '';
+      if (!found.length) err(where, `unknown pod '${ref}'; pods are: ${allPods || '(none)'}`);
+      else if (found.length > 1) err(where, `pod '${ref}' is on several nodes (${found.map((p) => p.node).join(', ')}): write node/pod`);
+      else if (seen.has(key)) err(where, `backend ${key} is listed twice`);
+      if (!key || seen.has(key)) return [];
+      seen.add(key);
+      return [{ ...found[0], weight }];
+    });
+    return {
+      name: s.name,
+      ipv4: canonical.ipv4,
+      ipv6: canonical.ipv6,
+      ports: s.ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort ?? p.port, nodePort: p.nodePort })),
+      affinitySeconds: s.sessionAffinity?.timeoutSeconds,
+      backends,
+    };
+  });
+}
