@@ -1,0 +1,116 @@
+import type { Skb } from './skb.js';
+
+/** A queueing discipline as the model sees it: enqueue may drop, dequeue may not be ready yet. */
+export interface Qdisc {
+  readonly kind: string;
+  /** Bytes queued (tc -s qdisc: backlog). */
+  backlog: number;
+  drops: number;
+  /** Accept or drop (the caller frees a dropped skb). */
+  enqueue(skb: Skb, now: number): boolean;
+  /** The head skb if it may leave at `now`, else undefined. */
+  dequeue(now: number): Skb | undefined;
+  /** When the head may leave (ns), or undefined when empty. */
+  readyAt(now: number): number | undefined;
+}
+
+/** Token arithmetic is in floating point: a thousandth of a byte short still counts as enough. */
+const EPS = 1e-3;
+
+/** pfifo: a packet-count limit (net/sched/sch_fifo.c pfifo_enqueue: qlen < limit, else drop). */
+export class Pfifo implements Qdisc {
+  readonly kind = 'pfifo';
+  backlog = 0;
+  drops = 0;
+  private q: Skb[] = [];
+  private head = 0;
+  constructor(readonly limit = 1000) {}
+  enqueue(skb: Skb): boolean {
+    if (this.q.length - this.head >= this.limit) {
+      this.drops++;
+      return false;
+    }
+    this.q.push(skb);
+    this.backlog += skb.len;
+    return true;
+  }
+  dequeue(): Skb | undefined {
+    if (this.head >= this.q.length) return undefined;
+    const skb = this.q[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.q.length) {
+      this.q = this.q.slice(this.head);
+      this.head = 0;
+    }
+    this.backlog -= skb.len;
+    return skb;
+  }
+  readyAt(now: number): number | undefined {
+    return this.head < this.q.length ? now : undefined;
+  }
+  /** Length of the head skb, if any. */
+  peekLen(): number | undefined {
+    return this.head < this.q.length ? this.q[this.head].len : undefined;
+  }
+}
+
+/**
+ * tbf (net/sched/sch_tbf.c): tokens accrue at `rate` up to `burst` bytes; the head leaves
+ * when the tokens cover its length (tbf_dequeue). tc's `latency L` sets the byte limit to
+ * rate * L + burst (tc/q_tbf.c); a packet over the limit is dropped (qdisc_drop in tbf_enqueue).
+ * So a tbf at R bytes/s drains B queued bytes (from empty tokens) in B / R seconds.
+ */
+export class Tbf implements Qdisc {
+  readonly kind = 'tbf';
+  backlog = 0;
+  drops = 0;
+  /** Bytes of credit, at time `stamp`. */
+  private tokens: number;
+  private stamp = 0;
+  private q = new Pfifo(Number.MAX_SAFE_INTEGER);
+  readonly limit: number;
+  constructor(
+    /** Bytes per second. */
+    readonly rateBytes: number,
+    readonly burst: number,
+    latencyNs: number,
+    /** Start with a full bucket (tbf_reset: q->tokens = q->buffer). */
+    fullBucket = true,
+  ) {
+    this.tokens = fullBucket ? burst : 0;
+    this.limit = Math.floor((rateBytes * latencyNs) / 1e9) + burst;
+  }
+  private refill(now: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.stamp) * this.rateBytes) / 1e9);
+    this.stamp = now;
+  }
+  enqueue(skb: Skb): boolean {
+    if (this.backlog + skb.len > this.limit) {
+      this.drops++;
+      return false;
+    }
+    this.q.enqueue(skb);
+    this.backlog += skb.len;
+    return true;
+  }
+  private headLen(): number | undefined {
+    return this.q.peekLen();
+  }
+  dequeue(now: number): Skb | undefined {
+    const len = this.headLen();
+    if (len === undefined) return undefined;
+    this.refill(now);
+    // A packet larger than the bucket would never pass; tbf segments GSO packets over max_size at enqueue (tbf_segment).
+    if (this.tokens + EPS < Math.min(len, this.burst)) return undefined;
+    this.tokens -= len;
+    const skb = this.q.dequeue()!;
+    this.backlog -= skb.len;
+    return skb;
+  }
+  readyAt(now: number): number | undefined {
+    const len = this.headLen();
+    if (len === undefined) return undefined;
+    this.refill(now);
+    const need = Math.min(len, this.burst) - this.tokens;
+    return need <= EPS ? now : now + Math.ceil((need * 1e9) / this.rateBytes);
+  }
+}
