@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, exitCodeFor } from '../errors.js';
+import { EXIT, LabError, exitCodeFor } from '../errors.js';
 import { checkKernelNames, parseKernelList, parseOnly } from './options.js';
 import type { CheckId } from '../topology/ids.js';
 import type { MatrixRow } from '../report/matrix.js';
@@ -10,6 +10,9 @@ interface RunOptions {
   reportDir?: string;
   quiet?: boolean;
   kernel?: string[];
+  /** 'sim': the simulator answers the checks (no root, nothing created). */
+  backend?: string;
+  seed?: number;
 }
 
 /** Worst first: a failed lab outranks bad input, which outranks a failed check. */
@@ -27,6 +30,12 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     const lab = await validate(file, kernels?.[0]);
     kernels ??= lab.kernels && lab.kernels.length > 1 ? lab.kernels : undefined;
     labName = lab.name;
+    if (opts.backend && opts.backend !== 'sim')
+      throw new LabError('E_USAGE', `--backend takes sim; for ${opts.backend} set backend: ${opts.backend} in the topology`);
+    if (opts.backend === 'sim' || lab.backend === 'sim') {
+      const { simCommand } = await import('./sim.js');
+      return await simCommand(lab, opts);
+    }
   } catch (e) {
     printError(e);
     return exitCodeFor(e);
@@ -71,6 +80,8 @@ export function register(program: Command, exit: (code: number) => void): void {
       'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json',
       parseKernelList,
     )
+    .option('--backend <kind>', 'sim: run the checks in the simulator instead (no root, nothing created on the machine)')
+    .option('--seed <n>', 'sim: the RNG seed (the same seed gives the same report)', (v) => Number.parseInt(v, 10))
     .option('-q, --quiet', 'no progress lines')
     .action(async (file, opts) => exit(await runCommand(file, opts)));
 }
