@@ -49,7 +49,11 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   const backend = createBackend(lab.backend);
   const facts = await backend.probe(lab, signal);
   if (!facts.root)
-    throw new LabError('E_REQUIREMENT', 'the lab creates namespaces and loads BPF programs: run it as root', 'sudo ./lab ...');
+    throw new LabError(
+      'E_REQUIREMENT',
+      'the lab creates namespaces and loads BPF programs: run it as root',
+      'sudo ./lab ...; or, without root, the simulator: lab run FILE --backend sim',
+    );
   if (!facts.bpffs) throw new LabError('E_REQUIREMENT', 'bpffs is not mounted at /sys/fs/bpf', 'mount -t bpf bpf /sys/fs/bpf');
   for (const t of ['ip', 'tc', 'bpftool', 'nsenter'] as const)
     if (!facts.tools[t].path)
