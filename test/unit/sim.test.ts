@@ -65,7 +65,7 @@ describe('sim qdiscs', () => {
   it('a tbf at R bytes/s drains B queued bytes in B/R (empty bucket)', () => {
     const R = 1_000_000;
     const q = new Tbf(R, 1500, 10e9, false);
-    for (let i = 0; i < 100; i++) expect(q.enqueue(skb(1000), 0)).toBe(true);
+    for (let i = 0; i < 100; i++) expect(q.enqueue(skb(1000))).toBe(true);
     expect(q.backlog).toBe(100_000);
     const e = new Engine();
     let last = -1;
@@ -84,7 +84,7 @@ describe('sim qdiscs', () => {
     const q = new Tbf(1_000_000, 10_000, 10e6); // limit 10000 + 10000 B
     expect(q.limit).toBe(20_000);
     let accepted = 0;
-    for (let i = 0; i < 25; i++) if (q.enqueue(skb(1000), 0)) accepted++;
+    for (let i = 0; i < 25; i++) if (q.enqueue(skb(1000))) accepted++;
     expect(accepted).toBe(20);
     expect(q.drops).toBe(5);
   });
@@ -195,7 +195,7 @@ describe('sim TCP small queues', () => {
 async function quickstartLab(name: string) {
   const loaded = await loadTopologyFile(join(import.meta.dirname, '../../topologies/quickstart.yaml'));
   if (!loaded.ok) throw new Error('quickstart.yaml did not load');
-  const lab = resolve({ ...loaded.value, name });
+  const lab = resolve({ ...loaded.value, topology: { ...loaded.value.topology, name } });
   if (!lab.ok) throw new Error('quickstart.yaml did not resolve');
   return lab.value;
 }
