@@ -16,9 +16,9 @@ export class Engine {
   private acts: Action[] = [];
   private seq = 0;
 
-  /** Run `fn` at absolute time t (ns; never before now). */
+  /** Run `fn` at absolute time t (ns; never before now; a fraction rounds up, so nothing runs early). */
   at(t: number, fn: Action): void {
-    const time = t < this.now ? this.now : Math.round(t);
+    const time = t < this.now ? this.now : Math.ceil(t);
     const { times, seqs, acts } = this;
     let i = times.length;
     const s = this.seq++;

@@ -124,7 +124,6 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
   };
   let delivered = 0;
   const qdisc: Qdisc | undefined = path.tbf ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs) : undefined;
-  const sentAt = new Map<Skb, number>();
 
   const lose = (skb: Skb) => {
     free(skb);
@@ -143,8 +142,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     (skb) => orphan(skb),
     (skb) => {
       // Delivered: free (already orphaned) and ACK; the ACK travels back with the propagation delay.
-      const t0 = sentAt.get(skb)!;
-      sentAt.delete(skb);
+      const t0 = skb.sentAt ?? 0;
       if (sim.now <= end) delivered += skb.payload;
       sim.after(path.delayNs, () => {
         senders[skb.flow].acked(skb.payload, sim.now - t0);
@@ -228,9 +226,8 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     if (s.blockedBy(payload, truesize)) return;
     sending[i] = true;
     const { seq } = s.sent(payload);
-    const skb: Skb = { len, payload, truesize, family: path.family, seq, flow: i };
+    const skb: Skb = { len, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now };
     setOwner(skb, s);
-    sentAt.set(skb, sim.now);
     // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
     sim.after(costNs(path.cpu.send, len) * (0.98 + 0.04 * rng.float()), () => {
       sending[i] = false;

@@ -16,6 +16,8 @@ export interface Skb {
   owner?: Owned;
   /** Which flow sent it (index), for the receiver. */
   flow: number;
+  /** When TCP sent it (ns): the RTT sample its ACK gives. */
+  sentAt?: number;
 }
 
 /** A socket's send-side memory: the sum of its owned skbs' truesize (sk_wmem_alloc). */
