@@ -45,6 +45,8 @@ export interface Probed {
 
 /** probe: read the target and decide every feature per node; refuses (exit 2) before anything is created. */
 export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
+  if (lab.backend === 'sim')
+    throw new LabError('E_USAGE', 'a simulated lab runs in one go: lab up, check and down are for kernel labs', `lab run ${lab.file}`);
   ensureFree(lab.name);
   const backend = createBackend(lab.backend);
   const facts = await backend.probe(lab, signal);

@@ -58,6 +58,16 @@ describe.skipIf(process.getuid?.() !== 0)('cli: the simulator as a user without 
     expect(r.stderr).toContain('--backend sim');
     expect(mine('sim-cli2')).toEqual([]);
   });
+  it('lab up of a backend: sim file says that the simulator runs in one go', () => {
+    const { file } = sandbox('sim-cli4');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}backend: sim\n`);
+    const r = asNobody(['up', file, '-q']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('a simulated lab runs in one go');
+    const run = asNobody(['run', file, '--only', 'tso-probe', '--report-dir', join(file, '..', 'r'), '-q']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('simulated');
+  });
   it('--backend takes only sim', () => {
     const { file } = sandbox('sim-cli3');
     const r = asNobody(['run', file, '--backend', 'qemu', '-q']);

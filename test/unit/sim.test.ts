@@ -37,6 +37,14 @@ describe('sim engine', () => {
     expect(e.now).toBe(50);
     expect(e.pending).toBe(1);
   });
+  it('rounds a fractional time up: nothing runs early, and time always moves on', () => {
+    const e = new Engine();
+    const at: number[] = [];
+    e.at(0.4, () => at.push(e.now));
+    e.at(10.2, () => at.push(e.now));
+    e.run();
+    expect(at).toEqual([1, 11]);
+  });
   it('keeps heap order over many random times', () => {
     const e = new Engine();
     const rng = new Rng(42);
