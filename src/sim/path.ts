@@ -59,6 +59,12 @@ class Stage {
   private q: Skb[] = [];
   private head = 0;
   private busy = false;
+  private cur?: Skb;
+  /** Bound once: one closure per stage, not one per skb (the garbage collector was a third of the time). */
+  private readonly finish = () => {
+    this.onDone(this.cur!);
+    this.next();
+  };
   constructor(
     private readonly sim: Engine,
     private readonly cost: StageCost,
@@ -89,10 +95,33 @@ class Stage {
     this.onStart(skb);
     // +-2% jitter: service times on a real CPU are never identical.
     const ns = costNs(this.cost, skb.len) * (0.98 + 0.04 * this.rng.float());
-    this.sim.after(ns, () => {
-      this.onDone(skb);
-      this.next();
-    });
+    this.cur = skb;
+    this.sim.after(ns, this.finish);
+  }
+}
+
+/** Items that arrive in the order they were sent, each at its own (nondecreasing) time: a wire, an ACK path. */
+class DelayLine {
+  private times: number[] = [];
+  private items: Skb[] = [];
+  private head = 0;
+  private readonly fire = () => {
+    const skb = this.items[this.head];
+    this.head++;
+    if (this.head < this.items.length) this.sim.at(this.times[this.head], this.fire);
+    else {
+      this.times.length = this.items.length = this.head = 0;
+    }
+    this.arrive(skb);
+  };
+  constructor(
+    private readonly sim: Engine,
+    private readonly arrive: (skb: Skb) => void,
+  ) {}
+  push(t: number, skb: Skb): void {
+    this.times.push(t);
+    this.items.push(skb);
+    if (this.items.length - this.head === 1) this.sim.at(t, this.fire);
   }
 }
 
@@ -144,19 +173,21 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
       // Delivered: free (already orphaned) and ACK; the ACK travels back with the propagation delay.
       const t0 = skb.sentAt ?? 0;
       if (sim.now <= end) delivered += skb.payload;
-      sim.after(path.delayNs, () => {
-        senders[skb.flow].acked(skb.payload, sim.now - t0);
-        trySend(skb.flow);
-      });
+      skb.sentAt = t0;
+      acks.push(sim.now + path.delayNs, skb);
     },
     NETDEV_MAX_BACKLOG,
   );
-  const toReceiver = (skb: Skb) => {
+  const acks = new DelayLine(sim, (skb) => {
+    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0));
+    trySend(skb.flow);
+  });
+  const wire = new DelayLine(sim, (skb) => {
     if (!receiver.push(skb)) {
       out.backlogDrops++;
       lose(skb);
     }
-  };
+  });
 
   // The wire after the qdisc: serialization at line rate (if a NIC), then propagation.
   let wireFreeAt = 0;
@@ -166,7 +197,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     const start = Math.max(sim.now, wireFreeAt);
     const ser = path.lineBps ? (skb.len * 8 * 1e9) / path.lineBps : 0;
     wireFreeAt = start + ser;
-    sim.at(wireFreeAt + path.delayNs, () => toReceiver(skb));
+    wire.push(wireFreeAt + path.delayNs, skb);
     return wireFreeAt;
   };
   const drain = () => {
@@ -229,19 +260,23 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     const skb: Skb = { len, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now };
     setOwner(skb, s);
     // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
-    sim.after(costNs(path.cpu.send, len) * (0.98 + 0.04 * rng.float()), () => {
-      sending[i] = false;
-      out.skbs++;
-      if (len > 65535) out.bigSkbs++;
-      if (len > out.maxLen) out.maxLen = len;
-      // veth_xmit -> __netif_rx: the node's per-CPU backlog (enqueue_to_backlog drops past netdev_max_backlog).
-      if (!node.push(skb)) {
-        out.backlogDrops++;
-        lose(skb);
-      }
-      trySend(i);
-    });
+    inCpu[i] = skb;
+    sim.after(costNs(path.cpu.send, len) * (0.98 + 0.04 * rng.float()), sent[i]);
   };
+  const inCpu: (Skb | undefined)[] = [];
+  const sent = Array.from({ length: spec.flows }, (_, i) => () => {
+    const skb = inCpu[i]!;
+    sending[i] = false;
+    out.skbs++;
+    if (skb.len > 65535) out.bigSkbs++;
+    if (skb.len > out.maxLen) out.maxLen = skb.len;
+    // veth_xmit -> __netif_rx: the node's per-CPU backlog (enqueue_to_backlog drops past netdev_max_backlog).
+    if (!node.push(skb)) {
+      out.backlogDrops++;
+      lose(skb);
+    }
+    trySend(i);
+  });
 
   for (let i = 0; i < spec.flows; i++) {
     const s = new TcpSender(mss, path.gsoMax);
