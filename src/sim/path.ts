@@ -2,7 +2,7 @@ import { type CpuProfile, type StageCost, costNs } from './cpu.js';
 import { Engine } from './engine.js';
 import { type Qdisc, Tbf } from './qdisc.js';
 import type { Rng } from './rng.js';
-import { free, orphan, setOwner, type Skb, truesizeOf } from './skb.js';
+import { free, orphan, pktLenOf, setOwner, type Skb, truesizeOf } from './skb.js';
 import { HEADER, TcpSender } from './tcp.js';
 
 /** net.core.netdev_max_backlog default (net/core/net-sysctl / dev.c): skbs one CPU's backlog holds before enqueue_to_backlog drops. */
@@ -195,7 +195,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
   let wakeAt: number | undefined;
   const onWire = (skb: Skb) => {
     const start = Math.max(sim.now, wireFreeAt);
-    const ser = path.lineBps ? (skb.len * 8 * 1e9) / path.lineBps : 0;
+    const ser = path.lineBps ? (skb.pktLen * 8 * 1e9) / path.lineBps : 0;
     wireFreeAt = start + ser;
     wire.push(wireFreeAt + path.delayNs, skb);
     return wireFreeAt;
@@ -257,7 +257,8 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     if (s.blockedBy(payload, truesize)) return;
     sending[i] = true;
     const { seq } = s.sent(payload);
-    const skb: Skb = { len, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now };
+    const pktLen = pktLenOf(payload, mss, HEADER[path.family]);
+    const skb: Skb = { len, pktLen, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now };
     setOwner(skb, s);
     // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
     inCpu[i] = skb;

@@ -31,7 +31,7 @@ export class Pfifo implements Qdisc {
       return false;
     }
     this.q.push(skb);
-    this.backlog += skb.len;
+    this.backlog += skb.pktLen;
     return true;
   }
   dequeue(): Skb | undefined {
@@ -41,15 +41,15 @@ export class Pfifo implements Qdisc {
       this.q = this.q.slice(this.head);
       this.head = 0;
     }
-    this.backlog -= skb.len;
+    this.backlog -= skb.pktLen;
     return skb;
   }
   readyAt(now: number): number | undefined {
     return this.head < this.q.length ? now : undefined;
   }
-  /** Length of the head skb, if any. */
+  /** qdisc_pkt_len of the head skb, if any. */
   peekLen(): number | undefined {
-    return this.head < this.q.length ? this.q[this.head].len : undefined;
+    return this.head < this.q.length ? this.q[this.head].pktLen : undefined;
   }
 }
 
@@ -84,12 +84,12 @@ export class Tbf implements Qdisc {
     this.stamp = now;
   }
   enqueue(skb: Skb): boolean {
-    if (this.backlog + skb.len > this.limit) {
+    if (this.backlog + skb.pktLen > this.limit) {
       this.drops++;
       return false;
     }
     this.q.enqueue(skb);
-    this.backlog += skb.len;
+    this.backlog += skb.pktLen;
     return true;
   }
   private headLen(): number | undefined {
@@ -103,7 +103,7 @@ export class Tbf implements Qdisc {
     if (this.tokens + EPS < Math.min(len, this.burst)) return undefined;
     this.tokens -= len;
     const skb = this.q.dequeue()!;
-    this.backlog -= skb.len;
+    this.backlog -= skb.pktLen;
     return skb;
   }
   readyAt(now: number): number | undefined {

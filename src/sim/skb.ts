@@ -5,6 +5,11 @@
 export interface Skb {
   /** Bytes on the wire including IP and TCP headers (skb->len). */
   len: number;
+  /**
+   * What qdiscs and the wire count (net/core/dev.c qdisc_pkt_len_init): for a GSO skb every
+   * segment's headers, link layer included (tc's backlog and tbf's tokens are in these bytes).
+   */
+  pktLen: number;
   /** TCP payload bytes. */
   payload: number;
   /** What the skb charges sk_wmem_alloc while owned (skb->truesize). */
@@ -57,3 +62,9 @@ export const free = orphan;
  * is about 1 KB on x86_64 (sizeof sk_buff + skb_shared_info + the header room, cache aligned).
  */
 export const truesizeOf = (len: number) => len + 1024;
+
+/** Ethernet header, per segment on the wire. */
+export const ETH_HLEN = 14;
+
+/** qdisc_pkt_len of a TCP skb: payload plus IP, TCP and Ethernet headers per MSS-sized segment. */
+export const pktLenOf = (payload: number, mss: number, hdr: number) => payload + Math.max(1, Math.ceil(payload / mss)) * (hdr + ETH_HLEN);

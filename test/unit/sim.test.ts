@@ -17,7 +17,7 @@ import { Rng } from '../../src/sim/rng.js';
 import { free, orphan, setOwner, type Owned, type Skb } from '../../src/sim/skb.js';
 import { MAX_TCP_HEADER, TcpSender } from '../../src/sim/tcp.js';
 
-const skb = (len: number, flow = 0): Skb => ({ len, payload: len - 52, truesize: len + 1024, family: 'ipv4', seq: 0, flow });
+const skb = (len: number, flow = 0): Skb => ({ len, pktLen: len, payload: len - 52, truesize: len + 1024, family: 'ipv4', seq: 0, flow });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 describe('sim engine', () => {
@@ -177,8 +177,9 @@ describe('sim TCP small queues', () => {
     const r = runFlows({ path: shaped('bpf'), flows: 1, seconds: 3, sampleEveryNs: 100e6, rng: new Rng(1) });
     const queued = r.samples.filter((s) => s.backlog > 0);
     expect(queued.length).toBeGreaterThanOrEqual(25);
-    // Owned >= queued in every sample: nothing between the socket and the qdisc orphans it.
-    expect(queued.every((s) => s.wmem >= s.backlog)).toBe(true);
+    // Owned covers what is queued in every sample: nothing between the socket and the qdisc orphans it
+    // (the qdisc counts every segment's headers, 66 B per 1448, which truesize does not: hence 0.9).
+    expect(queued.every((s) => s.wmem >= 0.9 * s.backlog)).toBe(true);
     // The TSQ limit bounds it: at most max(2 * truesize of the largest skb, ~1 ms at the pacing rate) + one skb.
     const cap = 3 * (196608 + 1024);
     expect(Math.max(...r.samples.map((s) => s.wmem))).toBeLessThanOrEqual(cap);
@@ -224,7 +225,7 @@ describe('sim backend: quickstart through the same checks', () => {
     const report = JSON.parse(bytes[0]);
     expect(report.simulated.model).toMatch(/^dpl-sim\//);
     expect(report.backend).toBe('sim');
-  });
+  }, 120_000);
 });
 
 describe('fidelity comparison', () => {
