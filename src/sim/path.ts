@@ -1,5 +1,6 @@
 import { type CpuProfile, type StageCost, costNs } from './cpu.js';
 import { Engine } from './engine.js';
+import { Fifo } from './fifo.js';
 import { type Qdisc, Tbf } from './qdisc.js';
 import type { Rng } from './rng.js';
 import { free, orphan, pktLenOf, setOwner, type Skb, truesizeOf } from './skb.js';
@@ -56,8 +57,7 @@ export interface FlowRunResult {
 
 /** A FIFO served by one CPU: what a per-CPU backlog drained by a softirq, or a sending thread, is. */
 class Stage {
-  private q: Skb[] = [];
-  private head = 0;
+  private q = new Fifo<Skb>();
   private busy = false;
   private cur?: Skb;
   /** Bound once: one closure per stage, not one per skb (the garbage collector was a third of the time). */
@@ -74,24 +74,19 @@ class Stage {
     private readonly onDone: (skb: Skb) => void,
     readonly limit = Number.POSITIVE_INFINITY,
   ) {}
-  get length() {
-    return this.q.length - this.head;
-  }
   push(skb: Skb): boolean {
-    if (this.length >= this.limit) return false;
+    if (this.q.size >= this.limit) return false;
     this.q.push(skb);
     if (!this.busy) this.next();
     return true;
   }
   private next(): void {
-    if (this.head >= this.q.length) {
+    const skb = this.q.shift();
+    if (!skb) {
       this.busy = false;
-      this.q.length = 0;
-      this.head = 0;
       return;
     }
     this.busy = true;
-    const skb = this.q[this.head++];
     this.onStart(skb);
     // +-2% jitter: service times on a real CPU are never identical.
     const ns = costNs(this.cost, skb.len) * (0.98 + 0.04 * this.rng.float());
@@ -102,16 +97,13 @@ class Stage {
 
 /** Items that arrive in the order they were sent, each at its own (nondecreasing) time: a wire, an ACK path. */
 class DelayLine {
-  private times: number[] = [];
-  private items: Skb[] = [];
-  private head = 0;
+  private times = new Fifo<number>();
+  private items = new Fifo<Skb>();
   private readonly fire = () => {
-    const skb = this.items[this.head];
-    this.head++;
-    if (this.head < this.items.length) this.sim.at(this.times[this.head], this.fire);
-    else {
-      this.times.length = this.items.length = this.head = 0;
-    }
+    this.times.shift();
+    const skb = this.items.shift()!;
+    const t = this.times.peek();
+    if (t !== undefined) this.sim.at(t, this.fire);
     this.arrive(skb);
   };
   constructor(
@@ -121,7 +113,7 @@ class DelayLine {
   push(t: number, skb: Skb): void {
     this.times.push(t);
     this.items.push(skb);
-    if (this.items.length - this.head === 1) this.sim.at(t, this.fire);
+    if (this.items.size === 1) this.sim.at(t, this.fire);
   }
 }
 
@@ -216,14 +208,17 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
       onWire(skb);
     }
   };
+  /** Bound once; a wake-up that an earlier one replaced finds wakeAt moved and does nothing. */
+  const wake = () => {
+    if (sim.now !== wakeAt) return;
+    wakeAt = undefined;
+    drain();
+  };
   const schedule = (t: number) => {
-    if (wakeAt !== undefined && wakeAt <= t) return;
-    wakeAt = t;
-    sim.at(t, () => {
-      if (wakeAt !== t) return;
-      wakeAt = undefined;
-      drain();
-    });
+    const at = Math.ceil(t);
+    if (wakeAt !== undefined && wakeAt <= at) return;
+    wakeAt = at;
+    sim.at(at, wake);
   };
 
   const node = new Stage(
@@ -256,7 +251,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     const truesize = truesizeOf(len);
     if (s.blockedBy(payload, truesize)) return;
     sending[i] = true;
-    const { seq } = s.sent(payload);
+    const seq = s.sent(payload);
     const pktLen = pktLenOf(payload, mss, HEADER[path.family]);
     const skb: Skb = { len, pktLen, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now };
     setOwner(skb, s);

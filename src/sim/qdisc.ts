@@ -1,3 +1,4 @@
+import { Fifo } from './fifo.js';
 import type { Skb } from './skb.js';
 
 /** A queueing discipline as the model sees it: enqueue may drop, dequeue may not be ready yet. */
@@ -22,11 +23,10 @@ export class Pfifo implements Qdisc {
   readonly kind = 'pfifo';
   backlog = 0;
   drops = 0;
-  private q: Skb[] = [];
-  private head = 0;
+  private q = new Fifo<Skb>();
   constructor(readonly limit = 1000) {}
   enqueue(skb: Skb): boolean {
-    if (this.q.length - this.head >= this.limit) {
+    if (this.q.size >= this.limit) {
       this.drops++;
       return false;
     }
@@ -35,21 +35,16 @@ export class Pfifo implements Qdisc {
     return true;
   }
   dequeue(): Skb | undefined {
-    if (this.head >= this.q.length) return undefined;
-    const skb = this.q[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.q.length) {
-      this.q = this.q.slice(this.head);
-      this.head = 0;
-    }
-    this.backlog -= skb.pktLen;
+    const skb = this.q.shift();
+    if (skb) this.backlog -= skb.pktLen;
     return skb;
   }
   readyAt(now: number): number | undefined {
-    return this.head < this.q.length ? now : undefined;
+    return this.q.size ? now : undefined;
   }
   /** qdisc_pkt_len of the head skb, if any. */
   peekLen(): number | undefined {
-    return this.head < this.q.length ? this.q[this.head].pktLen : undefined;
+    return this.q.peek()?.pktLen;
   }
 }
 

@@ -89,16 +89,16 @@ export class TcpSender implements Owned {
     return undefined;
   }
 
-  /** Account a sent skb: new data, or lost data sent again. */
-  sent(payload: number): { seq: number; retransmit: boolean } {
+  /** Account a sent skb (new data, or lost data sent again); returns its sequence number. */
+  sent(payload: number): number {
     if (this.lostPending > 0) {
       this.lostPending = Math.max(0, this.lostPending - payload);
       this.retransmits++;
-      return { seq: this.sndUna, retransmit: true };
+      return this.sndUna;
     }
     const seq = this.sndNxt;
     this.sndNxt += payload;
-    return { seq, retransmit: false };
+    return seq;
   }
 
   /** An ACK for `bytes` more, with an RTT sample. */

@@ -10,6 +10,7 @@ import { loadTopologyFile } from '../../src/topology/loader.js';
 import { CALIBRATED_2VCPU } from '../../src/sim/cpu.js';
 import { PROFILES, SimDevice } from '../../src/sim/devices.js';
 import { Engine } from '../../src/sim/engine.js';
+import { Fifo } from '../../src/sim/fifo.js';
 import { compare, keyMetrics, relErr } from '../../src/sim/fidelity.js';
 import { type PathSpec, runFlows } from '../../src/sim/path.js';
 import { Pfifo, Tbf } from '../../src/sim/qdisc.js';
@@ -66,6 +67,21 @@ describe('sim engine', () => {
     expect(c.u32()).not.toBe(xs[0]);
     // xorshift32 from 7: 7 ^ 7<<13 = 0xE007; ^ >>>17 leaves it; ^ <<5: 0xE007 ^ 0x1C00E0 = 0x1CE0E7.
     expect(xs[0]).toBe(0x1ce0e7);
+  });
+});
+
+describe('sim fifo', () => {
+  it('keeps order across wrap-around and growth', () => {
+    const q = new Fifo<number>();
+    const out: number[] = [];
+    let next = 0;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < round; i++) q.push(next++);
+      for (let i = 0; i < round / 2; i++) out.push(q.shift()!);
+    }
+    while (q.size) out.push(q.shift()!);
+    expect(out).toEqual(Array.from({ length: next }, (_, i) => i));
+    expect(q.shift()).toBeUndefined();
   });
 });
 
