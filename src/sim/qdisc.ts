@@ -109,3 +109,70 @@ export class Tbf implements Qdisc {
     return need <= EPS ? now : now + Math.ceil((need * 1e9) / this.rateBytes);
   }
 }
+
+/** fq's default horizon (net/sched/sch_fq.c fq_init: q->horizon = 10 s) and its drop (horizon_drop = 1). */
+export const FQ_HORIZON_NS = 10e9;
+
+/**
+ * fq with EDT (net/sched/sch_fq.c): one queue per flow served round-robin, a quantum of
+ * bytes per turn (2 x MTU by default: fq_init quantum), and an skb with a departure time
+ * (skb->tstamp, set by a BPF program or TCP pacing: Earliest Departure Time) does not leave
+ * before it. fq_packet_beyond_horizon: an skb stamped further than `horizon` ahead is
+ * dropped at enqueue (the Bandwidth Manager's drop counter).
+ */
+export class Fq implements Qdisc {
+  readonly kind = 'fq';
+  backlog = 0;
+  drops = 0;
+  horizonDrops = 0;
+  private flows = new Map<number, { q: Fifo<Skb>; credit: number }>();
+  /** Flows with something queued, in round-robin order. */
+  private active: number[] = [];
+  constructor(
+    readonly quantum = 3028,
+    readonly horizonNs = FQ_HORIZON_NS,
+    /** Packets in all (fq's limit, 10000 by default). */
+    readonly limit = 10000,
+  ) {}
+  private count = 0;
+  enqueue(skb: Skb, now: number): boolean {
+    if (this.count >= this.limit || (skb.tstamp !== undefined && skb.tstamp > now + this.horizonNs)) {
+      if (this.count < this.limit) this.horizonDrops++;
+      this.drops++;
+      return false;
+    }
+    let f = this.flows.get(skb.flow);
+    if (!f) this.flows.set(skb.flow, (f = { q: new Fifo<Skb>(), credit: this.quantum }));
+    if (!f.q.size) this.active.push(skb.flow);
+    f.q.push(skb);
+    this.count++;
+    this.backlog += skb.pktLen;
+    return true;
+  }
+  dequeue(now: number): Skb | undefined {
+    // Deficit round robin over flows whose head may leave now.
+    for (let tries = 0; tries < 2 * this.active.length; tries++) {
+      const id = this.active[0];
+      const f = this.flows.get(id)!;
+      const head = f.q.peek()!;
+      if ((head.tstamp ?? 0) > now || f.credit <= 0) {
+        if (f.credit <= 0) f.credit += this.quantum;
+        this.active.push(this.active.shift()!);
+        continue;
+      }
+      f.q.shift();
+      f.credit -= head.pktLen;
+      this.count--;
+      this.backlog -= head.pktLen;
+      if (!f.q.size) this.active.shift();
+      return head;
+    }
+    return undefined;
+  }
+  readyAt(now: number): number | undefined {
+    if (!this.active.length) return undefined;
+    let t = Number.POSITIVE_INFINITY;
+    for (const id of this.active) t = Math.min(t, this.flows.get(id)!.q.peek()!.tstamp ?? now);
+    return Math.max(now, t);
+  }
+}

@@ -21,6 +21,8 @@ export interface Skb {
   owner?: Owned;
   /** Which flow sent it (index), for the receiver. */
   flow: number;
+  /** Earliest departure time (skb->tstamp, ns), set by pacing or a BPF program; fq holds the skb until then. */
+  tstamp?: number;
   /** When TCP sent it (ns): the RTT sample its ACK gives. */
   sentAt?: number;
 }

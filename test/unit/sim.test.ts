@@ -13,7 +13,7 @@ import { Engine } from '../../src/sim/engine.js';
 import { Fifo } from '../../src/sim/fifo.js';
 import { compare, keyMetrics, relErr } from '../../src/sim/fidelity.js';
 import { type PathSpec, runFlows } from '../../src/sim/path.js';
-import { Pfifo, Tbf } from '../../src/sim/qdisc.js';
+import { Fq, Pfifo, Tbf } from '../../src/sim/qdisc.js';
 import { Rng } from '../../src/sim/rng.js';
 import { free, orphan, setOwner, type Owned, type Skb } from '../../src/sim/skb.js';
 import { MAX_TCP_HEADER, TcpSender } from '../../src/sim/tcp.js';
@@ -117,6 +117,29 @@ describe('sim qdiscs', () => {
     expect([1, 2, 3, 4].map(() => q.enqueue(skb(100)))).toEqual([true, true, true, false]);
     expect(q.drops).toBe(1);
     expect(q.backlog).toBe(300);
+  });
+});
+
+describe('sim fq (EDT)', () => {
+  it('holds an skb until its departure time and drops one stamped beyond the horizon', () => {
+    const q = new Fq(3028, 2e9);
+    const a = { ...skb(1000), tstamp: 5e6 };
+    const far = { ...skb(1000), tstamp: 3e9 };
+    expect(q.enqueue(a, 0)).toBe(true);
+    expect(q.enqueue(far, 0)).toBe(false);
+    expect([q.horizonDrops, q.drops]).toEqual([1, 1]);
+    expect(q.dequeue(4e6)).toBeUndefined();
+    expect(q.readyAt(4e6)).toBe(5e6);
+    expect(q.dequeue(5e6)).toBe(a);
+    expect(q.backlog).toBe(0);
+  });
+  it('serves flows round-robin by quantum', () => {
+    const q = new Fq(1000);
+    for (let i = 0; i < 3; i++) q.enqueue(skb(1000, 1), 0);
+    for (let i = 0; i < 3; i++) q.enqueue(skb(1000, 2), 0);
+    const order: number[] = [];
+    for (let s = q.dequeue(0); s; s = q.dequeue(0)) order.push(s.flow);
+    expect(order).toEqual([1, 2, 1, 2, 1, 2]);
   });
 });
 
