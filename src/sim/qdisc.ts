@@ -142,7 +142,10 @@ export class Fq implements Qdisc {
       return false;
     }
     let f = this.flows.get(skb.flow);
-    if (!f) this.flows.set(skb.flow, (f = { q: new Fifo<Skb>(), credit: this.quantum }));
+    if (!f) {
+      f = { q: new Fifo<Skb>(), credit: this.quantum };
+      this.flows.set(skb.flow, f);
+    }
     if (!f.q.size) this.active.push(skb.flow);
     f.q.push(skb);
     this.count++;
