@@ -43,20 +43,22 @@ export async function runSimulated(
 ): Promise<SimRun> {
   const lab: Lab = { ...lab0, backend: 'sim' };
   const seed = opts.seed ?? 1;
-  // The journal goes under the simulator's own state root: set for this process only.
+  // The journal goes under the simulator's own state root (journal.ts reads DPL_STATE_DIR), for this run only.
+  const before = process.env.DPL_STATE_DIR;
   process.env.DPL_STATE_DIR = simStateRoot();
-  mkdirSync(process.env.DPL_STATE_DIR, { recursive: true, mode: 0o700 });
-  if (knownLabs().includes(lab.name))
-    throw new LabError(
-      'E_LAB_EXISTS',
-      `a simulated lab named '${lab.name}' is running (or was left by a crash)`,
-      `rm -r ${labDir(lab.name)}`,
-    );
-  const backend = new SimBackend(seed);
-  const facts = await backend.probe();
-  const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
-  const journal = Journal.create(lab.name);
+  let journal: Journal | undefined;
   try {
+    mkdirSync(process.env.DPL_STATE_DIR, { recursive: true, mode: 0o700 });
+    if (knownLabs().includes(lab.name))
+      throw new LabError(
+        'E_LAB_EXISTS',
+        `a simulated lab named '${lab.name}' is running (or was left by a crash)`,
+        `rm -r ${labDir(lab.name)}`,
+      );
+    const backend = new SimBackend(seed);
+    const facts = await backend.probe();
+    const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
+    journal = Journal.create(lab.name);
     const ctx: LabContext = {
       lab,
       backend,
@@ -97,7 +99,11 @@ export async function runSimulated(
     await writeFile(join(dir, 'junit.xml'), junitXml(`${lab.name} (simulated)`, results));
     return { results, report, reportDir: dir };
   } finally {
-    journal.close();
-    rmSync(labDir(lab.name), { recursive: true, force: true });
+    if (journal) {
+      journal.close();
+      rmSync(labDir(lab.name), { recursive: true, force: true });
+    }
+    if (before === undefined) delete process.env.DPL_STATE_DIR;
+    else process.env.DPL_STATE_DIR = before;
   }
 }
