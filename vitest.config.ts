@@ -17,6 +17,8 @@ export default defineConfig({
       },
       // vm: kernels fetched from the Debian mirror and QEMU guests; slow, serial.
       { test: { name: 'vm', include: ['test/vm/**/*.test.ts'], fileParallelism: false, testTimeout: 600_000, hookTimeout: 600_000 } },
+      // ui: a real lab run, then its pages in Debian's chromium driven by playwright-core.
+      { test: { name: 'ui', include: ['test/ui/**/*.test.ts'], fileParallelism: false, testTimeout: 120_000, hookTimeout: 180_000 } },
     ],
   },
 });

@@ -1,22 +1,28 @@
 #!/bin/bash
-# Baseline for bench/pods.ts: the same kernel operations `lab up` / `lab down` issue
-# for a one-node lab with N veth pods and a peer behind a 200mbit uplink (ipv4+ipv6,
-# hostRouting bpf, bigTcp on), done as cheaply as plain tools allow:
-#   up:   1 `ip -batch` (netns add x(N+2), link add ... netns X type veth peer ... netns Y)
+# Floors for bench/pods.ts: the kernel operations `lab up` / `lab down` issue for a
+# one-node lab with N veth pods and a peer behind a 200mbit uplink (ipv4+ipv6, hostRouting
+# bpf, bigTcp on), done two ways with plain tools.
+#
+# tools (default): the fastest script a person could write with iproute2's batch mode.
+#   up:   1 `ip -batch` (netns add x(N+2) and one probe veth pair), 1 `ip -d -j link show`
+#         (the probe's tso_max_size: TSO probing once per driver kind), 1 `ip -n NODE -batch`
+#         (probe deleted; every pair created inside its namespaces with its BIG TCP sizes)
 #         1 `ip -n NODE -batch`, then in parallel: sysctl (nsenter), `tc -n NODE -batch`, `ip -n PEER -batch`
-#         N `ip -n POD -batch FILE`, 4 at a time (xargs -P4, like the lab's pool of 4)
+#         N `ip -n POD -batch FILE`, 4 at a time (iproute2 has no way to configure several
+#         namespaces from one process: one process per pod is its floor)
 #         1 `ip -d -j link show` in the node (ifindexes), `bpftool prog loadall`,
 #         1 `nsenter ... bpftool batch file -` (endpoint map updates + tcx attaches)
-#         BIG TCP: per namespace (N+2) one `ip -d -j link show` and one `ip -n NS -batch -`
-#         setting min(196608, tso_max_size) on every device, 4 namespaces at a time
-#         (the node's read is reused from the step above instead of being repeated).
 #   down: 1 `ip -force -batch` of `netns del` lines, `rm -r` of the pin dir.
-# Prints one parseable line:  BASELINE n=N up_s=SECONDS down_s=SECONDS
-# Usage: bench/baseline.sh N        (root; names bench-N.* cannot clash with the lab's dpl-*)
+# floor: the kernel-only floor: the namespaces and sized veth pairs in one `ip -batch`,
+#   nothing configured in them; down as above.
+# Prints one parseable line:  BASELINE|FLOOR n=N up_s=SECONDS down_s=SECONDS
+# Usage: bench/baseline.sh N [tools|floor]   (root; names bench-N.* cannot clash with the lab's dpl-*)
 set -euo pipefail
 
-N=${1:?usage: baseline.sh N}
-[[ $N =~ ^[0-9]+$ ]] && ((N >= 1 && N <= 250)) || { echo "baseline.sh: N must be 1..250" >&2; exit 2; }
+N=${1:?usage: baseline.sh N [tools|floor]}
+MODE=${2:-tools}
+[[ $N =~ ^[0-9]+$ ]] && ((N >= 1 && N <= 1000)) || { echo "baseline.sh: N must be 1..1000" >&2; exit 2; }
+[[ $MODE == tools || $MODE == floor ]] || { echo "baseline.sh: mode must be tools or floor" >&2; exit 2; }
 P=4
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OBJ=$ROOT/build/bpf/host_routing.o
@@ -56,28 +62,56 @@ if [[ ${BASELINE_DOWN:-} == 1 ]]; then down; rm -rf "$TMP"; exit 0; fi
 
 t_up0=$(date +%s.%N)
 
+# Pod h (2..N+1) of 10.244.0.0/22 and fd00:244:1::/64; the gateway is .1 / ::1.
+v4() { printf -v a '10.244.%d.%d' $(($1 >> 8)) $(($1 & 255)); }
+v6() { printf -v a 'fd00:244:1::%x' "$1"; }
+
 step "provision"
-# --- provision: namespaces and veth pairs created directly inside them
+# --- provision: namespaces, then every veth pair created directly inside its namespaces with
+# its BIG TCP sizes: min(196608, tso_max_size), tso_max_size read once from a probe pair.
 b=""
 for ns in "${namespaces[@]}"; do b+="netns add $ns"$'\n'; done
-for ((i = 1; i <= N; i++)); do b+="link add lxc-p$i netns $NODE type veth peer name eth0 netns $PFX.p$i"$'\n'; done
-b+="link add uplink netns $NODE type veth peer name eth0 netns $PEER"$'\n'
+sized() { local s=$BIG; ((TSO > 0 && TSO < BIG)) && s=$TSO; echo "gso_max_size $s gro_max_size $s gso_ipv4_max_size $s gro_ipv4_max_size $s"; }
+pairs() {
+	local sz i
+	sz=$(sized)
+	for ((i = 1; i <= N; i++)); do echo "link add lxc-p$i netns $NODE $sz type veth peer name eth0 netns $PFX.p$i $sz"; done
+	echo "link add uplink netns $NODE $sz type veth peer name eth0 netns $PEER $sz"
+}
+if [[ $MODE == floor ]]; then
+	TSO=0
+	ip -batch - <<<"$b$(pairs)"
+	t_up1=$(date +%s.%N)
+	t_down0=$t_up1
+	down
+	t_down1=$(date +%s.%N)
+	trap - ERR
+	rm -rf "$TMP"
+	awk -v n="$N" -v a="$t_up0" -v b="$t_up1" -v c="$t_down0" -v d="$t_down1" 'BEGIN { printf "FLOOR n=%d up_s=%.4f down_s=%.4f\n", n, b - a, d - c }'
+	exit 0
+fi
+b+="link add probe0 netns $NODE type veth peer name probe1 netns $NODE"$'\n'
 mkdir -p "$PIN"
 ip -batch - <<<"$b"
+probe=$(ip -n "$NODE" -d -j link show probe0)
+TSO=0
+[[ $probe =~ \"tso_max_size\":([0-9]+) ]] && TSO=${BASH_REMATCH[1]}
+ip -n "$NODE" -batch - <<<"link del probe0
+$(pairs)"
 
 step "node batch"
 # --- wire the node (same lines as wiring.ts nodeBatch)
 b="link set lo up"$'\n'
 for ((i = 1; i <= N; i++)); do
-	h=$((i + 1))
-	printf -v x %x $h
+	v4 $((i + 1)); p4=$a
+	v6 $((i + 1))
 	b+="link set lxc-p$i addrgenmode none
-addr add 10.244.1.1/32 dev lxc-p$i
+addr add 10.244.0.1/32 dev lxc-p$i
 addr add fd00:244:1::1/128 dev lxc-p$i nodad
 addr add fe80::1/64 dev lxc-p$i nodad
 link set lxc-p$i up
-route add 10.244.1.$h/32 dev lxc-p$i
-route add fd00:244:1::$x/128 dev lxc-p$i
+route add $p4/32 dev lxc-p$i
+route add $a/128 dev lxc-p$i
 "
 done
 b+="link set uplink addrgenmode none
@@ -102,7 +136,7 @@ addr add 10.255.1.2/30 dev eth0
 addr add fd00:255:1::2/64 dev eth0 nodad
 addr add fe80::2/64 dev eth0 nodad
 link set eth0 up
-route add 10.244.1.0/24 via 10.255.1.1 dev eth0
+route add 10.244.0.0/22 via 10.255.1.1 dev eth0
 route add fd00:244:1::/64 via fd00:255:1::1 dev eth0" &
 j3=$!
 wait $j1 && wait $j2 && wait $j3
@@ -110,11 +144,11 @@ wait $j1 && wait $j2 && wait $j3
 step "pods"
 # --- pods: one ip -batch each, 4 at a time (same lines as wiring.ts podBatch)
 for ((i = 1; i <= N; i++)); do
-	h=$((i + 1))
-	printf -v x %x $h
+	v4 $((i + 1)); p4=$a
+	v6 $((i + 1))
 	printf '%s\n' "link set lo up" "link set eth0 addrgenmode none" \
-		"addr add 10.244.1.$h/32 dev eth0" "addr add fd00:244:1::$x/128 dev eth0 nodad" \
-		"link set eth0 up" "route add 10.244.1.1 dev eth0 scope link" "route add default via 10.244.1.1 dev eth0" \
+		"addr add $p4/32 dev eth0" "addr add $a/128 dev eth0 nodad" \
+		"link set eth0 up" "route add 10.244.0.1 dev eth0 scope link" "route add default via 10.244.0.1 dev eth0" \
 		"route add fd00:244:1::1 dev eth0" "route add ::/0 via fd00:244:1::1 dev eth0" >"$TMP/p$i"
 	echo "-n $PFX.p$i -batch $TMP/p$i"
 done | xargs -P$P -L1 ip
@@ -132,18 +166,6 @@ links() { # $1: JSON of ip -d -j link show
 		echo "$idx $dev $tso"
 	done <<<"$s"
 }
-# set the four BIG TCP sizes on every device of one namespace, given its link lines
-setsizes() { # $1 netns, $2 link lines
-	local b="" idx dev tso size
-	while read -r idx dev tso; do
-		[[ -n $dev ]] || continue
-		size=$BIG
-		((tso > 0 && tso < BIG)) && size=$tso
-		b+="link set dev $dev gso_max_size $size gro_max_size $size gso_ipv4_max_size $size gro_ipv4_max_size $size"$'\n'
-	done <<<"$2"
-	[[ -n $b ]] && ip -n "$1" -batch - <<<"$b"
-}
-
 step "host routing: read node links"
 nodelinks=$(links "$(ip -n "$NODE" -d -j link show)")
 mkdir -p "$PIN/node"
@@ -157,31 +179,17 @@ while read -r idx dev tso; do ifindex[$dev]=$idx; done <<<"$nodelinks"
 le32() { printf -v v '%02x %02x %02x %02x 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 b=""
 for ((i = 1; i <= N; i++)); do
-	printf -v h %02x $((i + 1))
+	printf -v hi %02x $(((i + 1) >> 8))
+	printf -v lo %02x $(((i + 1) & 255))
 	le32 "${ifindex[lxc-p$i]}"
 	# struct ep_key { u8 family; u8 pad[3]; u8 addr[16]; } (bpf/host_routing.c)
-	b+="map update pinned $MAPS/endpoints key hex 04 00 00 00 0a f4 01 $h 00 00 00 00 00 00 00 00 00 00 00 00 value hex $v"$'\n'
-	b+="map update pinned $MAPS/endpoints key hex 06 00 00 00 fd 00 02 44 00 01 00 00 00 00 00 00 00 00 00 $h value hex $v"$'\n'
+	b+="map update pinned $MAPS/endpoints key hex 04 00 00 00 0a f4 $hi $lo 00 00 00 00 00 00 00 00 00 00 00 00 value hex $v"$'\n'
+	b+="map update pinned $MAPS/endpoints key hex 06 00 00 00 fd 00 02 44 00 01 00 00 00 00 00 00 00 00 $hi $lo value hex $v"$'\n'
 done
 for ((i = 1; i <= N; i++)); do b+="net attach tcx_ingress pinned $PROGS/from_pod dev lxc-p$i"$'\n'; done
 b+="net attach tcx_ingress pinned $PROGS/from_netdev dev uplink"$'\n'
 step "bpftool batch"
 nsenter --net=/run/netns/"$NODE" -- bpftool batch file - <<<"$b" >/dev/null
-
-step "bigtcp"
-# --- BIG TCP: node (links already read), then pods and peer, 4 namespaces at a time
-setsizes "$NODE" "$nodelinks"
-others=("${namespaces[@]:1}")
-for ((w = 0; w < P; w++)); do
-	(
-		for ((k = w; k < ${#others[@]}; k += P)); do
-			ns=${others[k]}
-			setsizes "$ns" "$(links "$(ip -n "$ns" -d -j link show)")"
-		done
-	) &
-	pids[w]=$!
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
 
 step "up done"
 t_up1=$(date +%s.%N)

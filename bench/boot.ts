@@ -13,9 +13,9 @@
  *                /init writes it once its modules are loaded), then GuestExec.run(['uname','-r']);
  *                time from bootVm's call to that result. Then stopVm. A second row reports the
  *                agent's first answer alone (bootVm's Vm.bootMs).
- *   lab up x2    `node dist/src/cli/main.js up FILE -q` (backend qemu, kernel, two nodes with one
+ *   lab up x2    `node dist/cli/main.js up FILE -q` (backend qemu, kernel, two nodes with one
  *                veth pod each, no links), then `down`; wall clock of the `up` CLI process.
- *   CLI cost     `node dist/src/cli/main.js --help`: the CLI's fixed start-up cost.
+ *   CLI cost     `node dist/cli/main.js --help`: the CLI's fixed start-up cost.
  *
  * Floor and lab node run round-robin and every row also gets a paired ratio (x / the floor run of
  * the same round), so a disturbance (another session's VM sharing the cores) hits both alike.
@@ -38,7 +38,7 @@ import { BPF_OBJ_DIR } from '../src/paths.js';
 import { killAll, median, must, run, sleep, type Run } from './common.js';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
+const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const STATE_DIR = process.env.DPL_STATE_DIR ?? '/run/datapath-lab';
 const LAB = 'benchboot';
 const ACCEL: Accel = process.env.DPL_ACCEL === 'kvm' ? 'kvm' : 'tcg';
@@ -319,7 +319,7 @@ async function main() {
   if (process.getuid?.() !== 0) throw new Error('run as root: the lab brings VMs up');
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing (npx tsc -p tsconfig.json)`);
   const k = cachedKernel(kernel);
-  if (!k) throw new Error(`kernel ${kernel} is not cached (node dist/src/cli/main.js kernels fetch ${kernel})`);
+  if (!k) throw new Error(`kernel ${kernel} is not cached (node dist/cli/main.js kernels fetch ${kernel})`);
   TMP = mkdtempSync(join(tmpdir(), 'dpl-bench-boot-'));
   await assertClean('nothing (before the benchmark)');
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void cleanupAll().finally(() => process.exit(130)));

@@ -1,14 +1,19 @@
 /**
- * The pods benchmark: bring up and tear down N pods three ways and compare.
+ * The pods benchmark: bring up and tear down N pods four ways and compare.
  *
- *   lab       `lab up FILE -q` / `lab down NAME -q` (node dist/src/cli/main.js), timed from
+ *   lab       `lab up FILE -q` / `lab down NAME -q` (node dist/cli/main.js), timed from
  *             outside: the wall clock of each CLI process, Node start-up included.
- *   baseline  bench/baseline.sh N: the same kernel operations with plain tools (its own
- *             `date +%s.%N` stamps, around the work only).
- *   mininet   bench/mininet_pods.py N: N hosts on one LinuxBridge, no controller.
+ *   floor     bench/baseline.sh N floor: the kernel-only floor, the namespaces and sized
+ *             veth pairs in one `ip -batch`, nothing configured in them.
+ *   tools     bench/baseline.sh N: the same kernel operations as the lab with the fewest
+ *             iproute2/tc/bpftool processes plain tools allow (one `ip -batch` per pod).
+ *             Both time themselves (`date +%s.%N` around the work only).
+ *   mininet   bench/mininet_pods.py N: N hosts on one LinuxBridge, no controller (sizes up
+ *             to --mininet-max only: a thousand Mininet hosts take minutes).
+ * `--grid NODESxPODS` adds lab-only rows of several nodes (each with its own pods).
  *
- * Usage (root, after `npx tsc -p tsconfig.json` and `bpf/build.sh`):
- *   node dist/bench/pods.js [--sizes 10,50,100] [--repeat 3] [--settle-ms 1500]
+ * Usage (root, after `npm run build` and `bpf/build.sh`):
+ *   node dist/bench/pods.js [--sizes 10,100,1000] [--grid 10x100] [--repeat 3] [--settle-ms 1500] [--mininet-max 250]
  * Each cell is the median of --repeat runs. After every run the machine must hold
  * nothing of it; otherwise the benchmark stops with exit 1.
  */
@@ -19,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { median, must, run, sleep, type Run } from './common.js';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
+const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const BASELINE = join(REPO, 'bench', 'baseline.sh');
 const MININET = join(REPO, 'bench', 'mininet_pods.py');
 /** Debian's python: the mininet package installs into /usr/lib/python3/dist-packages only. */
@@ -75,8 +80,13 @@ async function assertClean(after: string): Promise<void> {
   }
 }
 
-function topology(name: string, n: number): string {
+/** N pods on each of `nodes` nodes; the first node has the uplink to the remote peer. */
+function topology(name: string, n: number, nodes = 1): string {
   const pods = Array.from({ length: n }, (_, i) => `      - name: p${i + 1}`).join('\n');
+  // More pods than a /24 holds: a /22 per node (10.244.0.0/22, 10.244.4.0/22, ...).
+  const cidr = (k: number) => (n > 250 ? `\n    podCidr: 10.244.${k * 4}.0/22` : '');
+  const node = (k: number) =>
+    `  - name: node${k + 1}${cidr(k)}${k === 0 ? '\n    uplink:\n      peer: remote\n      rate: 200mbit' : ''}\n    pods:\n${pods}`;
   return `name: ${name}
 families: [ipv4, ipv6]
 datapath:
@@ -85,12 +95,7 @@ datapath:
   podDevice: auto
 checks: []
 nodes:
-  - name: node1
-    uplink:
-      peer: remote
-      rate: 200mbit
-    pods:
-${pods}
+${Array.from({ length: nodes }, (_, k) => node(k)).join('\n')}
 `;
 }
 
@@ -99,10 +104,10 @@ interface Times {
   down: number;
 }
 
-async function labRun(dir: string, n: number): Promise<Times> {
-  const name = `bench${n}`;
+async function labRun(dir: string, n: number, nodes = 1): Promise<Times> {
+  const name = `bench${nodes > 1 ? `${nodes}x` : ''}${n}`;
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, topology(name, n));
+  writeFileSync(file, topology(name, n, nodes));
   const up = await run(['node', CLI, 'up', file, '-q']);
   if (up.code !== 0) {
     await run(['node', CLI, 'down', name, '-q']);
@@ -122,6 +127,10 @@ async function baselineRun(n: number): Promise<Times> {
   return parseTimes(must(await run(['bash', BASELINE, String(n)]), `bench/baseline.sh ${n}`), 'BASELINE');
 }
 
+async function floorRun(n: number): Promise<Times> {
+  return parseTimes(must(await run(['bash', BASELINE, String(n), 'floor']), `bench/baseline.sh ${n} floor`), 'FLOOR');
+}
+
 async function mininetRun(n: number): Promise<Times> {
   const r = await run([PYTHON, MININET, String(n)]);
   if (r.code === 3) throw new Error(`mininet left objects behind (removed by name):\n${r.stderr}`);
@@ -139,24 +148,51 @@ function args() {
     const i = a.indexOf(k);
     return i >= 0 && a[i + 1] ? a[i + 1] : d;
   };
-  const sizes = get('--sizes', '10,50,100').split(',').map(Number);
+  const sizes = get('--sizes', '10,100,1000').split(',').map(Number);
+  const grid = get('--grid', '')
+    .split(',')
+    .filter(Boolean)
+    .map((g) => g.split('x').map(Number) as [number, number]);
   const repeat = Number(get('--repeat', '3'));
   const settle = Number(get('--settle-ms', '1500'));
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 250) || !(repeat >= 1)) {
-    process.stderr.write('usage: node dist/bench/pods.js [--sizes 10,50,100] [--repeat 3] [--settle-ms 1500]\n');
+  const mininetMax = Number(get('--mininet-max', '250'));
+  const bad =
+    sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 1000) ||
+    grid.some(([k, n]) => !(k! >= 1 && k! <= 20 && n! >= 1 && n! <= 250)) ||
+    !(repeat >= 1);
+  if (bad) {
+    process.stderr.write(
+      'usage: node dist/bench/pods.js [--sizes 10,100,1000] [--grid 10x100] [--repeat 3] [--settle-ms 1500] [--mininet-max 250]\n' +
+        '  sizes 1..1000 pods on one node; grid NODESxPODS with 1..20 nodes of 1..250 pods\n',
+    );
     process.exit(2);
   }
-  return { sizes, repeat, settle };
+  return { sizes, grid, repeat, settle, mininetMax };
 }
 
 const f = (s: number) => s.toFixed(3);
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 
+function table(head: string[], body: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padStart(w[i]!)).join('  ');
+  return `${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${body.map(line).join('\n')}\n`;
+}
+
+interface Row {
+  label: string;
+  pods: number;
+  lab: Times;
+  floor?: Times;
+  tools?: Times;
+  mn?: Times;
+}
+
 async function main() {
-  const { sizes, repeat, settle } = args();
+  const { sizes, grid, repeat, settle, mininetMax } = args();
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces and loads BPF programs');
   for (const p of [CLI, BASELINE, join(REPO, 'build', 'bpf', 'host_routing.o')])
-    if (!existsSync(p)) throw new Error(`${p} is missing (npx tsc -p tsconfig.json; bpf/build.sh)`);
+    if (!existsSync(p)) throw new Error(`${p} is missing (npm run build; bpf/build.sh)`);
   await assertClean('nothing (before the benchmark)');
   const others = existsSync(STATE_DIR) ? readdirSync(STATE_DIR) : [];
   if (others.length) process.stderr.write(`note: other labs are up (${others.join(', ')}): timings may be disturbed\n`);
@@ -166,77 +202,79 @@ async function main() {
   // Sampled once per run, between the others, so that it sees the same machine load.
   const starts: number[] = [];
   const cliStartOnce = async () => void starts.push(must(await run(['node', CLI, '--help']), 'lab --help').s);
-  const rows: { n: number; lab: Times; base: Times; mn?: Times }[] = [];
+  const med = (ts: Times[]): Times | undefined =>
+    ts.length ? { up: median(ts.map((t) => t.up)), down: median(ts.map((t) => t.down)) } : undefined;
+  const rows: Row[] = [];
+  const cells = [...sizes.map((n) => ({ nodes: 1, n })), ...grid.map(([nodes, n]) => ({ nodes: nodes!, n: n! }))];
   try {
-    for (const n of sizes) {
-      const lab: Times[] = [];
-      const base: Times[] = [];
-      const mnt: Times[] = [];
+    for (const { nodes, n } of cells) {
+      const runs: Record<'lab' | 'floor' | 'tools' | 'mininet', Times[]> = { lab: [], floor: [], tools: [], mininet: [] };
+      const single = nodes === 1;
       for (let r = 0; r < repeat; r++) {
         // Namespaces are freed by the kernel after `netns del` returns (cleanup_net):
         // let that finish before the next run so that no run pays for the one before.
-        const steps: [string, () => Promise<void>][] = [
-          ['lab', async () => void lab.push(await labRun(dir, n))],
-          ['baseline', async () => void base.push(await baselineRun(n))],
-          ...(mn ? [['mininet', async () => void mnt.push(await mininetRun(n))] as [string, () => Promise<void>]] : []),
-        ];
+        type Step = [keyof typeof runs, () => Promise<Times>];
+        const steps: Step[] = [['lab', () => labRun(dir, n, nodes)]];
+        if (single) steps.push(['floor', () => floorRun(n)], ['tools', () => baselineRun(n)]);
+        if (single && mn && n <= mininetMax) steps.push(['mininet', () => mininetRun(n)]);
         await cliStartOnce();
         for (const [what, step] of steps) {
-          await step();
-          await assertClean(`${what} N=${n} run ${r + 1}`);
+          runs[what].push(await step());
+          await assertClean(`${what} ${nodes}x${n} run ${r + 1}`);
           await sleep(settle);
         }
-        process.stderr.write(
-          `N=${n} run ${r + 1}/${repeat}: lab ${f(lab.at(-1)!.up)}/${f(lab.at(-1)!.down)}  baseline ${f(base.at(-1)!.up)}/${f(base.at(-1)!.down)}${mn ? `  mininet ${f(mnt.at(-1)!.up)}/${f(mnt.at(-1)!.down)}` : ''} s (up/down)\n`,
-        );
+        const last = steps.map(([w]) => `${w} ${f(runs[w].at(-1)!.up)}/${f(runs[w].at(-1)!.down)}`).join('  ');
+        process.stderr.write(`${nodes}x${n} run ${r + 1}/${repeat}: ${last} s (up/down)\n`);
       }
-      const med = (ts: Times[]): Times => ({ up: median(ts.map((t) => t.up)), down: median(ts.map((t) => t.down)) });
-      rows.push({ n, lab: med(lab), base: med(base), mn: mn ? med(mnt) : undefined });
+      rows.push({
+        label: single ? String(n) : `${nodes}x${n}`,
+        pods: nodes * n,
+        lab: med(runs.lab)!,
+        floor: med(runs.floor),
+        tools: med(runs.tools),
+        mn: med(runs.mininet),
+      });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const cliStart = median(starts);
-  const head = [
-    'N',
-    'lab up',
-    'base up',
-    'up ratio',
-    'lab down',
-    'base down',
-    'down ratio',
-    'mininet up',
-    'mininet down',
-    'lab/mn up',
-    'lab/mn down',
-    'up ratio -cli',
-    'down ratio -cli',
-  ];
-  const body = rows.map(({ n, lab, base, mn: m }) => [
-    String(n),
-    f(lab.up),
-    f(base.up),
-    ratio(lab.up, base.up),
-    f(lab.down),
-    f(base.down),
-    ratio(lab.down, base.down),
-    m ? f(m.up) : 'not installed',
-    m ? f(m.down) : 'not installed',
-    m ? ratio(lab.up, m.up) : '-',
-    m ? ratio(lab.down, m.down) : '-',
-    // The same ratios without the CLI's fixed Node start-up cost (measured below).
-    ratio(Math.max(0, lab.up - cliStart), base.up),
-    ratio(Math.max(0, lab.down - cliStart), base.down),
-  ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => c.padStart(w[i])).join('  ');
-  process.stdout.write(
-    `\npods benchmark: seconds, median of ${repeat}; lab = CLI wall clock (Node start-up included), baseline = bench/baseline.sh\n`,
+  const cli = median(starts);
+  const opt = (t: Times | undefined, k: keyof Times) => (t ? f(t[k]) : '-');
+  const rel = (a: number, t: Times | undefined, k: keyof Times) => (t ? ratio(a, t[k]) : '-');
+  const up = table(
+    ['pods', 'lab up', 'ms/pod', 'floor', 'tools', 'mininet', 'lab/floor', '(lab-cli)/floor', 'lab/tools', 'lab/mininet'],
+    rows.map((r) => [
+      r.label,
+      f(r.lab.up),
+      ((r.lab.up * 1000) / r.pods).toFixed(2),
+      opt(r.floor, 'up'),
+      opt(r.tools, 'up'),
+      opt(r.mn, 'up'),
+      rel(r.lab.up, r.floor, 'up'),
+      rel(Math.max(0, r.lab.up - cli), r.floor, 'up'),
+      rel(r.lab.up, r.tools, 'up'),
+      rel(r.lab.up, r.mn, 'up'),
+    ]),
   );
-  process.stdout.write(`${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${body.map(line).join('\n')}\n`);
+  const down = table(
+    ['pods', 'lab down', 'ms/pod', 'floor', 'tools', 'mininet', 'lab/floor', 'lab/mininet'],
+    rows.map((r) => [
+      r.label,
+      f(r.lab.down),
+      ((r.lab.down * 1000) / r.pods).toFixed(2),
+      opt(r.floor, 'down'),
+      opt(r.tools, 'down'),
+      opt(r.mn, 'down'),
+      rel(r.lab.down, r.floor, 'down'),
+      rel(r.lab.down, r.mn, 'down'),
+    ]),
+  );
   process.stdout.write(
-    `lab CLI fixed cost (node dist/src/cli/main.js --help): ${f(cliStart)} s per command; '-cli' columns subtract it from the lab\n`,
+    `\npods benchmark: seconds, median of ${repeat}; lab = CLI wall clock (Node start-up included); ` +
+      `floor = namespaces + sized veth pairs in one ip -batch; tools = bench/baseline.sh (iproute2 batch mode, one process per pod)\n` +
+      `${mn ? '' : 'mininet: not installed (apt-get install mininet bridge-utils)\n'}\nup\n${up}\ndown\n${down}` +
+      `lab CLI fixed cost (node dist/cli/main.js --help): ${f(cli)} s per command; (lab-cli)/floor subtracts it\n`,
   );
 }
 

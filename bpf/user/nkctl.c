@@ -6,9 +6,12 @@
  *   nkctl attach primary|peer DEV PINNED_PROG
  *   nkctl detach primary|peer DEV PINNED_PROG
  *   nkctl query  primary|peer DEV
+ *   nkctl batch                      the commands above, one per line on stdin (without
+ *                                    "nkctl"): a node's pods in one process, not one each
  *
- * Prints one JSON object; on failure {"error":"EACCES","errno":13,...} and exit 1,
- * so a check can show the kernel's own answer. */
+ * Prints one JSON object per command; on failure {"error":"EACCES","errno":13,...} and
+ * exit 1 (in batch mode: the remaining lines still run), so a check can show the
+ * kernel's own answer. */
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -57,14 +60,17 @@ static int obj_get(const char *path)
 	return (int)sys_bpf(BPF_OBJ_GET, &a);
 }
 
-int main(int argc, char **argv)
+#define USAGE "usage: nkctl attach|detach primary|peer DEV PINNED_PROG | nkctl query primary|peer DEV | nkctl batch\n"
+
+/* One command, argv[0] being its verb's predecessor as in main's argv: 0, 1 on failure, 2 on bad usage. */
+static int run(int argc, char **argv)
 {
 	union bpf_attr a;
 	unsigned int ifindex, type;
 	__u32 ids[64];
 
 	if (argc < 4 || (strcmp(argv[2], "primary") && strcmp(argv[2], "peer"))) {
-		fprintf(stderr, "usage: nkctl attach|detach primary|peer DEV PINNED_PROG | nkctl query primary|peer DEV\n");
+		fprintf(stderr, USAGE);
 		return 2;
 	}
 	type = strcmp(argv[2], "peer") ? NK_PRIMARY : NK_PEER;
@@ -88,21 +94,44 @@ int main(int argc, char **argv)
 	}
 	if (argc < 5)
 		return fail("usage", EINVAL);
-	int fd = obj_get(argv[4]);
+	int fd = obj_get(argv[4]), rc = 0;
 	if (fd < 0)
 		return fail("obj_get", errno);
 	a.target_fd = ifindex;
 	a.attach_bpf_fd = fd;
 	a.attach_type = type;
-	if (!strcmp(argv[1], "attach")) {
-		if (sys_bpf(BPF_PROG_ATTACH, &a))
-			return fail("attach", errno);
-	} else if (!strcmp(argv[1], "detach")) {
-		if (sys_bpf(BPF_PROG_DETACH, &a))
-			return fail("detach", errno);
-	} else {
-		return fail("usage", EINVAL);
-	}
+	if (!strcmp(argv[1], "attach"))
+		rc = sys_bpf(BPF_PROG_ATTACH, &a) ? fail("attach", errno) : 0;
+	else if (!strcmp(argv[1], "detach"))
+		rc = sys_bpf(BPF_PROG_DETACH, &a) ? fail("detach", errno) : 0;
+	else
+		rc = fail("usage", EINVAL);
+	close(fd);
+	if (rc)
+		return rc;
 	printf("{\"dev\":\"%s\",\"ifindex\":%u,\"hook\":\"%s\",\"%s\":\"%s\"}\n", argv[3], ifindex, argv[2], argv[1], argv[4]);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char line[1024];
+	int worst = 0;
+
+	if (argc != 2 || strcmp(argv[1], "batch"))
+		return run(argc, argv);
+	while (fgets(line, sizeof(line), stdin)) {
+		char *args[8], *save;
+		int n = 1, rc;
+
+		args[0] = argv[0];
+		for (char *t = strtok_r(line, " \t\n", &save); t && n < 8; t = strtok_r(NULL, " \t\n", &save))
+			args[n++] = t;
+		if (n == 1)
+			continue;
+		rc = run(n, args);
+		if (rc > worst)
+			worst = rc;
+	}
+	return worst;
 }

@@ -11,11 +11,21 @@
  *   route add PREFIX|default [via GW] dev DEV [scope link]
  *   sysctl KEY VALUE                               write /proc/sys/KEY (dots as slashes)
  *   show DEV                                       print {"netns","ifname","ifindex","address"} (RTM_GETLINK)
+ *   netkit add DEV netns NS peer PDEV netns PNS [size N] [size4 N]
+ *                                                  a netkit pair in L3 mode, the primary DEV forwarding and
+ *                                                  the peer blackholing until a program is attached (Cilium's
+ *                                                  peer policy), both ends with BIG TCP sizes: size sets
+ *                                                  gso/gro_max_size, size4 the IPv4 ones. iproute2 cannot create
+ *                                                  more than one netkit pair per process (its netkit parser
+ *                                                  keeps "mode seen" in globals).
  *
  * Empty lines and lines starting with # are skipped. A failed line is reported on stderr
  * as "nsconf: line N: errno E (NAME): message: LINE" (with the kernel's extended ack
  * message when it gives one); the remaining lines still run, and the exit status is 1
- * if any line failed, 2 on a line that does not parse. */
+ * if any line failed, 2 on a line that does not parse.
+ *
+ * With NSCONF_TIMES=1 in the environment it prints, at the end, how many commands of each
+ * kind ran and the wall time they took (to see where bring-up time goes). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -38,6 +49,18 @@
 /* IN6_ADDR_GEN_MODE_NONE and IFLA_INET6_ADDR_GEN_MODE of include/uapi/linux/if_link.h. */
 #define GEN_MODE_NONE 1
 #define INET6_GEN_MODE 8
+
+/* IFLA_NETKIT_PEER_INFO, IFLA_NETKIT_PEER_POLICY, IFLA_NETKIT_MODE, NETKIT_L3 and NETKIT_DROP of
+ * include/uapi/linux/if_link.h (6.7); IFLA_GRO_MAX_SIZE (5.19), IFLA_GSO_IPV4_MAX_SIZE and
+ * IFLA_GRO_IPV4_MAX_SIZE (6.3) of the same file. Numeric so that older headers build too. */
+#define NK_PEER_INFO 1
+#define NK_PEER_POLICY 4
+#define NK_MODE 5
+#define NK_L3 1
+#define NK_DROP 2
+#define GRO_MAX 58
+#define GSO_IPV4_MAX 63
+#define GRO_IPV4_MAX 64
 
 static int rtnl = -1;
 static unsigned int seq;
@@ -72,6 +95,15 @@ static struct rtattr *attr(struct req *r, int type, const void *data, size_t len
 		memcpy(RTA_DATA(a), data, len);
 	r->h->nlmsg_len = NLMSG_ALIGN(r->h->nlmsg_len) + RTA_ALIGN(a->rta_len);
 	return a;
+}
+
+/* Bytes without an attribute header (a struct inside a nested attribute), zeroed. */
+static void *raw(struct req *r, size_t len)
+{
+	void *p = r->buf + NLMSG_ALIGN(r->h->nlmsg_len);
+
+	r->h->nlmsg_len = NLMSG_ALIGN(r->h->nlmsg_len) + NLMSG_ALIGN(len);
+	return p;
 }
 
 static void nest_end(struct req *r, struct rtattr *a)
@@ -161,6 +193,65 @@ static int do_ns(const char *name)
 	snprintf(netns, sizeof(netns), "%s", name);
 	/* A netlink socket stays in the namespace it was opened in. */
 	return rc ? rc : open_rtnl();
+}
+
+static int open_netns(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* A device's name, namespace and BIG TCP sizes (size for IPv6 and GSO in general, size4 for IPv4; 0: the default). */
+static void device_attrs(struct req *r, const char *dev, int nsfd, unsigned int size, unsigned int size4)
+{
+	attr(r, IFLA_IFNAME, dev, strlen(dev) + 1);
+	attr(r, IFLA_NET_NS_FD, &nsfd, sizeof(nsfd));
+	if (size) {
+		attr(r, IFLA_GSO_MAX_SIZE, &size, sizeof(size));
+		attr(r, GRO_MAX, &size, sizeof(size));
+	}
+	if (size4) {
+		attr(r, GSO_IPV4_MAX, &size4, sizeof(size4));
+		attr(r, GRO_IPV4_MAX, &size4, sizeof(size4));
+	}
+}
+
+static int do_netkit_add(const char *dev, const char *ns, const char *pdev, const char *pns, unsigned int size,
+			 unsigned int size4)
+{
+	struct req r;
+	struct ifinfomsg *i = req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(*i));
+	struct rtattr *info, *data, *peer;
+	__u32 mode = NK_L3, policy = NK_DROP;
+	int fd = open_netns(ns), pfd = open_netns(pns), rc;
+
+	if (fd < 0 || pfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	i->ifi_family = AF_UNSPEC;
+	device_attrs(&r, dev, fd, size, size4);
+	info = attr(&r, IFLA_LINKINFO, NULL, 0);
+	attr(&r, IFLA_INFO_KIND, "netkit", sizeof("netkit"));
+	data = attr(&r, IFLA_INFO_DATA, NULL, 0);
+	attr(&r, NK_MODE, &mode, sizeof(mode));
+	attr(&r, NK_PEER_POLICY, &policy, sizeof(policy));
+	/* The peer: a struct ifinfomsg, then its own attributes (drivers/net/netkit.c netkit_new_link). */
+	peer = attr(&r, NK_PEER_INFO, NULL, 0);
+	((struct ifinfomsg *)raw(&r, sizeof(struct ifinfomsg)))->ifi_family = AF_UNSPEC;
+	device_attrs(&r, pdev, pfd, size, size4);
+	nest_end(&r, peer);
+	nest_end(&r, data);
+	nest_end(&r, info);
+	rc = talk(&r);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (pfd >= 0)
+		close(pfd);
+	return rc;
 }
 
 static int do_link_up(const char *dev)
@@ -343,6 +434,14 @@ static int run(int argc, char **argv)
 		return do_addrgenmode_none(argv[2]);
 	if (argc == 2 && !strcmp(argv[0], "show"))
 		return do_show(argv[1]);
+	if (argc >= 9 && !strcmp(argv[0], "netkit") && !strcmp(argv[1], "add") && !strcmp(argv[3], "netns") &&
+	    !strcmp(argv[5], "peer") && !strcmp(argv[7], "netns")) {
+		unsigned int size = 0, size4 = 0;
+
+		for (i = 9; i + 1 < argc && (!strcmp(argv[i], "size") || !strcmp(argv[i], "size4")); i += 2)
+			*(argv[i][4] ? &size4 : &size) = (unsigned int)strtoul(argv[i + 1], NULL, 10);
+		return i == argc ? do_netkit_add(argv[2], argv[4], argv[6], argv[8], size, size4) : 1;
+	}
 	if (argc == 3 && !strcmp(argv[0], "sysctl"))
 		return do_sysctl(argv[1], argv[2]);
 	if (argc >= 5 && !strcmp(argv[0], "addr") && !strcmp(argv[1], "add") && !strcmp(argv[3], "dev")) {
@@ -369,10 +468,42 @@ static int run(int argc, char **argv)
 	return 1;
 }
 
+/* Per command kind (its first word, and the second for addr/route/link): count and nanoseconds. */
+#define KINDS 16
+static struct {
+	char name[24];
+	long n, ns;
+} times[KINDS];
+
+static long now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static void account(int argc, char **argv, long ns)
+{
+	char name[24];
+	int i;
+
+	snprintf(name, sizeof(name), "%s%s%s", argv[0], argc > 1 && strcmp(argv[0], "ns") ? " " : "",
+		 argc > 1 && strcmp(argv[0], "ns") ? argv[1] : "");
+	for (i = 0; i < KINDS && times[i].name[0] && strcmp(times[i].name, name); i++)
+		;
+	if (i == KINDS)
+		return;
+	snprintf(times[i].name, sizeof(times[i].name), "%s", name);
+	times[i].n++;
+	times[i].ns += ns;
+}
+
 int main(void)
 {
 	char line[1024], copy[1024];
-	int lineno = 0, failed = 0, bad = 0;
+	int lineno = 0, failed = 0, bad = 0, timed = getenv("NSCONF_TIMES") != NULL;
+	long t0 = 0;
 
 	while (fgets(line, sizeof(line), stdin)) {
 		char *argv[MAXARGS], *tok, *save;
@@ -386,7 +517,11 @@ int main(void)
 		if (!argc || argv[0][0] == '#')
 			continue;
 		kmsg[0] = 0;
+		if (timed)
+			t0 = now_ns();
 		rc = run(argc, argv);
+		if (timed)
+			account(argc, argv, now_ns() - t0);
 		if (rc == 1) {
 			fprintf(stderr, "nsconf: line %d: cannot parse: %s\n", lineno, copy);
 			bad = 1;
@@ -396,5 +531,7 @@ int main(void)
 			failed = 1;
 		}
 	}
+	for (int i = 0; timed && i < KINDS && times[i].name[0]; i++)
+		fprintf(stderr, "nsconf: %-20s %6ld in %8.3f ms\n", times[i].name, times[i].n, times[i].ns / 1e6);
 	return bad ? 2 : failed;
 }

@@ -6,7 +6,7 @@ import type { PodDeviceMode } from '../datapath/devices/devices.js';
 import { sizeAttrs, type BigTcpMode } from '../datapath/bigtcp/bigtcp.js';
 import { deleteLines, probeLine, readProbes } from '../datapath/bigtcp/probe.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
-import { lines, nodeBatch, nodeConf, peerBatch, provisionBatch, tbfBatch } from './wiring.js';
+import { ipToNsconf, lines, provisionBatch, tbfBatch, wireConf } from './wiring.js';
 
 /**
  * Namespaces as nodes, pods and peers, on whatever kernel `root` runs commands:
@@ -30,6 +30,8 @@ export function namespacesOf(lab: Lab, nodes: readonly LabNode[]): string[] {
  */
 export async function createNamespaces(
   root: Exec,
+  /** Where bpf/build.sh's outputs are, as `root` sees them (nsconf creates netkit pairs). */
+  objDir: string,
   lab: Lab,
   nodes: readonly LabNode[],
   kindOf: (n: LabNode) => PodDeviceMode,
@@ -49,13 +51,18 @@ export async function createNamespaces(
     provisionBatch(lab, [], kindOf, nodes, vethUplinks, (n, k) => sizeAttrs(modeOf(n), tso[k]))
       .split('\n')
       .filter(Boolean);
-  // iproute2 6.15's netkit parser keeps its "mode seen" state across the lines of one
-  // batch ("duplicate mode"), so each netkit pair gets its own ip process.
+  // iproute2's netkit parser keeps its "mode seen" state in globals across the lines of one
+  // batch ("duplicate mode"), so netkit pairs are created by nsconf, all in one process.
   const isNetkit = (l: string) => l.includes(' type netkit ');
+  const netkitPairs = async (devs: string[]) => {
+    const nk = devs.filter(isNetkit);
+    if (!nk.length) return;
+    await root.run([join(objDir, 'nsconf')], { input: lines(...ipToNsconf(lines(...nk))), signal });
+  };
   if (!kinds.length) {
     const devs = devLines({});
     await root.run(['ip', '-batch', '-'], { input: lines(...adds, ...devs.filter((l) => !isNetkit(l))), signal });
-    for (const l of devs.filter(isNetkit)) await root.run(['ip', ...l.split(' ')], { signal });
+    await netkitPairs(devs);
     return;
   }
   await root.run(['ip', '-batch', '-'], { input: lines(...adds, ...(kinds.includes('veth') ? [probeLine('veth', probeNs)] : [])), signal });
@@ -65,13 +72,13 @@ export async function createNamespaces(
   // still places every device where it belongs.
   const batch = [...deleteLines(kinds), ...devs.filter((l) => !isNetkit(l))];
   await root.run(['ip', '-n', probeNs, '-batch', '-'], { input: lines(...batch), signal });
-  for (const l of devs.filter(isNetkit)) await root.run(['ip', ...l.split(' ')], { signal });
+  await netkitPairs(devs);
 }
 
 /**
- * Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer. The pods
- * (and the node's sysctls) go to one bpf/user/nsconf process, which enters each namespace
- * itself and speaks rtnetlink; the node and the peer each get one `ip -batch`.
+ * Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer: one
+ * bpf/user/nsconf process enters each namespace in turn and speaks rtnetlink (no process per
+ * namespace), then one `tc -batch` adds the node's bottlenecks.
  */
 export async function wireNamespaces(
   root: Exec,
@@ -83,17 +90,9 @@ export async function wireNamespaces(
   objDir: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  const nodeExec = exec(node.netns);
+  await root.run([join(objDir, 'nsconf')], { input: wireConf(lab, node, kind), signal });
   const tbf = tbfBatch(lab, node);
-  await Promise.all([
-    (async () => {
-      await nodeExec.run(['ip', '-batch', '-'], { input: nodeBatch(lab, node, kind), signal });
-      if (tbf) await nodeExec.run(['tc', '-batch', '-'], { input: tbf, signal });
-    })(),
-    root.run([join(objDir, 'nsconf')], { input: nodeConf(node, kind), signal }),
-    node.uplink &&
-      exec(lab.peers.find((p) => p.node === node.name)!.netns).run(['ip', '-batch', '-'], { input: peerBatch(lab, node), signal }),
-  ]);
+  if (tbf) await exec(node.netns).run(['tc', '-batch', '-'], { input: tbf, signal });
 }
 
 /** One device as bpf/user/nsconf.c's `show` prints it (RTM_GETLINK). */

@@ -1,6 +1,7 @@
 import type { PodDeviceMode } from '../datapath/devices/devices.js';
 
 type DevKind = PodDeviceMode;
+import { LabError } from '../errors.js';
 import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
 import { planRoutes, routeLines } from '../topology/routes.js';
 
@@ -188,10 +189,46 @@ export function podConf(node: LabNode, pod: Pod, kind: DevKind): string[] {
 
 /** nsconf's input for one node: forwarding on in the node, then every pod. */
 export function nodeConf(node: LabNode, kind: DevKind): string {
+  return lines(`ns ${node.netns}`, ...FORWARDING, ...node.pods.flatMap((p) => podConf(node, p, kind)));
+}
+
+/** A node forwards between its pods, uplink and links. */
+const FORWARDING = ['sysctl net.ipv4.ip_forward 1', 'sysctl net.ipv6.conf.all.forwarding 1'];
+
+/**
+ * iproute2 batch lines in nsconf's words. Only the forms the wiring writes are known
+ * (`link set DEV up|addrgenmode none`, `addr add`, `route add`, and provisionBatch's netkit
+ * pairs); anything else is a bug here.
+ */
+export function ipToNsconf(batch: string): string[] {
+  return batch
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^link set (\S+) (up|addrgenmode none)$/.exec(l);
+      if (m) return m[2] === 'up' ? `link up ${m[1]}` : `addrgenmode none ${m[1]}`;
+      if (/^(addr|route) add /.test(l)) return l;
+      const nk = /^link add (\S+) netns (\S+)(.*) type netkit mode l3 forward peer blackhole name (\S+) netns (\S+)/.exec(l);
+      if (nk) {
+        const size = / gso_max_size (\d+)/.exec(nk[3]!)?.[1];
+        const size4 = / gso_ipv4_max_size (\d+)/.exec(nk[3]!)?.[1];
+        return `netkit add ${nk[1]} netns ${nk[2]} peer ${nk[4]} netns ${nk[5]}${size ? ` size ${size}` : ''}${size4 ? ` size4 ${size4}` : ''}`;
+      }
+      throw new LabError('E_INTERNAL', `nsconf has no form for the iproute2 line: ${l}`);
+    });
+}
+
+/**
+ * Everything one node's wiring sets, for one nsconf process: the node (forwarding, its side of
+ * each pod device, uplink, links, routes), every pod, then the node's remote peer.
+ */
+export function wireConf(lab: Lab, node: LabNode, kind: DevKind): string {
+  const peer = node.uplink && lab.peers.find((p) => p.node === node.name);
   return lines(
     `ns ${node.netns}`,
-    'sysctl net.ipv4.ip_forward 1',
-    'sysctl net.ipv6.conf.all.forwarding 1',
+    ...FORWARDING,
+    ...ipToNsconf(nodeBatch(lab, node, kind)),
     ...node.pods.flatMap((p) => podConf(node, p, kind)),
+    ...(peer ? [`ns ${peer.netns}`, ...ipToNsconf(peerBatch(lab, node))] : []),
   );
 }

@@ -7,9 +7,10 @@ import { connectivity } from './connectivity.js';
 import { tsoProbe } from './tso-probe.js';
 import { netkit } from './netkit.js';
 import { netkitThroughput } from './netkit-throughput.js';
+import { BWM_CHECKS } from './bwm.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
-export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput];
+export const CHECKS: readonly Check[] = [tsoProbe, connectivity, netkit, backpressure, bigtcp, netkitThroughput, ...BWM_CHECKS];
 
 export function checkById(id: CheckId): Check {
   const c = CHECKS.find((x) => x.id === id);

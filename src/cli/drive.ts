@@ -4,6 +4,8 @@ import { printError, progressLogger } from './output.js';
 import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
 import { checksTable } from '../report/table.js';
 import { bottlenecksRestored } from '../measure/bottleneck.js';
+import { onFlowSample } from '../measure/flow.js';
+import { recordSample, stateRecorder } from '../ui/inspect.js';
 
 /**
  * Run the lab machine to its end; SIGINT/SIGTERM go through teardown. Returns the exit
@@ -14,7 +16,11 @@ export async function drive(
   opts: { quiet?: boolean; json?: boolean } = {},
   machine: typeof labMachine = labMachine,
 ): Promise<{ code: number; out: LabOutput }> {
-  const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) } });
+  // Every machine's states go to the state dir as they change, for `lab ui` (xstate's inspection API).
+  const inspect = stateRecorder(input.mode);
+  // And every sampled flow's records, for its live plot.
+  const offSamples = onFlowSample(recordSample);
+  const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) }, inspect });
   const onSignal = (sig: string) => {
     process.stderr.write(`\n${sig}: stopping, tearing down what was created...\n`);
     actor.send({ type: 'INTERRUPT' });
@@ -29,7 +35,8 @@ export async function drive(
     // An interrupted `lab check` leaves the lab up: a bottleneck a check changed must be back before we exit.
     await bottlenecksRestored();
     if (out.results?.length && !opts.json) process.stdout.write(`\n${checksTable(out.results)}\n`);
-    if (out.reports && !opts.json) process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n`);
+    if (out.reports && !opts.json)
+      process.stdout.write(`\nreports: ${out.reports.json}\n         ${out.reports.junit}\n         ${out.reports.html}\n`);
     if (out.teardown?.left.length)
       process.stderr.write(
         `teardown left ${out.teardown.left.length} objects (kept in the journal; run lab down again):\n  ${out.teardown.left.join('\n  ')}\n`,
@@ -44,6 +51,7 @@ export async function drive(
     const failed = out.results?.some((r) => r.status === 'fail' || r.status === 'error');
     return { code: failed ? EXIT.checkFailed : EXIT.ok, out };
   } finally {
+    offSamples();
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('unhandledRejection', stray);
   }
 }

@@ -10,6 +10,8 @@ import * as run from './run.js';
 import * as schema from './schema.js';
 import * as status from './status.js';
 import * as up from './up.js';
+import * as claims from './claims.js';
+import * as ui from './ui.js';
 
 const HELP_AFTER = `
 Exit codes: 0 all checks passed or skipped, 1 a check failed or could not establish its condition
@@ -33,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_AFTER)
     .exitOverride();
-  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, fidelity]) verb.register(program, exit);
+  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity]) verb.register(program, exit);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, LabError, exitCodeFor } from '../errors.js';
 import { checkKernelNames, parseKernelList, parseOnly } from './options.js';
@@ -61,7 +61,9 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     if (code === EXIT.interrupted) break;
   }
   const matrixFile = await writeMatrix(base, rows);
-  process.stdout.write(`\nkernel matrix\n${matrixTable(rows)}\n\nmatrix: ${matrixFile}\n`);
+  process.stdout.write(
+    `\nkernel matrix\n${matrixTable(rows)}\n\nmatrix: ${matrixFile}\n        ${join(dirname(matrixFile), 'matrix.html')}\n`,
+  );
   return SEVERITY.find((s) => rows.some((r) => r.code === s)) ?? EXIT.ok;
 }
 

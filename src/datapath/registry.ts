@@ -1,7 +1,8 @@
 import { bigTcp } from './bigtcp/bigtcp.js';
+import { bandwidthManager } from './bwm/bwm.js';
 import { podDevice } from './devices/devices.js';
 import type { Feature } from './feature.js';
 import { hostRouting } from './host-routing/host-routing.js';
 
 /** Every datapath feature, in the order they are decided and applied on a node. Adding one is one line here. */
-export const FEATURES: readonly Feature[] = [podDevice, hostRouting, bigTcp] as readonly Feature<string>[];
+export const FEATURES: readonly Feature[] = [podDevice, hostRouting, bigTcp, bandwidthManager] as readonly Feature<string>[];

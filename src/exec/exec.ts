@@ -73,6 +73,9 @@ export function startedPid(bg: Background): Promise<number> {
  * process per command and quoting rules; the lab issues hundreds of argv-only
  * commands per bring-up and never needs shell syntax.
  */
+/** DPL_TRACE=exec: every process the lab starts, on stderr, with when it started (ms since the lab's own start) and how long it ran. */
+const TRACE = process.env.DPL_TRACE?.split(',').includes('exec') ?? false;
+
 export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Background {
   const t0 = performance.now();
   const child = spawn(argv[0], argv.slice(1), {
@@ -98,7 +101,9 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
     const finish = (code: number | null) => {
       if (settled) return;
       settled = true;
-      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+      const ms = performance.now() - t0;
+      if (TRACE) process.stderr.write(`[exec +${t0.toFixed(0)} ms] ${ms.toFixed(1)} ms ${argv.join(' ').slice(0, 120)}\n`);
+      resolve({ code, stdout, stderr, ms });
     };
     child.on('error', (e: NodeJS.ErrnoException) => {
       stderr += e.code === 'ENOENT' ? `${argv[0]}: not found` : String(e.message);

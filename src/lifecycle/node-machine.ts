@@ -44,7 +44,7 @@ export const nodeMachine = setup({
       entry: ({ context }) => context.ctx.progress(`node ${context.node.name}: deploying the datapath`),
       invoke: { src: 'deploy', input: ({ context }) => context, onDone: 'ready', onError: { target: 'failed', actions: 'recordError' } },
     },
-    ready: { type: 'final' },
+    ready: { type: 'final', entry: ({ context }) => context.ctx.progress(`node ${context.node.name}: ready`) },
     failed: { type: 'final' },
   },
   output: ({ context }) => ({ node: context.node.name, error: context.error }),

@@ -45,6 +45,26 @@ export interface FlowSpec {
 /** iperf3's default port. */
 export const IPERF_PORT = 5201;
 
+/** One record of a sampled flow, for listeners beyond the flow's own caller (lab ui's live plots). */
+export interface FlowSampleEvent {
+  /** The lab whose journal the flow runs under. */
+  lab: string;
+  /** The flow, unique in this process. */
+  flow: number;
+  /** Where the sender runs. */
+  from: string;
+  sample: FlowSample;
+}
+
+const sampleListeners = new Set<(e: FlowSampleEvent) => void>();
+let flows = 0;
+
+/** Hear every record of every sampled flow in this process; returns the unsubscribe. */
+export function onFlowSample(listener: (e: FlowSampleEvent) => void): () => void {
+  sampleListeners.add(listener);
+  return () => sampleListeners.delete(listener);
+}
+
 /** Median of a series; 0 for none (callers count their samples before reading it). */
 export function median(xs: number[]): number {
   if (!xs.length) return 0;
@@ -91,9 +111,11 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     if (spec.sample) {
       // The sampler watches the client's pid: it runs exactly as long as the flow.
       const pid = await startedPid(client);
+      const flow = ++flows;
       const onRecord = (rec: SampleRecord) => {
         samples.push(rec.sample);
         spec.onSample?.(rec.sample);
+        for (const l of sampleListeners) l({ lab: spec.journal.lab, flow, from: spec.from.where, sample: rec.sample });
       };
       sampler = startSampler({ ...spec.sample, port }, pid, spec.seconds + 10, onRecord, spec.signal);
       smpEntry = own(spec.sample.root, sampler.proc.pid, ['sh', 'dpl-sampler']);

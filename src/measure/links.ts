@@ -7,6 +7,7 @@ export const LinkJson = z
     ifindex: z.number(),
     ifname: z.string(),
     operstate: z.string().optional(),
+    mtu: z.number().optional(),
     tso_max_size: z.number().optional(),
     tso_max_segs: z.number().optional(),
     gso_max_size: z.number().optional(),

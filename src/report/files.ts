@@ -2,12 +2,19 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { LabContext } from '../lifecycle/context.js';
 import type { CheckResult } from '../checks/check.js';
+import { pageAssets } from './assets.js';
+import { evaluateClaims } from './claims.js';
+import { claimsHtml } from './claims-view.js';
+import { ReportDoc } from './doc.js';
+import { reportHtml } from './html.js';
 import { junitXml } from './junit.js';
 
 export interface ReportPaths {
   dir: string;
   json: string;
   junit: string;
+  /** The same report as one self-contained page (plots, topology graph). */
+  html: string;
 }
 
 /** The report as report.json holds it: the lab, where it ran, the kernel, and every check. */
@@ -40,13 +47,14 @@ export function reportJson(ctx: LabContext, results: CheckResult[]) {
     datapath: ctx.decisions,
     summary: Object.fromEntries((['pass', 'fail', 'error', 'skip'] as const).map((s) => [s, results.filter((r) => r.status === s).length])),
     checks: results,
+    network: { families: ctx.lab.families, nodes: ctx.lab.nodes, peers: ctx.lab.peers, links: ctx.lab.links },
   };
 }
 
 export async function writeReports(ctx: LabContext, results: CheckResult[], dir?: string): Promise<ReportPaths> {
   const out = resolve(dir ?? join('reports', ctx.lab.name));
   await mkdir(out, { recursive: true });
-  const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml') };
+  const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml'), html: join(out, 'report.html') };
   // The backend's logs (a VM's console) go with the report: the lab's own copies are removed at teardown.
   const logs: string[] = [];
   for (const log of ctx.backend.logs(ctx.lab)) {
@@ -54,7 +62,12 @@ export async function writeReports(ctx: LabContext, results: CheckResult[], dir?
     await copyFile(log.path, dst);
     logs.push(dst);
   }
-  await writeFile(paths.json, JSON.stringify({ ...reportJson(ctx, results), ...(logs.length ? { logs } : {}) }, null, 2) + '\n');
+  const doc = { ...reportJson(ctx, results), ...(logs.length ? { logs } : {}) };
+  await writeFile(paths.json, JSON.stringify(doc, null, 2) + '\n');
   await writeFile(paths.junit, junitXml(ctx.lab.name, results));
+  // Read back through the schema the page and `lab claims` use, as a saved report.json would be.
+  const saved = ReportDoc.parse(JSON.parse(JSON.stringify(doc)));
+  const claims = { id: 'claims', title: "The seed's claims", html: claimsHtml(evaluateClaims([{ path: paths.json, doc: saved }])) };
+  await writeFile(paths.html, reportHtml(saved, await pageAssets(), [claims]));
   return paths;
 }

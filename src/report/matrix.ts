@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { CheckResult } from '../checks/check.js';
 import type { Decision } from '../datapath/feature.js';
+import { matrixHtml } from './matrix-html.js';
 import { table } from './table.js';
 
 /** One kernel's run in a matrix: what each feature did and how each check ended. */
@@ -20,7 +21,10 @@ export async function writeMatrix(dir: string, rows: MatrixRow[]): Promise<strin
   const out = resolve(dir);
   await mkdir(out, { recursive: true });
   const file = join(out, 'matrix.json');
-  await writeFile(file, JSON.stringify({ generatedAt: new Date().toISOString(), kernels: rows }, null, 2) + '\n');
+  const generatedAt = new Date().toISOString();
+  await writeFile(file, JSON.stringify({ generatedAt, kernels: rows }, null, 2) + '\n');
+  // The same grid as a page, each cell linking to the check in that kernel's report.html.
+  await writeFile(join(out, 'matrix.html'), matrixHtml(rows, out, generatedAt));
   return file;
 }
 

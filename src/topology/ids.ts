@@ -3,5 +3,7 @@ export const BACKENDS = ['local', 'qemu', 'sim'] as const;
 export const FAMILIES = ['ipv4', 'ipv6'] as const;
 export const HOST_ROUTING = ['bpf', 'legacy'] as const;
 export const POD_DEVICES = ['auto', 'veth', 'netkit'] as const;
-export const CHECK_IDS = ['backpressure', 'tso-probe', 'bigtcp', 'netkit', 'netkit-throughput', 'connectivity'] as const;
+/** The Bandwidth Manager's checks (src/checks/bwm.ts). */
+export const BWM_CHECK_IDS = ['bwm-rate', 'bwm-latency', 'bwm-horizon'] as const;
+export const CHECK_IDS = ['backpressure', 'tso-probe', 'bigtcp', 'netkit', 'netkit-throughput', 'connectivity', ...BWM_CHECK_IDS] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

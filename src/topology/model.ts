@@ -48,6 +48,8 @@ export interface Pod {
   dev: string;
   ipv4?: string;
   ipv6?: string;
+  /** kubernetes.io/egress-bandwidth of the pod, bit/s (the bandwidth manager enforces it on the uplink). */
+  egressBps?: number;
 }
 
 export interface Peer {

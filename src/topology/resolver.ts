@@ -4,6 +4,7 @@ import { loadCatalogue } from '../kernels/catalogue.js';
 import { pathString, type Loaded, type Result } from './loader.js';
 import { CHECK_IDS, DEFAULT_DATAPATH, LINK_DEV_PREFIX, POD_DEV_PREFIX } from './schema.js';
 import { contains, formatAddr, formatPrefix, nthAddr, overlaps, parseAddr, parsePrefix, prefixSize, type Prefix } from './ip.js';
+import { parseBandwidth } from '../datapath/bwm/quantity.js';
 import { netnsOf, type Addr, type Lab, type LabNode, type NodeLink, type Uplink } from './model.js';
 
 /** The reference VM kernel (vms/kernels.yaml). */
@@ -154,8 +155,11 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
         dev: 'eth0',
         ipv4: pick(p4, p.ipv4, 'ipv4'),
         ipv6: pick(p6, p.ipv6, 'ipv6'),
+        egressBps: bandwidthOf(p.egressBandwidth),
       };
     });
+    bandwidthRules(n, i, datapath, err);
+    if (n.pods.some((p) => p.egressBandwidth)) datapath.bandwidthManager ??= true;
     for (const [field, list] of [
       ['ipv4', pods.map((p) => p.ipv4)],
       ['ipv6', pods.map((p) => p.ipv6)],
@@ -281,6 +285,44 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       checks,
     },
   };
+}
+
+const bandwidthOf = (s: string | undefined) => {
+  const b = s === undefined ? undefined : parseBandwidth(s);
+  return b && 'bps' in b ? b.bps : undefined;
+};
+
+type RawNode = Loaded['topology']['nodes'][number];
+
+/**
+ * What the bandwidth manager cannot run with. Legacy host routing: the node's IP stack
+ * orphans the pod's skb in ip_rcv (ip_rcv_core, net/ipv4/ip_input.c: skb_orphan), so
+ * the socket no longer owns what fq holds and cannot be paced (Cilium refuses it too).
+ * A tbf bottleneck on the uplink: both want the uplink's root qdisc.
+ */
+function bandwidthRules(
+  n: RawNode,
+  i: number,
+  dp: { hostRouting: string; bandwidthManager?: boolean },
+  err: (path: (string | number)[], message: string) => void,
+): void {
+  const limited = n.pods.flatMap((p, j) => (p.egressBandwidth ? [j] : []));
+  const on = dp.bandwidthManager ?? limited.length > 0;
+  const at = limited.length ? ['nodes', i, 'pods', limited[0], 'egressBandwidth'] : ['nodes', i, 'name'];
+  if (limited.length && dp.bandwidthManager === false)
+    err(at, `egressBandwidth needs the bandwidth manager, which this node's datapath turns off (bandwidthManager: false)`);
+  if (!on) return;
+  if (dp.hostRouting === 'legacy')
+    err(
+      at,
+      'the bandwidth manager needs hostRouting: bpf: with legacy routing the node IP stack orphans the pod skb in ip_rcv ' +
+        '(net/ipv4/ip_input.c), so the socket no longer owns what fq queues and cannot be paced',
+    );
+  if (n.uplink?.rate)
+    err(
+      ['nodes', i, 'uplink', 'rate'],
+      'an uplink rate (a tbf) and the bandwidth manager (fq) both want the uplink root qdisc: remove the rate, or the egressBandwidth',
+    );
 }
 
 /** First and second host of a point-to-point prefix, under the given keys. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
 import { addrProblem, prefixProblem } from './ip.js';
+import { parseBandwidth } from '../datapath/bwm/quantity.js';
 
 export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, POD_DEVICES } from './ids.js';
 
@@ -106,14 +107,34 @@ export const DatapathSchema = z
       .boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` })
       .describe('set gso/gro max sizes to min(196608, tso_max_size) on every lab device'),
     podDevice: oneOf(POD_DEVICES, 'podDevice kind').describe('pod device type; auto picks netkit where the kernel has it'),
+    bandwidthManager: z
+      .boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` })
+      .optional()
+      .describe('EDT rate limiting (BPF on the uplink egress, fq, BBR in pods); on by itself when a pod has egressBandwidth'),
   })
   .strict();
+
+/** egressBandwidth: the kubernetes.io/egress-bandwidth annotation's Kubernetes quantity, in bit/s. */
+const bandwidth = z
+  .string({
+    error: (iss) =>
+      typeof iss.input === 'number'
+        ? `write the bandwidth as a quantity in quotes ("${iss.input}"), like the annotation: "50M"`
+        : `expected a bandwidth like "50M", got ${showInput(iss.input)}`,
+  })
+  .superRefine((s, ctx) => {
+    const b = parseBandwidth(s);
+    if ('problem' in b) ctx.addIssue({ code: 'custom', message: b.problem });
+  });
 
 export const PodSchema = z
   .object({
     name: name('pod name', IFNAMSIZ_MAX - POD_DEV_PREFIX.length),
     ipv4: ipv4Addr.optional(),
     ipv6: ipv6Addr.optional(),
+    egressBandwidth: bandwidth
+      .optional()
+      .describe('kubernetes.io/egress-bandwidth: the pod egress rate (bit/s, 50M = 50 Mbit/s), enforced by EDT on the uplink'),
   })
   .strict();
 

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, quickstart, topo } from '../kernel/helpers.js';
+import { CHECK_IDS } from '../../src/topology/ids.js';
 
 /** What a lab of that name could have created: namespaces, its BPF pin dir, its state dir. */
 const leftovers = (lab: string) => [
@@ -195,14 +196,7 @@ describe('cli: help and doctor', () => {
     const hasNetkit = /^CONFIG_NETKIT=[ym]$/m.test(gunzipSync(readFileSync('/proc/config.gz')).toString());
     expect(nk.supported).toBe(hasNetkit);
     if (!hasNetkit) expect(nk.reason).toBe('kernel lacks CONFIG_NETKIT');
-    expect(d.checks.map((c: { id: string }) => c.id).sort()).toEqual([
-      'backpressure',
-      'bigtcp',
-      'connectivity',
-      'netkit',
-      'netkit-throughput',
-      'tso-probe',
-    ]);
+    expect(d.checks.map((c: { id: string }) => c.id).sort()).toEqual([...CHECK_IDS].sort());
     expect(d.checks.find((c: { id: string }) => c.id === 'netkit').supported).toBe(hasNetkit);
     const qemu = d.backends.find((b: { backend: string }) => b.backend === 'qemu');
     expect(qemu.tables[0].rows.map((r: string[]) => r[0])).toEqual(expect.arrayContaining(['6.1', '6.12', '7.3']));

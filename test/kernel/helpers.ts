@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { runArgv } from '../../src/exec/exec.js';
 import { labOfProcess } from '../../src/exec/process.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;

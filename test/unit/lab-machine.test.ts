@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, toPromise, waitFor } from 'xstate';
 import { LabError } from '../../src/errors.js';
 import { labMachine, type LabInput } from '../../src/lifecycle/lab-machine.js';
@@ -19,6 +22,19 @@ const fakeLab = {
   checks: [],
 };
 type NodeIn = { node: { name: string } };
+
+// drive() records machine states under the state dir (the dashboard follows them): a private one here.
+const savedStateDir = process.env.DPL_STATE_DIR;
+let stateDir = '';
+beforeAll(() => {
+  stateDir = mkdtempSync(join(tmpdir(), 'dpl-unit-state-'));
+  process.env.DPL_STATE_DIR = stateDir;
+});
+afterAll(() => {
+  if (savedStateDir === undefined) delete process.env.DPL_STATE_DIR;
+  else process.env.DPL_STATE_DIR = savedStateDir;
+  rmSync(stateDir, { recursive: true, force: true });
+});
 const pass = { id: 'tso-probe', title: 't', status: 'pass', reason: 'ok', metrics: {}, evidence: [], ms: 1 };
 
 /** The lab machine with every side effect replaced by a recorder. */

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { nodeConf, podBatch, podConf } from '../../src/backends/wiring.js';
+import { ipToNsconf, nodeConf, podBatch, podConf } from '../../src/backends/wiring.js';
+import { LabError } from '../../src/errors.js';
 import type { LabNode, Pod } from '../../src/topology/model.js';
 
 const NSCONF = fileURLToPath(new URL('../../build/bpf/nsconf', import.meta.url));
@@ -24,6 +25,35 @@ describe('nsconf input', () => {
     const lines = nodeConf(node, 'veth').trimEnd().split('\n');
     expect(lines.slice(0, 3)).toEqual(['ns dpl-t.n', 'sysctl net.ipv4.ip_forward 1', 'sysctl net.ipv6.conf.all.forwarding 1']);
     expect(lines.slice(3)).toEqual(podConf(node, pod, 'veth'));
+  });
+});
+
+describe('iproute2 lines in nsconf words', () => {
+  it('maps the forms the wiring writes and keeps addr/route lines as they are', () => {
+    const batch = 'link set lo up\nlink set up0 addrgenmode none\naddr add 10.0.0.1/30 dev up0\nroute add default via 10.0.0.2 dev up0\n';
+    expect(ipToNsconf(batch)).toEqual([
+      'link up lo',
+      'addrgenmode none up0',
+      'addr add 10.0.0.1/30 dev up0',
+      'route add default via 10.0.0.2 dev up0',
+    ]);
+  });
+
+  it('turns provisionBatch netkit pairs into nsconf netkit lines with their sizes', () => {
+    const sz = ' gso_max_size 196608 gro_max_size 196608 gso_ipv4_max_size 196608 gro_ipv4_max_size 196608';
+    const l = `link add lxc-a netns n1${sz} type netkit mode l3 forward peer blackhole name eth0 netns n1.a${sz}`;
+    expect(ipToNsconf(l)).toEqual(['netkit add lxc-a netns n1 peer eth0 netns n1.a size 196608 size4 196608']);
+    const v6only =
+      'link add lxc-a netns n1 gso_max_size 65536 gro_max_size 65536 type netkit mode l3 forward peer blackhole name eth0 netns n1.a';
+    expect(ipToNsconf(v6only)).toEqual(['netkit add lxc-a netns n1 peer eth0 netns n1.a size 65536']);
+    expect(ipToNsconf('link add lxc-a netns n1 type netkit mode l3 forward peer blackhole name eth0 netns n1.a')).toEqual([
+      'netkit add lxc-a netns n1 peer eth0 netns n1.a',
+    ]);
+  });
+
+  it('refuses a line it has no form for instead of passing it on', () => {
+    expect(() => ipToNsconf('link set up0 mtu 9000\n')).toThrow(LabError);
+    expect(() => ipToNsconf('neigh add 10.0.0.2 lladdr 02:00:00:00:00:01 dev up0\n')).toThrow(/no form/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { nodeBatch, peerBatch } from '../../src/backends/wiring.js';
+import { nodeBatch, peerBatch, wireConf } from '../../src/backends/wiring.js';
 import { parseTopology } from '../../src/topology/loader.js';
 import { resolve } from '../../src/topology/resolver.js';
 import type { Lab } from '../../src/topology/model.js';
@@ -205,6 +205,22 @@ describe('routing plan', () => {
     const lastUp = mid.findLastIndex((x) => / up$/.test(x));
     expect(mid.findIndex((x) => x.includes(' via '))).toBeGreaterThan(lastUp);
     expect(peerBatch(l, l.nodes[0])).toContain('route add 10.244.3.0/24 via 10.255.1.1 dev eth0');
+  });
+});
+
+describe('one nsconf process per node', () => {
+  it('enters the node, then each pod, then the peer, and carries the node routes and the peer routes', () => {
+    const l = topo(['left', 'right'], [['left', 'right']], ['left'], '[ipv4]');
+    const conf = wireConf(l, l.nodes[0], 'veth').trimEnd().split('\n');
+    const entered = conf.filter((x) => x.startsWith('ns '));
+    const left = l.nodes[0];
+    const peer = l.peers.find((p) => p.node === 'left')!;
+    expect(entered).toEqual([`ns ${left.netns}`, ...left.pods.map((p) => `ns ${p.netns}`), `ns ${peer.netns}`]);
+    const inNode = conf.slice(0, conf.indexOf(entered[1]!));
+    expect(inNode).toContain('route add 10.244.2.0/24 via 10.254.1.2 dev n-right');
+    expect(conf.slice(conf.indexOf(`ns ${peer.netns}`))).toContain('route add 10.244.2.0/24 via 10.255.1.1 dev eth0');
+    // Only nsconf's own words: nothing iproute2-only slipped through.
+    expect(conf.filter((x) => x.startsWith('link set'))).toEqual([]);
   });
 });
 

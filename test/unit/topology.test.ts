@@ -48,7 +48,7 @@ describe('topology loader and resolver', () => {
     ]);
     expect(n.uplink).toMatchObject({ node4: { addr: '10.255.1.1', len: 30 }, peer4: { addr: '10.255.1.2', len: 30 }, rate: '200mbit' });
     expect(lab.peers).toEqual([{ name: 'remote', netns: 'dpl-t1.remote', node: 'n1' }]);
-    expect(lab.checks.map((c) => c.id)).toEqual(['backpressure', 'tso-probe', 'bigtcp', 'netkit', 'netkit-throughput', 'connectivity']);
+    expect(lab.checks.map((c) => c.id)).toEqual([...CHECK_IDS]);
   });
 
   it('node datapath overrides the lab profile', () => {

@@ -46,6 +46,7 @@ export class LocalBackend implements Backend {
     mkdirSync(ctx.bpfDir, { recursive: true });
     await createNamespaces(
       this.host,
+      this.objDir,
       lab,
       lab.nodes,
       (n) => podDeviceKind(ctx, n),

@@ -44,6 +44,7 @@ export const GUEST_TOOLS = [
   '/usr/bin/kmod',
   '/usr/sbin/qemu-ga',
   '/usr/bin/nstat',
+  '/usr/bin/sockperf',
 ];
 
 /** Modules the datapath and the checks use (loaded at boot when the kernel has them as modules). */

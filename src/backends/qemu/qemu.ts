@@ -181,6 +181,7 @@ export class QemuBackend implements Backend {
         const mode = bigTcpMode(ctx, node);
         await createNamespaces(
           guest,
+          this.objDir,
           lab,
           [node],
           (n) => podDeviceKind(ctx, n),

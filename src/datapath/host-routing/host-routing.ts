@@ -63,7 +63,7 @@ export const hostRouting: Feature<HostRoutingMode> = {
   },
   async remove(ctx, node) {
     await setHostRouting(ctx, node, 'legacy', ctx.signal);
-    if (isNetkit(ctx, node)) await netkitPods(ctx, node, 'detach', 'legacy', ctx.signal);
+    if (isNetkit(ctx, node)) await nkctlBatch(ctx, node, netkitPodLines(ctx, node, 'detach', 'legacy'), ctx.signal);
     await ctx.backend.root(node.name).run(['rm', '-rf', nodePinDir(ctx, node)], { signal: ctx.signal });
   },
 };
@@ -111,11 +111,16 @@ export const isNetkit = (ctx: Pick<LabContext, 'decisions'>, node: LabNode) => p
 const netkitProg = (ctx: LabContext, node: LabNode, mode: Mode) =>
   join(pins(ctx, node).progs, mode === 'bpf' ? 'from_pod_nk' : 'pass_pod_nk');
 
-/** Attach or detach a mode's program on every netkit pod's peer hook, through its primary (nkctl). */
-async function netkitPods(ctx: LabContext, node: LabNode, op: 'attach' | 'detach', mode: Mode, signal?: AbortSignal): Promise<void> {
-  const exec = ctx.backend.exec(node.netns);
-  for (const pod of node.pods)
-    await exec.run([join(ctx.objDir, 'nkctl'), op, 'peer', pod.hostDev, netkitProg(ctx, node, mode)], { signal, needsBpffs: true });
+/** nkctl lines that attach or detach a mode's program on every netkit pod's peer hook, through its primary. */
+const netkitPodLines = (ctx: LabContext, node: LabNode, op: 'attach' | 'detach', mode: Mode) =>
+  node.pods.map((pod) => `${op} peer ${pod.hostDev} ${netkitProg(ctx, node, mode)}`);
+
+/** Run nkctl lines in the node's namespace in one process (bpf/user/nkctl.c batch mode). */
+async function nkctlBatch(ctx: LabContext, node: LabNode, lines: string[], signal?: AbortSignal): Promise<void> {
+  if (!lines.length) return;
+  await ctx.backend
+    .exec(node.netns)
+    .run([join(ctx.objDir, 'nkctl'), 'batch'], { input: `${lines.join('\n')}\n`, signal, needsBpffs: true });
 }
 
 type Mode = HostRoutingMode;
@@ -141,15 +146,16 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
   });
   if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
   if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal);
-  if (isNetkit(ctx, node)) {
-    await netkitPods(ctx, node, 'attach', attach ? 'bpf' : 'legacy', signal);
-    const exec = ctx.backend.exec(node.netns);
-    for (const pod of node.pods)
-      await exec.run([join(ctx.objDir, 'nkctl'), 'attach', 'primary', pod.hostDev, join(p.progs, 'to_pod_nk')], {
-        signal,
-        needsBpffs: true,
-      });
-  }
+  if (isNetkit(ctx, node))
+    await nkctlBatch(
+      ctx,
+      node,
+      [
+        ...netkitPodLines(ctx, node, 'attach', attach ? 'bpf' : 'legacy'),
+        ...node.pods.map((pod) => `attach primary ${pod.hostDev} ${join(p.progs, 'to_pod_nk')}`),
+      ],
+      signal,
+    );
 }
 
 /** The node's host-routing mode as the kernel shows it: what runs on its first pod's hook. */
@@ -175,8 +181,7 @@ export async function setHostRouting(ctx: LabContext, node: LabNode, mode: Mode,
   const pairs = attachments(ctx, node);
   if (isNetkit(ctx, node)) {
     // Attach the new program first: between the two the pod is never blackholed.
-    await netkitPods(ctx, node, 'attach', mode, signal);
-    await netkitPods(ctx, node, 'detach', current, signal);
+    await nkctlBatch(ctx, node, [...netkitPodLines(ctx, node, 'attach', mode), ...netkitPodLines(ctx, node, 'detach', current)], signal);
   }
   if (mode === 'bpf') await attachPinned(exec, hookOf(ctx), 'ingress', pairs, signal);
   else
