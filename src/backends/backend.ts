@@ -2,6 +2,7 @@ import type { Exec } from '../exec/exec.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import type { LabContext } from '../lifecycle/context.js';
 import type { JournalEntry } from '../lifecycle/journal.js';
+import type { Measurer } from '../measure/measurer.js';
 import type { Lab, LabNode } from '../topology/model.js';
 
 /** What destroy() did with the entries it was handed. */
@@ -80,4 +81,6 @@ export interface Backend {
   reattach?(ctx: LabContext): Promise<void>;
   /** Let the process exit: close connections (what runs keeps running). */
   close?(): void;
+  /** Who answers the measurement API on this backend; absent: the kernel (src/measure/measurer.ts). */
+  measurer?(): Measurer;
 }

@@ -1,7 +1,7 @@
 import { all, needTool } from '../kernel/facts.js';
-import { hostRouting, currentHostRouting, setHostRouting } from '../datapath/host-routing/host-routing.js';
-import { Bottleneck } from '../measure/bottleneck.js';
-import { bulkFlow, median, type FlowResult } from '../measure/flow.js';
+import { hostRouting } from '../datapath/host-routing/host-routing.js';
+import { median, type FlowResult } from '../measure/flow.js';
+import { measurer } from '../measure/measurer.js';
 import { couldNotEstablish, pickPod, skip, type Check } from './check.js';
 
 const fits = (n: { uplink?: { rate?: string } }) => !!n.uplink?.rate;
@@ -89,13 +89,14 @@ export const backpressure: Check = {
     const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
     const dst = pod.ipv4 && u.peer4 ? u.peer4.addr : u.peer6!.addr;
     const seconds = spec.seconds ?? 3;
-    const neck = Bottleneck.ofUplink(ctx.lab, node, ctx.backend.exec(node.netns));
+    const m = measurer(ctx);
+    const neck = m.bottleneck(ctx.lab, node, ctx.backend.exec(node.netns));
     if (!neck) return skip(`${node.name}'s uplink has no tbf to queue at`);
-    const original = await currentHostRouting(ctx, node, ctx.signal);
+    const original = await m.currentHostRouting(ctx, node, ctx.signal);
     const runs: Record<string, RunSummary & Establishment> = {};
     const evidence: string[] = [];
     const flow = (s: number, sample: boolean) =>
-      bulkFlow({
+      m.bulkFlow({
         from: ctx.backend.exec(pod.netns),
         to: ctx.backend.exec(peer.netns),
         addr: dst,
@@ -106,7 +107,7 @@ export const backpressure: Check = {
       });
     try {
       for (const mode of ['bpf', 'legacy'] as const) {
-        await setHostRouting(ctx, node, mode, ctx.signal);
+        await m.setHostRouting(ctx, node, mode, ctx.signal);
         // The condition judged is a queue at the bottleneck: shape below what this path carries open.
         ctx.progress(`backpressure: ${PROBE_SECONDS} s flow ${pod.name} -> ${peer.name} with ${mode} host routing and the tbf lifted`);
         // Sampled too: its records give the node's real sampling cadence under this load.
@@ -137,7 +138,7 @@ export const backpressure: Check = {
         };
       }
     } finally {
-      await setHostRouting(ctx, node, original);
+      await m.setHostRouting(ctx, node, original);
     }
     const { bpf, legacy } = runs;
     const metrics = {

@@ -1,8 +1,8 @@
 import { chooseHook } from '../datapath/hook.js';
 import { all, needTool } from '../kernel/facts.js';
-import { bigTcp as bigTcpFeature, ipv4Verdict, nodeNamespaces, setSizes } from '../datapath/bigtcp/bigtcp.js';
-import { BigCounter, type BigCounts } from '../measure/bigcount.js';
-import { bulkFlow } from '../measure/flow.js';
+import { bigTcp as bigTcpFeature, ipv4Verdict, nodeNamespaces } from '../datapath/bigtcp/bigtcp.js';
+import type { BigCounts } from '../measure/bigcount.js';
+import { measurer } from '../measure/measurer.js';
 import type { Family } from '../topology/schema.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
 import { couldNotEstablish, pickPod, skip, type Check } from './check.js';
@@ -40,14 +40,15 @@ export const bigtcp: Check = {
     const families = ctx.lab.families.filter((f) => (f === 'ipv4' ? !!(pod.ipv4 && rx.v4) : !!(pod.ipv6 && rx.v6)));
     const namespaces = nodeNamespaces(ctx, node);
     const hook = chooseHook(ctx.facts).hook ?? 'tcx';
-    const counter = new BigCounter(ctx.backend.root(node.name), ctx.backend.exec(pod.netns), pod.dev, ctx.bpfDir, ctx.objDir, hook);
+    const m = measurer(ctx);
+    const counter = m.bigCounter(ctx.backend.root(node.name), ctx.backend.exec(pod.netns), pod.dev, ctx.bpfDir, ctx.objDir, hook);
     const results: BigTcpRun[] = [];
     const evidence: string[] = [];
     const notes: string[] = [];
     await counter.attach(ctx.signal);
     try {
       for (const on of [true, false]) {
-        await setSizes(ctx.backend, ctx.facts, namespaces, on, ctx.signal);
+        await m.setSizes(ctx.backend, ctx.facts, namespaces, on, ctx.signal);
         for (const family of families) {
           if (family === 'ipv4' && !v4ok.ok) {
             if (on) notes.push(`IPv4 not tested: ${v4ok.reason}`);
@@ -55,7 +56,7 @@ export const bigtcp: Check = {
           }
           ctx.progress(`bigtcp: ${seconds} s ${family} flow ${pod.name} -> ${rx.netns} with BIG TCP ${on ? 'on' : 'off'}`);
           await counter.reset(ctx.signal);
-          const flow = await bulkFlow({
+          const flow = await m.bulkFlow({
             from: ctx.backend.exec(pod.netns),
             to: ctx.backend.exec(rx.netns),
             addr: (family === 'ipv4' ? rx.v4 : rx.v6)!,
@@ -71,7 +72,7 @@ export const bigtcp: Check = {
     } finally {
       await counter.detach();
       // Put the node back as the profile has it.
-      await setSizes(ctx.backend, ctx.facts, namespaces, node.datapath.bigTcp);
+      await m.setSizes(ctx.backend, ctx.facts, namespaces, node.datapath.bigTcp);
     }
     const metrics = {
       pod: `${node.name}/${pod.name}`,

@@ -1,6 +1,7 @@
 import { pool } from '../exec/pool.js';
 import { needTool } from '../kernel/facts.js';
-import { CONNECT_PARALLEL, CONNECT_TIMEOUT_MS, tcpConnectAll, type ConnectOutcome, type ConnectResult } from '../measure/connect.js';
+import { CONNECT_PARALLEL, CONNECT_TIMEOUT_MS, type ConnectOutcome, type ConnectResult } from '../measure/connect.js';
+import { measurer } from '../measure/measurer.js';
 import { median } from '../measure/flow.js';
 import type { Family } from '../topology/schema.js';
 import type { Lab } from '../topology/model.js';
@@ -140,7 +141,7 @@ export const connectivity: Check = {
     await pool(sources, SOURCES_AT_ONCE, async (netns) => {
       const mine = [...planned.keys()].filter((i) => planned[i].netns === netns);
       const spec = { port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, signal: ctx.signal };
-      const got = await tcpConnectAll(
+      const got = await measurer(ctx).tcpConnectAll(
         ctx.backend.exec(netns),
         mine.map((i) => planned[i].addr),
         spec,

@@ -1,6 +1,7 @@
 import { needTool } from '../kernel/facts.js';
 import { BIG_TCP_MAX, GSO_LEGACY_MAX, chosenSize, ipv4Verdict, nodeNamespaces } from '../datapath/bigtcp/bigtcp.js';
-import { readLinks, type LinkFacts } from '../measure/links.js';
+import type { LinkFacts } from '../measure/links.js';
+import { measurer } from '../measure/measurer.js';
 import { couldNotEstablish, type Check } from './check.js';
 
 const FIELDS = ['gso_max_size', 'gro_max_size', 'gso_ipv4_max_size', 'gro_ipv4_max_size'] as const;
@@ -45,7 +46,7 @@ export const tsoProbe: Check = {
     for (const node of ctx.lab.nodes) {
       const on = node.datapath.bigTcp;
       for (const netns of nodeNamespaces(ctx, node)) {
-        const links = await readLinks(ctx.backend.exec(netns), undefined, ctx.signal);
+        const links = await measurer(ctx).readLinks(ctx.backend.exec(netns), undefined, ctx.signal);
         for (const l of links) {
           const { want, got, ok } = judgeDeviceSizes(l, on, v4);
           const shown = Object.entries(got)

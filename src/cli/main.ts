@@ -4,6 +4,7 @@ import * as check from './check.js';
 import * as demo from './demo.js';
 import * as doctor from './doctor.js';
 import * as down from './down.js';
+import * as fidelity from './fidelity.js';
 import * as kernels from './kernels.js';
 import * as run from './run.js';
 import * as schema from './schema.js';
@@ -34,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_AFTER)
     .exitOverride();
-  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui]) verb.register(program, exit);
+  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity]) verb.register(program, exit);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

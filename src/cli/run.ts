@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, exitCodeFor } from '../errors.js';
+import { EXIT, LabError, exitCodeFor } from '../errors.js';
 import { checkKernelNames, parseKernelList, parseOnly, parseRepeat } from './options.js';
 import type { CheckId } from '../topology/ids.js';
 import type { MatrixRow } from '../report/matrix.js';
@@ -11,6 +11,9 @@ interface RunOptions {
   reportDir?: string;
   quiet?: boolean;
   kernel?: string[];
+  /** 'sim': the simulator answers the checks (no root, nothing created). */
+  backend?: string;
+  seed?: number;
 }
 
 /** Worst first: a failed lab outranks bad input, which outranks a failed check. */
@@ -29,8 +32,9 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     printError(e);
     return exitCodeFor(e);
   }
+  let lab: Awaited<ReturnType<typeof validate>>;
   try {
-    const lab = await validate(file, kernels?.[0]);
+    lab = await validate(file, kernels?.[0]);
     kernels ??= lab.kernels && lab.kernels.length > 1 ? lab.kernels : undefined;
     labName = lab.name;
   } catch (e) {
@@ -40,6 +44,17 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     const paths = await writeFailureReports({ file, name, step: 'validate', error: e, dir: opts.reportDir }).catch(() => undefined);
     printError(e);
     if (paths) process.stdout.write(`\nreports: ${paths.json}\n         ${paths.junit}\n`);
+    return exitCodeFor(e);
+  }
+  try {
+    if (opts.backend && opts.backend !== 'sim')
+      throw new LabError('E_USAGE', `--backend takes sim; for ${opts.backend} set backend: ${opts.backend} in the topology`);
+    if (opts.backend === 'sim' || lab.backend === 'sim') {
+      const { simCommand } = await import('./sim.js');
+      return await simCommand(lab, opts);
+    }
+  } catch (e) {
+    printError(e);
     return exitCodeFor(e);
   }
   if (!kernels) return (await drive({ mode: 'run', file, only: opts.only, repeat: opts.repeat, reportDir: opts.reportDir }, opts)).code;
@@ -89,6 +104,8 @@ export function register(program: Command, exit: (code: number) => void): void {
       'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json',
       parseKernelList,
     )
+    .option('--backend <kind>', 'sim: run the checks in the simulator instead (no root, nothing created on the machine)')
+    .option('--seed <n>', 'sim: the RNG seed (the same seed gives the same report)', (v) => Number.parseInt(v, 10))
     .option('-q, --quiet', 'no progress lines')
     .action(async (file, opts) => exit(await runCommand(file, opts)));
 }

@@ -46,11 +46,17 @@ export interface Probed {
 
 /** probe: read the target and decide every feature per node; refuses (exit 2) before anything is created. */
 export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
+  if (lab.backend === 'sim')
+    throw new LabError('E_USAGE', 'a simulated lab runs in one go: lab up, check and down are for kernel labs', `lab run ${lab.file}`);
   ensureFree(lab.name);
   const backend = createBackend(lab.backend);
   const facts = await backend.probe(lab, signal);
   if (!facts.root)
-    throw new LabError('E_REQUIREMENT', 'the lab creates namespaces and loads BPF programs: run it as root', 'sudo ./lab ...');
+    throw new LabError(
+      'E_REQUIREMENT',
+      'the lab creates namespaces and loads BPF programs: run it as root',
+      'sudo ./lab ...; or, without root, the simulator: lab run FILE --backend sim',
+    );
   if (!facts.bpffs) throw new LabError('E_REQUIREMENT', 'bpffs is not mounted at /sys/fs/bpf', 'mount -t bpf bpf /sys/fs/bpf');
   for (const t of ['ip', 'tc', 'bpftool', 'nsenter'] as const)
     if (!facts.tools[t].path)

@@ -44,3 +44,4 @@ export {
   type DatapathCounter,
   type DatapathCounters,
 } from './datapath-counters.js';
+export { measurer, kernelMeasurer, type Measurer, type BottleneckHandle, type BigCounterHandle } from './measurer.js';

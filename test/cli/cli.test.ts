@@ -42,7 +42,10 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
       'nodes[0].pods[1].name: pod name is at most 11 characters',
     ));
   it('an unknown backend', () =>
-    rejects(quickstart('c6') + 'backend: firecracker\n', "FILE:11:10: backend: unknown backend 'firecracker'; backends are: local, qemu"));
+    rejects(
+      quickstart('c6') + 'backend: firecracker\n',
+      "FILE:11:10: backend: unknown backend 'firecracker'; backends are: local, qemu, sim",
+    ));
   it('a missing file', async () => {
     const file = join(dirname(topo('')), 'nosuch.yaml');
     await rejectsFile(file, 'none', ['FILE: no such file']);

@@ -1,0 +1,35 @@
+import type { KernelFacts, ToolName } from '../../kernel/facts.js';
+import { MODEL_VERSION } from '../../sim/version.js';
+
+const TOOLS: ToolName[] = ['ip', 'tc', 'bpftool', 'clang', 'iperf3', 'ethtool', 'ss', 'nsenter'];
+
+/**
+ * The kernel the model stands for: 6.18 with tcx, veth and tbf, and without netkit (the
+ * model runs no BPF programs, so a netkit pod has nothing to model; pods are veth). The
+ * tools "exist" because the model answers what each would have measured.
+ */
+export function simFacts(): KernelFacts {
+  const version: Record<string, [number, number]> = { bpftool: [7, 6] };
+  return {
+    release: `6.18 (simulated, ${MODEL_VERSION})`,
+    version: [6, 18],
+    arch: 'x86_64',
+    root: false,
+    config: {
+      CONFIG_BPF_SYSCALL: 'y',
+      CONFIG_BPF_JIT: 'y',
+      CONFIG_DEBUG_INFO_BTF: 'y',
+      CONFIG_NET_XGRESS: 'y',
+      CONFIG_NET_SCH_TBF: 'y',
+      CONFIG_NET_CLS_BPF: 'y',
+      CONFIG_VETH: 'y',
+    },
+    configSource: `model (${MODEL_VERSION})`,
+    modules: ['veth', 'sch_tbf', 'cls_bpf'],
+    btf: true,
+    bpffs: true,
+    tools: Object.fromEntries(
+      TOOLS.map((t) => [t, { path: 'model', version: version[t] ?? [6, 18], raw: 'simulated' }]),
+    ) as KernelFacts['tools'],
+  };
+}

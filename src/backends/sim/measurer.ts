@@ -1,0 +1,176 @@
+import { chosenSize, ipv4Verdict, type SizedDevice } from '../../datapath/bigtcp/bigtcp.js';
+import type { Exec } from '../../exec/exec.js';
+import { LabError } from '../../errors.js';
+import type { BigCounts } from '../../measure/bigcount.js';
+import { type BottleneckChange, rateBps } from '../../measure/bottleneck.js';
+import type { ConnectResult } from '../../measure/connect.js';
+import type { FlowResult, FlowSpec } from '../../measure/flow.js';
+import type { LinkFacts } from '../../measure/links.js';
+import type { BigCounterHandle, BottleneckHandle, Measurer } from '../../measure/measurer.js';
+import { type RunFlowsPath, simulateFlow } from './flows.js';
+import type { SimLab } from './model.js';
+import { planRoutes } from '../../topology/routes.js';
+import type { Lab, LabNode } from '../../topology/model.js';
+
+const zero = (): BigCounts => ({ v4Big: 0, v6Big: 0, v4All: 0, v6All: 0 });
+
+/** The measurement API answered by the model: same signatures as the kernel's, values from src/sim. */
+export class SimMeasurer implements Measurer {
+  readonly kind = 'model' as const;
+  constructor(private readonly m: SimLab) {}
+
+  /** `ip -d -j link show`: the modelled devices of a namespace with the sizes they hold now. */
+  async readLinks(exec: Exec, dev?: string): Promise<LinkFacts[]> {
+    return (this.m.devices.get(exec.where) ?? [])
+      .filter((d) => !dev || d.name === dev)
+      .map((d) => ({
+        ifindex: d.ifindex,
+        ifname: d.name,
+        operstate: 'UP',
+        tso_max_size: d.profile.tsoMaxSize,
+        tso_max_segs: 65535,
+        gso_max_size: d.gsoMaxSize,
+        gro_max_size: d.groMaxSize,
+        gso_ipv4_max_size: d.gsoIpv4MaxSize,
+        gro_ipv4_max_size: d.groIpv4MaxSize,
+        linkinfo: { info_kind: d.profile.kind },
+      }));
+  }
+
+  async bulkFlow(spec: FlowSpec): Promise<FlowResult> {
+    const path = this.path(spec.from.where, spec.to.where, spec.addr);
+    const r = simulateFlow(this.m, path, spec.seconds, !!spec.sample);
+    const counts = this.m.counters.get(spec.from.where);
+    if (counts) {
+      if (path.family === 'ipv4') [counts.v4All, counts.v4Big] = [counts.v4All + r.skbs, counts.v4Big + r.bigSkbs];
+      else [counts.v6All, counts.v6Big] = [counts.v6All + r.skbs, counts.v6Big + r.bigSkbs];
+    }
+    const samples = spec.sample ? r.samples : [];
+    for (const s of samples) spec.onSample?.(s);
+    const tbf = path.tbf ? `tbf ${(path.tbf.rateBps / 1e6).toFixed(1)} Mbit/s` : 'no qdisc (noqueue)';
+    return {
+      bitsPerSecond: r.bitsPerSecond,
+      retransmits: r.retransmits,
+      samples,
+      evidence: [
+        `simulated ${spec.seconds} s ${path.family} flow ${spec.from.where} -> ${spec.to.where} (${spec.addr}): ` +
+          `${(r.bitsPerSecond / 1e6).toFixed(1)} Mbit/s, ${path.hostRouting} host routing, ${tbf}, gso ${path.gsoMax}, ` +
+          `${r.skbs} skbs (max ${r.maxLen} B), drops tbf ${r.tbfDrops} backlog ${r.backlogDrops}, retransmits ${r.retransmits}, ${r.events} events`,
+      ],
+    };
+  }
+
+  /** Which model path a flow takes: its sending pod, its node's routing mode, and a bottleneck if it leaves by the uplink. */
+  private path(from: string, to: string, addr: string): RunFlowsPath {
+    const lab = this.m.lab;
+    const node = lab.nodes.find((n) => n.pods.some((p) => p.netns === from));
+    const pod = node?.pods.find((p) => p.netns === from);
+    if (!node || !pod) throw new LabError('E_INTERNAL', `the model has no pod in ${from}`);
+    const family = addr.includes(':') ? 'ipv6' : 'ipv4';
+    const dev = this.m.device(pod.netns, pod.dev)!;
+    const peer = lab.peers.find((p) => p.netns === to);
+    const u = node.uplink;
+    let tbf: RunFlowsPath['tbf'];
+    if (peer && u?.rate) {
+      const change = this.m.neck.get(node.name);
+      const bps = change ? ('lift' in change ? undefined : change.rateBps) : rateBps(u.rate);
+      // wiring.ts tbfBatch: burst 64kb latency 50ms.
+      if (bps) tbf = { rateBps: bps, burst: 65536, latencyNs: 50e6 };
+    }
+    return {
+      family,
+      gsoMax: dev.gsoFor(family),
+      mtu: dev.profile.mtu,
+      hostRouting: this.m.hostRouting.get(node.name)!,
+      tbf,
+      delayNs: 20_000,
+    };
+  }
+
+  /**
+   * A SYN to a closed port: answered with a RST (tcp_v4_send_reset) when the routing plan has a
+   * path between the two nodes (the lab routes every pod and peer prefix along shortest paths);
+   * without one the source node has no route: ENETUNREACH.
+   */
+  async tcpConnectAll(from: Exec, addrs: readonly string[]): Promise<ConnectResult[]> {
+    const lab = this.m.lab;
+    const src = lab.nodes.find((n) => n.pods.some((p) => p.netns === from.where));
+    const parts = planRoutes(lab).parts;
+    const partOf = (node: string) => parts.findIndex((p) => p.includes(node));
+    return addrs.map((addr) => {
+      const dst = ownerOf(lab, addr);
+      if (!src || !dst) return { outcome: 'unreachable', errno: 'ENETUNREACH', ms: 0, detail: `simulated: no route to ${addr}` };
+      if (partOf(src.name) !== partOf(dst))
+        return { outcome: 'unreachable', errno: 'ENETUNREACH', ms: 0, detail: `simulated: ${src.name} has no route to ${dst} (${addr})` };
+      return { outcome: 'refused', errno: 'ECONNREFUSED', ms: 0, detail: `simulated: RST from ${addr} (closed port, node ${dst})` };
+    });
+  }
+
+  bottleneck(_lab: Lab, node: LabNode): BottleneckHandle | undefined {
+    const u = node.uplink;
+    if (!u?.rate) return undefined;
+    const m = this.m;
+    return {
+      bps: rateBps(u.rate),
+      describe: (c: BottleneckChange) =>
+        'lift' in c ? `tbf lifted from ${u.nodeDev}` : `tbf ${(c.rateBps / 1e6).toFixed(1)} Mbit/s on ${u.nodeDev}`,
+      async with<T>(c: BottleneckChange, fn: () => Promise<T>): Promise<T> {
+        m.neck.set(node.name, c);
+        try {
+          return await fn();
+        } finally {
+          m.neck.delete(node.name);
+        }
+      },
+    };
+  }
+
+  async currentHostRouting(_ctx: unknown, node: LabNode) {
+    return this.m.hostRouting.get(node.name) ?? 'legacy';
+  }
+
+  async setHostRouting(_ctx: unknown, node: LabNode, mode: 'bpf' | 'legacy') {
+    this.m.hostRouting.set(node.name, mode);
+  }
+
+  async setSizes(_b: unknown, facts: Parameters<typeof ipv4Verdict>[0], namespaces: string[], on: boolean): Promise<SizedDevice[]> {
+    const v4 = ipv4Verdict(facts).ok;
+    const out: SizedDevice[] = [];
+    for (const netns of namespaces)
+      for (const d of this.m.devices.get(netns) ?? []) {
+        const size = chosenSize(d.profile.tsoMaxSize, on);
+        d.setSizes(size, v4);
+        out.push({ netns, dev: d.name, tsoMaxSize: d.profile.tsoMaxSize, size, ipv4: v4 });
+      }
+    return out;
+  }
+
+  bigCounter(_host: Exec, podExec: Exec, dev: string): BigCounterHandle {
+    const m = this.m;
+    const at = podExec.where;
+    return {
+      async attach() {
+        m.counters.set(at, zero());
+      },
+      async reset() {
+        m.counters.set(at, zero());
+      },
+      async read() {
+        const counts = { ...(m.counters.get(at) ?? zero()) };
+        return { counts, raw: `simulated counter on ${at}/${dev} egress: ${JSON.stringify(counts)}` };
+      },
+      async detach() {
+        m.counters.delete(at);
+      },
+    };
+  }
+}
+
+/** The node an address belongs to: a pod's node, or the node a peer hangs off. */
+function ownerOf(lab: Lab, addr: string): string | undefined {
+  for (const n of lab.nodes) {
+    if (n.pods.some((p) => p.ipv4 === addr || p.ipv6 === addr)) return n.name;
+    if (n.uplink && (n.uplink.peer4?.addr === addr || n.uplink.peer6?.addr === addr)) return n.name;
+  }
+  return undefined;
+}

@@ -1,0 +1,299 @@
+import { type CpuProfile, type StageCost, costNs } from './cpu.js';
+import { Engine } from './engine.js';
+import { Fifo } from './fifo.js';
+import { type Qdisc, Tbf } from './qdisc.js';
+import type { Rng } from './rng.js';
+import { free, orphan, pktLenOf, setOwner, type Skb, truesizeOf } from './skb.js';
+import { HEADER, TcpSender } from './tcp.js';
+
+/** net.core.netdev_max_backlog default (net/core/net-sysctl / dev.c): skbs one CPU's backlog holds before enqueue_to_backlog drops. */
+export const NETDEV_MAX_BACKLOG = 1000;
+
+/** Where a pod's skb loses its socket: the host stack's ip_rcv (legacy), or only the receiver's (bpf redirect). */
+export type HostRoutingModel = 'bpf' | 'legacy';
+
+/** One path from sending pods through a node to a receiver, as the flow model runs it. */
+export interface PathSpec {
+  family: 'ipv4' | 'ipv6';
+  /** The sending pod device's GSO size for this family. */
+  gsoMax: number;
+  mtu: number;
+  hostRouting: HostRoutingModel;
+  /** The node's egress qdisc toward the receiver; undefined: noqueue (a veth's default), straight on. */
+  tbf?: { rateBps: number; burst: number; latencyNs: number };
+  /** Wire rate after the qdisc (a NIC), bit/s; undefined: a software device. */
+  lineBps?: number;
+  /** One-way propagation delay, ns. */
+  delayNs: number;
+  cpu: CpuProfile;
+}
+
+export interface FlowRunSpec {
+  path: PathSpec;
+  /** Parallel connections from distinct pods. */
+  flows: number;
+  seconds: number;
+  /** Sample the senders' sk_wmem_alloc and the qdisc backlog every this many ns (0: no samples). */
+  sampleEveryNs: number;
+  rng: Rng;
+}
+
+/** What a simulated bulk flow showed. */
+export interface FlowRunResult {
+  bitsPerSecond: number;
+  retransmits: number;
+  /** ms since the first sample; wmem summed over the senders; backlog of the qdisc. */
+  samples: { t: number; wmem: number; backlog: number }[];
+  /** skbs the sending pod devices' egress saw, and those over 65535 bytes (the bigtcp counter). */
+  skbs: number;
+  bigSkbs: number;
+  /** Largest skb->len seen at the pod device. */
+  maxLen: number;
+  tbfDrops: number;
+  backlogDrops: number;
+  events: number;
+  virtualNs: number;
+}
+
+/** A FIFO served by one CPU: what a per-CPU backlog drained by a softirq, or a sending thread, is. */
+class Stage {
+  private q = new Fifo<Skb>();
+  private busy = false;
+  private cur?: Skb;
+  /** Bound once: one closure per stage, not one per skb (the garbage collector was a third of the time). */
+  private readonly finish = () => {
+    this.onDone(this.cur!);
+    this.next();
+  };
+  constructor(
+    private readonly sim: Engine,
+    private readonly cost: StageCost,
+    private readonly rng: Rng,
+    /** Runs as service starts (where ip_rcv_core would orphan). */
+    private readonly onStart: (skb: Skb) => void,
+    private readonly onDone: (skb: Skb) => void,
+    readonly limit = Number.POSITIVE_INFINITY,
+  ) {}
+  push(skb: Skb): boolean {
+    if (this.q.size >= this.limit) return false;
+    this.q.push(skb);
+    if (!this.busy) this.next();
+    return true;
+  }
+  private next(): void {
+    const skb = this.q.shift();
+    if (!skb) {
+      this.busy = false;
+      return;
+    }
+    this.busy = true;
+    this.onStart(skb);
+    // +-2% jitter: service times on a real CPU are never identical.
+    const ns = costNs(this.cost, skb.len) * (0.98 + 0.04 * this.rng.float());
+    this.cur = skb;
+    this.sim.after(ns, this.finish);
+  }
+}
+
+/** Items that arrive in the order they were sent, each at its own (nondecreasing) time: a wire, an ACK path. */
+class DelayLine {
+  private times = new Fifo<number>();
+  private items = new Fifo<Skb>();
+  private readonly fire = () => {
+    this.times.shift();
+    const skb = this.items.shift()!;
+    const t = this.times.peek();
+    if (t !== undefined) this.sim.at(t, this.fire);
+    this.arrive(skb);
+  };
+  constructor(
+    private readonly sim: Engine,
+    private readonly arrive: (skb: Skb) => void,
+  ) {}
+  push(t: number, skb: Skb): void {
+    this.times.push(t);
+    this.items.push(skb);
+    if (this.items.size === 1) this.sim.at(t, this.fire);
+  }
+}
+
+/**
+ * Bulk TCP flows pod -> node -> receiver. Each sender has its own CPU (its thread); the
+ * node's softirq and the receiver's are one stage each. An skb is owned by its socket from
+ * transmit until ip_rcv_core orphans it: on the node with legacy host routing, at the
+ * receiver with BPF host routing (bpf_redirect_neigh skips the node's IP stack, and veth
+ * keeps skb->sk across namespaces: net/core/skbuff.c skb_scrub_packet no longer orphans).
+ */
+export function runFlows(spec: FlowRunSpec): FlowRunResult {
+  const { path } = spec;
+  const sim = new Engine();
+  const rng = spec.rng;
+  const end = spec.seconds * 1e9;
+  const mss = path.mtu - HEADER[path.family];
+  const senders: TcpSender[] = [];
+  const out: FlowRunResult = {
+    bitsPerSecond: 0,
+    retransmits: 0,
+    samples: [],
+    skbs: 0,
+    bigSkbs: 0,
+    maxLen: 0,
+    tbfDrops: 0,
+    backlogDrops: 0,
+    events: 0,
+    virtualNs: end,
+  };
+  let delivered = 0;
+  const qdisc: Qdisc | undefined = path.tbf ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs) : undefined;
+
+  const lose = (skb: Skb) => {
+    free(skb);
+    const s = senders[skb.flow];
+    // Loss is noticed about one RTT later (SACK / three duplicate ACKs).
+    sim.after(s.srtt ?? path.delayNs * 2 + 100_000, () => {
+      s.lost(skb.payload);
+      trySend(skb.flow);
+    });
+  };
+
+  const receiver = new Stage(
+    sim,
+    path.cpu.receive,
+    rng,
+    (skb) => orphan(skb),
+    (skb) => {
+      // Delivered: free (already orphaned) and ACK; the ACK travels back with the propagation delay.
+      const t0 = skb.sentAt ?? 0;
+      if (sim.now <= end) delivered += skb.payload;
+      skb.sentAt = t0;
+      acks.push(sim.now + path.delayNs, skb);
+    },
+    NETDEV_MAX_BACKLOG,
+  );
+  const acks = new DelayLine(sim, (skb) => {
+    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0));
+    trySend(skb.flow);
+  });
+  const wire = new DelayLine(sim, (skb) => {
+    if (!receiver.push(skb)) {
+      out.backlogDrops++;
+      lose(skb);
+    }
+  });
+
+  // The wire after the qdisc: serialization at line rate (if a NIC), then propagation.
+  let wireFreeAt = 0;
+  /** The one pending wake-up of the qdisc (a timer, like tbf's qdisc_watchdog), if any. */
+  let wakeAt: number | undefined;
+  const onWire = (skb: Skb) => {
+    const start = Math.max(sim.now, wireFreeAt);
+    const ser = path.lineBps ? (skb.pktLen * 8 * 1e9) / path.lineBps : 0;
+    wireFreeAt = start + ser;
+    wire.push(wireFreeAt + path.delayNs, skb);
+    return wireFreeAt;
+  };
+  const drain = () => {
+    if (!qdisc) return;
+    for (;;) {
+      if (wireFreeAt > sim.now) {
+        schedule(wireFreeAt);
+        return;
+      }
+      const skb = qdisc.dequeue(sim.now);
+      if (!skb) {
+        const t = qdisc.readyAt(sim.now);
+        if (t !== undefined) schedule(t);
+        return;
+      }
+      onWire(skb);
+    }
+  };
+  /** Bound once; a wake-up that an earlier one replaced finds wakeAt moved and does nothing. */
+  const wake = () => {
+    if (sim.now !== wakeAt) return;
+    wakeAt = undefined;
+    drain();
+  };
+  const schedule = (t: number) => {
+    const at = Math.ceil(t);
+    if (wakeAt !== undefined && wakeAt <= at) return;
+    wakeAt = at;
+    sim.at(at, wake);
+  };
+
+  const node = new Stage(
+    sim,
+    path.hostRouting === 'legacy' ? path.cpu.forwardLegacy : path.cpu.forward,
+    rng,
+    // ip_rcv_core on the node: only the host stack (legacy) receives the pod's skb.
+    (skb) => {
+      if (path.hostRouting === 'legacy') orphan(skb);
+    },
+    (skb) => {
+      if (!qdisc) return void onWire(skb);
+      if (!qdisc.enqueue(skb, sim.now)) {
+        out.tbfDrops++;
+        lose(skb);
+        return;
+      }
+      drain();
+    },
+    NETDEV_MAX_BACKLOG,
+  );
+
+  const sending: boolean[] = [];
+  const trySend = (i: number) => {
+    if (sending[i] || sim.now > end) return;
+    const s = senders[i];
+    const payload = s.autosize();
+    if (payload === 0) return;
+    const len = payload + HEADER[path.family];
+    const truesize = truesizeOf(len);
+    if (s.blockedBy(payload, truesize)) return;
+    sending[i] = true;
+    const seq = s.sent(payload);
+    const pktLen = pktLenOf(payload, mss, HEADER[path.family]);
+    const skb: Skb = { len, pktLen, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now };
+    setOwner(skb, s);
+    // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
+    inCpu[i] = skb;
+    sim.after(costNs(path.cpu.send, len) * (0.98 + 0.04 * rng.float()), sent[i]);
+  };
+  const inCpu: (Skb | undefined)[] = [];
+  const sent = Array.from({ length: spec.flows }, (_, i) => () => {
+    const skb = inCpu[i]!;
+    sending[i] = false;
+    out.skbs++;
+    if (skb.len > 65535) out.bigSkbs++;
+    if (skb.len > out.maxLen) out.maxLen = skb.len;
+    // veth_xmit -> __netif_rx: the node's per-CPU backlog (enqueue_to_backlog drops past netdev_max_backlog).
+    if (!node.push(skb)) {
+      out.backlogDrops++;
+      lose(skb);
+    }
+    trySend(i);
+  });
+
+  for (let i = 0; i < spec.flows; i++) {
+    const s = new TcpSender(mss, path.gsoMax);
+    s.wake = () => trySend(i);
+    senders.push(s);
+    // Connections start a little apart, as iperf3 -P does.
+    sim.at(Math.floor(rng.float() * 1e6), () => trySend(i));
+  }
+  if (spec.sampleEveryNs > 0) {
+    const first = Math.floor(rng.float() * spec.sampleEveryNs);
+    const sample = () => {
+      const wmem = senders.reduce((a, s) => a + s.wmemAlloc, 0);
+      out.samples.push({ t: Math.round((sim.now - first) / 1e6), wmem, backlog: qdisc?.backlog ?? 0 });
+      if (sim.now + spec.sampleEveryNs <= end) sim.after(spec.sampleEveryNs, sample);
+    };
+    sim.at(first, sample);
+  }
+  sim.run(end);
+  out.bitsPerSecond = (delivered * 8) / spec.seconds;
+  out.retransmits = senders.reduce((a, s) => a + s.retransmits, 0);
+  out.tbfDrops = qdisc?.drops ?? 0;
+  out.events = sim.events;
+  return out;
+}
