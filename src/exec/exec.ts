@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { CommandError, LabError } from '../errors.js';
+import { FAILPOINT, failHere } from './failpoint.js';
 
 /** Result of one command on a node. */
 export interface ExecResult {
@@ -81,6 +82,7 @@ export function startedPid(bg: Background): Promise<number> {
 const TRACE = process.env.DPL_TRACE?.split(',').includes('exec') ?? false;
 
 export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Background {
+  if (FAILPOINT && failHere(argv)) return failed(argv);
   const t0 = performance.now();
   const child = spawn(argv[0], argv.slice(1), {
     stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
@@ -117,6 +119,12 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
   });
   const pid = child.pid ?? -1;
   return { pid, started: Promise.resolve(pid), done, kill: (s = 'SIGTERM') => void child.kill(s) };
+}
+
+/** A process that failed as if it had exited 1, never started (a test fail point, see failpoint.ts). */
+function failed(argv: readonly string[]): Background {
+  const r: ExecResult = { code: 1, stdout: '', stderr: `DPL_FAILPOINT: ${argv[0]} failed on purpose`, ms: 0 };
+  return { pid: -1, started: Promise.resolve(-1), done: Promise.resolve(r), kill: () => {} };
 }
 
 export async function runArgv(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {

@@ -7,6 +7,7 @@ import type { Lab } from '../topology/model.js';
 import type { CheckId } from '../topology/schema.js';
 import { writeReports, type ReportPaths } from '../report/files.js';
 import { labNameOf, writeFailureReports, type FailureInput, type LabStep } from '../report/failure.js';
+import { inStep } from '../exec/failpoint.js';
 import { quiet, withSignal, type LabContext } from './context.js';
 import { nodeMachine, type NodeOutput } from './node-machine.js';
 import { setPhase } from './labstate.js';
@@ -40,6 +41,10 @@ export interface LabOutput {
   reports?: ReportPaths;
   teardown?: TeardownResult;
   error?: unknown;
+  /** The step that failed (with error), else the last one entered. */
+  step?: LabStep;
+  /** The node whose wire or deploy step failed first. */
+  failedNode?: string;
 }
 
 interface Ctx extends LabOutput {
@@ -47,10 +52,6 @@ interface Ctx extends LabOutput {
   ctx?: LabContext;
   /** Node machines (children) still wiring or deploying. */
   pendingNodes: string[];
-  /** The step running now, or the one that failed. */
-  step?: LabStep;
-  /** The node whose wire or deploy step failed first. */
-  failedNode?: string;
 }
 
 /** In `lab check` the lab is not ours to remove: end failed; otherwise tear it down. Both report the failure first. */
@@ -93,23 +94,23 @@ export const labMachine = setup({
   types: { input: {} as LabInput, context: {} as Ctx, events: {} as { type: 'INTERRUPT' }, output: {} as LabOutput },
   actors: {
     validate: fromPromise<Lab, { file: string; kernel?: string }>(({ input }) => validate(input.file, input.kernel)),
-    probe: fromPromise<Probed, { lab: Lab }>(({ input, signal }) => probe(input.lab, signal)),
+    probe: fromPromise<Probed, { lab: Lab }>(({ input, signal }) => inStep('probe', () => probe(input.lab, signal))),
     provision: fromPromise<LabContext, { lab: Lab; probed: Probed; progress: (m: string) => void }>(({ input, signal }) =>
-      provision(input.lab, input.probed, quiet(signal), input.progress),
+      inStep('provision', () => provision(input.lab, input.probed, quiet(signal), input.progress)),
     ),
     node: nodeMachine,
     check: fromPromise<CheckResult[], { ctx: LabContext; only?: CheckId[]; snapshots: string; snapshotDir: string; first: boolean }>(
       async ({ input, signal }) => {
         // Snapshots of an earlier run into the same report dir would read as this run's.
         if (input.first) await rm(input.snapshots, { recursive: true, force: true });
-        return runChecks(withSignal(input.ctx, signal), input.only, input.snapshotDir);
+        return inStep('check', () => runChecks(withSignal(input.ctx, signal), input.only, input.snapshotDir));
       },
     ),
     report: fromPromise<ReportPaths, { ctx: LabContext; results: CheckResult[]; runs?: CheckResult[][]; dir?: string }>(({ input }) =>
-      writeReports(input.ctx, input.results, input.dir, input.runs),
+      inStep('report', () => writeReports(input.ctx, input.results, input.dir, input.runs)),
     ),
     attach: fromPromise<{ ctx: LabContext }, { name: string; progress: (m: string) => void }>(({ input, signal }) =>
-      attach(input.name, signal, input.progress),
+      inStep('attach', () => attach(input.name, signal, input.progress)),
     ),
     teardown: fromPromise<TeardownResult, { name: string; progress: (m: string) => void }>(({ input }) =>
       teardownLab(input.name, input.progress),
@@ -328,5 +329,7 @@ export const labMachine = setup({
     reports: context.reports,
     teardown: context.teardown,
     error: context.error,
+    step: context.step,
+    failedNode: context.failedNode,
   }),
 });

@@ -1,5 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { LabNode } from '../topology/model.js';
+import { inStep } from '../exec/failpoint.js';
 import { withSignal, type LabContext } from './context.js';
 import { deployNode, wireNode } from './steps.js';
 
@@ -27,8 +28,10 @@ export const nodeMachine = setup({
     output: {} as NodeOutput,
   },
   actors: {
-    wire: fromPromise<void, NodeInput>(({ input, signal }) => wireNode(withSignal(input.ctx, signal), input.node)),
-    deploy: fromPromise<void, NodeInput>(({ input, signal }) => deployNode(withSignal(input.ctx, signal), input.node)),
+    wire: fromPromise<void, NodeInput>(({ input, signal }) => inStep('wire', () => wireNode(withSignal(input.ctx, signal), input.node))),
+    deploy: fromPromise<void, NodeInput>(({ input, signal }) =>
+      inStep('deploy', () => deployNode(withSignal(input.ctx, signal), input.node)),
+    ),
   },
   actions: {
     recordError: assign({ error: ({ event }) => (event as { error?: unknown }).error }),
