@@ -79,6 +79,12 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
 export function ensureFree(lab: string): void {
   if (knownLabs().includes(lab))
     throw new LabError('E_LAB_EXISTS', `a lab named '${lab}' is already up (or was left by a crash)`, `lab down ${lab}`);
+  if (existsSync(join(BPFFS_ROOT, lab)))
+    throw new LabError(
+      'E_LAB_EXISTS',
+      `a pin dir named like lab '${lab}' exists but no journal owns it: ${join(BPFFS_ROOT, lab)}`,
+      'remove it by hand (rm -r DIR) if it is yours',
+    );
   const prefix = labNetnsPrefix(lab);
   const stray = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(prefix)) : [];
   if (stray.length)

@@ -1,4 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { LabError } from '../../errors.js';
 import { HostExec, NetnsExec, type Exec } from '../../exec/exec.js';
 import { probeLocal, type KernelFacts } from '../../kernel/facts.js';
 import { BPF_OBJ_DIR } from '../../paths.js';
@@ -37,13 +39,26 @@ export class LocalBackend implements Backend {
   async provision(ctx: LabContext): Promise<void> {
     const { lab, journal } = ctx;
     ctx.progress(`creating ${namespacesOf(lab, lab.nodes).length} namespaces and their links`);
-    journal.record({ backend: this.kind }, [{ kind: 'pin', path: ctx.bpfDir }]);
+    const [pinDir] = journal.record({ backend: this.kind }, [{ kind: 'pin', path: ctx.bpfDir }]);
+    mkdirSync(dirname(ctx.bpfDir), { recursive: true });
+    try {
+      // Not recursive: a pin dir this lab did not create is not adopted (teardown would remove it whole).
+      mkdirSync(ctx.bpfDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      journal.gone([pinDir.seq]);
+      journal.close();
+      throw new LabError(
+        'E_LAB_EXISTS',
+        `${ctx.bpfDir} exists but lab '${lab.name}' did not create it`,
+        'remove it by hand if it is yours',
+      );
+    }
     for (const n of lab.nodes)
       journal.record(
         { backend: this.kind, node: n.name },
         namespacesOf(lab, [n]).map((name) => ({ kind: 'netns' as const, name })),
       );
-    mkdirSync(ctx.bpfDir, { recursive: true });
     await createNamespaces(
       this.host,
       this.objDir,
