@@ -38,10 +38,13 @@ function locator(doc: Document, lc: LineCounter): Locate {
 function locateKey(doc: Document, lc: LineCounter, path: (string | number)[], key: string) {
   const map = path.length ? doc.getIn(path, true) : doc.contents;
   if (isMap(map)) {
-    const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
-    const range = pair && isNode(pair.key) ? pair.key.range : undefined;
-    if (range) {
-      const pos = lc.linePos(range[0]);
+    // An empty key (a line that is only `:`) is a null scalar, or no node at all, that toJS() names ''.
+    const pair = map.items.find((p) => (isScalar(p.key) ? String(p.key.value ?? '') === key : p.key == null && key === ''));
+    const range = (pair && isNode(pair.key) ? pair.key.range : undefined) ?? (pair && isNode(pair.value) ? pair.value.range : undefined);
+    // A key that cannot be placed is shown at its mapping.
+    const at = range ?? map.range;
+    if (at) {
+      const pos = lc.linePos(at[0]);
       return { line: pos.line, column: pos.col };
     }
   }
