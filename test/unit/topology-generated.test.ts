@@ -10,6 +10,8 @@ import { resolve } from '../../src/topology/resolver.js';
 const TOPOLOGIES = join(import.meta.dirname, '../../topologies');
 const FILE = 'gen.yaml';
 /** Seeded: a failure prints its seed and path, and the same seed replays it. DPL_FC_RUNS raises the count by hand. */
+/** Room for a loaded machine, and for the long mode by hand. */
+const TIMEOUT = 300_000;
 const PARAMS = { seed: 20261129, numRuns: Number(process.env.DPL_FC_RUNS ?? 300) };
 
 /** The shipped topologies: valid documents to mutate. */
@@ -121,46 +123,58 @@ describe('generated topology documents', () => {
     expect(load('name: a\n:\nnodes: [{name: n1}]\n')).toEqual({ ok: false, messages: [`${FILE}:2:1: unknown field ''`] });
   });
 
-  it('mutated documents end in ok or located refusals, never an exception', () => {
-    const seen = { ok: 0, refused: 0 };
-    fc.assert(
-      fc.property(mutatedDoc, (doc) => {
-        const text = stringify(doc);
-        const o = load(text);
-        seen[o.ok ? 'ok' : 'refused']++;
-        expectLocated(o, text);
-      }),
-      PARAMS,
-    );
-    // Most mutations break a document: a run that refused none did not test refusals.
-    expect(seen.refused).toBeGreaterThan(PARAMS.numRuns / 4);
-  });
+  it(
+    'mutated documents end in ok or located refusals, never an exception',
+    () => {
+      const seen = { ok: 0, refused: 0 };
+      fc.assert(
+        fc.property(mutatedDoc, (doc) => {
+          const text = stringify(doc);
+          const o = load(text);
+          seen[o.ok ? 'ok' : 'refused']++;
+          expectLocated(o, text);
+        }),
+        PARAMS,
+      );
+      // Most mutations break a document: a run that refused none did not test refusals.
+      expect(seen.refused).toBeGreaterThan(PARAMS.numRuns / 4);
+    },
+    TIMEOUT,
+  );
 
-  it('built labs end in ok or located refusals, and some of them are ok', () => {
-    const seen = { ok: 0, refused: 0 };
-    fc.assert(
-      fc.property(builtDoc, (doc) => {
-        const text = stringify(doc);
-        const o = load(text);
-        seen[o.ok ? 'ok' : 'refused']++;
-        expectLocated(o, text);
-      }),
-      PARAMS,
-    );
-    expect(seen.ok).toBeGreaterThan(0);
-    expect(seen.refused).toBeGreaterThan(0);
-  });
+  it(
+    'built labs end in ok or located refusals, and some of them are ok',
+    () => {
+      const seen = { ok: 0, refused: 0 };
+      fc.assert(
+        fc.property(builtDoc, (doc) => {
+          const text = stringify(doc);
+          const o = load(text);
+          seen[o.ok ? 'ok' : 'refused']++;
+          expectLocated(o, text);
+        }),
+        PARAMS,
+      );
+      expect(seen.ok).toBeGreaterThan(0);
+      expect(seen.refused).toBeGreaterThan(0);
+    },
+    TIMEOUT,
+  );
 
-  it('text edits (a character removed, doubled or replaced) end in ok or located refusals', () => {
-    const edit = fc.tuple(fc.nat(BASES.length - 1), fc.nat(), fc.constantFrom('', ':', '-', ' ', '\t', '[', '{', '"', '&a', '*a', '\n'));
-    fc.assert(
-      fc.property(edit, ([b, at, put]) => {
-        const base = BASES[b];
-        const i = at % base.length;
-        const text = base.slice(0, i) + put + base.slice(i + 1);
-        expectLocated(load(text), text);
-      }),
-      PARAMS,
-    );
-  });
+  it(
+    'text edits (a character removed, doubled or replaced) end in ok or located refusals',
+    () => {
+      const edit = fc.tuple(fc.nat(BASES.length - 1), fc.nat(), fc.constantFrom('', ':', '-', ' ', '\t', '[', '{', '"', '&a', '*a', '\n'));
+      fc.assert(
+        fc.property(edit, ([b, at, put]) => {
+          const base = BASES[b];
+          const i = at % base.length;
+          const text = base.slice(0, i) + put + base.slice(i + 1);
+          expectLocated(load(text), text);
+        }),
+        PARAMS,
+      );
+    },
+    TIMEOUT,
+  );
 });
