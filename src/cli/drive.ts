@@ -49,8 +49,8 @@ export async function drive(
     if (out.error) {
       printError(out.error);
       const code = exitCodeFor(out.error);
-      const where = out.step ? `at step ${out.step}${out.failedNode ? ` (node ${out.failedNode})` : ''}` : '';
-      if (code === EXIT.labFailed) process.stderr.write(`the lab failed ${where}${out.teardown ? ' and was torn down' : ''}\n`);
+      const where = out.step ? ` at step ${out.step}${out.failedNode ? ` (node ${out.failedNode})` : ''}` : '';
+      if (code === EXIT.labFailed) process.stderr.write(`the lab failed${where}${out.teardown ? ' and was torn down' : ''}\n`);
       return { code, out };
     }
     // An error (a condition the check could not establish) is no pass: the same exit as a failure.
