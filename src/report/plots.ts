@@ -183,8 +183,15 @@ function throughputBars(check: string, runs: (readonly [string, number])[], capt
   };
 }
 
+/** svc-backpressure's two flows: socket-LB with BPF host routing, and kube-proxy's iptables with the stack forwarding. */
+export function svcBackpressurePlots(c: ReportCheck): Plot[] {
+  const { bpf, iptables } = c.metrics as { bpf?: unknown; iptables?: unknown };
+  return backpressurePlots({ ...c, metrics: { bpf, legacy: iptables } });
+}
+
 const BY_CHECK: Record<string, (c: ReportCheck) => Plot[]> = {
   backpressure: backpressurePlots,
+  'svc-backpressure': svcBackpressurePlots,
   bigtcp: bigtcpPlots,
   'netkit-throughput': netkitThroughputPlots,
 };
