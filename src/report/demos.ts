@@ -112,7 +112,7 @@ export function vmNotice(d: Demo): string | undefined {
   if (!d.vmKernel) return undefined;
   return (
     `lab demo ${d.id} boots a QEMU VM with kernel ${d.vmKernel} (topologies/${d.topology}). Without KVM it runs under TCG, an ` +
-    'emulated CPU: the guest answers about 5-7 s after QEMU starts, and bringing the lab up, the flows of the check and ' +
-    'the teardown take a few minutes in all. Throughput under TCG is measured but not judged.'
+    'emulated CPU: the guest answers its agent 5-15 s after QEMU starts, and boot, flows and teardown take about a ' +
+    'minute in all (35-45 s measured on a 2-core machine). Throughput under TCG is measured but not judged.'
   );
 }
