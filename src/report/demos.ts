@@ -97,8 +97,8 @@ export const DEMOS: Record<DemoId, Demo> = {
     control: 'an unlimited pod on the same node, and several limits',
     vmKernel: '7.3',
     explain: [
-      "Pod 'limited' carries an egress-bandwidth limit; pod 'free' has none. The metrics list, for each limit, the " +
-        'goodput the pod reached against the goodput the limit allows after headers, and the unlimited pod beside it.',
+      "Pod 'limited' carries an egress-bandwidth limit; pod 'free' has none. The bars show, for each limit, the " +
+        'goodput the pod reached against the goodput the limit allows after headers, then both pods side by side.',
       'A BPF program on the uplink egress gives each packet of a limited pod a departure time: skb->tstamp is set ' +
         'to the later of now and the previous departure plus the packet length at the rate (Cilium bpf/lib/edt.h). ' +
         'The fq qdisc under it (net/sched/sch_fq.c) holds each packet until its time. The packets wait owned by ' +

@@ -5,7 +5,7 @@ import { pageAssets } from '../../src/report/assets.js';
 import { demoHtml } from '../../src/report/demo-page.js';
 import { DEMO_IDS, DEMOS, vmNotice } from '../../src/report/demos.js';
 import { ReportDoc, type ReportCheck } from '../../src/report/doc.js';
-import { backpressurePlots, svcBackpressurePlots, type LinePlot } from '../../src/report/plots.js';
+import { type BarPlot, backpressurePlots, bwmRatePlots, svcBackpressurePlots, type LinePlot } from '../../src/report/plots.js';
 import { CHECK_IDS } from '../../src/topology/ids.js';
 
 /** report.json of a real `lab run` of topologies/quickstart.yaml on this machine (renamed rep-qs). */
@@ -81,5 +81,22 @@ describe('demo.html', () => {
       .filter((p): p is LinePlot => p.kind === 'lines')
       .map((p) => p.series.map((s) => s.values));
     expect(mine).toEqual(ref);
+  });
+  it('bandwidth: goodput beside what each limit allows, and the unlimited pod beside the limited one', () => {
+    // bwm-rate's metrics from lab demo bandwidth (7.3 guest, TCG).
+    const runs = [
+      { limitBps: 10e6, goodputBps: 9488315, expectedGoodputBps: 9564069, stamped: 267 },
+      { limitBps: 5e6, goodputBps: 4692726, expectedGoodputBps: 4782034, stamped: 113 },
+    ];
+    const c: ReportCheck = { ...check('bigtcp'), id: 'bwm-rate', metrics: { runs, free: { goodputBps: 171983278, stamped: 0 } } };
+    const [goodput, both] = bwmRatePlots(c) as BarPlot[];
+    expect(goodput.categories).toEqual(['limit 10 Mbit/s', 'limit 5 Mbit/s']);
+    expect(goodput.series.map((s) => s.values)).toEqual([
+      [9.488315, 4.692726],
+      [9.564069, 4.782034],
+    ]);
+    expect(both.categories).toEqual(['limit 10 Mbit/s', 'limit 5 Mbit/s', 'unlimited pod']);
+    expect(both.log).toBe(true); // 172 Mbit/s beside 4.7
+    expect(bwmRatePlots({ ...c, metrics: { runs: [] } })).toEqual([]);
   });
 });
