@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { expectedSeconds, liveLine, progressLogger } from '../../src/cli/output.js';
 
 /** A terminal (or a pipe) that records what was written, and a clock the test moves. */
@@ -60,5 +60,24 @@ describe('progress', () => {
     p('validate');
     p.end();
     expect(f.out).toEqual([]);
+  });
+  it('a terminal: the live line ticks while a step runs, and stops at the end', () => {
+    vi.useFakeTimers();
+    try {
+      const f = fake(true);
+      const p = progressLogger(false, f.stream, f.now);
+      p('bigtcp: 3 s ipv4 flow');
+      for (let i = 0; i < 4; i++) {
+        f.advance(500);
+        vi.advanceTimersByTime(500);
+      }
+      expect(f.out.at(-1)).toBe('\r\x1b[K[  2.0s] bigtcp: 3 s ipv4 flow (2.0 s, ~1.0 s left)');
+      p.end();
+      const n = f.out.length;
+      vi.advanceTimersByTime(5_000);
+      expect(f.out).toHaveLength(n);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
