@@ -74,5 +74,13 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('--report-dir <dir>', 'where report.json, junit.xml (and demo.html) go (default: reports/quickstart, reports/demo-<demo>)')
     .option('--name <lab>', 'a demo: run its lab under this name instead of the topology’s')
     .option('-q, --quiet', 'no progress lines')
-    .action(async (id: string | undefined, opts) => exit(id ? await demoCommand(id, opts) : await runCommand(QUICKSTART, opts)));
+    .action(async (id: string | undefined, opts) => {
+      if (!id && opts.name) {
+        const { LabError, exitCodeFor } = await import('../errors.js');
+        const e = new LabError('E_USAGE', '--name goes with a teaching demo', 'lab demo bigtcp --name x');
+        (await import('./output.js')).printError(e);
+        return exit(exitCodeFor(e));
+      }
+      exit(id ? await demoCommand(id, opts) : await runCommand(QUICKSTART, opts));
+    });
 }
