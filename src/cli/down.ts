@@ -11,7 +11,7 @@ export async function down(names: string[], quiet = false): Promise<number> {
   let code: number = EXIT.ok;
   for (const name of names) {
     setPhase(name, 'tearing-down');
-    const r = await teardownLab(name, progress);
+    const r = await teardownLab(name, progress).finally(progress.end);
     if (r.left.length) {
       process.stderr.write(`lab ${name}: ${r.left.length} objects could not be removed (kept in its journal):\n  ${r.left.join('\n  ')}\n`);
       code = EXIT.labFailed;

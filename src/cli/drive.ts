@@ -21,7 +21,8 @@ export async function drive(
   const inspect = stateRecorder(input.mode);
   // And every sampled flow's records, for its live plot.
   const offSamples = onFlowSample(recordSample);
-  const actor = createActor(machine, { input: { ...input, progress: progressLogger(opts.quiet) }, inspect });
+  const progress = progressLogger(opts.quiet);
+  const actor = createActor(machine, { input: { ...input, progress }, inspect });
   const onSignal = (sig: string) => {
     process.stderr.write(`\n${sig}: stopping, tearing down what was created...\n`);
     actor.send({ type: 'INTERRUPT' });
@@ -33,6 +34,7 @@ export async function drive(
   try {
     actor.start();
     const out = await toPromise(actor);
+    progress.end();
     // An interrupted `lab check` leaves the lab up: a bottleneck a check changed must be back before we exit.
     await bottlenecksRestored();
     if (out.runs && out.runs.length > 1 && !opts.json)
@@ -57,6 +59,7 @@ export async function drive(
     const failed = out.results?.some((r) => r.status === 'fail' || r.status === 'error');
     return { code: failed ? EXIT.checkFailed : EXIT.ok, out };
   } finally {
+    progress.end();
     offSamples();
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM).off('unhandledRejection', stray);
   }

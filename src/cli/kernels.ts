@@ -62,7 +62,7 @@ async function fetch(names: string[], opts: { all?: boolean; quiet?: boolean }):
     for (const entry of entries) {
       const log = progressLogger(opts.quiet);
       const t0 = performance.now();
-      const r = await fetchKernel(entry, { log: (m) => log(`kernel ${entry.name}: ${m}`), signal: ac.signal });
+      const r = await fetchKernel(entry, { log: (m) => log(`kernel ${entry.name}: ${m}`), signal: ac.signal }).finally(log.end);
       const dir = r.kernel.vmlinuz.replace(/\/vmlinuz$/, '');
       if (r.status === 'cached')
         process.stdout.write(

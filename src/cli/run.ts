@@ -1,9 +1,10 @@
 import { dirname, join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { EXIT, LabError, exitCodeFor } from '../errors.js';
 import { checkKernelNames, parseKernelList, parseOnly, parseRepeat } from './options.js';
 import type { CheckId } from '../topology/ids.js';
 import type { MatrixRow } from '../report/matrix.js';
+import { parseShard, type Shard } from '../report/shard-split.js';
 
 interface RunOptions {
   only?: CheckId[];
@@ -14,6 +15,8 @@ interface RunOptions {
   /** 'sim': the simulator answers the checks (no root, nothing created). */
   backend?: string;
   seed?: number;
+  /** Run only this share of the kernels x topologies matrix. */
+  shard?: Shard;
 }
 
 /** Worst first: a failed lab outranks bad input, which outranks a failed check. */
@@ -57,7 +60,19 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     printError(e);
     return exitCodeFor(e);
   }
+  if (opts.shard && !kernels) {
+    printError(new LabError('E_USAGE', '--shard splits a kernel matrix', 'give --kernel 6.1,6.12,7.3 or a kernels: list (qemu)'));
+    return EXIT.badInput;
+  }
   if (!kernels) return (await drive({ mode: 'run', file, only: opts.only, repeat: opts.repeat, reportDir: opts.reportDir }, opts)).code;
+  if (opts.shard) {
+    const { shardCells } = await import('../report/shard-split.js');
+    kernels = shardCells(
+      kernels.map((kernel) => ({ topology: file, kernel })),
+      opts.shard,
+    ).map((c) => c.kernel);
+    process.stderr.write(`shard ${opts.shard.index}/${opts.shard.count}: kernels ${kernels.join(', ') || '(none)'}\n`);
+  }
 
   const { matrixTable, writeMatrix } = await import('../report/matrix.js');
   const base = opts.reportDir ?? join('reports', labName);
@@ -77,7 +92,7 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     });
     if (code === EXIT.interrupted) break;
   }
-  const matrixFile = await writeMatrix(base, rows);
+  const matrixFile = await writeMatrix(base, rows, opts.shard);
   process.stdout.write(
     `\nkernel matrix\n${matrixTable(rows)}\n\nmatrix: ${matrixFile}\n        ${join(dirname(matrixFile), 'matrix.html')}\n`,
   );
@@ -104,6 +119,13 @@ export function register(program: Command, exit: (code: number) => void): void {
       'qemu: run once per kernel (comma separated names from vms/kernels.yaml, e.g. 6.1,6.12,7.3) and write matrix.json',
       parseKernelList,
     )
+    .option('--shard <i/n>', 'with a kernel matrix: run share I of N (a deterministic split; lab report merge joins the shards)', (v) => {
+      try {
+        return parseShard(v);
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message);
+      }
+    })
     .option('--backend <kind>', 'sim: run the checks in the simulator instead (no root, nothing created on the machine)')
     .option('--seed <n>', 'sim: the RNG seed (the same seed gives the same report)', (v) => Number.parseInt(v, 10))
     .option('-q, --quiet', 'no progress lines')

@@ -13,7 +13,7 @@ export async function simCommand(
   const { MODEL_VERSION } = await import('../sim/version.js');
   const progress = progressLogger(opts.quiet);
   progress(`simulating ${lab.name} (${MODEL_VERSION}, seed ${opts.seed ?? 1}): nothing is created on this machine`);
-  const run = await runSimulated(lab, { only: opts.only, reportDir: opts.reportDir, seed: opts.seed, progress });
+  const run = await runSimulated(lab, { only: opts.only, reportDir: opts.reportDir, seed: opts.seed, progress }).finally(progress.end);
   process.stdout.write(`\nsimulated (${MODEL_VERSION}); TIME is virtual\n${checksTable(run.results)}\n`);
   process.stdout.write(`\nreports: ${run.reportDir}/report.json\n         ${run.reportDir}/junit.xml\n`);
   return run.results.some((r) => r.status === 'fail' || r.status === 'error') ? EXIT.checkFailed : EXIT.ok;

@@ -7,7 +7,8 @@ import { barSvg, esc, fmt, thead, tr } from './svg.js';
 
 const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' } as const;
 
-const CSS = `
+/** The report's stylesheet (the demo page uses it too). */
+export const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 16px 24px; color: #222; }
 h1 { font-size: 22px; margin: 8px 0; } h2 { font-size: 18px; margin: 0 0 6px; }
 h3 { font-size: 15px; margin: 12px 0 4px; }
@@ -65,7 +66,8 @@ export function metricsHtml(v: unknown, depth = 0): string {
   return rows.length ? `<table><tbody>${rows.join('')}</tbody></table>` : '<em>none</em>';
 }
 
-function plotHtml(p: Plot): string {
+/** One plot as a figure: a uPlot host (drawn by CLIENT_JS) or a static SVG bar chart. */
+export function plotHtml(p: Plot): string {
   const body =
     p.kind === 'lines'
       ? `<div class="uplot-host" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}"></div>`

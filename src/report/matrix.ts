@@ -17,12 +17,13 @@ export interface MatrixRow {
   reportDir: string;
 }
 
-export async function writeMatrix(dir: string, rows: MatrixRow[]): Promise<string> {
+/** `shard`: this matrix is that share of a larger one (lab run --shard); lab report merge joins them. */
+export async function writeMatrix(dir: string, rows: MatrixRow[], shard?: { index: number; count: number }): Promise<string> {
   const out = resolve(dir);
   await mkdir(out, { recursive: true });
   const file = join(out, 'matrix.json');
   const generatedAt = new Date().toISOString();
-  await writeFile(file, JSON.stringify({ generatedAt, kernels: rows }, null, 2) + '\n');
+  await writeFile(file, JSON.stringify({ generatedAt, kernels: rows, ...(shard ? { shard } : {}) }, null, 2) + '\n');
   // The same grid as a page, each cell linking to the check in that kernel's report.html.
   await writeFile(join(out, 'matrix.html'), matrixHtml(rows, out, generatedAt));
   return file;

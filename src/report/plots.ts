@@ -183,8 +183,51 @@ function throughputBars(check: string, runs: (readonly [string, number])[], capt
   };
 }
 
+const BwmRun = z.object({ limitBps: z.number(), goodputBps: z.number(), expectedGoodputBps: z.number() });
+const BwmMetrics = z.object({ runs: z.array(BwmRun), free: z.object({ goodputBps: z.number() }).optional() });
+const mbit = (bps: number) => bps / 1e6;
+
+/** bwm-rate: each limit's goodput beside what the limit allows after headers, and the unlimited pod beside the limited one. */
+export function bwmRatePlots(c: ReportCheck): Plot[] {
+  const m = BwmMetrics.safeParse(c.metrics);
+  if (!m.success || !m.data.runs.length) return [];
+  const { runs, free } = m.data;
+  const label = (r: z.infer<typeof BwmRun>) => `limit ${mbit(r.limitBps)} Mbit/s`;
+  return [
+    {
+      kind: 'bars',
+      id: `${c.id}-goodput`,
+      title: 'goodput of the limited pod at each limit',
+      unit: 'Mbit/s',
+      categories: runs.map(label),
+      series: [
+        { label: 'measured (iperf3, receiver)', values: runs.map((r) => mbit(r.goodputBps)), color: COLORS.rate },
+        { label: 'what the limit allows after headers', values: runs.map((r) => mbit(r.expectedGoodputBps)), color: COLORS.small },
+      ],
+      caption: 'EDT stamps the limit on the wire rate; TCP/IP headers take their share of it, so the goodput sits just below.',
+    },
+    ...(free
+      ? [
+          throughputBars(
+            c.id,
+            [...runs.map((r) => [label(r), mbit(r.goodputBps)] as const), ['unlimited pod', mbit(free.goodputBps)] as const],
+            'The unlimited pod on the same node and uplink is not stamped: it runs at what the path carries.',
+          ),
+        ]
+      : []),
+  ];
+}
+
+/** svc-backpressure's two flows: socket-LB with BPF host routing, and kube-proxy's iptables with the stack forwarding. */
+export function svcBackpressurePlots(c: ReportCheck): Plot[] {
+  const { bpf, iptables } = c.metrics as { bpf?: unknown; iptables?: unknown };
+  return backpressurePlots({ ...c, metrics: { bpf, legacy: iptables } });
+}
+
 const BY_CHECK: Record<string, (c: ReportCheck) => Plot[]> = {
   backpressure: backpressurePlots,
+  'svc-backpressure': svcBackpressurePlots,
+  'bwm-rate': bwmRatePlots,
   bigtcp: bigtcpPlots,
   'netkit-throughput': netkitThroughputPlots,
 };
