@@ -22,18 +22,17 @@ const cgroup2 = readFileSync('/proc/mounts', 'utf8')
   .split('\n')
   .map((l) => l.split(' '))
   .find((f) => f[2] === 'cgroup2')?.[1];
-const client = new NetnsExec(`dpl-${LAB}.node1.client`);
-const probe = (addr: string, attempts = 12) =>
-  serviceAttempts(client, BPF_OBJ_DIR, {
+const probe = (addr: string, attempts = 12, lab = LAB) =>
+  serviceAttempts(new NetnsExec(`dpl-${lab}.node1.client`), BPF_OBJ_DIR, {
     op: 'tcp',
     addr,
     port: 80,
     attempts,
     timeoutMs: 1000,
-    cgroup: join(cgroup2!, 'dpl', `${LAB}.node1`, 'client'),
+    cgroup: lab === LAB ? join(cgroup2!, 'dpl', `${LAB}.node1`, 'client') : undefined,
   });
 const reached = (as: { reply: string }[]) => [...new Set(as.map((a) => a.reply).filter(Boolean))].sort();
-const list = async () => JSON.parse((await cli(['svc', 'list', LAB, '--json'])).stdout) as { name: string; backends: unknown[] }[];
+const list = async (lab = LAB) => JSON.parse((await cli(['svc', 'list', lab, '--json'])).stdout) as { name: string; backends: unknown[] }[];
 const servicesMap = async () =>
   (await runArgv(['bpftool', '-j', 'map', 'dump', 'pinned', `/sys/fs/bpf/dpl/${LAB}/node1/kpr/maps/services`])).stdout;
 
@@ -117,5 +116,67 @@ describe('lab svc: services changed on a running lab (socket-LB)', () => {
     const down = await cli(['down', LAB, '-q']);
     expect(down.code, down.stderr).toBe(0);
     expect(await residue(LAB)).toEqual([]);
+  });
+});
+
+describe("lab svc with kube-proxy's iptables rules: a full resync per change", () => {
+  const IPT = 'svc-live-i';
+  let servers: Servers | undefined;
+  const nat = async () =>
+    (await new NetnsExec(`dpl-${IPT}.node1`).run(['iptables-save', '-t', 'nat'])).stdout
+      .split('\n')
+      .filter((l) => l.includes('DNAT') || l.includes('cluster IP'));
+  afterAll(async () => {
+    await servers?.stop();
+    await cli(['down', IPT, '-q']);
+  });
+
+  it("adds a service through the rules, deletes it again, and leaves the file's service alone", async () => {
+    const text = TOPO.replace(`name: ${LAB}`, `name: ${IPT}`).replace('  kubeProxy: bpf', '  kubeProxy: iptables\n  hostRouting: legacy');
+    const withWeb = `${text}services:\n  - { name: web, clusterIP: 10.96.0.10, ports: [{ port: 80, targetPort: 8080 }], backends: [web1] }\n`;
+    const up = await cli(['up', topo(withWeb), '-q']);
+    expect(up.code, up.stderr).toBe(0);
+    servers = await startServers(
+      ['web1', 'web2'].map((p) => ({ exec: new NetnsExec(`dpl-${IPT}.node1.${p}`), name: p, ports: ['8080/tcp'] })),
+      BPF_OBJ_DIR,
+      Journal.open(IPT)!,
+    );
+    const add = await cli([
+      'svc',
+      'add',
+      IPT,
+      '--name',
+      'api',
+      '--cluster-ip',
+      '10.96.7.1',
+      '--port',
+      '80:8080',
+      '--backend',
+      'web2',
+      '-q',
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    const as = await probe('10.96.7.1', 6, IPT);
+    expect(
+      as.filter((a) => a.errno),
+      JSON.stringify(as),
+    ).toEqual([]);
+    expect(reached(as)).toEqual(['web2']);
+    expect((await nat()).filter((l) => l.includes('10.244.1.4:8080') && l.includes('DNAT'))).toHaveLength(1);
+    const del = await cli(['svc', 'del', IPT, 'api', '-q']);
+    expect(del.code, del.stderr).toBe(0);
+    const left = await nat();
+    expect(left.filter((l) => l.includes('api'))).toEqual([]);
+    expect(left.filter((l) => l.includes('default/web:80'))).toHaveLength(2);
+    expect((await list(IPT)).map((s) => s.name)).toEqual(['web']);
+    expect(reached(await probe('10.96.0.10', 3, IPT))).toEqual(['web1']);
+  });
+
+  it('down leaves nothing', async () => {
+    await servers?.stop();
+    servers = undefined;
+    const down = await cli(['down', IPT, '-q']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await residue(IPT)).toEqual([]);
   });
 });
