@@ -69,6 +69,7 @@ export function register(program: Command, exit: (code: number) => void): void {
   const svc = program.command('svc').description("a running lab's services: list, add, delete, change backends (atomic per service)");
   svc
     .command('list')
+    .description("the lab's services as they are now (ClusterIPs, ports, backends)")
     .argument('<lab>', 'lab name')
     .option('--json', 'the services as JSON')
     .action((lab: string, opts: { json?: boolean }) =>
@@ -87,11 +88,12 @@ export function register(program: Command, exit: (code: number) => void): void {
     );
   svc
     .command('add')
+    .description('add a service: validated like the topology file, then written into every node')
     .argument('<lab>', 'lab name')
     .requiredOption('--name <name>', 'service name')
     .option('--cluster-ip <ip>', 'IPv4 ClusterIP (outside every lab prefix)')
     .option('--cluster-ip6 <ip>', 'IPv6 ClusterIP')
-    .requiredOption('--port <spec...>', 'PORT[/TCP|UDP][:TARGETPORT], repeatable')
+    .requiredOption('--port <spec>', 'PORT[/TCP|UDP][:TARGETPORT]; repeat for more ports', (v: string, all: string[]) => [...all, v], [])
     .option('--backend <pods>', 'POD[,POD...] (node/pod when a name is on several nodes)')
     .option('--affinity <seconds>', 'ClientIP session affinity timeout')
     .option('-q, --quiet', 'no progress lines')
@@ -118,6 +120,7 @@ export function register(program: Command, exit: (code: number) => void): void {
     );
   svc
     .command('del')
+    .description('delete a service (its ClusterIP is an unrouted address again)')
     .argument('<lab>', 'lab name')
     .argument('<name>', 'service name')
     .option('-q, --quiet', 'no progress lines')
