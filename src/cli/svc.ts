@@ -1,6 +1,8 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { exitCodeFor, LabError } from '../errors.js';
-import { knownLabs } from '../lifecycle/journal.js';
+import { knownLabs, labDir } from '../lifecycle/journal.js';
 import { readLabState, writeLabState, type LabState } from '../lifecycle/labstate.js';
 import type { Lab, Service } from '../topology/model.js';
 import type { ServiceSpec } from '../topology/services-live.js';
@@ -36,11 +38,51 @@ function serviceOf(lab: Lab, name: string): Service {
   return s;
 }
 
+/** Whether a pid is a live process. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One `lab svc` change of a lab at a time: two at once would each write a state missing
+ * the other's service. A lock left by a process that died is taken over.
+ */
+function lock(name: string): () => void {
+  const file = join(labDir(name), 'svc.lock');
+  for (let tries = 0; ; tries++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries) throw e;
+      const holder = Number(readFileSync(file, 'utf8'));
+      if (alive(holder))
+        throw new LabError('E_USAGE', `lab svc in pid ${holder} is changing lab ${name}'s services`, 'run it again once that ends');
+      rmSync(file, { force: true });
+    }
+  }
+}
+
 /**
  * Change a running lab's services: validate the next set (nothing is touched when it is
  * bad), write it into every node's datapath, then into the lab state.
  */
 async function change(name: string, next: (lab: Lab, specs: ServiceSpec[]) => ServiceSpec[], quiet?: boolean): Promise<string> {
+  upState(name);
+  const unlock = lock(name);
+  try {
+    return await changeLocked(name, next, quiet);
+  } finally {
+    unlock();
+  }
+}
+
+async function changeLocked(name: string, next: (lab: Lab, specs: ServiceSpec[]) => ServiceSpec[], quiet?: boolean): Promise<string> {
   const { specOf, validateServices } = await import('../topology/services-live.js');
   const { servicePlan, planIds } = await import('../datapath/kpr/plan.js');
   const { applyServiceChange } = await import('../datapath/kpr/update.js');

@@ -75,7 +75,9 @@ describe('lab svc: services changed on a running lab (socket-LB)', () => {
       ['svc', 'backend', 'del', LAB, 'api', 'client'],
       ['svc', 'del', LAB, 'nope'],
     ];
-    const out = await Promise.all(bad.map((argv) => cli([...argv, '-q'])));
+    // One after another: two changes of one lab at once are refused (the svc lock).
+    const out = [];
+    for (const argv of bad) out.push(await cli([...argv, '-q']));
     expect(out.map((r) => r.code)).toEqual([2, 2, 2, 2, 2, 2]);
     expect(out[1].stderr).toContain("unknown pod 'nope'");
     expect(out[2].stderr).toContain('already a frontend');
