@@ -13,6 +13,7 @@ import * as up from './up.js';
 import * as claims from './claims.js';
 import * as ui from './ui.js';
 import * as report from './report.js';
+import * as svc from './svc.js';
 
 const HELP_AFTER = `
 Exit codes: 0 all checks passed or skipped, 1 a check failed or could not establish its condition
@@ -36,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_AFTER)
     .exitOverride();
-  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity, report])
+  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity, report, svc])
     verb.register(program, exit);
   try {
     await program.parseAsync(argv, { from: 'user' });

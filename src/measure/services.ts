@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MeasureError } from '../errors.js';
 import type { Background, Exec } from '../exec/exec.js';
 import { processStartTime } from '../exec/process.js';
+import { sleep } from '../sleep.js';
 import { HOST_OWNER, type Journal, type JournalEntry } from '../lifecycle/journal.js';
 
 /**
@@ -116,7 +117,8 @@ export async function startServers(
         const ended = bg.done.then((r) => {
           throw new MeasureError(`svcprobe serve in ${p.exec.where} exited ${r.code}: ${r.stderr.trim().slice(0, 200)}`);
         });
-        await Promise.race([listening, ended]);
+        // A guest's process output arrives only when it ends (GuestExec.start): there, its sockets tell.
+        await Promise.race([p.exec.hostPids ? listening : listeningOn(p.exec, p.ports, signal), ended]);
       }),
     );
   } catch (e) {
@@ -124,4 +126,22 @@ export async function startServers(
     throw e;
   }
   return { stop };
+}
+
+/** Resolves once every port ('8080/tcp', '5353/udp') has a listening socket in the exec's namespace (ss). */
+async function listeningOn(exec: Exec, ports: string[], signal?: AbortSignal): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    const r = await exec.run(['ss', '-Hlntu'], { nothrow: true, signal });
+    const local = r.stdout.split('\n').map((l) => l.trim().split(/\s+/));
+    // ss -Hlntu columns: Netid State Recv-Q Send-Q Local:Port Peer:Port
+    const up = (p: string) => {
+      const [port, proto] = p.split('/');
+      return local.some((f) => f[0] === proto && f[4]?.endsWith(`:${port}`));
+    };
+    if (ports.every(up)) return;
+    if (performance.now() > deadline)
+      throw new MeasureError(`svcprobe serve in ${exec.where}: ${ports.filter((p) => !up(p)).join(', ')} not listening after 30 s`);
+    await sleep(delay);
+  }
 }

@@ -18,6 +18,20 @@ export interface Lab {
   /** Services (ClusterIPs load-balanced to pods); empty when the file has none. */
   services: Service[];
   checks: CheckSpec[];
+  /** Map ids of the services' frontends and backends once `lab svc` changed them (src/datapath/kpr/plan.ts). */
+  serviceIds?: ServiceIds;
+}
+
+/** Ids of frontends and backends kept across live service changes, so a map entry never changes meaning. */
+export interface ServiceIds {
+  /** Frontend id by service/family/port/protocol. */
+  frontends: Record<string, number>;
+  /** Backend id by family/address/port. */
+  backends: Record<string, number>;
+  /** Next unused frontend id (ids are never reused: affinity entries carry them). */
+  nextFrontend: number;
+  /** Next unused backend id. */
+  nextBackend: number;
 }
 
 /** A Kubernetes-style service, resolved: its backends name real pods. */

@@ -1,5 +1,5 @@
 import { CommandError } from '../../errors.js';
-import { wrapNetns, type Background, type Exec, type ExecOptions, type ExecResult, type StartOptions } from '../../exec/exec.js';
+import { inCgroup, wrapNetns, type Background, type Exec, type ExecOptions, type ExecResult, type StartOptions } from '../../exec/exec.js';
 import type { Qga } from './qga.js';
 import { sleep } from '../../sleep.js';
 
@@ -73,7 +73,7 @@ export class GuestExec implements Exec {
 
   async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const t0 = performance.now();
-    const pid = await this.spawn(argv, opts.input, opts.needsBpffs);
+    const pid = await this.spawn(inCgroup(argv, opts.cgroup), opts.input, opts.needsBpffs);
     const r = await this.wait(pid, t0, opts.signal);
     if (r.code !== 0 && !opts.nothrow)
       throw new CommandError([...this.wrap(argv, opts.needsBpffs)], r.code, r.stdout, r.stderr, opts.input);
@@ -83,7 +83,7 @@ export class GuestExec implements Exec {
   /** guest-exec keeps a process's output until it ends: onStdout is called once, with all of it. */
   start(argv: readonly string[], opts?: StartOptions): Background {
     const t0 = performance.now();
-    const pidP = this.spawn(argv);
+    const pidP = this.spawn(inCgroup(argv, opts?.cgroup));
     let guestPid = -1;
     const done = pidP.then(async (pid) => {
       guestPid = pid;

@@ -45,6 +45,8 @@ export const GUEST_TOOLS = [
   '/usr/sbin/qemu-ga',
   '/usr/bin/nstat',
   '/usr/bin/sockperf',
+  // kube-proxy-free reads the guest's netfilter rules with it (src/measure/netfilter.ts).
+  '/usr/sbin/nft',
 ];
 
 /** Modules the datapath and the checks use (loaded at boot when the kernel has them as modules). */
@@ -66,6 +68,8 @@ export const GUEST_MODULES = [
   'inet_diag',
   'tcp_diag',
   'udp_diag',
+  // nf_tables (with nfnetlink): without it nft cannot open its netlink socket, and kube-proxy-free cannot read the rules.
+  'nf_tables',
 ];
 
 /** busybox applets the init script and the lab use; no applet shadows a real tool above. */
@@ -102,7 +106,7 @@ mkdir -p /run /tmp /dev/pts
 mount -t tmpfs run /run
 mkdir -p /run/netns /run/qga
 mount -t bpf bpf /sys/fs/bpf
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup || echo 'dpl-init: cannot mount cgroup2 (socket-LB needs it)'
 # The agent first (it needs only the virtio console), the rest while it starts: the
 # lab waits for /run/dpl-ready before it creates anything (bench/boot.ts: ~0.8 s).
 /usr/sbin/modprobe -q -a virtio_pci virtio_console
@@ -185,7 +189,7 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
   if (!busybox) throw new LabError('E_REQUIREMENT', 'busybox is not installed', 'apt-get install busybox-static');
   const bpfObjs = existsSync(input.bpfDir)
     ? readdirSync(input.bpfDir)
-        .filter((f) => f.endsWith('.o') || f === 'nkctl' || f === 'nsconf')
+        .filter((f) => f.endsWith('.o') || f === 'nkctl' || f === 'nsconf' || f === 'svcprobe')
         .map((f) => join(input.bpfDir, f))
     : [];
   // Debian's kernel packages ship no modules.dep (depmod runs at install): make it.

@@ -24,6 +24,8 @@ import { bootVm, runningPid, stopVm, type Accel } from './vm.js';
 
 /** Where the guest sees the lab's BPF objects (copied into its initramfs). */
 export const GUEST_OBJ_DIR = '/opt/dpl/bpf';
+/** Where the guest's /init mounts cgroup v2 (socket-LB's pod cgroups live there). */
+export const GUEST_CGROUP2 = '/sys/fs/cgroup';
 
 /** A user's own bzImage and modules: the release is the modules directory's name. */
 function customKernel(c: NonNullable<Lab['customKernel']>): CachedKernel {
@@ -124,7 +126,8 @@ export class QemuBackend implements Backend {
       modules,
       btf: config.CONFIG_DEBUG_INFO_BTF === 'y',
       bpffs: true, // the guest's /init mounts it
-      cgroup2: undefined, // socket-LB is not wired in guests yet (svcprobe and the pod cgroups are host-only for now)
+      // The guest's /init mounts cgroup v2 here (initramfs.ts), which needs CONFIG_CGROUPS in the guest kernel.
+      cgroup2: config.CONFIG_CGROUPS === 'y' ? GUEST_CGROUP2 : undefined,
     };
   }
 

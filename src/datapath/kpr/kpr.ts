@@ -112,7 +112,7 @@ export function sockLbPins(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
 }
 
 /** Load socket-LB, create the node's and pods' cgroups, attach at the node's, fill the maps. */
-async function deploySockLb(ctx: LabContext, node: LabNode): Promise<void> {
+export async function deploySockLb(ctx: LabContext, node: LabNode): Promise<void> {
   const owner = { backend: ctx.backend.kind, node: node.name };
   const cg = nodeCgroup(ctx, node);
   const pods = node.pods.map((p) => join(cg, p.name));
@@ -138,16 +138,20 @@ async function deploySockLb(ctx: LabContext, node: LabNode): Promise<void> {
   await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
 }
 
-/** kube-proxy's iptables rules in the node's namespace; they go with the namespace. */
-export async function applyIptables(ctx: LabContext, node: LabNode): Promise<void> {
+/**
+ * kube-proxy's iptables rules in the node's namespace; they go with the namespace.
+ * resync: kube-proxy's full resync after `lab svc`, each table rewritten whole (no --noflush;
+ * the lab puts no other rule in a node's nat and filter tables), every family even when empty.
+ */
+export async function applyIptables(ctx: LabContext, node: LabNode, resync = false): Promise<void> {
   const exec = ctx.backend.exec(node.netns);
   const plan = servicePlan(ctx.lab);
   for (const [family, tool] of [
     ['ipv4', 'iptables-restore'],
     ['ipv6', 'ip6tables-restore'],
   ] as const)
-    if (ctx.lab.families.includes(family) && plan.frontends.some((f) => f.family === family))
-      await exec.run([tool, '-w', '--noflush'], { input: kubeProxyRules(plan, family), signal: ctx.signal });
+    if (ctx.lab.families.includes(family) && (resync || plan.frontends.some((f) => f.family === family)))
+      await exec.run([tool, '-w', ...(resync ? [] : ['--noflush'])], { input: kubeProxyRules(plan, family), signal: ctx.signal });
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Lab } from '../../topology/model.js';
+import type { Lab, ServiceIds } from '../../topology/model.js';
 import type { Family, ServiceProtocol } from '../../topology/schema.js';
 
 /** One backend address of a service port: a pod's address in one family and the target port. */
@@ -39,10 +39,15 @@ export interface ServicePlan {
  * distinct (family, address, port), a frontend per (service, family, port). A pod without
  * an address of the frontend's family is left out of that family's backends.
  */
-export function servicePlan(lab: Pick<Lab, 'services' | 'nodes'>): ServicePlan {
+export function servicePlan(lab: Pick<Lab, 'services' | 'nodes' | 'serviceIds'>): ServicePlan {
   const backends = new Map<string, PlanBackend>();
   const frontends: Frontend[] = [];
   const nodePorts = new Map<number, number>();
+  // Ids from the lab's own (after `lab svc`): kept for what stays, fresh ones for what is new.
+  const known = lab.serviceIds;
+  let nextFe = known?.nextFrontend ?? 1;
+  let nextBe = known?.nextBackend ?? 1;
+  const feId = (key: string) => known?.frontends[key] ?? nextFe++;
   for (const s of lab.services)
     for (const family of ['ipv4', 'ipv6'] as const) {
       const vip = family === 'ipv4' ? s.ipv4 : s.ipv6;
@@ -55,14 +60,15 @@ export function servicePlan(lab: Pick<Lab, 'services' | 'nodes'>): ServicePlan {
           const key = `${family}/${addr}/${p.targetPort}`;
           let be = backends.get(key);
           if (!be) {
-            be = { id: backends.size + 1, node: b.node, pod: b.pod, addr, port: p.targetPort, family };
+            be = { id: known?.backends[key] ?? nextBe++, node: b.node, pod: b.pod, addr, port: p.targetPort, family };
             backends.set(key, be);
           }
           return [{ id: be.id, weight: b.weight }];
         });
-        if (p.nodePort) nodePorts.set(frontends.length + 1, p.nodePort);
+        const svcId = feId(frontendKey(s.name, family, p.port, p.protocol));
+        if (p.nodePort) nodePorts.set(svcId, p.nodePort);
         frontends.push({
-          svcId: frontends.length + 1,
+          svcId,
           service: s.name,
           family,
           vip,
@@ -80,4 +86,21 @@ export function servicePlan(lab: Pick<Lab, 'services' | 'nodes'>): ServicePlan {
 /** A frontend's backend slots: each backend id repeated by its weight (a connect picks one slot at random). */
 export function slotsOf(f: Pick<Frontend, 'backends'>): number[] {
   return f.backends.flatMap((b) => Array<number>(b.weight).fill(b.id));
+}
+
+/** A frontend's key among the lab's service ids. */
+export const frontendKey = (service: string, family: Family, port: number, protocol: ServiceProtocol) =>
+  `${service}/${family}/${port}/${protocol}`;
+
+/** The ids a plan gave, to keep them through the next change (never reusing one handed out before). */
+export function planIds(plan: ServicePlan, before?: ServiceIds): ServiceIds {
+  const frontends = Object.fromEntries(plan.frontends.map((f) => [frontendKey(f.service, f.family, f.port, f.protocol), f.svcId]));
+  const backends = Object.fromEntries(plan.backends.map((b) => [`${b.family}/${b.addr}/${b.port}`, b.id]));
+  const max = (xs: number[], floor = 1) => Math.max(floor, ...xs.map((x) => x + 1));
+  return {
+    frontends,
+    backends,
+    nextFrontend: max(Object.values(frontends), before?.nextFrontend),
+    nextBackend: max(Object.values(backends), before?.nextBackend),
+  };
 }
