@@ -42,14 +42,16 @@ export const showLatency = (r: LatencyRun) => `${r.shaper} p50 ${ms(r.p50Us)} p9
 
 /**
  * The verdict: EDT's p99 below HTB's. `error` when a run has too few round trips or its
- * bulk flow stayed well under the limit (no queue at the shaper: nothing to compare).
+ * bulk flow stayed well under the limit (no queue at the shaper: nothing to compare). On an
+ * emulated CPU (TCG) it is not judged: a tail of milliseconds there is the emulator's
+ * scheduling of the guest's vCPU as much as the qdisc's, so the figures are reported only.
  */
 export function judgeLatency(
   edt: LatencyRun,
   htb: LatencyRun,
   limitBps: number,
   timing: Timing,
-): { status: 'pass' | 'fail' | 'error'; reason: string; ratio: number } {
+): { status: 'pass' | 'fail' | 'error' | 'skip'; reason: string; ratio: number } {
   const ratio = Math.round((htb.p99Us / edt.p99Us) * 100) / 100;
   const missing: string[] = [];
   for (const r of [edt, htb]) {
@@ -59,8 +61,13 @@ export function judgeLatency(
       missing.push(`${r.shaper}: the bulk flow moved ${showBps(r.bulkBps)}, under ${AT_LIMIT_SHARE} x its ${showBps(limitBps)} limit`);
   }
   if (missing.length) return { status: 'error', reason: couldNotEstablish(missing.join('; ')), ratio };
-  const tcg = timing === 'emulated' ? ' (emulated CPU: absolute times are TCG)' : '';
-  const summary = `${showLatency(edt)}; ${showLatency(htb)}: HTB/EDT p99 ${ratio}x (seed: ${SEED_P99_RATIO}x)${tcg}`;
+  const summary = `${showLatency(edt)}; ${showLatency(htb)}: HTB/EDT p99 ${ratio}x (seed: ${SEED_P99_RATIO}x)`;
+  if (timing === 'emulated')
+    return {
+      status: 'skip',
+      reason: `not judged on emulated CPUs (TCG): tail latency there is the emulator's as much as the qdisc's; measured ${summary}`,
+      ratio,
+    };
   return edt.p99Us < htb.p99Us
     ? { status: 'pass', reason: summary, ratio }
     : { status: 'fail', reason: `EDT p99 not below HTB's: ${summary}`, ratio };
