@@ -1,8 +1,8 @@
 import { servicePlan } from '../datapath/kpr/plan.js';
 import { serviceAttempts, type SvcAttempt } from '../measure/services.js';
-import { couldNotEstablish, skip, type Check } from './check.js';
+import { couldNotEstablish, type Check } from './check.js';
 import { reachedBy } from './svc-clusterip.js';
-import { backendNames, backendServers, frontendsFor, labelOf, opOf, showAttempts, svcClient } from './svc-common.js';
+import { backendNames, backendServers, frontendsFor, labelOf, opOf, showAttempts, handlingClient } from './svc-common.js';
 
 /** Attempts to one affinity frontend from one client. */
 export interface AffinityRun {
@@ -46,9 +46,8 @@ export const svcAffinity: Check = {
       ? { ok: true }
       : { ok: false, reason: 'the topology has no service with sessionAffinity and two or more backends' },
   async run(ctx, spec) {
-    const client = svcClient(ctx, spec);
-    if (!client) return skip('no pod to connect from');
-    if (client.mode === 'none') return skip(`node ${client.node.name} handles no services (kubeProxy none, or socket-LB unavailable)`);
+    const client = handlingClient(ctx, spec);
+    if ('status' in client) return client;
     const plan = servicePlan(ctx.lab);
     const fronts = frontendsFor(ctx.lab, client, plan).filter((f) => f.affinitySeconds && f.backends.length > 1);
     const servers = await backendServers(ctx, plan);

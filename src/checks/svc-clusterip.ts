@@ -1,7 +1,7 @@
 import { servicePlan, type Frontend } from '../datapath/kpr/plan.js';
 import { serviceAttempts, type SvcAttempt } from '../measure/services.js';
-import { couldNotEstablish, skip, type Check } from './check.js';
-import { backendNames, backendServers, frontendsFor, labelOf, opOf, showAttempt, showAttempts, svcClient } from './svc-common.js';
+import { couldNotEstablish, type Check } from './check.js';
+import { backendNames, backendServers, frontendsFor, labelOf, opOf, showAttempt, showAttempts, handlingClient } from './svc-common.js';
 
 /** What one frontend's attempts showed. */
 export interface FrontendRun {
@@ -70,9 +70,8 @@ export const svcClusterIp: Check = {
   applies: (lab) =>
     lab.services.some((s) => s.backends.length) ? { ok: true } : { ok: false, reason: 'the topology has no service with backends' },
   async run(ctx, spec) {
-    const client = svcClient(ctx, spec);
-    if (!client) return skip('no pod to connect from');
-    if (client.mode === 'none') return skip(`node ${client.node.name} handles no services (kubeProxy none, or socket-LB unavailable)`);
+    const client = handlingClient(ctx, spec);
+    if ('status' in client) return client;
     const plan = servicePlan(ctx.lab);
     const fronts = frontendsFor(ctx.lab, client, plan).filter((f) => f.backends.length);
     const servers = await backendServers(ctx, plan);

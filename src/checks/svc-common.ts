@@ -5,7 +5,7 @@ import type { Exec } from '../exec/exec.js';
 import type { LabContext } from '../lifecycle/context.js';
 import { startServers, type ProbeOp, type SvcAttempt } from '../measure/services.js';
 import type { CheckSpec, Lab, LabNode, Pod } from '../topology/model.js';
-import { pickPod } from './check.js';
+import { pickPod, skip } from './check.js';
 
 /** The pod the service checks connect from, with where its processes run. */
 export interface SvcClient {
@@ -29,6 +29,17 @@ export function svcClient(ctx: LabContext, spec: CheckSpec): SvcClient | undefin
     cgroup: podCgroup(ctx, picked.node, picked.pod),
     mode,
   };
+}
+
+/**
+ * The client of a check that holds under either kubeProxy mode (socket-LB or kube-proxy's rules):
+ * a skip saying why when there is no pod to connect from or its node handles no services.
+ */
+export function handlingClient(ctx: LabContext, spec: CheckSpec): SvcClient | ReturnType<typeof skip> {
+  const client = svcClient(ctx, spec);
+  if (!client) return skip('no pod to connect from');
+  if (client.mode === 'none') return skip(`node ${client.node.name} handles no services (kubeProxy none, or socket-LB unavailable)`);
+  return client;
 }
 
 /** The name a backend's server answers with: node/pod (pod names repeat across nodes). */

@@ -1,7 +1,7 @@
 import { servicePlan } from '../datapath/kpr/plan.js';
 import { serviceAttempts, type ProbeOp, type SvcAttempt } from '../measure/services.js';
-import { couldNotEstablish, skip, type Check } from './check.js';
-import { backendServers, frontendsFor, labelOf, showAttempts, svcClient } from './svc-common.js';
+import { couldNotEstablish, type Check } from './check.js';
+import { backendServers, frontendsFor, labelOf, showAttempts, handlingClient } from './svc-common.js';
 
 /** Attempts of one kind to one frontend, and the address the application should see. */
 export interface PeerRun {
@@ -46,9 +46,8 @@ export const svcGetpeername: Check = {
   applies: (lab) =>
     lab.services.some((s) => s.backends.length) ? { ok: true } : { ok: false, reason: 'the topology has no service with backends' },
   async run(ctx, spec) {
-    const client = svcClient(ctx, spec);
-    if (!client) return skip('no pod to connect from');
-    if (client.mode === 'none') return skip(`node ${client.node.name} handles no services (kubeProxy none, or socket-LB unavailable)`);
+    const client = handlingClient(ctx, spec);
+    if ('status' in client) return client;
     const plan = servicePlan(ctx.lab);
     const fronts = frontendsFor(ctx.lab, client, plan).filter((f) => f.backends.length);
     const servers = await backendServers(ctx, plan);

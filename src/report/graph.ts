@@ -192,3 +192,13 @@ export function topologySvg(g: GraphLayout): string {
     '</svg>',
   ].join('\n');
 }
+
+/** Styles of the topology graph, shared by report.html and the dashboard. */
+export const GRAPH_CSS = `svg text { font: 12px monospace; fill: #222; }
+svg .box rect { fill: #fff; stroke: #555; stroke-width: 1.2; }
+svg .box.node rect { fill: #eef4fb; stroke: #1a4f8b; } svg .box.peer rect { fill: #fdf3e7; stroke: #b26a00; }
+svg .box.pod rect { fill: #f3faf3; stroke: #2e7d32; }
+svg .box .name { font-weight: bold; }
+svg .edge { fill: none; stroke: #777; stroke-width: 1.5; } svg .edge.uplink { stroke: #b26a00; }
+svg .edge.link { stroke: #1a4f8b; stroke-width: 2.5; }
+svg .elabel { fill: #555; font-size: 11px; }`;

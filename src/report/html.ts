@@ -1,7 +1,7 @@
 import type { PageAssets } from './assets.js';
 import { CLIENT_JS } from './client.js';
 import type { ReportCheck, ReportDoc } from './doc.js';
-import { topologyLayout, topologySvg } from './graph.js';
+import { GRAPH_CSS, topologyLayout, topologySvg } from './graph.js';
 import { type Plot, plotsFor } from './plots.js';
 import { barSvg, esc, fmt, thead, tr } from './svg.js';
 
@@ -31,14 +31,7 @@ td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-al
 th { background: #f2f2f2; }
 details { margin: 6px 0; } summary { cursor: pointer; color: #1a4f8b; }
 .topology-wrap, .bars-wrap { overflow-x: auto; }
-svg text { font: 12px monospace; fill: #222; }
-svg .box rect { fill: #fff; stroke: #555; stroke-width: 1.2; }
-svg .box.node rect { fill: #eef4fb; stroke: #1a4f8b; } svg .box.peer rect { fill: #fdf3e7; stroke: #b26a00; }
-svg .box.pod rect { fill: #f3faf3; stroke: #2e7d32; }
-svg .box .name { font-weight: bold; }
-svg .edge { fill: none; stroke: #777; stroke-width: 1.5; } svg .edge.uplink { stroke: #b26a00; }
-svg .edge.link { stroke: #1a4f8b; stroke-width: 2.5; }
-svg .elabel { fill: #555; font-size: 11px; }
+${GRAPH_CSS}
 `;
 
 /** Any metrics value as HTML: tables for lists of records, definition rows for records; plotted series left out. */

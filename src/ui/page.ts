@@ -1,4 +1,5 @@
 import type { PageAssets } from '../report/assets.js';
+import { GRAPH_CSS } from '../report/graph.js';
 
 /** The dashboard page: one HTML file, its scripts inline (uPlot too); everything it shows arrives over /events. */
 export function dashboardHtml(assets: PageAssets): string {
@@ -20,14 +21,7 @@ table { border-collapse: collapse; font-size: 13px; margin: 6px 0; } td, th { bo
 th { background: #f2f2f2; }
 .status-done { color: #2e7d32; } .status-error { color: #c62828; } .status-stopped { color: #777; }
 .graph { overflow-x: auto; }
-svg text { font: 12px monospace; fill: #222; }
-svg .box rect { fill: #fff; stroke: #555; stroke-width: 1.2; }
-svg .box.node rect { fill: #eef4fb; stroke: #1a4f8b; } svg .box.peer rect { fill: #fdf3e7; stroke: #b26a00; }
-svg .box.pod rect { fill: #f3faf3; stroke: #2e7d32; }
-svg .box .name { font-weight: bold; }
-svg .edge { fill: none; stroke: #777; stroke-width: 1.5; } svg .edge.uplink { stroke: #b26a00; }
-svg .edge.link { stroke: #1a4f8b; stroke-width: 2.5; }
-svg .elabel { fill: #555; font-size: 11px; }
+${GRAPH_CSS}
 summary { cursor: pointer; color: #1a4f8b; }
 </style>
 </head>
