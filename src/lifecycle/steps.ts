@@ -48,6 +48,13 @@ export interface Probed {
 export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   if (lab.backend === 'sim')
     throw new LabError('E_USAGE', 'a simulated lab runs in one go: lab up, check and down are for kernel labs', `lab run ${lab.file}`);
+  const simOnly = lab.nodes.find((n) => n.sim)?.sim;
+  if (simOnly)
+    throw new LabError(
+      'E_USAGE',
+      `${simOnly.at}: applies to the simulator only (NIC profiles and congestion control are model settings); this lab's backend is ${lab.backend}`,
+      `lab run ${lab.file} --backend sim, or remove sim: for a kernel run`,
+    );
   ensureFree(lab.name);
   const backend = createBackend(lab.backend);
   const facts = await backend.probe(lab, signal);

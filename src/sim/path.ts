@@ -4,6 +4,8 @@ import { Fifo } from './fifo.js';
 import { type Qdisc, Tbf } from './qdisc.js';
 import type { Rng } from './rng.js';
 import { free, orphan, pktLenOf, setOwner, type Skb, truesizeOf } from './skb.js';
+import type { CcName } from './cc.js';
+import { groSizes, segmentsOf } from './gro.js';
 import { HEADER, TcpSender } from './tcp.js';
 
 /** net.core.netdev_max_backlog default (net/core/net-sysctl / dev.c): skbs one CPU's backlog holds before enqueue_to_backlog drops. */
@@ -26,6 +28,19 @@ export interface PathSpec {
   /** One-way propagation delay, ns. */
   delayNs: number;
   cpu: CpuProfile;
+  /** The sending sockets' congestion control (the pod namespace's net.ipv4.tcp_congestion_control); default reno. */
+  cc?: CcName;
+  /**
+   * The receiving NIC's gro_max_size when the path crosses a wire (lineBps): the GSO skb leaves as MTU
+   * segments and GRO rebuilds packets of up to this size (gro.ts); the receiver's CPU pays per GRO packet.
+   */
+  groMax?: number;
+  /**
+   * The egress NIC's gso_max_size: a pod's skb larger than it is segmented in software on the node
+   * (net/core/dev.c netif_skb_features drops NETIF_F_GSO_MASK past gso_max_size, validate_xmit_skb segments),
+   * so the node's CPU pays for each piece. Undefined: no such limit on the path.
+   */
+  egressGsoMax?: number;
 }
 
 export interface FlowRunSpec {
@@ -51,6 +66,8 @@ export interface FlowRunResult {
   maxLen: number;
   tbfDrops: number;
   backlogDrops: number;
+  /** Packets GRO built at the receiving NIC (0 on a software path). */
+  groPackets: number;
   events: number;
   virtualNs: number;
 }
@@ -73,6 +90,8 @@ class Stage {
     private readonly onStart: (skb: Skb) => void,
     private readonly onDone: (skb: Skb) => void,
     readonly limit = Number.POSITIVE_INFINITY,
+    /** Service time of one skb, ns, when it is not costNs(cost, len) (the receiver after GRO). */
+    private readonly costOf?: (skb: Skb) => number,
   ) {}
   push(skb: Skb): boolean {
     if (this.q.size >= this.limit) return false;
@@ -89,7 +108,7 @@ class Stage {
     this.busy = true;
     this.onStart(skb);
     // +-2% jitter: service times on a real CPU are never identical.
-    const ns = costNs(this.cost, skb.len) * (0.98 + 0.04 * this.rng.float());
+    const ns = (this.costOf ? this.costOf(skb) : costNs(this.cost, skb.len)) * (0.98 + 0.04 * this.rng.float());
     this.cur = skb;
     this.sim.after(ns, this.finish);
   }
@@ -140,6 +159,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     maxLen: 0,
     tbfDrops: 0,
     backlogDrops: 0,
+    groPackets: 0,
     events: 0,
     virtualNs: end,
   };
@@ -151,11 +171,23 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     const s = senders[skb.flow];
     // Loss is noticed about one RTT later (SACK / three duplicate ACKs).
     sim.after(s.srtt ?? path.delayNs * 2 + 100_000, () => {
-      s.lost(skb.payload);
+      s.lost(skb.payload, sim.now);
       trySend(skb.flow);
     });
   };
 
+  /** Across a wire the receiver pays per GRO packet, not per sent skb (a software path hands the GSO skb over whole). */
+  const groCost =
+    path.lineBps && path.groMax
+      ? (skb: Skb) => {
+          let ns = 0;
+          for (const len of groSizes(segmentsOf(skb.payload, mss), HEADER[path.family], path.groMax!)) {
+            ns += costNs(path.cpu.receive, len);
+            out.groPackets++;
+          }
+          return ns;
+        }
+      : undefined;
   const receiver = new Stage(
     sim,
     path.cpu.receive,
@@ -169,9 +201,13 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
       acks.push(sim.now + path.delayNs, skb);
     },
     NETDEV_MAX_BACKLOG,
+    groCost,
   );
   const acks = new DelayLine(sim, (skb) => {
-    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0));
+    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0), sim.now, {
+      delivered: skb.priorDelivered ?? 0,
+      at: skb.priorAt ?? 0,
+    });
     trySend(skb.flow);
   });
   const wire = new DelayLine(sim, (skb) => {
@@ -239,6 +275,13 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
       drain();
     },
     NETDEV_MAX_BACKLOG,
+    path.egressGsoMax
+      ? (skb) => {
+          const cost = path.hostRouting === 'legacy' ? path.cpu.forwardLegacy : path.cpu.forward;
+          const pieces = Math.ceil(skb.len / path.egressGsoMax!);
+          return pieces * cost.perSkbNs + cost.perByteNs * skb.len;
+        }
+      : undefined,
   );
 
   const sending: boolean[] = [];
@@ -250,16 +293,31 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     const len = payload + HEADER[path.family];
     const truesize = truesizeOf(len);
     if (s.blockedBy(payload, truesize)) return;
+    // tcp_pacing_check: a paced socket waits for its hrtimer (one pending wake-up per flow).
+    const txAt = Math.ceil(s.nextTxAt);
+    if (txAt > sim.now) {
+      if (pacedWake[i] !== txAt) {
+        pacedWake[i] = txAt;
+        sim.at(txAt, pacer[i]);
+      }
+      return;
+    }
     sending[i] = true;
-    const seq = s.sent(payload);
+    const priorDelivered = s.delivered;
+    const priorAt = s.sndNxt === s.sndUna ? sim.now : s.deliveredAt;
+    const seq = s.sent(payload, sim.now, len);
     const pktLen = pktLenOf(payload, mss, HEADER[path.family]);
-    const skb: Skb = { len, pktLen, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now };
+    const skb: Skb = { len, pktLen, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now, priorDelivered, priorAt };
     setOwner(skb, s);
     // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
     inCpu[i] = skb;
     sim.after(costNs(path.cpu.send, len) * (0.98 + 0.04 * rng.float()), sent[i]);
   };
   const inCpu: (Skb | undefined)[] = [];
+  const pacedWake: number[] = [];
+  const pacer = Array.from({ length: spec.flows }, (_, i) => () => {
+    if (pacedWake[i] === sim.now) trySend(i);
+  });
   const sent = Array.from({ length: spec.flows }, (_, i) => () => {
     const skb = inCpu[i]!;
     sending[i] = false;
@@ -275,7 +333,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
   });
 
   for (let i = 0; i < spec.flows; i++) {
-    const s = new TcpSender(mss, path.gsoMax);
+    const s = new TcpSender(mss, path.gsoMax, undefined, path.cc ?? 'reno', () => rng.float());
     s.wake = () => trySend(i);
     senders.push(s);
     // Connections start a little apart, as iperf3 -P does.

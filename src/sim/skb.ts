@@ -25,6 +25,9 @@ export interface Skb {
   tstamp?: number;
   /** When TCP sent it (ns): the RTT sample its ACK gives. */
   sentAt?: number;
+  /** The sender's delivered bytes and delivery time when it was sent (tcp_rate_skb_sent: tx.delivered, tx.delivered_mstamp). */
+  priorDelivered?: number;
+  priorAt?: number;
 }
 
 /** A socket's send-side memory: the sum of its owned skbs' truesize (sk_wmem_alloc). */

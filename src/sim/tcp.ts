@@ -1,3 +1,4 @@
+import { type CcName, type CongestionControl, makeCc } from './cc.js';
 import type { Owned } from './skb.js';
 
 /** MAX_TCP_HEADER on x86_64 (include/net/tcp.h: 128 + MAX_HEADER, cache aligned): headroom sk_setup_caps takes off gso_max_size. */
@@ -15,10 +16,11 @@ export const INIT_CWND = 10;
 
 /**
  * The sending side of one TCP connection, in bytes:
- * - cwnd: slow start then additive increase, halved once per loss event (net/ipv4/tcp_cong.c
- *   tcp_reno_cong_avoid; CUBIC's curve is not modelled), grown only while cwnd-limited
- *   (tcp_is_cwnd_limited, RFC 7661), so a TSQ-throttled flow does not inflate it;
- * - pacing rate: mss * cwnd / srtt * 200% in slow start, 120% after (tcp_input.c tcp_update_pacing_rate);
+ * - cwnd: the congestion control module's (cc.ts: Reno, CUBIC, BBR), one loss response per window;
+ *   Reno and CUBIC grow it only while cwnd-limited (tcp_is_cwnd_limited, RFC 7661);
+ * - pacing rate: BBR's own, else cwnd / srtt * 200% in slow start, 120% after (tcp_input.c
+ *   tcp_update_pacing_rate); BBR's socket is paced by TCP itself (nextTxAt: tcp_wstamp_ns);
+ * - delivery rate samples (net/ipv4/tcp_rate.c): each skb carries the delivered count and time at send;
  * - skb size: tcp_tso_autosize (tcp_output.c): min(pacing_rate >> 10, sk_gso_max_size) in whole MSS,
  *   at least tcp_min_tso_segs, where sk_gso_max_size = the device's gso_max_size - 1 - MAX_TCP_HEADER
  *   (net/core/sock.c sk_setup_caps);
@@ -41,6 +43,14 @@ export class TcpSender implements Owned {
   private recoverSeq = -1;
   /** Set by the path: try to send (called after an ACK or a released charge). */
   wake: () => void = () => {};
+  readonly cc: CongestionControl;
+  /** Bytes delivered so far and when the last were (tcp_sock delivered, delivered_mstamp). */
+  delivered = 0;
+  deliveredAt = 0;
+  /** delivered when the current round ends (bbr next_rtt_delivered). */
+  private nextRoundDelivered = 0;
+  /** tcp_wstamp_ns: a paced socket sends its next skb no earlier than this, ns. */
+  nextTxAt = 0;
 
   constructor(
     readonly mss: number,
@@ -48,8 +58,11 @@ export class TcpSender implements Owned {
     readonly gsoMax: number,
     /** sk_sndbuf: bytes TCP may hold unacknowledged (tcp_wmem max). */
     readonly sndbuf = 4 << 20,
+    cc: CcName = 'reno',
+    rand: () => number = () => 0,
   ) {
     this.cwnd = INIT_CWND * mss;
+    this.cc = makeCc(cc, rand, () => this.autosize());
   }
 
   get inflight(): number {
@@ -58,6 +71,8 @@ export class TcpSender implements Owned {
 
   /** sk_pacing_rate, bytes/s (unlimited before the first RTT sample, as tcp_init_sock leaves it). */
   pacingRate(): number {
+    const own = this.cc.pacingRate(this);
+    if (own !== undefined) return own;
     if (!this.srtt) return Number.POSITIVE_INFINITY;
     const gain = this.cwnd < this.ssthresh ? 2 : 1.2;
     return (gain * this.cwnd * 1e9) / this.srtt;
@@ -90,7 +105,14 @@ export class TcpSender implements Owned {
   }
 
   /** Account a sent skb (new data, or lost data sent again); returns its sequence number. */
-  sent(payload: number): number {
+  sent(payload: number, now = 0, len = payload): number {
+    // tcp_rate_skb_sent: with nothing in flight the delivery clock restarts now.
+    if (this.sndNxt === this.sndUna) this.deliveredAt = now;
+    // tcp_update_skb_after_send: a paced socket's next skb waits len / pacing_rate.
+    if (this.cc.paces) {
+      const rate = this.pacingRate();
+      if (Number.isFinite(rate) && rate > 0) this.nextTxAt = Math.max(this.nextTxAt, now) + (len * 1e9) / rate;
+    }
     if (this.lostPending > 0) {
       this.lostPending = Math.max(0, this.lostPending - payload);
       this.retransmits++;
@@ -101,23 +123,35 @@ export class TcpSender implements Owned {
     return seq;
   }
 
-  /** An ACK for `bytes` more, with an RTT sample. */
-  acked(bytes: number, rttNs: number): void {
+  /**
+   * An ACK for `bytes` more, with an RTT sample; `prior` is what the acked skb recorded at send
+   * (tcp_rate.c: delivered and delivered_mstamp), for the delivery rate sample.
+   */
+  acked(bytes: number, rttNs: number, now = 0, prior?: { delivered: number; at: number }): void {
     const cwndLimited = 2 * this.inflight >= this.cwnd;
     this.sndUna = Math.min(this.sndNxt, this.sndUna + bytes);
     this.srtt = this.srtt === undefined ? rttNs : this.srtt + (rttNs - this.srtt) / 8;
-    if (!cwndLimited) return;
-    if (this.cwnd < this.ssthresh) this.cwnd += bytes;
-    else this.cwnd += (this.mss * bytes) / this.cwnd;
+    this.delivered += bytes;
+    this.deliveredAt = now;
+    let rate: number | undefined;
+    let roundStart = false;
+    if (prior) {
+      const interval = now - prior.at;
+      if (interval > 0) rate = ((this.delivered - prior.delivered) * 1e9) / interval;
+      if (prior.delivered >= this.nextRoundDelivered) {
+        this.nextRoundDelivered = this.delivered;
+        roundStart = true;
+      }
+    }
+    this.cc.onAck(this, { now, bytes, rttNs, cwndLimited, rate, roundStart });
   }
 
-  /** A loss detected (SACK/dupacks, one RTT after the drop): halve once per window and resend. */
-  lost(bytes: number): void {
+  /** A loss detected (SACK/dupacks, one RTT after the drop): one response per window, and resend. */
+  lost(bytes: number, now = 0): void {
     this.lostPending += bytes;
     if (this.sndUna <= this.recoverSeq) return;
     this.recoverSeq = this.sndNxt;
-    this.ssthresh = Math.max(this.cwnd / 2, 2 * this.mss);
-    this.cwnd = this.ssthresh;
+    this.cc.onLoss(this, now);
   }
 
   released(): void {

@@ -1,4 +1,4 @@
-import type { CheckId, Datapath, Family, ServiceProtocol } from './schema.js';
+import type { CheckId, Datapath, Family, SIM_CCS, SIM_NICS, ServiceProtocol } from './schema.js';
 
 /** The resolved lab: every default applied, every name and address decided. */
 export interface Lab {
@@ -69,6 +69,9 @@ export interface Addr {
   len: number;
 }
 
+export type SimNic = (typeof SIM_NICS)[number];
+export type SimCc = (typeof SIM_CCS)[number];
+
 export interface LabNode {
   name: string;
   netns: string;
@@ -80,6 +83,8 @@ export interface LabNode {
   gw6?: string;
   pods: Pod[];
   uplink?: Uplink;
+  /** Simulator-only settings (the lab's sim: merged with the node's), and where the file sets them (file:line:col: path). */
+  sim?: { nic?: SimNic; congestionControl?: SimCc; at: string };
 }
 
 export interface Pod {

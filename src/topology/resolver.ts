@@ -1,8 +1,8 @@
 import { dirname, resolve as resolvePath } from 'node:path';
-import type { TopologyIssue } from '../errors.js';
+import { formatIssue, type TopologyIssue } from '../errors.js';
 import { loadCatalogue } from '../kernels/catalogue.js';
 import { pathString, type Loaded, type Result } from './loader.js';
-import { CHECK_IDS, DEFAULT_DATAPATH, LINK_DEV_PREFIX, POD_DEV_PREFIX } from './schema.js';
+import { CHECK_IDS, DEFAULT_DATAPATH, LINK_DEV_PREFIX, POD_DEV_PREFIX, type Topology } from './schema.js';
 import { contains, formatAddr, formatPrefix, nthAddr, overlaps, parseAddr, parsePrefix, prefixSize, type Prefix } from './ip.js';
 import { parseBandwidth } from '../datapath/bwm/quantity.js';
 import { resolveServices } from './services.js';
@@ -209,6 +209,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       gw6: p6 && nthAddr(p6, 1),
       pods,
       uplink,
+      sim: simOf(file, locate, t.sim, n.sim, i),
     };
   });
 
@@ -332,4 +333,11 @@ function bandwidthRules(
 function pair<K1 extends string, K2 extends string>(p: Prefix | undefined, k1: K1, k2: K2): Partial<Record<K1 | K2, Addr>> {
   if (!p) return {};
   return { [k1]: { addr: nthAddr(p, 1)!, len: p.len }, [k2]: { addr: nthAddr(p, 2)!, len: p.len } } as Partial<Record<K1 | K2, Addr>>;
+}
+
+/** A node's simulator settings: the lab's, overridden by the node's; `at` names the place in the file for a refusal. */
+function simOf(file: string, locate: Loaded['locate'], lab: Topology['sim'], node: Topology['sim'], i: number): LabNode['sim'] {
+  if (!lab && !node) return undefined;
+  const path = node ? ['nodes', i, 'sim'] : ['sim'];
+  return { ...lab, ...node, at: formatIssue({ file, ...locate(path), path: pathString(path), message: '' }).replace(/: $/, '') };
 }

@@ -150,6 +150,21 @@ export const UplinkSchema = z
   })
   .strict();
 
+/** NIC profiles and congestion control modules the simulator has (src/sim/devices.ts, src/sim/cc.ts). */
+export const SIM_NICS = ['veth', 'virtio', 'mlx5-cx6dx', 'ice-e810'] as const;
+export const SIM_CCS = ['reno', 'cubic', 'bbr'] as const;
+
+export const SimNodeSchema = z
+  .object({
+    nic: oneOf(SIM_NICS, 'nic profile')
+      .optional()
+      .describe("the uplink's device model: veth (default), virtio, mlx5-cx6dx, ice-e810 (100G)"),
+    congestionControl: oneOf(SIM_CCS, 'congestion control')
+      .optional()
+      .describe("the pods' net.ipv4.tcp_congestion_control (default bbr: new namespaces inherit the host's, bbr on the build machine)"),
+  })
+  .strict();
+
 export const NodeSchema = z
   .object({
     name: name('node name', IFNAMSIZ_MAX - LINK_DEV_PREFIX.length),
@@ -158,6 +173,7 @@ export const NodeSchema = z
     pods: z.array(PodSchema).default([]),
     uplink: UplinkSchema.optional(),
     datapath: DatapathSchema.partial().optional().describe('overrides the lab datapath for this node'),
+    sim: SimNodeSchema.optional().describe('simulator only (backend sim): this node as the model runs it'),
   })
   .strict();
 
@@ -289,6 +305,7 @@ export const TopologySchema = z
     links: z.array(LinkSchema).default([]),
     services: z.array(ServiceSchema).default([]).describe('Kubernetes-style services: ClusterIPs load-balanced to pods'),
     checks: z.array(CheckRefSchema).optional().describe('checks to run (default: all)'),
+    sim: SimNodeSchema.optional().describe("simulator only (backend sim): every node's default, nodes[].sim overrides"),
   })
   .strict();
 

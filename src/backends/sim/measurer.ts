@@ -48,13 +48,14 @@ export class SimMeasurer implements Measurer {
     const samples = spec.sample ? r.samples : [];
     for (const s of samples) spec.onSample?.(s);
     const tbf = path.tbf ? `tbf ${(path.tbf.rateBps / 1e6).toFixed(1)} Mbit/s` : 'no qdisc (noqueue)';
+    const nic = path.lineBps ? `, ${path.lineBps / 1e9} Gbit/s wire, ${r.groPackets} GRO packets at gro_max_size ${path.groMax}` : '';
     return {
       bitsPerSecond: r.bitsPerSecond,
       retransmits: r.retransmits,
       samples,
       evidence: [
         `simulated ${spec.seconds} s ${path.family} flow ${spec.from.where} -> ${spec.to.where} (${spec.addr}): ` +
-          `${(r.bitsPerSecond / 1e6).toFixed(1)} Mbit/s, ${path.hostRouting} host routing, ${tbf}, gso ${path.gsoMax}, ` +
+          `${(r.bitsPerSecond / 1e6).toFixed(1)} Mbit/s, ${path.cc}, ${path.hostRouting} host routing, ${tbf}${nic}, gso ${path.gsoMax}, ` +
           `${r.skbs} skbs (max ${r.maxLen} B), drops tbf ${r.tbfDrops} backlog ${r.backlogDrops}, retransmits ${r.retransmits}, ${r.events} events`,
       ],
     };
@@ -77,6 +78,9 @@ export class SimMeasurer implements Measurer {
       // wiring.ts tbfBatch: burst 64kb latency 50ms.
       if (bps) tbf = { rateBps: bps, burst: 65536, latencyNs: 50e6 };
     }
+    // Toward the peer the flow crosses the uplink: a NIC profile's wire rate and the peer's GRO.
+    const nic = peer && u ? this.m.device(node.netns, u.nodeDev) : undefined;
+    const rx = peer && u ? this.m.device(peer.netns, u.peerDev) : undefined;
     return {
       family,
       gsoMax: dev.gsoFor(family),
@@ -84,6 +88,10 @@ export class SimMeasurer implements Measurer {
       hostRouting: this.m.hostRouting.get(node.name)!,
       tbf,
       delayNs: 20_000,
+      cc: this.m.congestionControl(node),
+      lineBps: nic?.profile.lineBps,
+      egressGsoMax: nic?.profile.lineBps ? nic.gsoFor(family) : undefined,
+      groMax: rx?.profile.lineBps ? (family === 'ipv4' ? rx.groIpv4MaxSize : rx.groMaxSize) : undefined,
     };
   }
 

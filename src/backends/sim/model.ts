@@ -5,9 +5,10 @@ import { decisionOf } from '../../datapath/feature.js';
 import type { HostRoutingMode } from '../../datapath/host-routing/host-routing.js';
 import type { BigCounts } from '../../measure/bigcount.js';
 import type { BottleneckChange } from '../../measure/bottleneck.js';
-import type { Lab } from '../../topology/model.js';
-import { CALIBRATED_2VCPU, type CpuProfile } from '../../sim/cpu.js';
-import { PROFILES, SimDevice } from '../../sim/devices.js';
+import type { Lab, LabNode, SimNic } from '../../topology/model.js';
+import type { CcName } from '../../sim/cc.js';
+import { CALIBRATED_2VCPU, type CpuProfile, FAST_HOST } from '../../sim/cpu.js';
+import { type DeviceProfile, PROFILES, SimDevice } from '../../sim/devices.js';
 import { Rng } from '../../sim/rng.js';
 
 /**
@@ -27,7 +28,11 @@ export class SimLab {
   virtualNs = 0;
   /** Events the engine ran so far. */
   events = 0;
-  readonly cpu: CpuProfile = CALIBRATED_2VCPU;
+  /**
+   * The calibrated 2-vCPU profile, unless a node has a 100G NIC profile: a host with such a NIC is not this
+   * build machine, and its per-skb costs (FAST_HOST) let the wire be the limit.
+   */
+  readonly cpu: CpuProfile;
 
   constructor(
     readonly lab: Lab,
@@ -35,9 +40,10 @@ export class SimLab {
     readonly seed: number,
   ) {
     this.rng = new Rng(seed);
+    this.cpu = lab.nodes.some((n) => nicProfile(n).lineBps) ? FAST_HOST : CALIBRATED_2VCPU;
     let ifindex = 2;
-    const add = (netns: string, name: string) => {
-      const d = new SimDevice(netns, name, PROFILES.veth, ifindex++);
+    const add = (netns: string, name: string, profile: DeviceProfile = PROFILES.veth) => {
+      const d = new SimDevice(netns, name, profile, ifindex++);
       const list = this.devices.get(netns) ?? [];
       list.push(d);
       this.devices.set(netns, list);
@@ -49,7 +55,9 @@ export class SimLab {
       for (const pod of node.pods) devs.push(add(node.netns, pod.hostDev), add(pod.netns, pod.dev));
       if (node.uplink) {
         const peer = lab.peers.find((p) => p.node === node.name)!;
-        devs.push(add(node.netns, node.uplink.nodeDev), add(peer.netns, node.uplink.peerDev));
+        // A NIC profile is the uplink on both ends: the node's NIC and the peer's, back to back.
+        const nic = nicProfile(node);
+        devs.push(add(node.netns, node.uplink.nodeDev, nic), add(peer.netns, node.uplink.peerDev, nic));
       }
       for (const l of lab.links) {
         if (l.a === node.name) devs.push(add(node.netns, l.devA));
@@ -61,7 +69,23 @@ export class SimLab {
     }
   }
 
+  /** The pods' congestion control on a node: its sim setting, else bbr (tcp_sk_init: a new namespace takes init_net's, bbr here). */
+  congestionControl(node: LabNode): CcName {
+    return node.sim?.congestionControl ?? 'bbr';
+  }
+
   device(netns: string, dev: string): SimDevice | undefined {
     return this.devices.get(netns)?.find((d) => d.name === dev);
   }
 }
+
+/** The device model of a topology's `sim.nic` name. */
+const NIC_PROFILES: Record<SimNic, DeviceProfile> = {
+  veth: PROFILES.veth,
+  virtio: PROFILES['virtio-net'],
+  'mlx5-cx6dx': PROFILES.mlx5,
+  'ice-e810': PROFILES.ice,
+};
+
+/** A node's uplink device model (veth when the topology names none). */
+export const nicProfile = (node: LabNode): DeviceProfile => NIC_PROFILES[node.sim?.nic ?? 'veth'];
