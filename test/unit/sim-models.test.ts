@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimLab } from '../../src/backends/sim/model.js';
+import { runSimulated } from '../../src/backends/sim/run.js';
 import { formatIssue, LabError } from '../../src/errors.js';
 import { probe } from '../../src/lifecycle/steps.js';
 import { loadTopologyFile } from '../../src/topology/loader.js';
@@ -327,4 +328,22 @@ describe('NIC profiles and congestion control from the topology (sim:)', () => {
         expect.stringMatching(/sim-100g\.yaml:\d+:\d+: nodes\[1\]\.sim\.nic: unknown nic profile 'cx7'/),
       ]);
   });
+});
+
+describe('1000 nodes in the simulator', () => {
+  it('topologies/sim-1000.yaml resolves and tso-probe reads every modelled device', async () => {
+    const loaded = await loadTopologyFile(join(import.meta.dirname, '../../topologies/sim-1000.yaml'));
+    if (!loaded.ok) throw new LabError('E_INTERNAL', JSON.stringify(loaded.errors.slice(0, 2)));
+    const lab = resolve(loaded.value);
+    if (!lab.ok) throw new LabError('E_INTERNAL', JSON.stringify(lab.errors.slice(0, 2)));
+    expect(lab.value.nodes).toHaveLength(1000);
+    const dir = mkdtempSync(join(tmpdir(), 'sim-1000-'));
+    process.env.DPL_SIM_STATE_DIR = join(dir, 'state');
+    const run = await runSimulated({ ...lab.value, name: 'sim1kt' }, { only: ['tso-probe'], reportDir: dir });
+    delete process.env.DPL_SIM_STATE_DIR;
+    const [r] = run.results;
+    expect(r.status).toBe('pass');
+    // 1001 pods (two on n1) x 2 ends, 999 links x 2 ends, the uplink's 2 ends.
+    expect((r.metrics.devices as unknown[]).length).toBe(1001 * 2 + 999 * 2 + 2);
+  }, 60_000);
 });

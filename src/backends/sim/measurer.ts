@@ -9,7 +9,7 @@ import type { LinkFacts } from '../../measure/links.js';
 import type { BigCounterHandle, BottleneckHandle, Measurer } from '../../measure/measurer.js';
 import { type RunFlowsPath, simulateFlow } from './flows.js';
 import type { SimLab } from './model.js';
-import { planRoutes } from '../../topology/routes.js';
+import { parts as labParts } from '../../topology/routes.js';
 import type { Lab, LabNode } from '../../topology/model.js';
 
 const zero = (): BigCounts => ({ v4Big: 0, v6Big: 0, v4All: 0, v6All: 0 });
@@ -101,17 +101,37 @@ export class SimMeasurer implements Measurer {
    * without one the source node has no route: ENETUNREACH.
    */
   async tcpConnectAll(from: Exec, addrs: readonly string[]): Promise<ConnectResult[]> {
-    const lab = this.m.lab;
-    const src = lab.nodes.find((n) => n.pods.some((p) => p.netns === from.where));
-    const parts = planRoutes(lab).parts;
-    const partOf = (node: string) => parts.findIndex((p) => p.includes(node));
+    const { owner, part, srcOf } = this.plan();
+    const src = srcOf.get(from.where);
     return addrs.map((addr) => {
-      const dst = ownerOf(lab, addr);
+      const dst = owner.get(addr);
       if (!src || !dst) return { outcome: 'unreachable', errno: 'ENETUNREACH', ms: 0, detail: `simulated: no route to ${addr}` };
-      if (partOf(src.name) !== partOf(dst))
-        return { outcome: 'unreachable', errno: 'ENETUNREACH', ms: 0, detail: `simulated: ${src.name} has no route to ${dst} (${addr})` };
+      if (part.get(src) !== part.get(dst))
+        return { outcome: 'unreachable', errno: 'ENETUNREACH', ms: 0, detail: `simulated: ${src} has no route to ${dst} (${addr})` };
       return { outcome: 'refused', errno: 'ECONNREFUSED', ms: 0, detail: `simulated: RST from ${addr} (closed port, node ${dst})` };
     });
+  }
+
+  /** The routing plan's connected parts and who owns each address, once per lab (a 1000-node matrix asks a million times). */
+  private planned?: { owner: Map<string, string>; part: Map<string, number>; srcOf: Map<string, string> };
+  private plan() {
+    if (this.planned) return this.planned;
+    const lab = this.m.lab;
+    const part = new Map<string, number>();
+    labParts(lab).forEach((p, i) => {
+      for (const node of p) part.set(node, i);
+    });
+    const owner = new Map<string, string>();
+    const srcOf = new Map<string, string>();
+    for (const n of lab.nodes) {
+      for (const p of n.pods) {
+        srcOf.set(p.netns, n.name);
+        for (const a of [p.ipv4, p.ipv6]) if (a) owner.set(a, n.name);
+      }
+      for (const a of [n.uplink?.peer4?.addr, n.uplink?.peer6?.addr]) if (a) owner.set(a, n.name);
+    }
+    this.planned = { owner, part, srcOf };
+    return this.planned;
   }
 
   bottleneck(_lab: Lab, node: LabNode): BottleneckHandle | undefined {
@@ -172,13 +192,4 @@ export class SimMeasurer implements Measurer {
       },
     };
   }
-}
-
-/** The node an address belongs to: a pod's node, or the node a peer hangs off. */
-function ownerOf(lab: Lab, addr: string): string | undefined {
-  for (const n of lab.nodes) {
-    if (n.pods.some((p) => p.ipv4 === addr || p.ipv6 === addr)) return n.name;
-    if (n.uplink && (n.uplink.peer4?.addr === addr || n.uplink.peer6?.addr === addr)) return n.name;
-  }
-  return undefined;
 }

@@ -24,6 +24,24 @@ const UNMODELLED: Partial<Record<CheckId, string>> = {
   netkit: 'the model runs no BPF programs, so netkit peer hooks and their policy have nothing to judge (pods are modelled as veth)',
   'netkit-throughput':
     'netkit and veth differ in the kernel by one backlog hop and its CPU cost; the model has no netkit path yet, so it predicts no ratio',
+  ...Object.fromEntries(
+    (['svc-clusterip', 'svc-getpeername', 'svc-no-backend', 'svc-affinity', 'svc-backend-removal'] as const).map((id) => [
+      id,
+      'no socket-LB model yet (the connect-time lookup of cgroup/connect4 and its reverse for getpeername); ' +
+        'the check probes services with measure/services.ts serviceAttempts, which the Measurer seam does not carry',
+    ]),
+  ),
+  'svc-backpressure':
+    'no socket-LB or iptables DNAT model on the flow path yet; the check runs bulkFlow and Bottleneck directly, not through the Measurer',
+  'kube-proxy-free':
+    "no netfilter model: the check reads the nodes' iptables/nft rules (measure/netfilter.ts), which the model has none of",
+  'bwm-rate':
+    'no EDT stamping model on the flow path yet (the fq + horizon model exists in src/sim/qdisc.ts); the check reads the BPF ' +
+    'EDT counters and the uplink qdisc directly, not through the Measurer',
+  'bwm-latency':
+    'no request/response latency model (the htb class and fq models exist in src/sim); the check runs requestResponse and ' +
+    'the shaper swap directly, not through the Measurer',
+  'bwm-horizon': 'no UDP sender model (the fq horizon drop exists in src/sim/qdisc.ts); the check runs udpFlow directly',
 };
 
 export interface SimRun {
