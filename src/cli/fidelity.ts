@@ -48,6 +48,10 @@ export async function fidelityCommand(file: string, opts: FidelityOptions): Prom
   const out = { lab: lab.name, backend: lab.backend, model: MODEL_VERSION, seed: opts.seed ?? 1, ...f };
   await mkdir(base, { recursive: true });
   await writeFile(join(base, 'fidelity.json'), `${JSON.stringify(out, null, 2)}\n`);
+  // The kernel's report.html again, with the prediction beside each measurement.
+  const { fidelitySection, writeReportHtml } = await import('../sim/report-html.js');
+  const kernelDir = join(base, 'kernel');
+  await writeReportHtml(join(kernelDir, 'report.json'), join(kernelDir, 'report.html'), [fidelitySection(f, MODEL_VERSION)]);
   if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   else {
     const v = table(
@@ -65,7 +69,8 @@ export async function fidelityCommand(file: string, opts: FidelityOptions): Prom
       ]),
     );
     process.stdout.write(
-      `\nfidelity: ${lab.backend} kernel vs ${MODEL_VERSION}\n${v}\n\n${m}\n\nfidelity: ${join(base, 'fidelity.json')}\n`,
+      `\nfidelity: ${lab.backend} kernel vs ${MODEL_VERSION}\n${v}\n\n${m}\n\nfidelity: ${join(base, 'fidelity.json')}\n` +
+        `          ${join(kernelDir, 'report.html')} (section Fidelity)\n`,
     );
   }
   if (f.verdicts.some((x) => !x.agree)) return EXIT.checkFailed;

@@ -15,6 +15,8 @@ export async function simCommand(
   progress(`simulating ${lab.name} (${MODEL_VERSION}, seed ${opts.seed ?? 1}): nothing is created on this machine`);
   const run = await runSimulated(lab, { only: opts.only, reportDir: opts.reportDir, seed: opts.seed, progress }).finally(progress.end);
   process.stdout.write(`\nsimulated (${MODEL_VERSION}); TIME is virtual\n${checksTable(run.results)}\n`);
-  process.stdout.write(`\nreports: ${run.reportDir}/report.json\n         ${run.reportDir}/junit.xml\n`);
+  process.stdout.write(
+    `\nreports: ${run.reportDir}/report.json\n         ${run.reportDir}/junit.xml\n         ${run.reportDir}/report.html\n`,
+  );
   return run.results.some((r) => r.status === 'fail' || r.status === 'error') ? EXIT.checkFailed : EXIT.ok;
 }

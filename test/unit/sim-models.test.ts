@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SimLab } from '../../src/backends/sim/model.js';
 import { runSimulated } from '../../src/backends/sim/run.js';
 import { formatIssue, LabError } from '../../src/errors.js';
+import { compare } from '../../src/sim/fidelity.js';
+import { fidelitySection, simulatedSection } from '../../src/sim/report-html.js';
 import { probe } from '../../src/lifecycle/steps.js';
 import { loadTopologyFile } from '../../src/topology/loader.js';
 import { resolve } from '../../src/topology/resolver.js';
@@ -346,4 +348,27 @@ describe('1000 nodes in the simulator', () => {
     // 1001 pods (two on n1) x 2 ends, 999 links x 2 ends, the uplink's 2 ends.
     expect((r.metrics.devices as unknown[]).length).toBe(1001 * 2 + 999 * 2 + 2);
   }, 60_000);
+});
+
+describe('report.html for the simulator', () => {
+  it('marks a page as simulated, with model, seed and virtual time', () => {
+    const s = simulatedSection({ model: 'dpl-sim/x', seed: 7, cpu: 'fast-host', virtualMs: 1234, events: 99 });
+    expect(s.html).toContain("Simulated: these results are the model's predictions");
+    expect(s.html).toContain('<td>dpl-sim/x</td><td>7</td><td>fast-host</td><td>1234 ms</td><td>99</td>');
+  });
+  it('the fidelity section sets prediction beside measurement and flags a verdict that differs', () => {
+    const f = compare(
+      [{ id: 'backpressure', title: 't', status: 'pass', reason: '', metrics: { bpf: { mbps: 180 } }, evidence: [], ms: 0 }],
+      [{ id: 'backpressure', title: 't', status: 'fail', reason: '', metrics: { bpf: { mbps: 198 } }, evidence: [], ms: 0 }],
+    );
+    const s = fidelitySection(f, 'dpl-sim/x');
+    expect(s.html).toContain('<tr class="disagree"><td>backpressure</td><td>pass</td><td>fail</td><td>NO</td></tr>');
+    expect(s.html).toContain('<td>backpressure</td><td>bpf.mbps</td><td>180</td><td>198</td><td>10.0%</td>');
+    // A check only the kernel ran does not agree either.
+    const one = fidelitySection(
+      compare([{ id: 'bigtcp', title: '', status: 'pass', reason: '', metrics: {}, evidence: [], ms: 0 }], []),
+      'm',
+    );
+    expect(one.html).toContain('<td>bigtcp</td><td>pass</td><td>-</td><td>NO</td>');
+  });
 });

@@ -10,6 +10,7 @@ import { Journal, knownLabs, labDir } from '../../lifecycle/journal.js';
 import { runChecks } from '../../lifecycle/steps.js';
 import { reportJson } from '../../report/files.js';
 import { junitXml } from '../../report/junit.js';
+import { simulatedSection, writeReportHtml } from '../../sim/report-html.js';
 import { MODEL_VERSION } from '../../sim/version.js';
 import type { Lab } from '../../topology/model.js';
 import type { CheckId } from '../../topology/schema.js';
@@ -120,6 +121,8 @@ export async function runSimulated(
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(join(dir, 'junit.xml'), junitXml(`${lab.name} (simulated)`, results));
+    // report.html through the same page code as a kernel run, marked as a prediction.
+    await writeReportHtml(join(dir, 'report.json'), join(dir, 'report.html'), [simulatedSection(report.simulated)]);
     return { results, report, reportDir: dir };
   } finally {
     if (journal) {
