@@ -4,9 +4,11 @@
  * beside a baseline in the same process: the bare engine running as many no-op events
  * (a ring of timers, each rescheduling itself). The ratio says what the models cost on
  * top of the event queue.
- *   node dist/bench/sim.js [--seconds 10] [--flows 4] [--repeat 3]
+ *   node dist/bench/sim.js [--seconds 10] [--flows 4] [--repeat 3] [--cc bbr|cubic|reno]
  */
 import { parseArgs } from 'node:util';
+import { LabError } from '../src/errors.js';
+import { CC_NAMES, type CcName } from '../src/sim/cc.js';
 import { FAST_HOST } from '../src/sim/cpu.js';
 import { PROFILES } from '../src/sim/devices.js';
 import { Engine } from '../src/sim/engine.js';
@@ -18,8 +20,11 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     flows: { type: 'string', default: '4' },
     repeat: { type: 'string', default: '3' },
+    cc: { type: 'string', default: 'bbr' },
   },
 });
+const cc = values.cc as CcName;
+if (!CC_NAMES.includes(cc)) throw new LabError('E_USAGE', `--cc takes ${CC_NAMES.join(', ')}`);
 const seconds = Number(values.seconds);
 const flows = Number(values.flows);
 const repeat = Number(values.repeat);
@@ -45,6 +50,7 @@ function model() {
         lineBps: PROFILES.mlx5.lineBps,
         delayNs: 10_000,
         cpu: FAST_HOST,
+        cc,
       },
       flows,
       seconds,
@@ -75,7 +81,7 @@ const mRate = m.events / (m.ms / 1000);
 const bRate = b.events / (b.ms / 1000);
 const perCpu = (x: { events: number; cpuMs: number }) => `${(x.events / x.cpuMs / 1000).toFixed(2)} M events per CPU-second`;
 process.stdout.write(
-  `model:    ${seconds} s virtual, ${flows} flows at ${m.gbps.toFixed(2)} Gbit/s, ${m.skbs} skbs, ${m.events} events in ${m.ms.toFixed(0)} ms wall: ${(mRate / 1e6).toFixed(2)} M events/s (${perCpu(m)})\n` +
+  `model:    ${seconds} s virtual, ${flows} ${cc} flows at ${m.gbps.toFixed(2)} Gbit/s, ${m.skbs} skbs, ${m.events} events in ${m.ms.toFixed(0)} ms wall: ${(mRate / 1e6).toFixed(2)} M events/s (${perCpu(m)})\n` +
     `baseline: the bare engine, ${b.events} no-op events in ${b.ms.toFixed(0)} ms: ${(bRate / 1e6).toFixed(2)} M events/s (${perCpu(b)})\n` +
     `ratio:    model / baseline events/s = ${(mRate / bRate).toFixed(2)}; virtual / wall time = ${((seconds * 1000) / m.ms).toFixed(1)}x (best of ${repeat})\n`,
 );
