@@ -314,6 +314,26 @@ describe('NIC profiles and congestion control from the topology (sim:)', () => {
     expect(m.cpu.name).toBe('fast-host');
     expect([m.congestionControl(n1), m.congestionControl(n2)]).toEqual(['bbr', 'cubic']);
   });
+  it('sim-100g: bigtcp across the mlx5 wire stays under 100 Gbit/s with BIG TCP on and off', async () => {
+    const lab = await load();
+    if (!lab.ok) throw new LabError('E_INTERNAL', JSON.stringify(lab.errors));
+    const dir = mkdtempSync(join(tmpdir(), 'sim-100g-'));
+    process.env.DPL_SIM_STATE_DIR = join(dir, 'state');
+    const run = await runSimulated(
+      { ...lab.value, name: 'sim100gt', families: ['ipv4'], checks: [{ id: 'bigtcp', seconds: 1 }] },
+      { only: ['bigtcp'], reportDir: dir },
+    );
+    delete process.env.DPL_SIM_STATE_DIR;
+    const [r] = run.results;
+    expect(r.status, r.reason).toBe('pass');
+    const runs = (r.metrics as { runs: { family: string; bigTcp: string; mbps: number }[] }).runs;
+    expect(runs.map((x) => `${x.family} ${x.bigTcp}`)).toEqual(['ipv4 on', 'ipv4 off']);
+    // The wire is the limit: 100 Gbit/s less the headers of every segment (66 B per 1448 of payload: at most 95.6%).
+    for (const x of runs) {
+      expect(x.mbps).toBeGreaterThan(85_000);
+      expect(x.mbps).toBeLessThanOrEqual(95_640);
+    }
+  }, 60_000);
   it('a kernel backend refuses sim: with the place in the file (exit 2, before anything is created)', async () => {
     const lab = await load((s) => s.replace('backend: sim', 'backend: local'));
     if (!lab.ok) throw new LabError('E_INTERNAL', JSON.stringify(lab.errors));
