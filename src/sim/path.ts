@@ -1,6 +1,7 @@
 import { type CpuProfile, type StageCost, costNs } from './cpu.js';
 import { Engine } from './engine.js';
 import { Fifo } from './fifo.js';
+import { Htb } from './htb.js';
 import { type Qdisc, Tbf } from './qdisc.js';
 import type { Rng } from './rng.js';
 import { free, orphan, pktLenOf, setOwner, type Skb, truesizeOf } from './skb.js';
@@ -23,6 +24,11 @@ export interface PathSpec {
   hostRouting: HostRoutingModel;
   /** The node's egress qdisc toward the receiver; undefined: noqueue (a veth's default), straight on. */
   tbf?: { rateBps: number; burst: number; latencyNs: number };
+  /**
+   * An htb instead of the tbf (the bandwidth manager's htb control: a class per flow, classified as
+   * htb_classify does by skb->priority): the root at rootBps, flow i in classes[i]. Rates in bit/s.
+   */
+  htb?: { rootBps: number; burst: number; classes: { rateBps: number; ceilBps?: number }[] };
   /** Wire rate after the qdisc (a NIC), bit/s; undefined: a software device. */
   lineBps?: number;
   /** One-way propagation delay, ns. */
@@ -56,6 +62,8 @@ export interface FlowRunSpec {
 /** What a simulated bulk flow showed. */
 export interface FlowRunResult {
   bitsPerSecond: number;
+  /** Goodput of each flow, bit/s. */
+  flowBps: number[];
   retransmits: number;
   /** ms since the first sample; wmem summed over the senders; backlog of the qdisc. */
   samples: { t: number; wmem: number; backlog: number }[];
@@ -152,6 +160,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
   const senders: TcpSender[] = [];
   const out: FlowRunResult = {
     bitsPerSecond: 0,
+    flowBps: [],
     retransmits: 0,
     samples: [],
     skbs: 0,
@@ -164,7 +173,17 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     virtualNs: end,
   };
   let delivered = 0;
-  const qdisc: Qdisc | undefined = path.tbf ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs) : undefined;
+  const perFlow = new Array<number>(spec.flows).fill(0);
+  const qdisc: Qdisc | undefined = path.htb
+    ? new Htb(
+        path.htb.rootBps / 8,
+        path.htb.burst,
+        path.htb.classes.map((c) => ({ rate: c.rateBps / 8, ceil: (c.ceilBps ?? c.rateBps) / 8, burst: path.htb!.burst })),
+        (skb) => skb.flow,
+      )
+    : path.tbf
+      ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs)
+      : undefined;
 
   const lose = (skb: Skb) => {
     free(skb);
@@ -196,7 +215,10 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     (skb) => {
       // Delivered: free (already orphaned) and ACK; the ACK travels back with the propagation delay.
       const t0 = skb.sentAt ?? 0;
-      if (sim.now <= end) delivered += skb.payload;
+      if (sim.now <= end) {
+        delivered += skb.payload;
+        perFlow[skb.flow] += skb.payload;
+      }
       skb.sentAt = t0;
       acks.push(sim.now + path.delayNs, skb);
     },
@@ -350,6 +372,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
   }
   sim.run(end);
   out.bitsPerSecond = (delivered * 8) / spec.seconds;
+  out.flowBps = perFlow.map((b) => (b * 8) / spec.seconds);
   out.retransmits = senders.reduce((a, s) => a + s.retransmits, 0);
   out.tbfDrops = qdisc?.drops ?? 0;
   out.events = sim.events;

@@ -13,6 +13,9 @@ import { resolve } from '../../src/topology/resolver.js';
 import { Bbr, CUBIC_BETA, type CcSocket, Cubic, cubicK, cubicW, Reno } from '../../src/sim/cc.js';
 import { groSizes, segmentsOf } from '../../src/sim/gro.js';
 import { Htb } from '../../src/sim/htb.js';
+import { type PathSpec, runFlows } from '../../src/sim/path.js';
+import { CALIBRATED_2VCPU } from '../../src/sim/cpu.js';
+import { Rng } from '../../src/sim/rng.js';
 import type { Skb } from '../../src/sim/skb.js';
 
 const MSS = 1000;
@@ -390,5 +393,42 @@ describe('report.html for the simulator', () => {
       'm',
     );
     expect(one.html).toContain('<td>bigtcp</td><td>pass</td><td>-</td><td>NO</td>');
+  });
+});
+
+describe('htb on the flow path (the bandwidth manager htb control)', () => {
+  const path = (classes: { rateBps: number; ceilBps?: number }[], cc: 'cubic' | 'bbr'): PathSpec => ({
+    family: 'ipv4',
+    gsoMax: 65536,
+    mtu: 1500,
+    hostRouting: 'bpf',
+    htb: { rootBps: 300e6, burst: 65536, classes },
+    delayNs: 20_000,
+    cpu: CALIBRATED_2VCPU,
+    cc,
+  });
+  /** Goodput at a class rate: 1448 of every 1514 bytes the qdisc counts are payload. */
+  const goodput = (bps: number) => (bps * 1448) / 1514;
+  it.each(['cubic', 'bbr'] as const)('%s: each flow gets its class rate; a class with a ceil borrows what the other leaves', (cc) => {
+    const fixed = runFlows({
+      path: path([{ rateBps: 100e6 }, { rateBps: 200e6 }], cc),
+      flows: 2,
+      seconds: 2,
+      sampleEveryNs: 0,
+      rng: new Rng(1),
+    });
+    expect(fixed.flowBps[0] / goodput(100e6)).toBeGreaterThan(0.97);
+    expect(fixed.flowBps[0] / goodput(100e6)).toBeLessThan(1.01);
+    expect(fixed.flowBps[1] / goodput(200e6)).toBeGreaterThan(0.97);
+    const borrow = runFlows({
+      path: path([{ rateBps: 50e6, ceilBps: 300e6 }, { rateBps: 100e6 }], cc),
+      flows: 2,
+      seconds: 2,
+      sampleEveryNs: 0,
+      rng: new Rng(1),
+    });
+    // 50 Mbit/s guaranteed, 150 more borrowed from the root the other class (held at 100) leaves.
+    expect(borrow.flowBps[0] / goodput(200e6)).toBeGreaterThan(0.97);
+    expect(borrow.flowBps[1] / goodput(100e6)).toBeLessThan(1.01);
   });
 });
