@@ -6,7 +6,7 @@ import { withShaper } from '../datapath/bwm/shaper.js';
 import { median } from '../measure/flow.js';
 import { measurer } from '../measure/measurer.js';
 import { established, summary, type RunSummary } from './backpressure.js';
-import { bwmApplies, bwmSetup, goodputOf } from './bwm-rate.js';
+import { bwmApplies, bwmSetup, goodputOf, STREAMS } from './bwm-rate.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
 
 /** The flow must move at least this share of its limit's goodput: then EDT is its bottleneck and fq holds its queue. */
@@ -87,7 +87,7 @@ export const bwmBackpressure: Check = {
     if (bwmMode(ctx, node) !== 'edt') return skip(`the bandwidth manager is off on ${node.name}`);
     const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
     const u = node.uplink!;
-    const seconds = spec.seconds ?? 4;
+    const asked = spec.seconds ?? 4;
     const m = measurer(ctx);
     const root = ctx.backend.root(node.name);
     const counters = bwmPins(ctx, node).counters;
@@ -98,9 +98,11 @@ export const bwmBackpressure: Check = {
       for (const mode of ['bpf', 'legacy'] as const) {
         await m.setHostRouting(ctx, node, mode, ctx.signal);
         let run: BwmBackpressureRun | undefined;
-        // No queue at the limit (a starved emulated sender): once more at half the rate.
+        // No queue at the limit, or too few samples (a starved emulated guest: ss and tc there can take
+        // seconds a record): once more at half the rate for twice as long.
         for (let attempt = 1; attempt <= 2 && (!run || missingCondition(run).length); attempt++) {
           const limit = limited.egressBps! / 2 ** (attempt - 1);
+          const seconds = asked * attempt;
           ctx.progress(
             `bwm-backpressure: ${seconds} s sampled flow from ${limited.name} at its EDT limit ${showBps(limit)}, ${mode} host routing`,
           );
@@ -111,6 +113,7 @@ export const bwmBackpressure: Check = {
               to: ctx.backend.exec(peer.netns),
               addr: u.peer4!.addr,
               seconds,
+              streams: STREAMS,
               sample: { root, sender: limited.netns, qdiscNetns: node.netns, dev: u.nodeDev },
               journal: ctx.journal,
               signal: ctx.signal,
@@ -138,7 +141,14 @@ export const bwmBackpressure: Check = {
     }
     const { bpf, legacy } = runs as Record<'bpf' | 'legacy', BwmBackpressureRun>;
     const threshold = `median over samples with an fq backlog (>= 3) of wmem/backlog: bpf >= ${OWNED_MIN} (wmem > 0), legacy <= ${OWNED_ORPHANED_MAX}; the bpf flow >= ${AT_LIMIT_SHARE} x its limit's goodput, EDT stamping in both`;
-    const metrics = { pod: `${node.name}/${limited.name}`, qdisc: `fq on ${node.name}/${u.nodeDev}`, seconds, bpf, legacy };
+    const metrics = {
+      pod: `${node.name}/${limited.name}`,
+      qdisc: `fq on ${node.name}/${u.nodeDev}`,
+      seconds: asked,
+      streams: STREAMS,
+      bpf,
+      legacy,
+    };
     return { ...judgeBwmBackpressure(bpf, legacy), metrics, threshold, evidence };
   },
 };
