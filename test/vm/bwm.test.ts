@@ -176,7 +176,8 @@ describe('Bandwidth Manager in a VM (kernel with sch_fq)', () => {
     // The unlimited pod: never stamped, and faster than the limited one.
     expect(rate.free.stamped).toBe(0);
     expect(rate.free.goodputBps).toBeGreaterThan(Math.max(...rate.runs.map((x) => x.goodputBps)));
-    if (by['bwm-rate'].status === 'error') expect(by['bwm-rate'].reason).toContain('did not fill the limit');
+    // Not judged only for what TCG's starvation explains: a flow short of its limit, or a limit too high for the guest.
+    if (by['bwm-rate'].status === 'error') expect(by['bwm-rate'].reason).toMatch(/did not fill the limit|too high for the emulated CPU/);
     const lat = by['bwm-latency'].metrics as Record<string, Record<string, { observations: number }>>;
     for (const s of ['edt', 'htb', 'tbf']) expect(lat.runs[s].observations, s).toBeGreaterThan(0);
     // UDP at ten times the limit: BPF drops beyond the horizon and counts it.
