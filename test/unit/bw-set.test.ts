@@ -79,6 +79,8 @@ describe('lab bw set: validation against the running lab (nothing touched when i
     );
     const declined: Decision = { ...edt, status: 'declined', mode: 'off', detail: 'no sch_fq: kernel lacks CONFIG_NET_SCH_FQ' };
     expect(refusal(() => planRateChange(lab(), [declined], 'limited', '1M')).message).toMatch(/\(declined: no sch_fq/);
+    const on2: Decision = { ...edt, node: 'node2' };
+    expect(refusal(() => planRateChange(lab(), [on2], 'node2/twin', '1M')).message).toMatch(/node node2 has no uplink/);
   });
 });
 

@@ -67,6 +67,8 @@ export function planRateChange(lab: Lab, decisions: readonly Decision[], podArg:
       `the bandwidth manager does not run on node ${node.name} (${d ? `${d.status}: ${d.detail}` : 'no decision recorded'})`,
       'rates change live only where it runs: bring the lab up with datapath.bandwidthManager: true, or a pod with egressBandwidth on that node',
     );
+  // apply() deploys nothing on a node without an uplink (EDT paces the uplink's egress only).
+  if (!node.uplink) throw new LabError('E_USAGE', `node ${node.name} has no uplink: the bandwidth manager paces the uplink's egress only`);
   if (!pod.ipv4 && !pod.ipv6) throw new LabError('E_USAGE', `pod ${node.name}/${pod.name} has no address to identify its packets by`);
   return { node, pod, id: index + 1, bps, before: pod.egressBps };
 }
