@@ -175,6 +175,15 @@ in a terminal, and they appear here.</p>
       tr.appendChild(el('td', {}, summaryText(r)));
       var td = el('td');
       r.pages.forEach(function (p, i) { if (i) td.appendChild(document.createTextNode(' ')); td.appendChild(link(r, p)); });
+      if (r.plots && r.plots.length) {
+        // SVG the server built from report.json's samples, its text escaped there (as the topology graph).
+        var d = el('details', { 'class': 'report-plots' });
+        d.appendChild(el('summary', {}, 'latency CDF'));
+        var box = el('div', { 'class': 'graph' });
+        box.innerHTML = r.plots.join('');
+        d.appendChild(box);
+        td.appendChild(d);
+      }
       tr.appendChild(td);
       body.appendChild(tr);
     });

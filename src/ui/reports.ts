@@ -1,5 +1,8 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, sep } from 'node:path';
+import { cdfSvg } from '../report/cdf-svg.js';
+import type { ReportCheck } from '../report/doc.js';
+import { bwmLatencyPlots } from '../report/plots.js';
 
 /** A report folder as the dashboard lists it. */
 export interface ReportEntry {
@@ -15,6 +18,8 @@ export interface ReportEntry {
   pages: string[];
   /** mtime of the newest file, ms (newest reports first). */
   mtime: number;
+  /** Plots the dashboard shows inline where the report has samples (bwm-latency's CDF), as SVG built here, text escaped. */
+  plots?: string[];
 }
 
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
@@ -48,7 +53,14 @@ export function listReports(root: string): ReportEntry[] {
         lab?: string;
         generatedAt?: string;
         summary?: Record<string, number>;
+        checks?: ReportCheck[];
       };
+      const plots = (doc.checks ?? [])
+        .filter((c) => c.id === 'bwm-latency' && c.metrics)
+        .flatMap((c) => bwmLatencyPlots(c).slice(0, 1))
+        .map((p) => (p.kind === 'cdf' ? cdfSvg(p) : ''))
+        .filter(Boolean);
+      if (plots.length) e.plots = plots;
       e.lab = doc.lab ?? dir;
       e.generatedAt = doc.generatedAt;
       e.summary = doc.summary;

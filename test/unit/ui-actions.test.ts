@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -101,6 +101,18 @@ describe('dashboard reports', () => {
         pages: ['report.html', 'demo.html'],
       }),
     ]);
+  });
+
+  it("shows a bwm-latency report's CDF inline (the real VM run's report.json), and none for a report without samples", () => {
+    const r2 = mkdtempSync(join(tmpdir(), 'dpl-reports-'));
+    mkdirSync(join(r2, 'uivbw'));
+    copyFileSync(new URL('./fixtures/report-vm-bwm-latency.json', import.meta.url), join(r2, 'uivbw', 'report.json'));
+    const [e] = listReports(r2);
+    expect(e.lab).toBe('uivbw');
+    expect(e.plots).toHaveLength(1);
+    expect(e.plots![0]).toMatch(/^<svg class="cdf"/);
+    expect(e.plots![0].match(/<path class="curve"/g)).toHaveLength(4);
+    expect(listReports(root)[0].plots).toBeUndefined();
   });
 
   it('serves only plain files under the root', () => {
