@@ -27,6 +27,8 @@ export interface ExecOptions {
   onStdout?: (chunk: string) => void;
   /** Called with stderr as it arrives (a child lab CLI's progress lines, for the dashboard). */
   onStderr?: (chunk: string) => void;
+  /** Working directory of the process (default: the lab's own). */
+  cwd?: string;
   /**
    * The command reads pinned BPF objects: in a namespace, enter only the network
    * namespace (nsenter --net), never `ip -n` / `tc -n`, which remount /sys and hide bpffs.
@@ -92,6 +94,7 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
     timeout: opts.timeoutMs,
     killSignal: 'SIGKILL',
     env: opts.env,
+    cwd: opts.cwd,
   });
   let stdout = '';
   let stderr = '';

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { LabError } from '../errors.js';
@@ -187,6 +187,8 @@ export class Actions {
       onStdout: out,
       onStderr: out,
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      // What the CLI writes to reports/<lab> by default (a refused or failed `up`'s failure report) lands beside the rest.
+      cwd: dirname(this.reportsDir),
     });
     this.running.set(rec.id, bg);
     this.emit('action', rec);

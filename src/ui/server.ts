@@ -143,7 +143,10 @@ export interface UiOptions {
   token?: string;
   /** The topologies the page offers to bring up (default: the repository's topologies/). */
   topologiesDir?: string;
-  /** Where reports are listed from and `check` writes them (default: ./reports, as the CLI's default). */
+  /**
+   * Where reports are listed from and `check` writes them (default: ./reports, as the CLI's default). The CLI
+   * runs in its parent folder, so what it writes to reports/<lab> by default lands here when it is named `reports`.
+   */
   reportsDir?: string;
   /** The lab CLI the actions run (default: the built bundle, dist/cli/main.js). */
   cli?: string;

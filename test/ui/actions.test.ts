@@ -17,7 +17,8 @@ describe('lab ui actions in chromium', () => {
   beforeAll(async () => {
     // The page offers what is in its topologies folder: here the shipped quickstart under this test's lab name.
     const topologiesDir = mkdtempSync(join(tmpdir(), 'dpl-ui-topo-'));
-    reportsDir = mkdtempSync(join(tmpdir(), 'dpl-ui-reports-'));
+    // Named reports, as the CLI's default: what a refused `up` writes to reports/<lab> lands here too.
+    reportsDir = join(mkdtempSync(join(tmpdir(), 'dpl-ui-')), 'reports');
     const quick = readFileSync(new URL('../../topologies/quickstart.yaml', import.meta.url), 'utf8');
     writeFileSync(join(topologiesDir, `${LAB}.yaml`), quick.replace(/^name: .*$/m, `name: ${LAB}`));
     ui = await startUi({ topologiesDir, reportsDir });
@@ -68,14 +69,16 @@ describe('lab ui actions in chromium', () => {
     const section = page.locator(`section[data-lab="${LAB}"]`);
     await expect.poll(() => section.locator('tr[data-actor="lab"]').getAttribute('data-state'), { timeout: 10_000 }).toBe('done');
     // The CLI sees the lab the page brought up (the journal and state dir are the truth).
-    const status = await cli(['status']);
-    expect(status.stdout).toContain(LAB);
+    const status = await cli(['status', LAB, '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ name: LAB, phase: 'up' });
 
     // Bringing it up again: the CLI refuses (the lab exists), and the page shows its message.
     await page.click('#up');
     const again = page.locator('.action[data-verb="up"]').first();
     await expect.poll(() => again.getAttribute('data-code'), { timeout: 30_000 }).toBe('2');
     expect(await again.locator('pre').textContent()).toMatch(/already/);
+    expect(await again.locator('pre').textContent()).toContain(`${reportsDir}/${LAB}/report.json`);
 
     await section.locator('input.only').fill('connectivity');
     await section.locator('button[data-verb="check"]').click();
