@@ -79,6 +79,9 @@ describe('lab ui actions in chromium', () => {
     await expect.poll(() => again.getAttribute('data-code'), { timeout: 30_000 }).toBe('2');
     expect(await again.locator('pre').textContent()).toMatch(/already/);
     expect(await again.locator('pre').textContent()).toContain(`${reportsDir}/${LAB}/report.json`);
+    // The refused up left the running lab's recorded states alone: its node is still shown, done.
+    expect(await section.locator('tr[data-actor="node:node1"]').getAttribute('data-status')).toBe('done');
+    expect(await section.locator('tr[data-actor="lab"]').getAttribute('data-state')).toBe('done');
 
     await section.locator('input.only').fill('connectivity');
     await section.locator('button[data-verb="check"]').click();
