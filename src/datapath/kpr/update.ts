@@ -4,6 +4,7 @@ import type { LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
 import { decisionOf } from '../feature.js';
 import { applyIptables, deploySockLb, kubeProxy, sockLbPins } from './kpr.js';
+import { deployNodePort, syncNodePort } from './nodeport.js';
 import { backendEntry, frontendLines, svcKey } from './maps.js';
 import { frontendKey, servicePlan, slotsOf, type Frontend, type ServicePlan } from './plan.js';
 
@@ -74,6 +75,7 @@ export async function applyServiceChange(ctx: LabContext, before: Lab, after: La
     if (mode !== 'bpf') continue;
     if (!before.services.length) {
       await deploySockLb({ ...ctx, lab: after }, node);
+      await deployNodePort({ ...ctx, lab: after }, node);
       continue;
     }
     const p = sockLbPins(ctx, node);
@@ -98,5 +100,6 @@ export async function applyServiceChange(ctx: LabContext, before: Lab, after: La
     );
     if (lines.length)
       await ctx.backend.root(node.name).run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal: ctx.signal });
+    await syncNodePort(ctx, node, before, after);
   }
 }
