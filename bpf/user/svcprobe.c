@@ -5,7 +5,9 @@
  * is the kernel's, not a process start's.
  *
  *   svcprobe serve NAME PORT/tcp|udp...   answer every TCP connection and UDP datagram
- *                                          with NAME (dual-stack sockets); "ready" once bound
+ *                                          with NAME (dual-stack sockets); "ready" once bound,
+ *                                          then per client the source it saw:
+ *                                          {"seen":"10.255.1.1","port":40000,"proto":"tcp"}
  *   svcprobe tcp  ADDR PORT N TIMEOUT_MS  N connects: errno, connect time, getpeername, reply
  *   svcprobe udp  ADDR PORT N TIMEOUT_MS  N sendto on an unconnected socket: errno, time,
  *                                          the reply's source (recvfrom), reply
@@ -214,6 +216,17 @@ static int listen_on(int port, int type)
 	return fd;
 }
 
+/* The source a server saw (after NAT: svc-nodeport judges the SNAT by it). */
+static void seen(const struct sockaddr_storage *from, const char *proto)
+{
+	char a[INET6_ADDRSTRLEN];
+	int port;
+
+	show_addr(from, a, sizeof(a), &port);
+	printf("{\"seen\":\"%s\",\"port\":%d,\"proto\":\"%s\"}\n", a, port, proto);
+	fflush(stdout);
+}
+
 static int serve(const char *name, int n, char **specs)
 {
 	struct pollfd p[MAX_LISTEN];
@@ -243,9 +256,12 @@ static int serve(const char *name, int n, char **specs)
 			if (!(p[k].revents & POLLIN))
 				continue;
 			if (types[k] == SOCK_STREAM) {
-				int c = accept(p[k].fd, NULL, NULL);
+				struct sockaddr_storage from;
+				socklen_t fl = sizeof(from);
+				int c = accept(p[k].fd, (struct sockaddr *)&from, &fl);
 
 				if (c >= 0) {
+					seen(&from, "tcp");
 					(void)!write(c, name, nl);
 					(void)!write(c, "\n", 1);
 					close(c);
@@ -255,8 +271,10 @@ static int serve(const char *name, int n, char **specs)
 				socklen_t fl = sizeof(from);
 				char b[64];
 
-				if (recvfrom(p[k].fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl) >= 0)
+				if (recvfrom(p[k].fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl) >= 0) {
 					sendto(p[k].fd, name, nl, 0, (struct sockaddr *)&from, fl);
+					seen(&from, "udp");
+				}
 			}
 		}
 	}

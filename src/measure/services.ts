@@ -76,9 +76,24 @@ export async function serviceAttempts(from: Exec, objDir: string, spec: ProbeSpe
   return parseAttempts(r.stdout);
 }
 
+/** A client source one server saw (svcprobe serve prints one per connection or datagram). */
+export const ServerSeen = z.object({ seen: z.string(), port: z.number(), proto: z.enum(['tcp', 'udp']) });
+export type ServerSeen = z.infer<typeof ServerSeen>;
+
 /** Servers answering with their pod's name; stop() ends them and marks them gone in the journal. */
 export interface Servers {
   stop(): Promise<void>;
+  /** By server name, the sources each saw so far (a guest's only once stopped: its output comes at the end). */
+  seen(): Record<string, ServerSeen[]>;
+}
+
+/** The seen lines of a server's output (other lines, such as ready, are not). */
+export function parseSeen(stdout: string): ServerSeen[] {
+  return stdout.split('\n').flatMap((l) => {
+    if (!l.startsWith('{')) return [];
+    const r = ServerSeen.safeParse(JSON.parse(l));
+    return r.success ? [r.data] : [];
+  });
 }
 
 /** One server per backend pod, on its TCP and UDP ports (e.g. ['8080/tcp', '5353/udp']); resolves once all listen. */
@@ -89,6 +104,7 @@ export async function startServers(
   signal?: AbortSignal,
 ): Promise<Servers> {
   const running: { bg: Background; entry?: JournalEntry }[] = [];
+  const outs = new Map<string, string>();
   const stop = async () => {
     for (const s of running) s.bg.kill('SIGTERM');
     for (const s of running) {
@@ -106,6 +122,7 @@ export async function startServers(
           signal,
           onStdout: (c) => {
             out += c;
+            outs.set(p.name, out);
             if (out.includes('ready')) ready();
           },
         });
@@ -125,7 +142,8 @@ export async function startServers(
     await stop();
     throw e;
   }
-  return { stop };
+  const seen = () => Object.fromEntries([...outs].map(([name, out]) => [name, parseSeen(out)]));
+  return { stop, seen };
 }
 
 /** Resolves once every port ('8080/tcp', '5353/udp') has a listening socket in the exec's namespace (ss). */
