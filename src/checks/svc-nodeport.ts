@@ -90,7 +90,7 @@ export function judgeNodePort(runs: readonly NodePortRun[], k: NodePortKernel): 
     const answered = (local: boolean) => here.some((r) => r.backends.some((b) => b.local === local && reachedBy(r.attempts)[b.name]));
     if (k.mode === 'bpf') {
       const c = k.bpf?.[node];
-      if (!c || !c.fwd || !c.rev) problems.push(`${node}: the NodePort program counted no packets (np_svc ${JSON.stringify(c ?? {})})`);
+      if (!c?.fwd || !c.rev) problems.push(`${node}: the NodePort program counted no packets (np_svc ${JSON.stringify(c ?? {})})`);
       else {
         if (answered(true) && !c.local) problems.push(`${node}: a local backend answered, yet np_svc counted no local connection`);
         if (answered(false) && !c.remote) problems.push(`${node}: a remote backend answered, yet np_svc counted no SNAT connection`);
@@ -225,21 +225,21 @@ export const svcNodePort: Check = {
       await servers.stop();
     }
     const seen = Object.fromEntries(Object.entries(servers.seen()).map(([k, v]) => [k, [...new Set(v.map((s) => s.seen))]]));
-    const kernel: NodePortKernel = { mode, nodeAddrs: {}, seen };
+    const bpf: NonNullable<NodePortKernel['bpf']> = {};
+    const iptables: NonNullable<NodePortKernel['iptables']> = {};
+    const kernel: NodePortKernel = { mode, nodeAddrs: {}, seen, ...(mode === 'bpf' ? { bpf } : { iptables }) };
     for (const node of handled) {
       kernel.nodeAddrs[node.name] = await ipv4Addrs(ctx.backend.exec(node.netns), ctx.signal);
       if (mode === 'bpf') {
         const [a, b] = [before.get(node.name)!, await countsOf(node)];
-        (kernel.bpf ??= {})[node.name] = {
+        bpf[node.name] = {
           fwd: b.fwd - a.fwd,
           rev: b.rev - a.rev,
           local: b.local - a.local,
           remote: b.remote - a.remote,
           ct: b.ct - a.ct,
         };
-      } else
-        (kernel.iptables ??= {})[node.name] =
-          (await nodePortPackets(ctx.backend.exec(node.netns), ctx.signal)) - (iptBefore.get(node.name) ?? 0);
+      } else iptables[node.name] = (await nodePortPackets(ctx.backend.exec(node.netns), ctx.signal)) - (iptBefore.get(node.name) ?? 0);
     }
     const metrics = {
       nodePorts: runs.map((r) => ({ nodePort: r.label, client: r.client, attempts: r.attempts.length, reached: reachedBy(r.attempts) })),
