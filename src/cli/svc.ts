@@ -50,23 +50,25 @@ function alive(pid: number): boolean {
 
 /**
  * One `lab svc` change of a lab at a time: two at once would each write a state missing
- * the other's service. A lock left by a process that died is taken over.
+ * the other's service. A lock left by a process that died is taken over. `me` is this
+ * process (tests give another pid and liveness).
  */
-function lock(name: string): () => void {
-  const file = join(labDir(name), 'svc.lock');
+export function svcLock(file: string, name: string, me = { pid: process.pid, alive }): () => void {
   for (let tries = 0; ; tries++) {
     try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      writeFileSync(file, String(me.pid), { flag: 'wx' });
       return () => rmSync(file, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries) throw e;
       const holder = Number(readFileSync(file, 'utf8'));
-      if (alive(holder))
+      if (me.alive(holder))
         throw new LabError('E_USAGE', `lab svc in pid ${holder} is changing lab ${name}'s services`, 'run it again once that ends');
       rmSync(file, { force: true });
     }
   }
 }
+
+const lock = (name: string) => svcLock(join(labDir(name), 'svc.lock'), name);
 
 /**
  * Change a running lab's services: validate the next set (nothing is touched when it is
