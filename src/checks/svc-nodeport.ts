@@ -183,6 +183,13 @@ export const svcNodePort: Check = {
     const handled = nodes.filter((n) => modeOf(n) !== 'none');
     if (!handled.length) return skip('no node with an uplink handles services (kubeProxy none, or socket-LB unavailable)');
     const mode = modeOf(handled[0]) as 'bpf' | 'iptables';
+    if (mode === 'bpf')
+      for (const node of handled) {
+        const loaded = await ctx.backend
+          .root(node.name)
+          .run(['test', '-e', nodePortPins(ctx, node).frontends], { nothrow: true, signal: ctx.signal });
+        if (loaded.code !== 0) return skip(`tc NodePort is not loaded on ${node.name} (this kernel offers neither tcx nor tc clsact)`);
+      }
     const idsOf = (node: LabNode) => nodePortEntries(plan, node).map((e) => e.svcId);
     const countsOf = (node: LabNode) => bpfCounts(ctx, node, idsOf(node), node.uplink!.peer4!.addr);
     // Counters and entries move only by this check's traffic: judged as the difference.

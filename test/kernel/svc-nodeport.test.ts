@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NetnsExec } from '../../src/exec/exec.js';
+import { join } from 'node:path';
+import { NetnsExec, runArgv } from '../../src/exec/exec.js';
 import { Journal } from '../../src/lifecycle/journal.js';
 import { serviceAttempts, startServers, type Servers } from '../../src/measure/services.js';
 import { BPF_OBJ_DIR } from '../../src/paths.js';
@@ -28,7 +29,7 @@ describe('tc NodePort on two nodes (bpf), and kube-proxy NodePort rules (iptable
     await cli(['down', IPT, '-q']);
   });
 
-  it('bpf: svc-nodeport and kube-proxy-free pass; a backend removed with `lab svc` is gone from the NodePort too', async () => {
+  it('bpf: svc-nodeport and kube-proxy-free pass; a backend removed with `lab svc` is gone from the NodePort too; without nodeport_in node1:nodePort refuses', async () => {
     const up = await cli(['up', topo(lab(BPF, 'bpf')), '-q']);
     expect(up.code, up.stderr).toBe(0);
     const dir = `/tmp/dpl-${BPF}`;
@@ -59,6 +60,18 @@ describe('tc NodePort on two nodes (bpf), and kube-proxy NodePort rules (iptable
     expect(as.map((a) => `${a.errno}${a.reply}@${a.peer}:${a.peerPort}`)).toEqual(Array(12).fill('node1/web1@10.255.2.1:30080'));
     await servers.stop();
     servers = undefined;
+
+    // Without nodeport_in on node1's uplink nothing serves node1:nodePort: the kernel resets the connect.
+    const prog = `/sys/fs/bpf/dpl/${BPF}/node1/kpr/np/prog/nodeport_in`;
+    await runArgv(['nsenter', `--net=/run/netns/dpl-${BPF}.node1`, join(BPF_OBJ_DIR, 'nkctl'), 'detach', 'tcx-ingress', 'uplink', prog]);
+    const off = await serviceAttempts(new NetnsExec(`dpl-${BPF}.ext1`), BPF_OBJ_DIR, {
+      op: 'tcp',
+      addr: '10.255.1.1',
+      port: 30080,
+      attempts: 4,
+      timeoutMs: 1000,
+    });
+    expect(off.map((a) => a.errno)).toEqual(Array(4).fill('ECONNREFUSED'));
     await cli(['down', BPF, '-q']);
     expect(await residue(BPF)).toEqual([]);
   });
