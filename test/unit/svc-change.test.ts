@@ -18,24 +18,24 @@ describe('lab svc lock', () => {
 
   it('refuses a second change while the first holder lives, naming its pid; free again after unlock', () => {
     const f = file();
-    const unlock = svcLock(f, 'lab1', { pid: 111, alive: () => true });
+    const unlock = svcLock(f, 'lab1', 'lab svc', { pid: 111, alive: () => true });
     expect(readFileSync(f, 'utf8')).toBe('111');
     let err: unknown;
     try {
-      svcLock(f, 'lab1', { pid: 222, alive: (pid) => pid === 111 });
+      svcLock(f, 'lab1', 'lab svc', { pid: 222, alive: (pid) => pid === 111 });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(LabError);
-    expect((err as LabError).message).toBe("lab svc in pid 111 is changing lab lab1's services");
+    expect((err as LabError).message).toBe('lab svc in pid 111 is changing lab lab1');
     unlock();
-    svcLock(f, 'lab1', { pid: 222, alive: () => true })();
+    svcLock(f, 'lab1', 'lab svc', { pid: 222, alive: () => true })();
   });
 
   it("takes over a dead holder's lock", () => {
     const f = file();
-    svcLock(f, 'lab1', { pid: 111, alive: () => true });
-    const unlock = svcLock(f, 'lab1', { pid: 222, alive: (pid) => pid !== 111 });
+    svcLock(f, 'lab1', 'lab svc', { pid: 111, alive: () => true });
+    const unlock = svcLock(f, 'lab1', 'lab svc', { pid: 222, alive: (pid) => pid !== 111 });
     expect(readFileSync(f, 'utf8')).toBe('222');
     unlock();
   });
