@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { svcLock } from '../../src/cli/svc.js';
 import { svcEntry, svcKey } from '../../src/datapath/kpr/maps.js';
 import { planIds, servicePlan } from '../../src/datapath/kpr/plan.js';
@@ -14,7 +14,14 @@ import { resolve } from '../../src/topology/resolver.js';
 import type { Lab } from '../../src/topology/model.js';
 
 describe('lab svc lock', () => {
-  const file = () => join(mkdtempSync(join(tmpdir(), 'dpl-np-lock-')), 'svc.lock');
+  const dirs: string[] = [];
+  const file = () => {
+    dirs.push(mkdtempSync(join(tmpdir(), 'dpl-np-lock-')));
+    return join(dirs.at(-1)!, 'svc.lock');
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
 
   it('refuses a second change while the first holder lives, naming its pid; free again after unlock', () => {
     const f = file();
