@@ -4,6 +4,8 @@
  * it builds statically against any linux-libc-dev and runs in the lab's guests.
  *
  *   nkctl attach primary|peer DEV PINNED_PROG
+ *   nkctl attach tcx-ingress|tcx-egress DEV PINNED_PROG   tcx (same bpf_mprog calls), put first
+ *                                    on the hook (BPF_F_BEFORE), which bpftool 7.5 cannot
  *   nkctl detach primary|peer DEV PINNED_PROG
  *   nkctl query  primary|peer DEV
  *   nkctl batch                      the commands above, one per line on stdin (without
@@ -25,6 +27,11 @@
  * older headers build too. */
 #define NK_PRIMARY 54
 #define NK_PEER 55
+/* BPF_TCX_INGRESS, BPF_TCX_EGRESS (6.6) and BPF_F_BEFORE without a relative program:
+ * attach at the head of the hook (kernel/bpf/mprog.c bpf_mprog_attach). */
+#define TCX_INGRESS 46
+#define TCX_EGRESS 47
+#define F_BEFORE (1U << 3)
 
 static const char *errname(int e)
 {
@@ -60,7 +67,7 @@ static int obj_get(const char *path)
 	return (int)sys_bpf(BPF_OBJ_GET, &a);
 }
 
-#define USAGE "usage: nkctl attach|detach primary|peer DEV PINNED_PROG | nkctl query primary|peer DEV | nkctl batch\n"
+#define USAGE "usage: nkctl attach|detach primary|peer|tcx-ingress|tcx-egress DEV PINNED_PROG | nkctl query primary|peer|tcx-ingress|tcx-egress DEV | nkctl batch\n"
 
 /* One command, argv[0] being its verb's predecessor as in main's argv: 0, 1 on failure, 2 on bad usage. */
 static int run(int argc, char **argv)
@@ -69,11 +76,22 @@ static int run(int argc, char **argv)
 	unsigned int ifindex, type;
 	__u32 ids[64];
 
-	if (argc < 4 || (strcmp(argv[2], "primary") && strcmp(argv[2], "peer"))) {
+	if (argc < 4) {
 		fprintf(stderr, USAGE);
 		return 2;
 	}
-	type = strcmp(argv[2], "peer") ? NK_PRIMARY : NK_PEER;
+	if (!strcmp(argv[2], "primary"))
+		type = NK_PRIMARY;
+	else if (!strcmp(argv[2], "peer"))
+		type = NK_PEER;
+	else if (!strcmp(argv[2], "tcx-ingress"))
+		type = TCX_INGRESS;
+	else if (!strcmp(argv[2], "tcx-egress"))
+		type = TCX_EGRESS;
+	else {
+		fprintf(stderr, USAGE);
+		return 2;
+	}
 	ifindex = if_nametoindex(argv[3]);
 	if (!ifindex)
 		return fail("if_nametoindex", errno);
@@ -100,6 +118,8 @@ static int run(int argc, char **argv)
 	a.target_fd = ifindex;
 	a.attach_bpf_fd = fd;
 	a.attach_type = type;
+	if (type == TCX_INGRESS || type == TCX_EGRESS)
+		a.attach_flags = !strcmp(argv[1], "attach") ? F_BEFORE : 0;
 	if (!strcmp(argv[1], "attach"))
 		rc = sys_bpf(BPF_PROG_ATTACH, &a) ? fail("attach", errno) : 0;
 	else if (!strcmp(argv[1], "detach"))

@@ -5,11 +5,17 @@
  * is the kernel's, not a process start's.
  *
  *   svcprobe serve NAME PORT/tcp|udp...   answer every TCP connection and UDP datagram
- *                                          with NAME (dual-stack sockets); "ready" once bound
+ *                                          with NAME (dual-stack sockets); "ready" once bound,
+ *                                          then per client the source it saw:
+ *                                          {"seen":"10.255.1.1","port":40000,"proto":"tcp"}
  *   svcprobe tcp  ADDR PORT N TIMEOUT_MS  N connects: errno, connect time, getpeername, reply
  *   svcprobe udp  ADDR PORT N TIMEOUT_MS  N sendto on an unconnected socket: errno, time,
  *                                          the reply's source (recvfrom), reply
  *   svcprobe udpc ADDR PORT N TIMEOUT_MS  N connected UDP sockets: connect, send, getpeername, reply
+ *   svcprobe hold ADDR PORT NAME INTERVAL_MS MAX_MS   connect until backend NAME answers, then
+ *                                          keep that connection exchanging until SIGTERM
+ *                                          (servers keep TCP connections open and answer
+ *                                          each message with NAME)
  *
  * One JSON object per attempt and line:
  *   {"i":0,"op":"tcp","errno":"","us":52,"peer":"10.96.0.10","peerPort":80,"reply":"web"} */
@@ -18,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +33,8 @@
 #include <unistd.h>
 
 #define MAX_LISTEN 16
+/* Listening sockets and the TCP connections a server keeps open. */
+#define MAX_POLL 1024
 
 static long long now_us(void)
 {
@@ -198,6 +207,90 @@ static void one_udp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeo
 	close(fd);
 }
 
+static volatile sig_atomic_t stop_hold;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_hold = 1;
+}
+
+/* Read up to a newline (the server's answer), within timeout_ms. */
+static int read_line(int fd, char *buf, size_t n, int timeout_ms)
+{
+	size_t got = 0;
+
+	while (got < n - 1) {
+		ssize_t r;
+
+		if (wait_fd(fd, POLLIN, timeout_ms) <= 0)
+			return ETIMEDOUT;
+		r = read(fd, buf + got, 1);
+		if (r < 0)
+			return errno;
+		if (r == 0)
+			return ECONNRESET;
+		if (buf[got] == '\n')
+			break;
+		got++;
+	}
+	buf[got] = 0;
+	return 0;
+}
+
+/*
+ * Connect until a connection lands on the backend named WANT (others are closed), then
+ * keep it: one message and its answer every interval_ms, until SIGTERM (one last
+ * exchange after it, stage "final") or max_ms. Line 0 (stage "held") is the pick.
+ */
+static int hold(struct sockaddr_storage *dst, socklen_t dl, const char *want, int interval_ms, int max_ms)
+{
+	struct sigaction sa = { .sa_handler = on_term };
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	char buf[64] = "";
+	long long start, t0;
+	int fd = -1, err = 0;
+
+	sigaction(SIGTERM, &sa, NULL);
+	for (int tries = 0; tries < 64 && fd < 0; tries++) {
+		fd = socket(dst->ss_family, SOCK_STREAM, 0);
+		t0 = now_us();
+		if (connect(fd, (struct sockaddr *)dst, dl) < 0) {
+			emit(tries, "hold", errno, now_us() - t0, NULL, NULL, "connect");
+			close(fd);
+			return 1;
+		}
+		err = read_line(fd, buf, sizeof(buf), 1000);
+		if (err || strcmp(buf, want)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		emit(0, "hold", err ? err : ESRCH, 0, NULL, buf, "pick");
+		return 1;
+	}
+	getpeername(fd, (struct sockaddr *)&peer, &pl);
+	emit(0, "hold", 0, 0, &peer, buf, "held");
+	start = now_us();
+	for (int i = 1;; i++) {
+		struct timespec ts = { .tv_sec = interval_ms / 1000, .tv_nsec = (interval_ms % 1000) * 1000000L };
+		int last;
+
+		nanosleep(&ts, NULL);
+		last = stop_hold || now_us() - start > (long long)max_ms * 1000;
+		buf[0] = 0;
+		t0 = now_us();
+		err = send(fd, "?", 1, MSG_NOSIGNAL) < 0 ? errno : read_line(fd, buf, sizeof(buf), 1000);
+		emit(i, "hold", err, now_us() - t0, &peer, buf, err ? "reply" : last ? "final" : "done");
+		if (err || last)
+			break;
+	}
+	close(fd);
+	return err ? 1 : 0;
+}
+
 static int listen_on(int port, int type)
 {
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = in6addr_any };
@@ -214,11 +307,30 @@ static int listen_on(int port, int type)
 	return fd;
 }
 
+/* The source a server saw (after NAT: svc-nodeport judges the SNAT by it). */
+static void seen(const struct sockaddr_storage *from, const char *proto)
+{
+	char a[INET6_ADDRSTRLEN];
+	int port;
+
+	show_addr(from, a, sizeof(a), &port);
+	printf("{\"seen\":\"%s\",\"port\":%d,\"proto\":\"%s\"}\n", a, port, proto);
+	fflush(stdout);
+}
+
 static int serve(const char *name, int n, char **specs)
 {
-	struct pollfd p[MAX_LISTEN];
+	struct pollfd p[MAX_POLL];
+	int nc = 0;
 	int types[MAX_LISTEN];
+	char line[80];
 	size_t nl = strlen(name);
+
+	/* One write per answer: a reader never sees the name without its newline. */
+	if (nl > sizeof(line) - 2)
+		nl = sizeof(line) - 2;
+	memcpy(line, name, nl);
+	line[nl] = '\n';
 
 	if (n > MAX_LISTEN)
 		n = MAX_LISTEN;
@@ -237,26 +349,53 @@ static int serve(const char *name, int n, char **specs)
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		if (poll(p, n, -1) < 0 && errno != EINTR)
+		if (poll(p, n + nc, -1) < 0 && errno != EINTR)
 			return 1;
+		/* Open connections: a message gets the name back; EOF or an error closes. */
+		for (int k = n; k < n + nc; k++) {
+			char b[64];
+
+			if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (read(p[k].fd, b, sizeof(b)) > 0) {
+				(void)!write(p[k].fd, line, nl + 1);
+				continue;
+			}
+			close(p[k].fd);
+			p[k] = p[n + nc - 1];
+			nc--;
+			k--;
+		}
 		for (int k = 0; k < n; k++) {
 			if (!(p[k].revents & POLLIN))
 				continue;
 			if (types[k] == SOCK_STREAM) {
-				int c = accept(p[k].fd, NULL, NULL);
+				struct sockaddr_storage from;
+				socklen_t fl = sizeof(from);
+				int c = accept(p[k].fd, (struct sockaddr *)&from, &fl);
 
 				if (c >= 0) {
-					(void)!write(c, name, nl);
-					(void)!write(c, "\n", 1);
-					close(c);
+					seen(&from, "tcp");
+					(void)!write(c, line, nl + 1);
+					/* Kept open, answering each message (svcprobe hold), while there is room. */
+					if (n + nc < MAX_POLL) {
+						p[n + nc].fd = c;
+						p[n + nc].events = POLLIN;
+						p[n + nc].revents = 0;
+						nc++;
+					} else {
+						close(c);
+					}
 				}
 			} else {
 				struct sockaddr_storage from;
 				socklen_t fl = sizeof(from);
 				char b[64];
 
-				if (recvfrom(p[k].fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl) >= 0)
+				if (recvfrom(p[k].fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl) >= 0) {
 					sendto(p[k].fd, name, nl, 0, (struct sockaddr *)&from, fl);
+					seen(&from, "udp");
+				}
 			}
 		}
 	}
@@ -269,8 +408,11 @@ int main(int argc, char **argv)
 
 	if (argc >= 4 && !strcmp(argv[1], "serve"))
 		return serve(argv[2], argc - 3, argv + 3);
+	if (argc == 7 && !strcmp(argv[1], "hold") && parse_addr(argv[2], atoi(argv[3]), &dst, &dl) >= 0)
+		return hold(&dst, dl, argv[4], atoi(argv[5]), atoi(argv[6]));
 	if (argc != 6 || parse_addr(argv[2], atoi(argv[3]), &dst, &dl) < 0) {
-		fprintf(stderr, "usage: svcprobe serve NAME PORT/tcp|udp... | tcp|udp|udpc ADDR PORT N TIMEOUT_MS\n");
+		fprintf(stderr, "usage: svcprobe serve NAME PORT/tcp|udp... | tcp|udp|udpc ADDR PORT N TIMEOUT_MS"
+				" | hold ADDR PORT NAME INTERVAL_MS MAX_MS\n");
 		return 2;
 	}
 	for (int i = 0, n = atoi(argv[4]), t = atoi(argv[5]); i < n; i++) {

@@ -15,6 +15,7 @@ import { kubeProxyFree } from './kube-proxy-free.js';
 import { svcAffinity } from './svc-affinity.js';
 import { svcBackendRemoval } from './svc-backend-removal.js';
 import { svcBackpressure } from './svc-backpressure.js';
+import { svcNodePort } from './svc-nodeport.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
 export const CHECKS: readonly Check[] = [
@@ -31,6 +32,7 @@ export const CHECKS: readonly Check[] = [
   svcAffinity,
   svcBackendRemoval,
   svcBackpressure,
+  svcNodePort,
   ...BWM_CHECKS,
 ];
 

@@ -49,23 +49,28 @@ function alive(pid: number): boolean {
 }
 
 /**
+/**
  * One `lab svc` (or `lab bw set`) change of a lab at a time: two at once would each write a
  * state missing the other's change. A lock left by a process that died is taken over.
+ * `me` is this process (tests give another pid and liveness).
  */
-export function lock(name: string, verb = 'lab svc'): () => void {
-  const file = join(labDir(name), 'svc.lock');
+export function svcLock(file: string, name: string, verb = 'lab svc', me = { pid: process.pid, alive }): () => void {
   for (let tries = 0; ; tries++) {
     try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      writeFileSync(file, String(me.pid), { flag: 'wx' });
       return () => rmSync(file, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries) throw e;
       const holder = Number(readFileSync(file, 'utf8'));
-      if (alive(holder)) throw new LabError('E_USAGE', `${verb} in pid ${holder} is changing lab ${name}`, 'run it again once that ends');
+      if (me.alive(holder))
+        throw new LabError('E_USAGE', `${verb} in pid ${holder} is changing lab ${name}`, 'run it again once that ends');
       rmSync(file, { force: true });
     }
   }
 }
+
+/** The lab's change lock (svcLock on its state directory's svc.lock). */
+export const lock = (name: string, verb = 'lab svc') => svcLock(join(labDir(name), 'svc.lock'), name, verb);
 
 /**
  * Change a running lab's services: validate the next set (nothing is touched when it is

@@ -18,7 +18,7 @@ export type ProbeOp = 'tcp' | 'udp' | 'udpc';
 /** One attempt as svcprobe reports it. */
 export const SvcAttempt = z.object({
   i: z.number(),
-  op: z.enum(['tcp', 'udp', 'udpc']),
+  op: z.enum(['tcp', 'udp', 'udpc', 'hold']),
   /** errno name of the failed step, '' when it succeeded. */
   errno: z.string(),
   /** The step that failed (connect, sendto, getpeername, reply), or done. */
@@ -76,9 +76,90 @@ export async function serviceAttempts(from: Exec, objDir: string, spec: ProbeSpe
   return parseAttempts(r.stdout);
 }
 
+/** A held connection (svcprobe hold): its exchanges so far, and stop, which asks for one last one and returns them all. */
+export interface HeldConnection {
+  /** The established connection is in the client's namespace (ss), or the hold ended. */
+  ready: Promise<void>;
+  stop(): Promise<SvcAttempt[]>;
+}
+
+/**
+ * Connect from a pod to addr:port until the backend named `want` answers, then keep that
+ * connection exchanging a message every intervalMs until stop() (SIGTERM: svcprobe makes
+ * one last exchange, stage final) or maxMs. `backend` is where the kernel sends it (socket-LB
+ * rewrote the address at connect), so `ss` in the pod shows when the connection is held.
+ */
+export function holdConnection(
+  from: Exec,
+  objDir: string,
+  spec: {
+    addr: string;
+    port: number;
+    want: string;
+    backend: { addr: string; port: number };
+    intervalMs: number;
+    maxMs: number;
+    cgroup?: string;
+    journal: Journal;
+    signal?: AbortSignal;
+  },
+): HeldConnection {
+  const argv = [join(objDir, 'svcprobe'), 'hold', spec.addr, String(spec.port), spec.want, String(spec.intervalMs), String(spec.maxMs)];
+  let out = '';
+  const bg = from.start(argv, { cgroup: spec.cgroup, signal: spec.signal, onStdout: (c) => (out += c) });
+  const entry = from.hostPids
+    ? spec.journal.record(HOST_OWNER, [
+        { kind: 'process', pid: bg.pid, startTime: processStartTime(bg.pid), argv: ['svcprobe', 'hold'] },
+      ])[0]
+    : undefined;
+  let ended = false;
+  const done = bg.done.then((r) => {
+    ended = true;
+    if (entry) spec.journal.gone([entry.seq]);
+    return r;
+  });
+  const peer = spec.backend.addr.includes(':')
+    ? `[${spec.backend.addr}]:${spec.backend.port}`
+    : `${spec.backend.addr}:${spec.backend.port}`;
+  const ready = (async () => {
+    const deadline = performance.now() + 15_000;
+    for (let delay = 20; !ended; delay = Math.min(delay * 2, 200)) {
+      // ss -Htn state established columns: Recv-Q Send-Q Local:Port Peer:Port
+      const r = await from.run(['ss', '-Htn', 'state', 'established'], { nothrow: true, signal: spec.signal });
+      if (r.stdout.split('\n').some((l) => l.trim().split(/\s+/)[3] === peer)) return;
+      if (performance.now() > deadline) throw new MeasureError(`svcprobe hold in ${from.where}: no connection to ${peer} after 15 s`);
+      await sleep(delay);
+    }
+  })();
+  ready.catch(() => undefined); // awaited by the caller; a hold stopped before it is ready must not leave an unhandled rejection
+  return {
+    ready,
+    async stop() {
+      if (!ended) bg.kill('SIGTERM');
+      const r = await done;
+      return parseAttempts(out || r.stdout);
+    },
+  };
+}
+
+/** A client source one server saw (svcprobe serve prints one per connection or datagram). */
+export const ServerSeen = z.object({ seen: z.string(), port: z.number(), proto: z.enum(['tcp', 'udp']) });
+export type ServerSeen = z.infer<typeof ServerSeen>;
+
 /** Servers answering with their pod's name; stop() ends them and marks them gone in the journal. */
 export interface Servers {
   stop(): Promise<void>;
+  /** By server name, the sources each saw so far (a guest's only once stopped: its output comes at the end). */
+  seen(): Record<string, ServerSeen[]>;
+}
+
+/** The seen lines of a server's output (other lines, such as ready, are not). */
+export function parseSeen(stdout: string): ServerSeen[] {
+  return stdout.split('\n').flatMap((l) => {
+    if (!l.startsWith('{')) return [];
+    const r = ServerSeen.safeParse(JSON.parse(l));
+    return r.success ? [r.data] : [];
+  });
 }
 
 /** One server per backend pod, on its TCP and UDP ports (e.g. ['8080/tcp', '5353/udp']); resolves once all listen. */
@@ -89,6 +170,7 @@ export async function startServers(
   signal?: AbortSignal,
 ): Promise<Servers> {
   const running: { bg: Background; entry?: JournalEntry }[] = [];
+  const outs = new Map<string, string>();
   const stop = async () => {
     for (const s of running) s.bg.kill('SIGTERM');
     for (const s of running) {
@@ -106,6 +188,7 @@ export async function startServers(
           signal,
           onStdout: (c) => {
             out += c;
+            outs.set(p.name, out);
             if (out.includes('ready')) ready();
           },
         });
@@ -125,7 +208,8 @@ export async function startServers(
     await stop();
     throw e;
   }
-  return { stop };
+  const seen = () => Object.fromEntries([...outs].map(([name, out]) => [name, parseSeen(out)]));
+  return { stop, seen };
 }
 
 /** Resolves once every port ('8080/tcp', '5353/udp') has a listening socket in the exec's namespace (ss). */

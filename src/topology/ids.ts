@@ -21,6 +21,7 @@ export const CHECK_IDS = [
   'svc-affinity',
   'svc-backend-removal',
   'svc-backpressure',
+  'svc-nodeport',
   ...BWM_CHECK_IDS,
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

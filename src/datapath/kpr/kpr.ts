@@ -9,6 +9,7 @@ import { decisionOf, type Decision, type Feature } from '../feature.js';
 import { nodePinDir } from '../host-routing/host-routing.js';
 import { kubeProxyRules } from './iptables.js';
 import { backendEntry, frontendLines } from './maps.js';
+import { deployNodePort } from './nodeport.js';
 import { servicePlan } from './plan.js';
 
 export type { KubeProxyMode } from '../../topology/schema.js';
@@ -77,8 +78,10 @@ export const kubeProxy: Feature<KubeProxyMode> = {
   },
   async apply(ctx, node, decision) {
     if (!ctx.lab.services.length) return;
-    if (decision.mode === 'bpf') await deploySockLb(ctx, node);
-    else if (decision.mode === 'iptables') await applyIptables(ctx, node);
+    if (decision.mode === 'bpf') {
+      await deploySockLb(ctx, node);
+      await deployNodePort(ctx, node);
+    } else if (decision.mode === 'iptables') await applyIptables(ctx, node);
   },
 };
 

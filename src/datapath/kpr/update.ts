@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { LabError } from '../../errors.js';
 import { parseJson } from '../../exec/exec.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
 import { decisionOf } from '../feature.js';
 import { applyIptables, deploySockLb, kubeProxy, sockLbPins } from './kpr.js';
+import { deployNodePort, syncNodePort } from './nodeport.js';
 import { backendEntry, frontendLines, svcKey } from './maps.js';
 import { frontendKey, servicePlan, slotsOf, type Frontend, type ServicePlan } from './plan.js';
 
@@ -62,41 +64,71 @@ async function entryOf(ctx: LabContext, node: LabNode, f: Frontend): Promise<{ r
  * batch per node, ordered so each frontend changes atomically for a connect (frontendLines:
  * new slots, entry flip, old slots deleted); socket-LB is loaded first on a node that had
  * no services at up (journaled by deploySockLb). iptables: kube-proxy's full resync, the
- * whole ruleset rewritten by iptables-restore (one commit per table).
+ * whole ruleset rewritten by iptables-restore (one commit per table). A node that fails
+ * (bpftool batch stops at its first bad line, with the lines before it applied) is
+ * rolled back with the nodes already changed: the same change from the new set to the
+ * old, so every frontend flips back to the old backends under a fresh revision.
  */
 export async function applyServiceChange(ctx: LabContext, before: Lab, after: Lab): Promise<void> {
-  const from = servicePlan(before);
-  const to = servicePlan(after);
-  const delta = mapDelta(from, to);
+  const changed: LabNode[] = [];
   for (const node of after.nodes) {
-    const mode = decisionOf(ctx.decisions, kubeProxy, node.name)?.mode;
-    if (mode === 'iptables') await applyIptables({ ...ctx, lab: after }, node, true);
-    if (mode !== 'bpf') continue;
-    if (!before.services.length) {
-      await deploySockLb({ ...ctx, lab: after }, node);
-      continue;
+    changed.push(node);
+    try {
+      await applyNode(ctx, before, after, node);
+    } catch (e) {
+      const undone: string[] = [];
+      const stuck: string[] = [];
+      for (const n of changed.reverse()) {
+        try {
+          await applyNode(ctx, after, before, n);
+          undone.push(n.name);
+        } catch (r) {
+          stuck.push(`${n.name} (${r instanceof Error ? r.message.split('\n')[0] : String(r)})`);
+        }
+      }
+      throw new LabError(
+        'E_COMMAND',
+        `lab svc: node ${node.name} failed: ${e instanceof Error ? e.message : String(e)}`,
+        stuck.length
+          ? `rolled back ${undone.join(', ') || 'no node'}; could not roll back ${stuck.join(', ')}: lab down and up again`
+          : `rolled back ${undone.join(', ')}: the lab's services are as they were`,
+      );
     }
-    const p = sockLbPins(ctx, node);
-    const lines = delta.addBackends.map((b) => {
-      const e = backendEntry(b);
-      return `map update pinned ${p.backends} key hex ${e.key} value hex ${e.value}`;
-    });
-    for (const f of delta.put) {
-      const now = await entryOf(ctx, node, f);
-      lines.push(...frontendLines(p, f, now ? nextRev(now.rev) : 1, now));
-    }
-    for (const f of delta.drop) {
-      const now = await entryOf(ctx, node, f);
-      if (!now) continue;
-      lines.push(`map delete pinned ${p.services} key hex ${svcKey(f)}`);
-      lines.push(...Array.from({ length: now.slots }, (_, i) => `map delete pinned ${p.services} key hex ${svcKey(f, i + 1, now.rev)}`));
-    }
-    lines.push(
-      ...delta.dropBackends.map(
-        (id) => `map delete pinned ${p.backends} key hex ${backendEntry({ id, addr: '0.0.0.0', port: 0, family: 'ipv4' }).key}`,
-      ),
-    );
-    if (lines.length)
-      await ctx.backend.root(node.name).run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal: ctx.signal });
   }
+}
+
+/** One node's share of a change (applyServiceChange). */
+async function applyNode(ctx: LabContext, before: Lab, after: Lab, node: LabNode): Promise<void> {
+  const delta = mapDelta(servicePlan(before), servicePlan(after));
+  const mode = decisionOf(ctx.decisions, kubeProxy, node.name)?.mode;
+  if (mode === 'iptables') await applyIptables({ ...ctx, lab: after }, node, true);
+  if (mode !== 'bpf') return;
+  if (!before.services.length) {
+    await deploySockLb({ ...ctx, lab: after }, node);
+    await deployNodePort({ ...ctx, lab: after }, node);
+    return;
+  }
+  const p = sockLbPins(ctx, node);
+  const lines = delta.addBackends.map((b) => {
+    const e = backendEntry(b);
+    return `map update pinned ${p.backends} key hex ${e.key} value hex ${e.value}`;
+  });
+  for (const f of delta.put) {
+    const now = await entryOf(ctx, node, f);
+    lines.push(...frontendLines(p, f, now ? nextRev(now.rev) : 1, now));
+  }
+  for (const f of delta.drop) {
+    const now = await entryOf(ctx, node, f);
+    if (!now) continue;
+    lines.push(`map delete pinned ${p.services} key hex ${svcKey(f)}`);
+    lines.push(...Array.from({ length: now.slots }, (_, i) => `map delete pinned ${p.services} key hex ${svcKey(f, i + 1, now.rev)}`));
+  }
+  lines.push(
+    ...delta.dropBackends.map(
+      (id) => `map delete pinned ${p.backends} key hex ${backendEntry({ id, addr: '0.0.0.0', port: 0, family: 'ipv4' }).key}`,
+    ),
+  );
+  if (lines.length)
+    await ctx.backend.root(node.name).run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal: ctx.signal });
+  await syncNodePort(ctx, node, before, after);
 }
