@@ -15,12 +15,13 @@ import { CLI, residue, type CliResult } from './helpers.js';
 export function labCli(
   state: string,
   args: string[],
-  opts: { killAt?: { ms: number; signal: NodeJS.Signals }; env?: NodeJS.ProcessEnv } = {},
+  opts: { killAt?: { ms: number; signal: NodeJS.Signals }; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<CliResult & { ms: number; killed: boolean }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, [CLI, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: opts.cwd,
       env: { ...process.env, ...opts.env, DPL_STATE_DIR: state },
     });
     let stdout = '';
