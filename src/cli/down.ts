@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { EXIT, LabError } from '../errors.js';
-import { knownLabs } from '../lifecycle/journal.js';
+import { existsSync, rmSync } from 'node:fs';
+import { knownLabs, labDir } from '../lifecycle/journal.js';
 import { readLabState, setPhase } from '../lifecycle/labstate.js';
 import { teardownLab } from '../lifecycle/teardown.js';
 import { type Progress, printError, progressLogger } from './output.js';
@@ -62,7 +63,12 @@ export function register(program: Command, exit: (code: number) => void): void {
       if (!name && !opts.all) return refuse(new LabError('E_USAGE', 'name a lab or pass --all', here));
       if (name && !labs.includes(name)) {
         // A second `lab down`, or one that lost the race to another: the lab is gone, which is what was asked.
-        process.stdout.write(`lab ${name} is not up: nothing to remove (${here})\n`);
+        // Its dir without a journal is what a `kill -9` between creating the two leaves (Journal.create): nothing it names exists.
+        const stale = existsSync(labDir(name));
+        if (stale) rmSync(labDir(name), { recursive: true, force: true });
+        process.stdout.write(
+          `lab ${name} is not up: nothing to remove${stale ? ' (its state dir had no journal: removed)' : ''} (${here})\n`,
+        );
         return exit(EXIT.ok);
       }
       if (opts.all && !labs.length) process.stdout.write('no labs are up\n');
