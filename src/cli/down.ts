@@ -1,13 +1,39 @@
 import type { Command } from 'commander';
 import { EXIT, LabError } from '../errors.js';
-import { knownLabs } from '../lifecycle/journal.js';
+import { existsSync, rmSync } from 'node:fs';
+import { knownLabs, labDir } from '../lifecycle/journal.js';
 import { readLabState, setPhase } from '../lifecycle/labstate.js';
 import { teardownLab } from '../lifecycle/teardown.js';
-import { printError, progressLogger } from './output.js';
+import { type Progress, printError, progressLogger } from './output.js';
+
+/**
+ * SIGINT/SIGTERM during `lab down`: the teardown is what the signal asks for, so the first
+ * finishes it (stopping halfway would leave a half-removed lab); a second stops at once
+ * (the journal keeps what is left for the next `lab down`).
+ */
+function finishOnSignal(): () => void {
+  let seen = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (seen) process.exit(EXIT.interrupted);
+    seen = true;
+    process.stderr.write(`\n${sig}: finishing the teardown (a second signal stops it; lab down again resumes it)\n`);
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  return () => process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+}
 
 /** Remove labs exactly as their journals record them. Returns the exit code. */
 export async function down(names: string[], quiet = false): Promise<number> {
   const progress = progressLogger(quiet);
+  const off = finishOnSignal();
+  try {
+    return await downAll(names, progress);
+  } finally {
+    off();
+  }
+}
+
+async function downAll(names: string[], progress: Progress): Promise<number> {
   let code: number = EXIT.ok;
   for (const name of names) {
     setPhase(name, 'tearing-down');
@@ -35,7 +61,16 @@ export function register(program: Command, exit: (code: number) => void): void {
         exit(EXIT.badInput);
       };
       if (!name && !opts.all) return refuse(new LabError('E_USAGE', 'name a lab or pass --all', here));
-      if (name && !labs.includes(name)) return refuse(new LabError('E_LAB_UNKNOWN', `no lab named '${name}'`, here));
+      if (name && !labs.includes(name)) {
+        // A second `lab down`, or one that lost the race to another: the lab is gone, which is what was asked.
+        // Its dir without a journal is what a `kill -9` between creating the two leaves (Journal.create): nothing it names exists.
+        const stale = existsSync(labDir(name));
+        if (stale) rmSync(labDir(name), { recursive: true, force: true });
+        process.stdout.write(
+          `lab ${name} is not up: nothing to remove${stale ? ' (its state dir had no journal: removed)' : ''} (${here})\n`,
+        );
+        return exit(EXIT.ok);
+      }
       if (opts.all && !labs.length) process.stdout.write('no labs are up\n');
       // --all leaves labs whose own process is still at work (a run in progress tears itself down).
       const busy = (lab: string) => {

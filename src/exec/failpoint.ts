@@ -14,8 +14,12 @@ export interface FailPoint {
   n: number;
 }
 
-/** The fail point of this process, from DPL_FAILPOINT; undefined when unset or malformed. */
+/**
+ * The fail point of this process, from DPL_FAILPOINT; undefined when unset or malformed.
+ * `count` fails nothing and counts every step's operations (a walk's plan: which n exist).
+ */
 export function parseFailPoint(spec: string | undefined): FailPoint | undefined {
+  if (spec === 'count') return { step: '*', n: 0 };
   const m = spec?.match(/^([a-z-]+):([1-9][0-9]*)$/);
   return m ? { step: m[1], n: Number(m[2]) } : undefined;
 }
@@ -26,6 +30,8 @@ export const FAILPOINT = parseFailPoint(process.env.DPL_FAILPOINT);
 const current = new AsyncLocalStorage<string>();
 let seen = 0;
 let hit: readonly string[] | undefined;
+/** Operations per step, in count mode. */
+const counts = new Map<string, number>();
 
 /** Run fn as part of a lifecycle step: the processes it starts count towards that step's fail point. */
 export function inStep<T>(step: string, fn: () => Promise<T>): Promise<T> {
@@ -34,7 +40,9 @@ export function inStep<T>(step: string, fn: () => Promise<T>): Promise<T> {
 
 /** Count one operation; true when it is the one that must fail. */
 export function failHere(argv: readonly string[]): boolean {
-  if (!FAILPOINT || current.getStore() !== FAILPOINT.step) return false;
+  const step = current.getStore();
+  if (FAILPOINT?.step === '*' && step) counts.set(step, (counts.get(step) ?? 0) + 1);
+  if (!FAILPOINT || step !== FAILPOINT.step) return false;
   seen++;
   if (seen !== FAILPOINT.n) return false;
   hit = argv;
@@ -44,6 +52,7 @@ export function failHere(argv: readonly string[]): boolean {
 /** What the fail point did, for the line the CLI prints at exit (tests read it to know when a step has no n-th operation). */
 export function failPointSummary(): string | undefined {
   if (!FAILPOINT) return undefined;
+  if (FAILPOINT.step === '*') return `DPL_FAILPOINT count: ${[...counts].map(([k, v]) => `${k}=${v}`).join(' ')}`;
   const fp = `DPL_FAILPOINT ${FAILPOINT.step}:${FAILPOINT.n}`;
   return hit ? `${fp}: hit (${hit.join(' ').slice(0, 100)})` : `${fp}: not reached (step ${FAILPOINT.step} ran ${seen} operations)`;
 }

@@ -122,8 +122,15 @@ export class Journal {
     return [...live.values()];
   }
 
-  /** Remove the journal and the lab's state directory (after everything is gone). */
+  /**
+   * Remove the journal and the lab's state directory (after everything is gone). The
+   * journal goes last: a `kill -9` halfway leaves a lab `lab down` still knows, and closes.
+   */
   close(): void {
-    rmSync(labDir(this.lab), { recursive: true, force: true });
+    const dir = labDir(this.lab);
+    if (!existsSync(dir)) return;
+    for (const f of readdirSync(dir)) if (join(dir, f) !== this.file) rmSync(join(dir, f), { recursive: true, force: true });
+    rmSync(this.file, { force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }

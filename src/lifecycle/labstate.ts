@@ -39,5 +39,10 @@ export function readLabState(lab: string): LabState | undefined {
 
 export function setPhase(lab: string, phase: LabPhase): void {
   const s = readLabState(lab);
-  if (s) writeLabState({ ...s, phase });
+  try {
+    if (s) writeLabState({ ...s, phase });
+  } catch (e) {
+    // A teardown beside this process (another `lab down`) removed the lab's dir meanwhile.
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
 }

@@ -58,8 +58,11 @@ describe('cli: bad input gets exit 2, a located message, and changes nothing', (
   });
   it('an unknown verb, and down/status/check of a lab that does not exist', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);
+    // Down of a lab that is not up is a no-op (a second `lab down`, issue 15), saying so.
+    const down = await cli(['down', 'nosuchlab']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toMatch(/lab nosuchlab is not up: nothing to remove/);
     for (const args of [
-      ['down', 'nosuchlab'],
       ['status', 'nosuchlab'],
       ['check', 'nosuchlab'],
     ]) {

@@ -20,7 +20,8 @@ import { GuestExec } from './guest-exec.js';
 import { linkWires, moveLinkNics, moveUplinkNics, UPLINK_NICS } from './nics.js';
 import { buildInitramfs, GUEST_MODULES } from './initramfs.js';
 import { Qga } from './qga.js';
-import { bootVm, runningPid, stopVm, type Accel } from './vm.js';
+import { bootVm, runningPid, stopVm, VM_MEMORY_MB, type Accel } from './vm.js';
+import { memoryRefusal } from './memory.js';
 
 /** Where the guest sees the lab's BPF objects (copied into its initramfs). */
 export const GUEST_OBJ_DIR = '/opt/dpl/bpf';
@@ -97,6 +98,9 @@ export class QemuBackend implements Backend {
 
   /** The guest kernel's facts, read from its own config; the tools are this machine's, copied in. */
   async probe(lab: Lab): Promise<KernelFacts> {
+    // Refused before anything exists: VMs that do not fit would be killed by the OOM killer mid-boot, or swap the machine.
+    const tooBig = memoryRefusal(lab.nodes.length, VM_MEMORY_MB, readFileSync('/proc/meminfo', 'utf8'));
+    if (tooBig) throw tooBig;
     const k = lab.customKernel ? customKernel(lab.customKernel) : cachedKernel(lab.kernel!);
     if (!k)
       throw new LabError(

@@ -8,6 +8,9 @@ import { Qga } from './qga.js';
 
 export type Accel = 'kvm' | 'tcg';
 
+/** Memory of one node's VM (qemu -m) when its spec names none. */
+export const VM_MEMORY_MB = 1024;
+
 export interface VmSpec {
   name: string;
   vmlinuz: string;
@@ -47,7 +50,7 @@ export function qemuArgv(spec: VmSpec): string[] {
     spec.name,
     ...(spec.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
     '-m',
-    String(spec.memoryMb ?? 1024),
+    String(spec.memoryMb ?? VM_MEMORY_MB),
     '-smp',
     String(spec.cpus ?? 2),
     '-kernel',
