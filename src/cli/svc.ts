@@ -20,7 +20,7 @@ const portsText = (s: Service) =>
   s.ports.map((p) => `${p.port}/${p.protocol}${p.targetPort !== p.port ? `:${p.targetPort}` : ''}`).join(' ');
 
 /** The lab's state, if it is up; else a usage error naming the labs there are. */
-function upState(name: string): LabState {
+export function upState(name: string): LabState {
   const s = readLabState(name);
   if (!s) throw new LabError('E_LAB_UNKNOWN', `no lab named '${name}' is up`, `labs here: ${knownLabs().join(', ') || 'none'}`);
   if (s.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${s.phase}, not up`);
@@ -52,7 +52,7 @@ function alive(pid: number): boolean {
  * One `lab svc` change of a lab at a time: two at once would each write a state missing
  * the other's service. A lock left by a process that died is taken over.
  */
-function lock(name: string): () => void {
+export function lock(name: string): () => void {
   const file = join(labDir(name), 'svc.lock');
   for (let tries = 0; ; tries++) {
     try {

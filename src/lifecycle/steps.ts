@@ -6,6 +6,7 @@ import { createBackend } from '../backends/registry.js';
 import type { Backend } from '../backends/backend.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { FEATURES } from '../datapath/registry.js';
+import { impairDecisions, netemEnds, netemJournal } from '../datapath/impair/netem.js';
 import { decisionOf, type Decision, type Feature } from '../datapath/feature.js';
 import { CHECKS, checkById } from '../checks/registry.js';
 import type { LabContext } from './context.js';
@@ -64,13 +65,15 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   for (const obj of ['host_routing.o', 'host_routing_tc.o', 'bigtcp_count.o', 'bigtcp_count_tc.o'])
     if (!existsSync(join(BPF_OBJ_DIR, obj)))
       throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
-  const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
+  const decisions = [...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name))), ...impairDecisions(lab, facts)];
   const declined = decisions.filter((d) => d.status === 'declined');
   if (declined.length)
     throw new LabError(
       'E_REQUIREMENT',
       declined.map((d) => `node ${d.node}: ${d.feature}: ${d.detail}`).join('\n'),
-      'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)',
+      declined.every((d) => d.feature === 'impair')
+        ? 'remove impair from the links, or run the lab in VMs whose kernel has netem (backend: qemu; see lab kernels list)'
+        : 'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)',
     );
   return { backend, facts, decisions };
 }
@@ -136,6 +139,7 @@ export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, p
 
 /** wire: addresses, routes, bottlenecks of one node. */
 export async function wireNode(ctx: LabContext, node: LabNode): Promise<void> {
+  ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, netemJournal(netemEnds(ctx.lab, node)));
   await ctx.backend.wireNode(ctx, node);
 }
 

@@ -1,4 +1,5 @@
 import type { CheckId, Datapath, Family, ServiceProtocol } from './schema.js';
+import type { Impair } from './impair.js';
 
 /** The resolved lab: every default applied, every name and address decided. */
 export interface Lab {
@@ -108,6 +109,8 @@ export interface Uplink {
   nodeDev: string;
   peerDev: string;
   rate?: string;
+  /** netem on both ends (src/topology/impair.ts); absent: no netem. */
+  impair?: Impair;
   node4?: Addr;
   peer4?: Addr;
   node6?: Addr;
@@ -121,6 +124,8 @@ export interface NodeLink {
   devA: string;
   devB: string;
   rate?: string;
+  /** netem on both ends (src/topology/impair.ts); absent: no netem. */
+  impair?: Impair;
   a4?: Addr;
   b4?: Addr;
   a6?: Addr;
