@@ -88,4 +88,46 @@ export function register(program: Command, exit: (code: number) => void): void {
         process.stdout.write(`lab ${lab}: link ${link.name} ${want}\n`);
       })(),
     );
+  program
+    .command('node')
+    .description(
+      "kill a running lab's node as a crash would, or restart it (a VM is killed and booted again; a local node keeps its namespaces, its lab processes die)",
+    )
+    .argument('<lab>', 'lab name')
+    .argument('<node>', 'node name')
+    .argument('<action>', 'kill or restart')
+    .option('-q, --quiet', 'no progress lines')
+    .action((lab: string, nodeName: string, action: string, o: { quiet?: boolean }) =>
+      run(async () => {
+        const { logChange } = await import('../datapath/impair/live.js');
+        const { wireNode, deployNode } = await import('../lifecycle/steps.js');
+        if (action !== 'kill' && action !== 'restart') throw new LabError('E_USAGE', `action '${action}': expected kill or restart`);
+        const state = upState(lab);
+        const node = state.lab.nodes.find((n) => n.name === nodeName);
+        if (!node)
+          throw new LabError('E_USAGE', `lab ${lab} has no node '${nodeName}'; nodes: ${state.lab.nodes.map((n) => n.name).join(', ')}`);
+        const t0 = performance.now();
+        const detail = await live(lab, o.quiet, async (ctx) => {
+          const b = ctx.backend;
+          if (!b.killNode || !b.restartNode) throw new LabError('E_USAGE', `the ${b.kind} backend cannot kill or restart a node`);
+          if (action === 'kill') return b.killNode(ctx, node);
+          const r = await b.restartNode(ctx, node);
+          if (r.rewire) {
+            await wireNode(ctx, node);
+            await deployNode(ctx, node);
+          }
+          return r.detail;
+        });
+        const now = readLabState(lab)!;
+        const killed = new Set(now.nodesKilled ?? []);
+        action === 'kill' ? killed.add(nodeName) : killed.delete(nodeName);
+        // A node booted again comes with its links up (wired afresh).
+        const touches = (l: string) => l.split(':').includes(nodeName);
+        const linksDown =
+          action === 'restart' && state.backend === 'qemu' ? (now.linksDown ?? []).filter((l) => !touches(l)) : now.linksDown;
+        writeLabState({ ...now, nodesKilled: [...killed], linksDown });
+        logChange(lab, { verb: 'node', node: nodeName, action, detail });
+        process.stdout.write(`lab ${lab}: ${detail} (${(performance.now() - t0).toFixed(0)} ms)\n`);
+      })(),
+    );
 }

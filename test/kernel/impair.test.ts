@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cli, quickstart, residue, topo } from './helpers.js';
+import { cli, labProcesses, quickstart, residue, topo, until } from './helpers.js';
 
 const LAB = 'imphost';
 
@@ -22,5 +23,41 @@ describe('impairments on this kernel (no sch_netem)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no lab named 'imphost' is up/);
     expect((await cli(['link', LAB, 'node1:remote', 'down'])).code).toBe(2);
+  });
+});
+
+describe('lab node on a local lab', () => {
+  const NODE_LAB = 'impnode';
+  it('kill: the lab processes in the node and pod namespaces die, the namespaces stay; restart clears it; status says so', async () => {
+    const up = await cli(['up', topo(quickstart(NODE_LAB)), '-q']);
+    expect(up.code, up.stderr).toBe(0);
+    try {
+      // A lab process in a pod (tagged as the lab tags its own) and one of another lab's beside it, which must live.
+      const mine = spawn('ip', ['netns', 'exec', `dpl-${NODE_LAB}.node1.client`, 'sleep', '300'], {
+        env: { ...process.env, DPL_LAB: NODE_LAB },
+        stdio: 'ignore',
+      });
+      const other = spawn('ip', ['netns', 'exec', `dpl-${NODE_LAB}.node1.client`, 'sleep', '301'], {
+        env: { ...process.env, DPL_LAB: 'someone-else' },
+        stdio: 'ignore',
+      });
+      const exited = new Promise<NodeJS.Signals | null>((r) => mine.on('exit', (_c, s) => r(s)));
+      expect(await until(async () => (await labProcesses(NODE_LAB, 'sleep')).length === 1)).toBe(true);
+      const kill = await cli(['node', NODE_LAB, 'node1', 'kill', '-q']);
+      expect(kill.code, kill.stderr).toBe(0);
+      expect(kill.stdout).toMatch(/node node1: namespaces kept, 1 lab process\(es\) killed/);
+      expect(await exited).toBe('SIGKILL');
+      expect(other.exitCode).toBe(null);
+      other.kill('SIGKILL');
+      expect(existsSync(`/run/netns/dpl-${NODE_LAB}.node1`)).toBe(true);
+      expect(JSON.parse((await cli(['status', NODE_LAB, '--json'])).stdout).nodesKilled).toEqual(['node1']);
+      expect((await cli(['node', NODE_LAB, 'node1', 'restart', '-q'])).code).toBe(0);
+      expect(JSON.parse((await cli(['status', NODE_LAB, '--json'])).stdout).nodesKilled).toEqual([]);
+      expect((await cli(['node', NODE_LAB, 'nope', 'kill', '-q'])).code).toBe(2);
+      expect((await cli(['node', NODE_LAB, 'node1', 'explode', '-q'])).code).toBe(2);
+    } finally {
+      await cli(['down', NODE_LAB, '-q']);
+    }
+    expect(await residue(NODE_LAB)).toEqual([]);
   });
 });
