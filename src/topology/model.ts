@@ -9,7 +9,7 @@ export interface Lab {
   /** qemu: catalogue name of the guest kernel. */
   kernel?: string;
   /** qemu: the user's own kernel instead of a catalogue one (absolute paths). */
-  customKernel?: { vmlinuz: string; modulesDir: string; config?: string };
+  customKernel?: { vmlinuz: string; modulesDir: string; config?: string; cmdline?: string };
   /** qemu: the kernels `lab run` goes through (a matrix), when the file names several. */
   kernels?: string[];
   families: Family[];

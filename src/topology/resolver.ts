@@ -279,6 +279,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
               vmlinuz: resolvePath(dirname(file), t.kernel.vmlinuz),
               modulesDir: resolvePath(dirname(file), t.kernel.modules),
               config: t.kernel.config && resolvePath(dirname(file), t.kernel.config),
+              cmdline: t.kernel.cmdline,
             }
           : undefined,
       kernels: t.kernels,

@@ -266,6 +266,12 @@ export const TopologySchema = z
               vmlinuz: z.string().describe('a bzImage'),
               modules: z.string().describe('its lib/modules/<release> directory (the release is its name)'),
               config: z.string().optional().describe("the kernel's config, for what it supports (without it, nothing is assumed)"),
+              cmdline: z
+                .string()
+                .regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'kernel parameters: printable words separated by single spaces')
+                .max(512, 'at most 512 characters')
+                .optional()
+                .describe("kernel parameters added after the lab's own (console=ttyS0 panic=-1 quiet loglevel=4)"),
             })
             .strict(),
         ],

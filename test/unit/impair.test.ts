@@ -153,3 +153,14 @@ describe('lab impair: a change validated against the running lab', () => {
     expect(ImpairSchema.safeParse({ reorder: '10%' }).success).toBe(false);
   });
 });
+
+describe("a custom kernel's cmdline", () => {
+  const custom = (cmdline: string) =>
+    `name: imp\nbackend: qemu\nkernel:\n  vmlinuz: /k/vmlinuz\n  modules: /k/modules\n  cmdline: ${cmdline}\nnodes:\n  - name: a\n`;
+  it('is kept for the VM, and refused with file:line when it is not kernel parameters', () => {
+    expect(lab(custom('rdinit=/nonexistent')).customKernel).toMatchObject({ cmdline: 'rdinit=/nonexistent', vmlinuz: '/k/vmlinuz' });
+    expect(errors(custom('"a  b"'))).toEqual([
+      'lab.yaml:6:12: kernel.cmdline: kernel parameters: printable words separated by single spaces',
+    ]);
+  });
+});

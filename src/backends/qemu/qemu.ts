@@ -192,7 +192,15 @@ export class QemuBackend implements Backend {
     const dir = vmDir(lab.name, node.name);
     const extra = [...(node.uplink ? UPLINK_NICS : []), ...boot.wires.flatMap((w) => w.args)];
     const vm = await bootVm(
-      { name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs: boot.initramfs, dir, accel: this.accel!, extra },
+      {
+        name: `${lab.name}.${node.name}`,
+        vmlinuz: k.vmlinuz,
+        initramfs: boot.initramfs,
+        dir,
+        accel: this.accel!,
+        extra,
+        cmdline: lab.customKernel?.cmdline,
+      },
       signal,
     );
     ctx.progress(
