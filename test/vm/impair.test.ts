@@ -83,6 +83,7 @@ describe('link impairments with netem in a VM (kernel 6.12)', () => {
     const { rtts, out } = await ping('node1', 4);
     expect(rtts.length, out).toBeGreaterThanOrEqual(3);
     expect(Math.min(...rtts), out).toBeGreaterThanOrEqual(40);
+    console.info(`figures: delay 20ms each end: ping RTTs ${rtts.join(', ')} ms`);
   });
 
   it('lab impair changes the netem in place (same handle, counters kept); the new delay and loss show in RTT and retransmits', async () => {
@@ -118,6 +119,11 @@ describe('link impairments with netem in a VM (kernel 6.12)', () => {
     expect(flow.retransmits, flow.evidence.join('\n')).toBeGreaterThan(0);
     expect(a2!.drops!).toBeGreaterThan(0);
     expect(a2!.handle).toBe(a0!.handle);
+    console.info(
+      `figures: delay 60ms loss 3%: ping RTTs ${rtts.join(', ')} ms; 4 s iperf3 ${(flow.bitsPerSecond / 1e6).toFixed(2)} Mbit/s, ` +
+        `retransmits ${flow.retransmits}; node-side netem handle ${a0!.handle} -> ${a2!.handle}, packets ${a0!.packets} -> ` +
+        `${a!.packets} (at the change) -> ${a2!.packets}, drops ${a2!.drops}`,
+    );
   });
 
   it('lab link down/up: ping fails while the link is down and works after, the netem still there', async () => {
