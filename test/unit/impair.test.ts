@@ -4,6 +4,8 @@ import { findLink, netemChangeArgv, planImpair, withImpair } from '../../src/dat
 import { impairDecisions, netemAddLine, netemEnds, netemJournal, netemVerdict } from '../../src/datapath/impair/netem.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
 import { tbfBatch } from '../../src/backends/wiring.js';
+import type { Exec } from '../../src/exec/exec.js';
+import { Bottleneck } from '../../src/measure/bottleneck.js';
 import { ImpairSchema, mergeImpair, netemArgs } from '../../src/topology/impair.js';
 import { parseTopology } from '../../src/topology/loader.js';
 import type { Lab } from '../../src/topology/model.js';
@@ -161,6 +163,18 @@ describe("a custom kernel's cmdline", () => {
     expect(lab(custom('rdinit=/nonexistent')).customKernel).toMatchObject({ cmdline: 'rdinit=/nonexistent', vmlinuz: '/k/vmlinuz' });
     expect(errors(custom('"a  b"'))).toEqual([
       'lab.yaml:6:12: kernel.cmdline: kernel parameters: printable words separated by single spaces',
+    ]);
+  });
+});
+
+describe('a bottleneck on an impaired link', () => {
+  it('is restored with its netem under it (lifting the tbf deletes its child)', async () => {
+    const inputs: string[] = [];
+    const exec = { run: async (_argv: string[], o?: { input?: string }) => void inputs.push(o?.input ?? '') } as unknown as Exec;
+    await Bottleneck.ofUplink(impaired, impaired.nodes[0]!, exec)!.restore();
+    expect(inputs).toEqual([
+      'qdisc replace dev uplink root handle 1: tbf rate 100mbit burst 64kb latency 50ms\n' +
+        'qdisc replace dev uplink parent 1:1 handle 10: netem delay 20ms 5ms loss 1% duplicate 0% reorder 0%\n',
     ]);
   });
 });
