@@ -23,6 +23,8 @@ export interface CheckResult {
   ms: number;
   /** The nodes' state captured right after the check failed or errored. */
   snapshot?: SnapshotRef;
+  /** The nodes' state captured inside the check, before it put back what it changed (src/lifecycle/pre-restore.ts). */
+  snapshotBeforeRestore?: SnapshotRef;
 }
 
 export interface Check {

@@ -18,7 +18,8 @@ import { labNetnsPrefix, type Lab, type LabNode } from '../topology/model.js';
 import type { CheckId } from '../topology/schema.js';
 import { Journal, knownLabs } from './journal.js';
 import { readLabState, writeLabState, type LabState } from './labstate.js';
-import { captureSnapshot } from './snapshot.js';
+import { captureSnapshot, type SnapshotRef } from './snapshot.js';
+import { withPreRestore } from './pre-restore.js';
 
 export { REPO_ROOT };
 
@@ -155,7 +156,8 @@ export async function deployNode(ctx: LabContext, node: LabNode, features: reado
 
 /**
  * check: run the lab's checks (or only some), each isolated so one failure does not stop the rest.
- * A check that fails or errors leaves a snapshot of the nodes in `snapshotDir`/<check>, taken before the next check runs.
+ * A check that fails or errors leaves a snapshot of the nodes in `snapshotDir`/<check>, taken before the next check runs;
+ * one whose measurement threw under a changed bottleneck also `snapshotDir`/<check>.before-restore, taken before its finally.
  */
 export async function runChecks(ctx: LabContext, only?: CheckId[], snapshotDir?: string): Promise<CheckResult[]> {
   // --only runs what it names, listed in the topology or not (with the topology's options if listed).
@@ -180,8 +182,13 @@ export async function runChecks(ctx: LabContext, only?: CheckId[], snapshotDir?:
       continue;
     }
     ctx.progress(`check ${check.id}: ${check.title}`);
+    let pre: SnapshotRef | undefined;
+    const capture = async (why: string) => {
+      pre = await captureSnapshot(ctx, join(snapshotDir!, `${check.id}.before-restore`));
+      ctx.progress(`check ${check.id}: snapshot before it restores (${why}) in ${pre.dir} (${pre.ms} ms)`);
+    };
     try {
-      const r = await check.run(ctx, spec);
+      const r = snapshotDir ? await withPreRestore(capture, () => check.run(ctx, spec)) : await check.run(ctx, spec);
       results.push({ ...base, ...r, ms: Math.round(performance.now() - t0) });
     } catch (e) {
       if (ctx.signal.aborted) throw e;
@@ -197,6 +204,7 @@ export async function runChecks(ctx: LabContext, only?: CheckId[], snapshotDir?:
       });
     }
     const last = results.at(-1)!;
+    if (pre && (last.status === 'fail' || last.status === 'error')) last.snapshotBeforeRestore = pre;
     ctx.progress(`check ${check.id}: ${last.status.toUpperCase()} ${last.reason}`);
     if (snapshotDir && (last.status === 'fail' || last.status === 'error')) {
       last.snapshot = await captureSnapshot(ctx, join(snapshotDir, check.id));

@@ -3,6 +3,7 @@ import { LabError } from '../errors.js';
 import { nodeLinks, tbfBatch } from '../backends/wiring.js';
 import { netemAddLine, netemEnds } from '../datapath/impair/netem.js';
 import type { Lab, LabNode } from '../topology/model.js';
+import { beforeRestore } from '../lifecycle/pre-restore.js';
 
 /** How a check wants the bottleneck while it measures. */
 export type BottleneckChange = { lift: true } | { rateBps: number };
@@ -99,6 +100,10 @@ export class Bottleneck {
     try {
       await this.apply(c, signal);
       return await fn();
+    } catch (e) {
+      if (!signal?.aborted)
+        await beforeRestore(`${this.describe(c)}; the measurement under it failed: ${(e as Error).message?.split('\n')[0]}`);
+      throw e;
     } finally {
       await this.restore();
       unrestored.delete(pending);

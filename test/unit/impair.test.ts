@@ -6,6 +6,7 @@ import type { KernelFacts } from '../../src/kernel/facts.js';
 import { tbfBatch } from '../../src/backends/wiring.js';
 import type { Exec } from '../../src/exec/exec.js';
 import { Bottleneck } from '../../src/measure/bottleneck.js';
+import { withPreRestore } from '../../src/lifecycle/pre-restore.js';
 import { ImpairSchema, mergeImpair, netemArgs } from '../../src/topology/impair.js';
 import { parseTopology } from '../../src/topology/loader.js';
 import type { Lab } from '../../src/topology/model.js';
@@ -176,5 +177,32 @@ describe('a bottleneck on an impaired link', () => {
       'qdisc replace dev uplink root handle 1: tbf rate 100mbit burst 64kb latency 50ms\n' +
         'qdisc replace dev uplink parent 1:1 handle 10: netem delay 20ms 5ms loss 1% duplicate 0% reorder 0%\n',
     ]);
+  });
+});
+
+describe('a snapshot before a check restores its bottleneck', () => {
+  it('is taken when the measurement under a changed bottleneck throws, before the restore; never when it succeeds', async () => {
+    const events: string[] = [];
+    const exec = {
+      run: async (argv: string[], o?: { input?: string }) =>
+        void events.push(`tc ${o?.input ? o.input.split(' ').slice(0, 2).join(' ') : argv.slice(1, 3).join(' ')}`),
+    } as unknown as Exec;
+    const neck = Bottleneck.ofUplink(impaired, impaired.nodes[0]!, exec)!;
+    const capture = async (why: string) => void events.push(`snapshot: ${why}`);
+    await expect(
+      withPreRestore(capture, () =>
+        neck.with({ lift: true }, async () => {
+          throw new Error('iperf3 never connected');
+        }),
+      ),
+    ).rejects.toThrow('iperf3 never connected');
+    expect(events).toEqual([
+      'tc qdisc del',
+      'snapshot: tbf lifted from uplink; the measurement under it failed: iperf3 never connected',
+      'tc qdisc replace',
+    ]);
+    events.length = 0;
+    await withPreRestore(capture, () => neck.with({ lift: true }, async () => 1));
+    expect(events.filter((e) => e.startsWith('snapshot'))).toEqual([]);
   });
 });
