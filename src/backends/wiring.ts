@@ -77,8 +77,8 @@ export function nodeLinks(lab: Lab, node: LabNode): LinkEnd[] {
  * packet from the device's link-local address, and without one never sends it
  * (net/ipv6/ndisc.c), so IPv6 next hops stay INCOMPLETE.
  */
-const LL_A = 'fe80::1/64';
-const LL_B = 'fe80::2/64';
+export const LL_A = 'fe80::1/64';
+export const LL_B = 'fe80::2/64';
 
 /** The node side of one pod: the gateway address on its device, up, and a route to the pod. */
 export function podHostLines(node: LabNode, p: Pod, kind: DevKind): (string | false | undefined)[] {

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, labProcesses, quickstart, residue, topo, until } from './helpers.js';
 
@@ -59,5 +61,44 @@ describe('lab node on a local lab', () => {
       await cli(['down', NODE_LAB, '-q']);
     }
     expect(await residue(NODE_LAB)).toEqual([]);
+  });
+});
+
+describe('lab link on a local lab', () => {
+  const LINK_LAB = 'implink';
+  const TWO = `name: ${LINK_LAB}
+families: [ipv4, ipv6]
+nodes:
+  - name: a
+    pods:
+      - name: p
+  - name: b
+    pods:
+      - name: q
+links:
+  - endpoints: [a, b]
+checks:
+  - connectivity
+`;
+  const connectivity = async () => {
+    const r = await cli(['check', LINK_LAB, '-q', '--only', 'connectivity', '--report-dir', mkdtempSync(join(tmpdir(), 'imp-link-'))]);
+    return /connectivity\s+(PASS|FAIL|ERROR)\s+\S+\s+(.*)/.exec(r.stdout)?.slice(1) ?? [r.stdout, r.stderr];
+  };
+  it('down: pods across the link cannot reach each other; up: both families reach again (routes and link-local put back)', async () => {
+    expect((await cli(['up', topo(TWO), '-q'])).code).toBe(0);
+    try {
+      expect((await cli(['link', LINK_LAB, 'a:b', 'down', '-q'])).code).toBe(0);
+      const down = await connectivity();
+      expect(down[0], down[1]).toBe('FAIL');
+      expect(down[1]).toMatch(/4 of 4 attempts did not reach/);
+      expect(JSON.parse((await cli(['status', LINK_LAB, '--json'])).stdout).links).toEqual([{ name: 'a:b', state: 'down' }]);
+      expect((await cli(['link', LINK_LAB, 'b:a', 'up', '-q'])).code).toBe(0);
+      const up = await connectivity();
+      expect(up[0], up[1]).toBe('PASS');
+      expect(up[1]).toMatch(/all 4 attempts \(ipv4 2, ipv6 2\)/);
+    } finally {
+      await cli(['down', LINK_LAB, '-q']);
+    }
+    expect(await residue(LINK_LAB)).toEqual([]);
   });
 });

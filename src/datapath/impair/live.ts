@@ -8,6 +8,7 @@ import { labDir } from '../../lifecycle/journal.js';
 import { type Impair, ImpairChangeSchema, ImpairSchema, mergeImpair, NETEM_HANDLE, netemArgs, TBF_HANDLE } from '../../topology/impair.js';
 import type { Lab } from '../../topology/model.js';
 import { planRoutes } from '../../topology/routes.js';
+import { LL_A, LL_B } from '../../backends/wiring.js';
 import { allNetemEnds, linkName, type NetemEnd } from './netem.js';
 
 /** One end of a link as `lab link` changes it: a device in a namespace. */
@@ -167,13 +168,13 @@ export function logChange(lab: string, entry: Record<string, unknown>): void {
 }
 
 /**
- * Take a link down or up on both ends. Down keeps the IPv6 addresses (keep_addr_on_down: by default
- * addrconf_ifdown flushes them, net/ipv6/addrconf.c); the routes through the device go with it
+ * Take a link down or up on both ends. Down keeps the global IPv6 addresses (keep_addr_on_down: by default
+ * addrconf_ifdown flushes them, net/ipv6/addrconf.c; link-local ones go anyway); the routes through the device go with it
  * (fib_sync_down_dev, rt6_sync_down_dev), so up puts the lab's routes on that device back.
  */
 export async function setLink(ctx: LabContext, link: NamedLink, state: 'down' | 'up'): Promise<void> {
   const plan = planRoutes(ctx.lab);
-  for (const end of link.ends) {
+  for (const [i, end] of link.ends.entries()) {
     const exec = ctx.backend.exec(end.netns);
     if (state === 'down') {
       await exec.run(['sysctl', '-q', '-w', `net.ipv6.conf.${end.dev}.keep_addr_on_down=1`], { nothrow: true, signal: ctx.signal });
@@ -181,6 +182,9 @@ export async function setLink(ctx: LabContext, link: NamedLink, state: 'down' | 
       continue;
     }
     await exec.run(['ip', 'link', 'set', 'dev', end.dev, 'up'], { signal: ctx.signal });
+    // The link-local address the wiring gave the end (ndisc solicits from it) is flushed even so.
+    if (ctx.lab.families.includes('ipv6'))
+      await exec.run(['ip', 'addr', 'replace', i === 0 ? LL_A : LL_B, 'dev', end.dev, 'nodad'], { signal: ctx.signal });
     const owner = ctx.lab.nodes.find((n) => n.netns === end.netns)?.name ?? ctx.lab.peers.find((p) => p.netns === end.netns)?.name ?? '';
     const routes = [...(plan.nodes[owner] ?? []), ...(plan.peers[owner] ?? [])].filter((r) => r.dev === end.dev);
     if (routes.length)

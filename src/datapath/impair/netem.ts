@@ -76,3 +76,15 @@ export function impairDecisions(lab: Lab, facts: KernelFacts): Decision[] {
     ];
   });
 }
+
+/** impair's line in `lab doctor`, beside the datapath features. */
+export function impairDoctor(facts: KernelFacts) {
+  const v = netemVerdict(facts);
+  return {
+    id: 'impair',
+    title: 'link impairments (netem: links[].impair, uplink.impair, lab impair)',
+    supported: v.ok,
+    reason: v.ok ? undefined : v.reason,
+    withDefaults: v.ok ? 'off: no link declares impair' : 'declined where a link declares impair',
+  };
+}
