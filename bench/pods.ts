@@ -242,16 +242,20 @@ async function main() {
   const cli = median(starts);
   const opt = (t: Times | undefined, k: keyof Times) => (t ? f(t[k]) : '-');
   const rel = (a: number, t: Times | undefined, k: keyof Times) => (t ? ratio(a, t[k]) : '-');
+  /** The columns both tables share for one direction; each table appends its own ratios. */
+  const common = (r: Row, k: keyof Times) => [
+    r.label,
+    f(r.lab[k]),
+    ((r.lab[k] * 1000) / r.pods).toFixed(2),
+    opt(r.floor, k),
+    opt(r.tools, k),
+    opt(r.mn, k),
+    rel(r.lab[k], r.floor, k),
+  ];
   const up = table(
     ['pods', 'lab up', 'ms/pod', 'floor', 'tools', 'mininet', 'lab/floor', '(lab-cli)/floor', 'lab/tools', 'lab/mininet'],
     rows.map((r) => [
-      r.label,
-      f(r.lab.up),
-      ((r.lab.up * 1000) / r.pods).toFixed(2),
-      opt(r.floor, 'up'),
-      opt(r.tools, 'up'),
-      opt(r.mn, 'up'),
-      rel(r.lab.up, r.floor, 'up'),
+      ...common(r, 'up'),
       rel(Math.max(0, r.lab.up - cli), r.floor, 'up'),
       rel(r.lab.up, r.tools, 'up'),
       rel(r.lab.up, r.mn, 'up'),
@@ -259,16 +263,7 @@ async function main() {
   );
   const down = table(
     ['pods', 'lab down', 'ms/pod', 'floor', 'tools', 'mininet', 'lab/floor', 'lab/mininet'],
-    rows.map((r) => [
-      r.label,
-      f(r.lab.down),
-      ((r.lab.down * 1000) / r.pods).toFixed(2),
-      opt(r.floor, 'down'),
-      opt(r.tools, 'down'),
-      opt(r.mn, 'down'),
-      rel(r.lab.down, r.floor, 'down'),
-      rel(r.lab.down, r.mn, 'down'),
-    ]),
+    rows.map((r) => [...common(r, 'down'), rel(r.lab.down, r.mn, 'down')]),
   );
   process.stdout.write(
     `\npods benchmark: seconds, median of ${repeat}; lab = CLI wall clock (Node start-up included); ` +

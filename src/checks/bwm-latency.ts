@@ -9,6 +9,7 @@ import { bulkFlow } from '../measure/flow.js';
 import { requestResponse, type RrResult } from '../measure/rr.js';
 import { bwmApplies, bwmSetup, goodputOf } from './bwm-rate.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
+import type { Cdf } from '../measure/cdf.js';
 
 /** The seed's headline: p99 latency 4.2x better with EDT + fq than with the classic shaper. */
 export const SEED_P99_RATIO = 4.2;
@@ -26,6 +27,8 @@ export interface LatencyRun {
   p999Us: number;
   /** The bulk flow's goodput beside the round trips, bit/s. */
   bulkBps: number;
+  /** Every round trip as a CDF (sockperf --full-log), plotted in report.html. */
+  cdf?: Cdf;
 }
 
 export const toLatencyRun = (shaper: Shaper, rr: RrResult, bulkBps: number): LatencyRun => ({
@@ -35,6 +38,7 @@ export const toLatencyRun = (shaper: Shaper, rr: RrResult, bulkBps: number): Lat
   p99Us: rr.percentilesUs['99'] ?? Number.NaN,
   p999Us: rr.percentilesUs['99.9'] ?? Number.NaN,
   bulkBps,
+  ...(rr.cdf ? { cdf: rr.cdf } : {}),
 });
 
 const ms = (us: number) => `${Math.round(us / 10) / 100} ms`;
@@ -93,17 +97,19 @@ export const bwmLatency: Check = {
     const to = ctx.backend.exec(peer.netns);
     // The floor: the same round trips with nothing else sent (what the path and, under TCG, the emulation cost).
     ctx.progress(`bwm-latency: 3 s of round trips from ${limited.name} alone (the floor)`);
-    const idle = await requestResponse({ from, to, addr, seconds: 3, journal: ctx.journal, signal: ctx.signal });
+    const idle = await requestResponse({ from, to, addr, seconds: 3, journal: ctx.journal, signal: ctx.signal, fullLog: true });
     evidence.push(...idle.evidence.map((l) => `[idle] ${l}`));
     for (const shaper of ['edt', 'htb', 'tbf'] as const) {
       ctx.progress(`bwm-latency: ${seconds} s of round trips from ${limited.name} beside its bulk flow, ${shaper} at ${showBps(limit)}`);
       await withShaper(ctx, node, shaper, {}, async () => {
         // The bulk flow outlasts the round trips: sockperf starts within a second and measures `seconds`.
         const bulk = bulkFlow({ from, to, addr, seconds: seconds + 3, journal: ctx.journal, signal: ctx.signal });
-        const rr = await requestResponse({ from, to, addr, seconds, journal: ctx.journal, signal: ctx.signal }).catch(async (e) => {
-          await bulk.catch(() => undefined);
-          throw e;
-        });
+        const rr = await requestResponse({ from, to, addr, seconds, journal: ctx.journal, signal: ctx.signal, fullLog: true }).catch(
+          async (e) => {
+            await bulk.catch(() => undefined);
+            throw e;
+          },
+        );
         const flow = await bulk;
         runs[shaper] = toLatencyRun(shaper, rr, flow.bitsPerSecond);
         const counters = await readEdtCounters(ctx.backend.root(node.name), bwmPins(ctx, node).counters, ctx.signal);

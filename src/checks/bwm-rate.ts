@@ -3,7 +3,7 @@ import type { Timing } from '../backends/backend.js';
 import { bandwidthManager, bwmMode, bwmPins, limitedPods } from '../datapath/bwm/bwm.js';
 import { readEdtCounters, type EdtCounters } from '../datapath/bwm/maps.js';
 import { showBps } from '../datapath/bwm/quantity.js';
-import { fqTimerLatencyUs, uplinkQdiscStats, withShaper } from '../datapath/bwm/shaper.js';
+import { fqThrottled, fqTimerLatencyUs, uplinkQdiscStats, withShaper } from '../datapath/bwm/shaper.js';
 import { bulkFlow } from '../measure/flow.js';
 import type { LabContext } from '../lifecycle/context.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
@@ -38,6 +38,8 @@ export interface RateRun {
   dropHorizon: number;
   /** fq's timer lateness after the flow, µs (how late it released throttled packets). */
   fqLatencyUs?: number;
+  /** Times fq held the flow back until its departure time during the run (its fq is new each run). */
+  fqThrottled?: number;
 }
 
 /** The unlimited pod's flow, also the measure of what the path carries. */
@@ -118,7 +120,15 @@ export const bwmApplies = (lab: Lab) =>
     ? { ok: true as const }
     : { ok: false as const, reason: 'needs a pod with egressBandwidth (IPv4) on a node with an uplink' };
 
-/** One bulk flow from a pod to the node's peer, with the EDT counters read around it. */
+/**
+ * TCP streams of each measured flow. A pod's limit is its aggregate (one EDT clock for all its
+ * sockets), so streams share it; each holds its own TCP small queues budget (about two skbs) in
+ * fq. With one stream, a late fq timer (an emulated guest on a busy machine: ~12 ms late, one
+ * 2 Mbit/s packet being 6 ms) finds the queue empty and the clock restarts at `now`, losing time.
+ */
+export const STREAMS = 4;
+
+/** One bulk flow (STREAMS streams) from a pod to the node's peer, with the EDT counters read around it. */
 export async function measuredFlow(ctx: LabContext, node: LabNode, pod: Pod, seconds: number) {
   const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
   const root = ctx.backend.root(node.name);
@@ -129,6 +139,7 @@ export async function measuredFlow(ctx: LabContext, node: LabNode, pod: Pod, sec
     to: ctx.backend.exec(peer.netns),
     addr: node.uplink!.peer4!.addr,
     seconds,
+    streams: STREAMS,
     journal: ctx.journal,
     signal: ctx.signal,
   });
@@ -170,7 +181,8 @@ export const bwmRate: Check = {
           `[${limited.name} at ${showBps(bps)}, attempt ${attempt}] ${m.flow.evidence.at(-1)}; edt counters +${JSON.stringify(m.delta)}`,
         );
         const fqLatencyUs = fqTimerLatencyUs(m.fq);
-        run = { limitBps: bps, goodputBps: m.flow.bitsPerSecond, stamped: m.delta.stamped, dropHorizon: m.delta.dropHorizon, fqLatencyUs };
+        const { stamped, dropHorizon } = m.delta;
+        run = { limitBps: bps, goodputBps: m.flow.bitsPerSecond, stamped, dropHorizon, fqLatencyUs, fqThrottled: fqThrottled(m.fq) };
         evidence.push(`tc -s qdisc show dev ${node.uplink!.nodeDev} after it:\n${m.fq}`);
       }
       runs.push(run!);

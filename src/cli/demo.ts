@@ -11,6 +11,8 @@ interface DemoOptions {
   /** Lab name instead of the topology's (tests run demos under their own names). */
   name?: string;
   quiet?: boolean;
+  /** Open the page in the desktop's browser (xdg-open) when there is one. */
+  open?: boolean;
 }
 
 /** `lab demo X`: one check with its control on a small topology, then demo.html beside the report. */
@@ -56,6 +58,7 @@ export async function demoCommand(id: string, opts: DemoOptions): Promise<number
     const page = join(reportDir, 'demo.html');
     await writeFile(page, demoHtml(demo, doc, await pageAssets()));
     process.stdout.write(`\ndemo:    ${page}\n`);
+    if (opts.open) process.stdout.write(`${await (await import('./open-page.js')).openPage(page)}\n`);
     return code;
   } catch (e) {
     printError(e);
@@ -74,6 +77,7 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('--report-dir <dir>', 'where report.json, junit.xml (and demo.html) go (default: reports/quickstart, reports/demo-<demo>)')
     .option('--name <lab>', 'a demo: run its lab under this name instead of the topology’s')
     .option('-q, --quiet', 'no progress lines')
+    .option('--open', "open the page (demo.html, or the quickstart's report.html) in the browser when there is a display (xdg-open)")
     .action(async (id: string | undefined, opts) => {
       if (!id && opts.name) {
         const { LabError, exitCodeFor } = await import('../errors.js');
@@ -81,6 +85,14 @@ export function register(program: Command, exit: (code: number) => void): void {
         (await import('./output.js')).printError(e);
         return exit(exitCodeFor(e));
       }
-      exit(id ? await demoCommand(id, opts) : await runCommand(QUICKSTART, opts));
+      if (id) return exit(await demoCommand(id, opts));
+      const t0 = Date.now();
+      const code = await runCommand(QUICKSTART, opts);
+      const html = join(opts.reportDir ?? join('reports', 'quickstart'), 'report.html');
+      const { statSync } = await import('node:fs');
+      // Only this run's page: an older one left there is not what just ran.
+      if (opts.open && (statSync(html, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= t0)
+        process.stdout.write(`${await (await import('./open-page.js')).openPage(html)}\n`);
+      exit(code);
     });
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseKernelList } from './options.js';
 
 /** `lab report merge DIR...`: the shards' matrix.json as one matrix (JSON, JUnit, HTML) in `out`. */
 export async function mergeCommand(dirs: string[], opts: { output?: string }): Promise<number> {
@@ -42,6 +43,23 @@ export async function mergeCommand(dirs: string[], opts: { output?: string }): P
   }
 }
 
+/** `lab report plan`: what share I of N of a kernels x topologies matrix runs, for a CI job to run and fetch no more. */
+export async function planCommand(opts: { topology: string[]; kernel: string[]; shard: string; kernels?: boolean; json?: boolean }) {
+  const { exitCodeFor } = await import('../errors.js');
+  const { printError } = await import('./output.js');
+  const { parseShard, planKernels, planShare } = await import('../report/shard-split.js');
+  try {
+    const plan = planShare(opts.topology, opts.kernel, parseShard(opts.shard));
+    if (opts.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+    else if (opts.kernels) process.stdout.write(`${planKernels(plan).join(' ')}\n`);
+    else for (const p of plan) process.stdout.write(`${p.topology} ${p.kernels.join(',')}\n`);
+    return 0;
+  } catch (e) {
+    printError(e);
+    return exitCodeFor(e);
+  }
+}
+
 export function register(program: Command, exit: (code: number) => void): void {
   const report = program.command('report').description('work with reports');
   report
@@ -50,4 +68,16 @@ export function register(program: Command, exit: (code: number) => void): void {
     .argument('<dirs...>', "each shard's report dir (where its matrix.json is)")
     .option('-o, --output <dir>', 'where the merged matrix goes (default: reports/matrix)')
     .action(async (dirs: string[], opts) => exit(await mergeCommand(dirs, opts)));
+  report
+    .command('plan')
+    .description(
+      'share I of N of a kernels x topologies matrix: a line per topology with its kernels in the share ' +
+        '(run each with lab run TOPOLOGY --kernel KERNELS), or --kernels: every kernel the share boots (to fetch)',
+    )
+    .requiredOption('--topology <file>', 'a topology of the matrix (repeat for each)', (v: string, a: string[] = []) => [...a, v])
+    .requiredOption('--kernel <names>', 'the kernels of the matrix (comma separated)', parseKernelList)
+    .requiredOption('--shard <i/n>', 'the share: I of N')
+    .option('--kernels', 'print only the kernels the share boots, space separated')
+    .option('--json', 'the plan as JSON')
+    .action(async (opts) => exit(await planCommand(opts)));
 }

@@ -11,6 +11,7 @@ import type { JournalEntry } from '../lifecycle/journal.js';
 import { printError } from './output.js';
 import { join } from 'node:path';
 import { HostExec } from '../exec/exec.js';
+import { showBps } from '../datapath/bwm/quantity.js';
 import { readDatapathCounters, type DatapathCounters } from '../measure/datapath-counters.js';
 
 /** Each backend's view of its own journal entries: where the lab's nodes are and whether they run. */
@@ -59,7 +60,7 @@ export function labStatus(name: string) {
     nodes: s?.lab.nodes.map((n) => ({
       name: n.name,
       netns: n.netns,
-      pods: n.pods.map((p) => ({ name: p.name, netns: p.netns, ipv4: p.ipv4, ipv6: p.ipv6 })),
+      pods: n.pods.map((p) => ({ name: p.name, netns: p.netns, ipv4: p.ipv4, ipv6: p.ipv6, egressBps: p.egressBps })),
       uplink: n.uplink && { peer: n.uplink.peer, rate: n.uplink.rate },
     })),
     datapath: s?.decisions ?? [],
@@ -131,7 +132,10 @@ export function register(program: Command, exit: (code: number) => void): void {
         lines.push(
           `node ${n.name} (${n.netns})${n.uplink ? `, uplink to ${n.uplink.peer}${n.uplink.rate ? ` at ${n.uplink.rate}` : ''}` : ''}`,
         );
-        for (const p of n.pods) lines.push(`  pod ${p.name.padEnd(12)} ${[p.ipv4, p.ipv6].filter(Boolean).join('  ')}   (${p.netns})`);
+        for (const p of n.pods)
+          lines.push(
+            `  pod ${p.name.padEnd(12)} ${[p.ipv4, p.ipv6].filter(Boolean).join('  ')}   (${p.netns})${p.egressBps ? `, egress ${showBps(p.egressBps)}` : ''}`,
+          );
         for (const d of l.datapath.filter((d) => d.node === n.name))
           lines.push(`  ${d.feature.padEnd(13)} ${d.status.padEnd(9)} ${d.detail}`);
         const c = dp[n.name];

@@ -49,10 +49,10 @@ function alive(pid: number): boolean {
 }
 
 /**
- * One `lab svc` change of a lab at a time: two at once would each write a state missing
- * the other's service. A lock left by a process that died is taken over.
+ * One `lab svc` (or `lab bw set`) change of a lab at a time: two at once would each write a
+ * state missing the other's change. A lock left by a process that died is taken over.
  */
-export function lock(name: string): () => void {
+export function lock(name: string, verb = 'lab svc'): () => void {
   const file = join(labDir(name), 'svc.lock');
   for (let tries = 0; ; tries++) {
     try {
@@ -61,8 +61,7 @@ export function lock(name: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries) throw e;
       const holder = Number(readFileSync(file, 'utf8'));
-      if (alive(holder))
-        throw new LabError('E_USAGE', `lab svc in pid ${holder} is changing lab ${name}'s services`, 'run it again once that ends');
+      if (alive(holder)) throw new LabError('E_USAGE', `${verb} in pid ${holder} is changing lab ${name}`, 'run it again once that ends');
       rmSync(file, { force: true });
     }
   }

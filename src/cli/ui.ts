@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EXIT } from '../errors.js';
 
 /** `lab ui`: the dashboard on 127.0.0.1 until interrupted. */
-export async function uiCommand(opts: { port?: string }): Promise<number> {
+export async function uiCommand(opts: { port?: string; topologies?: string; reports?: string }): Promise<number> {
   const { startUi } = await import('../ui/server.js');
   const { printError } = await import('./output.js');
   const { exitCodeFor, LabError } = await import('../errors.js');
@@ -13,7 +13,7 @@ export async function uiCommand(opts: { port?: string }): Promise<number> {
   }
   let ui: Awaited<ReturnType<typeof startUi>>;
   try {
-    ui = await startUi({ port });
+    ui = await startUi({ port, topologiesDir: opts.topologies, reportsDir: opts.reports });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const wrapped =
@@ -35,7 +35,12 @@ export async function uiCommand(opts: { port?: string }): Promise<number> {
 export function register(program: Command, exit: (code: number) => void): void {
   program
     .command('ui')
-    .description("a dashboard on 127.0.0.1: the labs on this machine and their machines' live states; prints its URL with a random token")
+    .description(
+      "a dashboard on 127.0.0.1: the labs on this machine and their machines' live states, bring up / check / tear down from the page, " +
+        'past reports; prints its URL with a random token',
+    )
     .option('--port <n>', 'port to listen on (default: a free one)')
+    .option('--topologies <dir>', 'the topologies the page offers to bring up (default: the repository’s topologies/)')
+    .option('--reports <dir>', 'where reports are listed from and page checks write them (default: ./reports, as lab check)')
     .action(async (opts) => exit(await uiCommand(opts)));
 }

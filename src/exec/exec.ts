@@ -25,6 +25,10 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with stdout as it arrives. */
   onStdout?: (chunk: string) => void;
+  /** Called with stderr as it arrives (a child lab CLI's progress lines, for the dashboard). */
+  onStderr?: (chunk: string) => void;
+  /** Working directory of the process (default: the lab's own). */
+  cwd?: string;
   /**
    * The command reads pinned BPF objects: in a namespace, enter only the network
    * namespace (nsenter --net), never `ip -n` / `tc -n`, which remount /sys and hide bpffs.
@@ -90,6 +94,7 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
     timeout: opts.timeoutMs,
     killSignal: 'SIGKILL',
     env: opts.env,
+    cwd: opts.cwd,
   });
   let stdout = '';
   let stderr = '';
@@ -97,7 +102,10 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
     stdout += d;
     opts.onStdout?.(d);
   });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    opts.onStderr?.(d);
+  });
   if (opts.input !== undefined) {
     child.stdin!.on('error', () => {}); // a command that exits early closes its stdin
     child.stdin!.end(opts.input);

@@ -33,6 +33,8 @@ export interface FlowSpec {
   seconds: number;
   /** Server port (default iperf3's). */
   port?: number;
+  /** Parallel TCP streams (iperf3 -P; default 1); the goodput is their sum. */
+  streams?: number;
   /**
    * Sample the sender's socket and the bottleneck's qdisc every intervalMs as one process
    * on the node for the whole flow (startSampler): both readings back to back, timestamped there.
@@ -75,6 +77,8 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+const streamArgs = (n = 1) => (n > 1 ? ['-P', String(n)] : []);
+
 async function waitListening(exec: Exec, port: number, signal?: AbortSignal): Promise<void> {
   for (let i = 0; i < 100 && !signal?.aborted; i++) {
     const r = await exec.run(['ss', '-ltnH', 'sport', '=', `:${port}`], { nothrow: true, signal });
@@ -104,7 +108,19 @@ export async function bulkFlow(spec: FlowSpec): Promise<FlowResult> {
     const samples: FlowSample[] = [];
     // An unreachable server must fail in seconds, not after TCP's two minutes of SYN retries.
     const client = spec.from.start(
-      ['iperf3', '-c', spec.addr, '-p', String(port), '-t', String(spec.seconds), '-J', '--connect-timeout', '3000'],
+      [
+        'iperf3',
+        '-c',
+        spec.addr,
+        '-p',
+        String(port),
+        '-t',
+        String(spec.seconds),
+        '-J',
+        '--connect-timeout',
+        '3000',
+        ...streamArgs(spec.streams),
+      ],
       { signal: spec.signal, cgroup: spec.fromCgroup },
     );
     const cliEntry = own(spec.from, client.pid, ['iperf3', '-c']);

@@ -3,6 +3,7 @@ import { sleep } from '../sleep.js';
 import { HOST_OWNER, type Journal, type JournalEntry } from '../lifecycle/journal.js';
 import { MeasureError } from '../errors.js';
 import { processStartTime } from '../exec/process.js';
+import { type Cdf, cdfOf, parseFullLog } from './cdf.js';
 
 /** Request/response latency over one TCP connection: round trips in microseconds. */
 export interface RrResult {
@@ -17,6 +18,8 @@ export interface RrResult {
   minUs: number;
   /** sockperf's summary lines, as evidence. */
   evidence: string[];
+  /** With `fullLog`: the CDF of every round trip (sockperf --full-log), for the report's plot. */
+  cdf?: Cdf;
 }
 
 /** A request/response measurement: `from` pings `addr` (served in `to`) with small messages. */
@@ -30,7 +33,13 @@ export interface RrSpec {
   port?: number;
   journal: Journal;
   signal?: AbortSignal;
+  /** Keep every round trip (sockperf --full-log, read back from where the client ran) as a CDF. */
+  fullLog?: boolean;
 }
+
+/** A full log's file where the client runs (its /tmp: a namespace shares the host's, a guest has its own). */
+let fullLogs = 0;
+const fullLogPath = () => `/tmp/dpl-sockperf-${process.pid}-${++fullLogs}.csv`;
 
 /** sockperf's default port. */
 export const SOCKPERF_PORT = 11111;
@@ -70,9 +79,20 @@ export async function requestResponse(spec: RrSpec): Promise<RrResult> {
   try {
     // The server binds within milliseconds; the client retries its connect (-w none), so no wait is needed beyond that.
     let r: ExecResult | undefined;
+    const log = spec.fullLog ? fullLogPath() : undefined;
     for (let i = 0; i < 50; i++) {
       r = await spec.from.run(
-        ['sockperf', 'ping-pong', ...addrArgs, '-t', String(spec.seconds), '--full-rtt', '-m', String(spec.size ?? 14)],
+        [
+          'sockperf',
+          'ping-pong',
+          ...addrArgs,
+          '-t',
+          String(spec.seconds),
+          '--full-rtt',
+          '-m',
+          String(spec.size ?? 14),
+          ...(log ? ['--full-log', log] : []),
+        ],
         { nothrow: true, signal: spec.signal },
       );
       if (r.code === 0 || spec.signal?.aborted || !/connect|refused/i.test(r.stdout + r.stderr)) break;
@@ -88,10 +108,18 @@ export async function requestResponse(spec: RrSpec): Promise<RrResult> {
       .split('\n')
       .filter((l) => /Summary|percentile 99\.000|percentile 50\.000|observations/.test(l))
       .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim());
-    return { ...parsed, evidence };
+    const cdf = log ? await readFullLog(spec, log) : undefined;
+    return { ...parsed, evidence, ...(cdf ? { cdf } : {}) };
   } finally {
     server.kill('SIGTERM');
     await server.done;
     if (entry) spec.journal.gone([entry.seq]);
   }
+}
+
+/** The full log's round trips as a CDF (undefined when it could not be read: the percentiles still stand); the file is removed. */
+async function readFullLog(spec: RrSpec, path: string): Promise<Cdf | undefined> {
+  const r = await spec.from.run(['cat', path], { nothrow: true, signal: spec.signal });
+  await spec.from.run(['rm', '-f', path], { nothrow: true, signal: spec.signal });
+  return r.code === 0 ? cdfOf(parseFullLog(r.stdout)) : undefined;
 }

@@ -8,6 +8,8 @@ export interface FlowSample {
   wmem?: number;
   /** Bytes queued in the bottleneck qdisc (tc -s -j qdisc: backlog). */
   backlog?: number;
+  /** Sum of notsent (written by the application, not yet sent: tcp_notsent) over the same sockets; ss omits 0. */
+  notsent?: number;
 }
 
 /** What to sample: a socket in one namespace and a qdisc in another, on one node. */
@@ -75,6 +77,14 @@ export function parseSsWmem(text: string): number | undefined {
   return sum;
 }
 
+/** notsent:N of every socket in ss -tmi output, summed; 0 where ss listed a socket without it, undefined without a socket. */
+export function parseSsNotsent(text: string): number | undefined {
+  if (!/skmem:\(/.test(text)) return undefined;
+  let sum = 0;
+  for (const m of text.matchAll(/\bnotsent:(\d+)/g)) sum += Number(m[1]);
+  return sum;
+}
+
 /** backlog bytes of the root qdisc in `tc -s -j qdisc show dev X`. */
 export function parseTcBacklog(json: unknown): number | undefined {
   if (!Array.isArray(json)) return undefined;
@@ -110,7 +120,12 @@ export class SampleParser {
       const [ss, tc = ''] = body.slice(nl + 1).split(`${TC}\n`);
       if (!Number.isFinite(uptime)) continue;
       this.t0 ??= uptime;
-      const sample = { t: Math.round((uptime - this.t0) * 1000), wmem: parseSsWmem(ss), backlog: parseTcBacklog(safeJson(tc.trim())) };
+      const sample = {
+        t: Math.round((uptime - this.t0) * 1000),
+        wmem: parseSsWmem(ss),
+        backlog: parseTcBacklog(safeJson(tc.trim())),
+        notsent: parseSsNotsent(ss),
+      };
       out.push({ sample, uptime, ss: ss.trim(), tc: tc.trim() });
     }
     return out;

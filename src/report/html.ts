@@ -4,6 +4,7 @@ import type { ReportCheck, ReportDoc } from './doc.js';
 import { GRAPH_CSS, topologyLayout, topologySvg } from './graph.js';
 import { type Plot, plotsFor } from './plots.js';
 import { barSvg, esc, fmt, thead, tr } from './svg.js';
+import { cdfSvg } from './cdf-svg.js';
 
 const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' } as const;
 
@@ -52,7 +53,7 @@ export function metricsHtml(v: unknown, depth = 0): string {
     return v.map((x) => metricsHtml(x, depth + 1)).join(', ');
   }
   const rows = Object.entries(v as Record<string, unknown>).map(([k, x]) =>
-    k === 'series' && depth > 0
+    (k === 'series' || k === 'cdf') && depth > 0
       ? `<tr><th scope="row">${esc(k)}</th><td><em>plotted above</em></td></tr>`
       : `<tr><th scope="row">${esc(k)}</th><td>${metricsHtml(x, depth + 1)}</td></tr>`,
   );
@@ -64,13 +65,16 @@ export function plotHtml(p: Plot): string {
   const body =
     p.kind === 'lines'
       ? `<div class="uplot-host" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}"></div>`
-      : `<div class="bars-wrap" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}">${barSvg(p)}</div>`;
+      : p.kind === 'cdf'
+        ? `<div class="bars-wrap" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}">${cdfSvg(p)}</div>`
+        : `<div class="bars-wrap" id="plot-${esc(p.id)}" data-plot="${esc(p.id)}">${barSvg(p)}</div>`;
   const title = `${p.title}${p.kind === 'bars' && p.log ? ' (log scale)' : ''}`;
   return `<figure><h3>${esc(title)}</h3>${body}<figcaption>${esc(p.caption)}</figcaption></figure>`;
 }
 
 function checkHtml(c: ReportCheck, plots: Plot[]): string {
-  const evidence = c.evidence.map((e) => `<pre>${esc(e)}</pre>`).join('');
+  // tc's lines end in spaces: shown without them (the page validates; the text is the same to a reader).
+  const evidence = c.evidence.map((e) => `<pre>${esc(e.replace(/[ \t]+$/gm, ''))}</pre>`).join('');
   return `<section class="check ${c.status}" id="check-${esc(c.id)}" data-check="${esc(c.id)}" data-status="${c.status}">
 <h2><span class="badge ${c.status}">${MARK[c.status]}</span> ${esc(c.id)}: ${esc(c.title)}</h2>
 <p class="reason">${esc(c.reason)}</p>

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { ReportCheck } from './doc.js';
+import { type CdfCurve, type CdfPlot, showUs } from './cdf-svg.js';
+import { quantileOf } from '../measure/cdf.js';
 
 /** One line or bar series of a plot. */
 export interface Series {
@@ -57,7 +59,7 @@ export interface BarPlot {
   caption: string;
 }
 
-export type Plot = LinePlot | BarPlot;
+export type Plot = LinePlot | BarPlot | CdfPlot;
 
 export const COLORS = { owned: '#1f77b4', queued: '#d62728', big: '#2ca02c', small: '#b0b0b0', rate: '#9467bd', open: '#ff7f0e' };
 
@@ -224,7 +226,73 @@ export function svcBackpressurePlots(c: ReportCheck): Plot[] {
   return backpressurePlots({ ...c, metrics: { bpf, legacy: iptables } });
 }
 
+const CdfZ = z.object({ us: z.array(z.number()), p: z.array(z.number()), n: z.number() });
+const LatencyRunZ = z.object({ p50Us: z.number().nullable().optional(), p99Us: z.number().nullable().optional(), cdf: CdfZ.optional() });
+const LatencyMetrics = z.object({
+  runs: z.object({ edt: LatencyRunZ.optional(), htb: LatencyRunZ.optional(), tbf: LatencyRunZ.optional() }),
+  idle: LatencyRunZ.optional(),
+});
+const LATENCY_CURVES = [
+  ['edt', 'EDT + fq', '#2ca02c'],
+  ['htb', 'HTB class per pod', '#d62728'],
+  ['tbf', 'tbf', '#ff7f0e'],
+] as const;
+
+/** A finite number, else undefined (JSON turns NaN into null). */
+const num = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** The curves of bwm-latency's runs that kept every round trip: EDT, HTB, tbf, and the idle floor. */
+export function latencyCurves(c: ReportCheck): CdfCurve[] {
+  const m = LatencyMetrics.safeParse(c.metrics);
+  if (!m.success) return [];
+  const runs: [string, string, z.infer<typeof LatencyRunZ> | undefined][] = [
+    ...LATENCY_CURVES.map(
+      ([k, label, color]) => [label, color, m.data.runs[k]] as [string, string, z.infer<typeof LatencyRunZ> | undefined],
+    ),
+    ['idle (no bulk flow): the floor', '#7f7f7f', m.data.idle],
+  ];
+  return runs.flatMap(([label, color, r]) => {
+    if (!(r?.cdf?.us.length && r.cdf.us.length === r.cdf.p.length)) return [];
+    const cdf = { us: r.cdf.us, p: r.cdf.p, n: r.cdf.n };
+    // The marks sit on the curve (its nearest-rank quantiles); the tool's own p99, which the verdict used, is named beside when it differs.
+    const p99 = quantileOf(cdf, 0.99);
+    const tool = num(r.p99Us);
+    const differs = tool !== undefined && p99 !== undefined && Math.abs(tool - p99) > 0.01 * p99;
+    return [
+      { label: differs ? `${label} (sockperf's p99 ${showUs(tool)})` : label, color, ...cdf, p50Us: quantileOf(cdf, 0.5), p99Us: p99 },
+    ];
+  });
+}
+
+/** bwm-latency: each shaper's round trips as a CDF, whole and its tail, p50 and p99 marked. */
+export function bwmLatencyPlots(c: ReportCheck): Plot[] {
+  const curves = latencyCurves(c);
+  if (!curves.length) return [];
+  return [
+    {
+      kind: 'cdf',
+      id: `${c.id}-cdf`,
+      title: 'round trips beside the pod’s own bulk flow: CDF per shaper',
+      yMin: 0,
+      curves,
+      caption:
+        'Each line is every round trip of one run (sockperf --full-log), sorted: how many took at most x. With EDT the ' +
+        'pod’s packets wait in fq by their departure time and the round trips skip the bulk flow’s queue; an HTB class ' +
+        'holds both in one queue, so a round trip waits behind the bulk it shares it with.',
+    },
+    {
+      kind: 'cdf',
+      id: `${c.id}-tail`,
+      title: 'the tail: the slowest 10% of round trips',
+      yMin: 0.9,
+      curves,
+      caption: 'The same runs from the 90th percentile up, where the verdict’s p99 sits.',
+    },
+  ];
+}
+
 const BY_CHECK: Record<string, (c: ReportCheck) => Plot[]> = {
+  'bwm-latency': bwmLatencyPlots,
   backpressure: backpressurePlots,
   'svc-backpressure': svcBackpressurePlots,
   'bwm-rate': bwmRatePlots,

@@ -34,3 +34,26 @@ export function shardCells(cells: readonly MatrixCell[], shard: Shard): MatrixCe
   const sorted = [...cells].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   return sorted.filter((_, i) => i % shard.count === shard.index - 1);
 }
+
+/** What one share runs of one topology: its kernels there. */
+export interface SharePlan {
+  /** The topology file as given. */
+  topology: string;
+  /** The kernels of this topology in the share, in catalogue-name order. */
+  kernels: string[];
+}
+
+/**
+ * Share I of N of the kernels x topologies matrix as one `lab run --kernel` per topology:
+ * the cells shardCells deals this share, grouped by topology (topologies without a cell
+ * left out). Every runner computes the same plan alone, as with the kernels of one topology.
+ */
+export function planShare(topologies: readonly string[], kernels: readonly string[], shard: Shard): SharePlan[] {
+  const cells = [...new Set(topologies)].flatMap((topology) => [...new Set(kernels)].map((kernel) => ({ topology, kernel })));
+  const plan = new Map<string, string[]>();
+  for (const c of shardCells(cells, shard)) plan.set(c.topology, [...(plan.get(c.topology) ?? []), c.kernel]);
+  return [...plan].map(([topology, ks]) => ({ topology, kernels: ks }));
+}
+
+/** Every kernel a share boots (what its runner fetches), sorted. */
+export const planKernels = (plan: readonly SharePlan[]) => [...new Set(plan.flatMap((p) => p.kernels))].sort();

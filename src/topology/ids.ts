@@ -6,7 +6,7 @@ export const POD_DEVICES = ['auto', 'veth', 'netkit'] as const;
 export const KUBE_PROXY = ['bpf', 'iptables', 'none'] as const;
 export const SERVICE_PROTOCOLS = ['TCP', 'UDP'] as const;
 /** The Bandwidth Manager's checks (src/checks/bwm.ts). */
-export const BWM_CHECK_IDS = ['bwm-rate', 'bwm-latency', 'bwm-horizon'] as const;
+export const BWM_CHECK_IDS = ['bwm-rate', 'bwm-latency', 'bwm-horizon', 'bwm-backpressure'] as const;
 export const CHECK_IDS = [
   'backpressure',
   'tso-probe',

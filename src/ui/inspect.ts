@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import { stateRoot } from '../lifecycle/journal.js';
+import { knownLabs, stateRoot } from '../lifecycle/journal.js';
 import type { FlowSampleEvent } from '../measure/flow.js';
 
 /** One state of one machine of a lab, as the dashboard streams it. */
@@ -47,19 +47,23 @@ function labOf(s: Snap): string | undefined {
 /**
  * An xstate inspect callback that appends every machine's state changes to the lab's
  * events file (fresh for `run` and `up`, appended for `check`). States seen before the
- * lab's name is known (validation) are held and written with the first that knows it.
+ * lab's name is known (validation) are held and written with the first that knows it. An up or
+ * run of a lab that already has a journal records nothing (it will be refused, and must not
+ * start the running lab's states afresh).
  * Writing never fails the lab: the dashboard is a spectator.
  */
 export function stateRecorder(
   mode: 'run' | 'up' | 'check',
   write: (lab: string, line: MachineState, first: boolean) => void = appendState,
+  taken: (lab: string) => boolean = (l) => knownLabs().includes(l),
 ) {
   const last = new Map<string, string>();
   const held: Omit<MachineState, 'lab'>[] = [];
   let lab: string | undefined;
   let first = true;
+  let refused = false;
   return (ev: InspectionEvent): void => {
-    if (ev.type !== '@xstate.snapshot') return;
+    if (ev.type !== '@xstate.snapshot' || refused) return;
     const snap = ev.snapshot as Snap;
     if (snap.value === undefined) return; // promise actors: their machine's state says it
     const actor = ev.actorRef.sessionId === ev.rootId ? 'lab' : String((ev.actorRef as { id?: string }).id ?? ev.actorRef.sessionId);
@@ -69,7 +73,15 @@ export function stateRecorder(
     if (last.get(actor) === key) return;
     last.set(actor, key);
     held.push({ t: Date.now(), actor, value, status, pid: process.pid });
-    lab ??= labOf(snap);
+    if (!lab) {
+      lab = labOf(snap);
+      // An up or run of a lab that is already up is refused (ensureFree): its states are not that lab's story.
+      if (lab && mode !== 'check' && taken(lab)) {
+        refused = true;
+        held.length = 0;
+        return;
+      }
+    }
     if (!lab) return;
     for (const h of held.splice(0)) {
       try {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runArgv } from '../../src/exec/exec.js';
 import { edtDeparture, parseEdtCounters, parseEdtRates, podRateLines } from '../../src/datapath/bwm/maps.js';
+import { rateLines } from '../../src/datapath/bwm/live.js';
+import { readLabState } from '../../src/lifecycle/labstate.js';
 import { cli, residue, topo } from './helpers.js';
 
 const OBJ = new URL('../../build/bpf/bwm_edt.o', import.meta.url).pathname;
@@ -107,6 +109,28 @@ describe('EDT arithmetic of bpf/bwm_edt.c in the kernel (BPF_PROG_TEST_RUN), aga
     expect([a.action, b.action, c.action, c.tLast]).toEqual(['stamp', 'stamp', 'drop', rate.tLast]);
   });
 
+  it("lab bw set's writes take effect at the next packet: a new rate replaces the entry (clock restarted), none removes it", async () => {
+    const pod = { pod: { ipv4: POD } as never, id: 1 };
+    const write = (bps: number | undefined) =>
+      runArgv(['bpftool', 'batch', 'file', '-'], { input: `${rateLines(pins, pod, bps).join('\n')}\n` });
+    await write(8000); // 1000 B/s, then run 1000-byte packets twice: t_last 2 s ahead
+    await run(POD, 1000, 2);
+    await write(2_000_000); // 250000 B/s: 1000 bytes are 4 ms; the entry is replaced whole, t_last 0
+    expect(parseEdtRates(await dump(pins.rates))).toEqual([{ id: 1, bytesPerSec: 250_000n, tLast: 0n, horizonNs: 2_000_000_000n }]);
+    const r = await run(POD, 1000, 1);
+    // Stamped 4 ms after its own now (not behind the old 2 s of t_last).
+    expect(r.tstamp - 4_000_000n).toBeGreaterThanOrEqual(r.before);
+    expect(r.tstamp - 4_000_000n).toBeLessThanOrEqual(r.after);
+    const c0 = parseEdtCounters(await dump(`${PIN}/maps/edt_counters`));
+    await write(undefined);
+    expect(await dump(pins.rates)).toEqual([]);
+    expect(await dump(pins.pods)).toEqual([]);
+    const free = await run(POD, 1000, 1);
+    expect([free.ret, free.tstamp]).toEqual([0xffffffff, 0n]);
+    const c1 = parseEdtCounters(await dump(`${PIN}/maps/edt_counters`));
+    expect([c1.unlimited - c0.unlimited, c1.stamped - c0.stamped]).toEqual([1, 0]);
+  });
+
   it('a packet of no limited pod passes untouched (no tstamp) and is counted as unlimited', async () => {
     const c0 = parseEdtCounters(await dump(`${PIN}/maps/edt_counters`));
     const r = await run('10.244.1.3', 1500, 1);
@@ -145,5 +169,26 @@ describe('the bandwidth manager on this machine', () => {
     expect(r.stderr).toContain(`${f}:7:26: nodes[0].pods[0].egressBandwidth: the bandwidth manager needs hostRouting: bpf`);
     expect(r.stderr).toContain('ip_rcv');
     expect(await residue('bwm-legacy')).toEqual([]);
+  });
+
+  it('lab bw set where the bandwidth manager does not run: exit 2 saying why, lab.json unchanged', async () => {
+    const lab = 'bw-host';
+    const up = await cli(['up', topo(`name: ${lab}\nnodes:\n  - name: node1\n    pods: [{ name: a }, { name: b }]\n`), '-q']);
+    expect(up.code, up.stderr).toBe(0);
+    try {
+      const before = readLabState(lab);
+      const off = await cli(['bw', 'set', lab, 'a', '10M']);
+      expect(off.code).toBe(2);
+      expect(off.stderr).toContain('the bandwidth manager does not run on node node1 (off: no pod has egressBandwidth)');
+      const bad = await cli(['bw', 'set', lab, 'a', '10mbit']);
+      expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("rate '10mbit' is not a Kubernetes quantity")]);
+      const nopod = await cli(['bw', 'set', lab, 'c', '10M']);
+      expect([nopod.code, nopod.stderr]).toEqual([2, expect.stringContaining("no pod 'c'; pods: node1/a, node1/b")]);
+      expect((await cli(['bw', 'set', 'bw-nolab', 'a', '10M'])).code).toBe(2);
+      expect(readLabState(lab)).toEqual(before);
+    } finally {
+      await cli(['down', lab, '-q']);
+    }
+    expect(await residue(lab)).toEqual([]);
   });
 });

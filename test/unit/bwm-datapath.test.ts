@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bandwidthManager, fqLines, shaperLines } from '../../src/datapath/bwm/bwm.js';
-import { fqTimerLatencyUs } from '../../src/datapath/bwm/shaper.js';
+import { fqThrottled, fqTimerLatencyUs } from '../../src/datapath/bwm/shaper.js';
 import { edtDeparture, edtRate, podRateLines } from '../../src/datapath/bwm/maps.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
 
@@ -110,6 +110,14 @@ describe("fq's timer lateness from tc -s qdisc", () => {
     expect(fqTimerLatencyUs(line('4.79ms'))).toBeCloseTo(4_790);
     expect(fqTimerLatencyUs(line('812us'))).toBe(812);
     expect(fqTimerLatencyUs(line('1.2s'))).toBe(1_200_000);
+  });
+  it('throttled: the times fq held a flow until its departure time, summed over the fq of each queue under mq', () => {
+    expect(fqThrottled(line('1ms'))).toBe(61);
+    const mq = `qdisc mq 1: root\n Sent 0 bytes 0 pkt\n${line('1ms')}${line('2ms').replace('throttled 61', 'throttled 9')}`;
+    expect(fqThrottled(mq)).toBe(70);
+    // The count in parentheses is of flows throttled now, not the counter.
+    expect(fqThrottled(' flows 2 (inactive 1 throttled 1)\n  gc 0 highprio 0 throttled 5 latency 1ms')).toBe(5);
+    expect(fqThrottled('qdisc htb 1: root refcnt 2 r2q 10')).toBeUndefined();
   });
   it('undefined where the root is not fq (HTB has no such line)', () => {
     expect(fqTimerLatencyUs('qdisc htb 1: root refcnt 2 r2q 10 default 0 direct_packets_stat 0 direct_qlen 1000')).toBeUndefined();

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { goodputOf, judgeRate, type FreeRun, type RateRun } from '../../src/checks/bwm-rate.js';
 import { judgeLatency, type LatencyRun } from '../../src/checks/bwm-latency.js';
 import { judgeHorizon } from '../../src/checks/bwm-horizon.js';
+import { judgeBwmBackpressure, missingCondition, type BwmBackpressureRun } from '../../src/checks/bwm-backpressure.js';
+import { summary } from '../../src/checks/backpressure.js';
 
 const at = (limitBps: number, share: number, stamped = 1000): RateRun => ({
   limitBps,
@@ -130,5 +132,56 @@ describe('bwm-horizon verdict', () => {
       status: 'error',
       reason: expect.stringMatching(/^could not establish: /),
     });
+  });
+});
+
+describe('bwm-backpressure verdict', () => {
+  /** A run with `n` samples, each with the socket owning `wmem` while fq holds `backlog`. */
+  const bp = (mode: 'bpf' | 'legacy', wmem: number, backlog: number, o: Partial<BwmBackpressureRun> = {}): BwmBackpressureRun => ({
+    ...summary({
+      bitsPerSecond: 1.9e6,
+      samples: Array.from({ length: 12 }, (_, i) => ({ t: i * 200, wmem, backlog })),
+      evidence: [],
+    }),
+    mode,
+    limitBps: 2e6,
+    goodputBps: 1.9e6,
+    stamped: 700,
+    dropHorizon: 0,
+    notsentMedian: 0,
+    attempts: 1,
+    ...o,
+  });
+  const owning = bp('bpf', 4608, 3028);
+  const orphaned = bp('legacy', 0, 151400, { goodputBps: 1.2e6 });
+
+  it('passes when the socket owns what fq holds with BPF host routing and owns none of it orphaned in ip_rcv', () => {
+    const v = judgeBwmBackpressure(owning, orphaned);
+    expect(v.status).toBe('pass');
+    expect(v.reason).toContain('bpf: the socket owned a median 4608 B while fq held 3028 B (owned/queued 1.52)');
+  });
+  it('fails when the socket owns little of what fq holds with BPF host routing (backpressure lost)', () => {
+    const v = judgeBwmBackpressure(bp('bpf', 1000, 30280), orphaned);
+    expect(v).toMatchObject({ status: 'fail', reason: expect.stringMatching(/owned\/queued 0\.03\), .*< 0\.5, the socket does not own/) });
+    expect(judgeBwmBackpressure(bp('bpf', 0, 3028), orphaned).status).toBe('fail');
+  });
+  it('fails when the control still owns its backlog: the measurement would tell nothing apart', () => {
+    const v = judgeBwmBackpressure(owning, bp('legacy', 100000, 150000));
+    expect(v).toMatchObject({ status: 'fail', reason: expect.stringContaining('not orphaned in ip_rcv') });
+  });
+  it('is error, not a verdict, without a queue at the limit: no backlog, no stamps, a flow well under its limit', () => {
+    for (const [run, why] of [
+      [bp('bpf', 4608, 0), 'fq held a backlog in 0 of 12 samples'],
+      [bp('bpf', 4608, 3028, { stamped: 0 }), 'edt_uplink stamped no packet'],
+      [bp('bpf', 4608, 3028, { goodputBps: 1e6 }), 'under 0.8 x its 2 Mbit/s limit'],
+    ] as const) {
+      const v = judgeBwmBackpressure(run, orphaned);
+      expect(v.status).toBe('error');
+      expect(v.reason).toMatch(/^could not establish: /);
+      expect(v.reason).toContain(why);
+    }
+    // The control's flow may fall short of its limit (fq drops what ip_rcv let through unpaced); its queue must be there.
+    expect(judgeBwmBackpressure(owning, bp('legacy', 0, 0)).status).toBe('error');
+    expect(missingCondition(orphaned)).toEqual([]);
   });
 });

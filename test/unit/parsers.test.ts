@@ -72,11 +72,15 @@ describe('the node-side sampler', () => {
     const p = new SampleParser();
     const got = [...text].flatMap((c) => p.push(c));
     expect(got.map((r) => r.sample)).toEqual([
-      { t: 0, wmem: 151832, backlog: 122634 },
-      { t: 100, wmem: undefined, backlog: 122634 },
-      { t: 210, wmem: 151832, backlog: undefined },
+      { t: 0, wmem: 151832, backlog: 122634, notsent: 0 },
+      { t: 100, wmem: undefined, backlog: 122634, notsent: undefined },
+      { t: 210, wmem: 151832, backlog: undefined, notsent: 0 },
     ]);
     expect(got[0].ss).toContain('skmem');
+  });
+  it('sums notsent over the sockets ss lists (0 where it omits it), none without a socket', () => {
+    const two = `${ss} notsent:1448\n${ss.replace('40000', '40002')} bbr notsent:2896 minrtt:0.1`;
+    expect(new SampleParser().push(rec('1.00', two, tc))[0].sample).toMatchObject({ wmem: 303664, notsent: 4344 });
   });
   it('keeps a record back until its end marker arrives', () => {
     const p = new SampleParser();

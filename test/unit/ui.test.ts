@@ -74,7 +74,13 @@ describe('machine states from xstate inspection', () => {
         done: { type: 'final' },
       },
     });
-    const actor = createActor(lab, { inspect: stateRecorder('run', (l, s, first) => lines.push([l, s, first])) });
+    const actor = createActor(lab, {
+      inspect: stateRecorder(
+        'run',
+        (l, s, first) => lines.push([l, s, first]),
+        () => false,
+      ),
+    });
     actor.start();
     await toPromise(actor);
     expect(lines.map(([l, s]) => `${l} ${s.actor} ${s.value} ${s.status}`)).toEqual([
@@ -88,6 +94,20 @@ describe('machine states from xstate inspection', () => {
     // A new run starts the lab's file afresh; only its first line truncates.
     expect(lines.map(([, , first]) => first)).toEqual([true, false, false, false, false]);
     expect(flatValue({ deploying: { nodes: 'waiting' } })).toBe('deploying.nodes.waiting');
+    // An up or run of a lab that is already up (refused) records nothing; a check of it records as usual.
+    const refused: string[] = [];
+    for (const mode of ['up', 'run', 'check'] as const) {
+      const again = createActor(lab, {
+        inspect: stateRecorder(
+          mode,
+          (_l, st) => refused.push(`${mode} ${st.actor} ${st.value}`),
+          () => true,
+        ),
+      });
+      again.start();
+      await toPromise(again);
+    }
+    expect(refused).toEqual(lines.map(([, st]) => `check ${st.actor} ${st.value}`));
   });
 });
 

@@ -35,6 +35,17 @@ export function podRateLines(pins: { pods: string; rates: string }, id: number, 
   ];
 }
 
+/**
+ * The bpftool batch lines that take a pod's limit away: its addresses first (from then on
+ * edt_uplink finds no id and counts the pod's packets as unlimited), then its rate entry.
+ */
+export function podRemoveLines(pins: { pods: string; rates: string }, id: number, addrs: string[]): string[] {
+  return [
+    ...addrs.map((a) => `map delete pinned ${pins.pods} key hex ${edtAddrKey(a)}`),
+    `map delete pinned ${pins.rates} key hex ${edtId(id)}`,
+  ];
+}
+
 /** What one edt_uplink run decides for a packet: the C in bpf/bwm_edt.c, in exact integer arithmetic. */
 export interface Departure {
   /** 'stamp': skb->tstamp = tNext and t_last = tNext; 'drop': beyond the horizon, t_last unchanged. */

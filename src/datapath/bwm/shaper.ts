@@ -73,3 +73,13 @@ export function fqTimerLatencyUs(stats: string): number | undefined {
   const m = /qdisc fq [\s\S]*?\blatency ([\d.]+)(ns|us|ms|s)\b/.exec(stats);
   return m ? Number(m[1]) * TIME_UNIT_US[m[2]] : undefined;
 }
+
+/**
+ * How often fq held a flow back until a later departure time (`throttled` in `tc -s qdisc`:
+ * stat_throttled, counted in fq_dequeue when a flow's next skb->tstamp lies ahead,
+ * net/sched/sch_fq.c), summed over the fq qdiscs (one per queue under mq). Undefined without fq.
+ */
+export function fqThrottled(stats: string): number | undefined {
+  const all = [...stats.matchAll(/\bhighprio \d+(?: fastpath \d+)? throttled (\d+)/g)];
+  return all.length ? all.reduce((sum, m) => sum + Number(m[1]), 0) : undefined;
+}
