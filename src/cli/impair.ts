@@ -6,9 +6,14 @@ import { printError, progressLogger } from './output.js';
 import { lock, upState } from './svc.js';
 
 /** Run a live change of a lab under the lab's change lock, with a context attached to it. */
-async function live<T>(name: string, quiet: boolean | undefined, fn: (ctx: import('../lifecycle/context.js').LabContext) => Promise<T>) {
+async function live<T>(
+  verb: string,
+  name: string,
+  quiet: boolean | undefined,
+  fn: (ctx: import('../lifecycle/context.js').LabContext) => Promise<T>,
+) {
   const { attach } = await import('../lifecycle/steps.js');
-  const unlock = lock(name);
+  const unlock = lock(name, verb);
   try {
     const { ctx } = await attach(name, new AbortController().signal, progressLogger(quiet));
     try {
@@ -50,7 +55,7 @@ export function register(program: Command, exit: (code: number) => void): void {
         const state = upState(lab);
         const { link, before, after } = planImpair(state.lab, linkArg, flags as Record<string, string | undefined>);
         const t0 = performance.now();
-        const ends = await live(lab, quiet, async (ctx) => applyImpair(ctx, link, before, after));
+        const ends = await live('lab impair', lab, quiet, async (ctx) => applyImpair(ctx, link, before, after));
         const now = readLabState(lab) ?? state;
         writeLabState({ ...now, lab: withImpair(now.lab, link, after) });
         logChange(lab, {
@@ -79,7 +84,7 @@ export function register(program: Command, exit: (code: number) => void): void {
         const { findLink, setLink, logChange } = await import('../datapath/impair/live.js');
         if (want !== 'down' && want !== 'up') throw new LabError('E_USAGE', `state '${want}': expected down or up`);
         const link = findLink(upState(lab).lab, linkArg);
-        await live(lab, o.quiet, (ctx) => setLink(ctx, link, want));
+        await live('lab link', lab, o.quiet, (ctx) => setLink(ctx, link, want));
         const now = readLabState(lab)!;
         const down = new Set(now.linksDown ?? []);
         want === 'down' ? down.add(link.name) : down.delete(link.name);
@@ -107,7 +112,7 @@ export function register(program: Command, exit: (code: number) => void): void {
         if (!node)
           throw new LabError('E_USAGE', `lab ${lab} has no node '${nodeName}'; nodes: ${state.lab.nodes.map((n) => n.name).join(', ')}`);
         const t0 = performance.now();
-        const detail = await live(lab, o.quiet, async (ctx) => {
+        const detail = await live('lab node', lab, o.quiet, async (ctx) => {
           const b = ctx.backend;
           if (!b.killNode || !b.restartNode) throw new LabError('E_USAGE', `the ${b.kind} backend cannot kill or restart a node`);
           if (action === 'kill') return b.killNode(ctx, node);
