@@ -83,4 +83,8 @@ export interface Backend {
   close?(): void;
   /** Who answers the measurement API on this backend; absent: the kernel (src/measure/measurer.ts). */
   measurer?(): Measurer;
+  /** lab node kill: stop a node as a crash would; says what it did. */
+  killNode?(ctx: LabContext, node: LabNode): Promise<string>;
+  /** lab node restart: bring a node back; `rewire`: the caller wires and deploys it again (a fresh VM). */
+  restartNode?(ctx: LabContext, node: LabNode): Promise<{ rewire: boolean; detail: string }>;
 }

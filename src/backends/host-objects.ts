@@ -107,6 +107,11 @@ export async function destroyHostObjects(entries: JournalEntry[], host: Exec, pr
       } catch (err) {
         left.push(`${o.path}: ${String(err)}`);
       }
+    } else if (o.kind === 'qdisc') {
+      // In a guest, or a namespace already deleted: it went with its namespace.
+      if (existsSync(`/run/netns/${o.netns}`))
+        await host.run(['tc', '-n', o.netns, 'qdisc', 'del', 'dev', o.dev, 'handle', o.handle], { nothrow: true });
+      gone.push(e.seq);
     } else if (o.kind === 'cgroup') {
       const why = await removeCgroup(o.path);
       why ? left.push(`cgroup ${o.path}: ${why}`) : gone.push(e.seq);

@@ -6,6 +6,7 @@ import type { PodDeviceMode } from '../datapath/devices/devices.js';
 import { sizeAttrs, type BigTcpMode } from '../datapath/bigtcp/bigtcp.js';
 import { deleteLines, probeLine, readProbes } from '../datapath/bigtcp/probe.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
+import { netemAddLine, netemEnds } from '../datapath/impair/netem.js';
 import { ipToNsconf, lines, provisionBatch, tbfBatch, wireConf } from './wiring.js';
 
 /**
@@ -78,7 +79,7 @@ export async function createNamespaces(
 /**
  * Addresses, routes, forwarding and bottlenecks of one node, its pods and its peer: one
  * bpf/user/nsconf process enters each namespace in turn and speaks rtnetlink (no process per
- * namespace), then one `tc -batch` adds the node's bottlenecks.
+ * namespace), then one `tc -batch` adds the node's bottlenecks and netems (one more tc for the peer's netem).
  */
 export async function wireNamespaces(
   root: Exec,
@@ -91,8 +92,11 @@ export async function wireNamespaces(
   signal?: AbortSignal,
 ): Promise<void> {
   await root.run([join(objDir, 'nsconf')], { input: wireConf(lab, node, kind), signal });
-  const tbf = tbfBatch(lab, node);
-  if (tbf) await exec(node.netns).run(['tc', '-batch', '-'], { input: tbf, signal });
+  const ends = netemEnds(lab, node);
+  const here = ends.filter((e) => e.netns === node.netns).map(netemAddLine);
+  const tc = (tbfBatch(lab, node) ?? '') + (here.length ? lines(...here) : '');
+  if (tc) await exec(node.netns).run(['tc', '-batch', '-'], { input: tc, signal });
+  for (const e of ends.filter((x) => x.netns !== node.netns)) await exec(e.netns).run(['tc', ...netemAddLine(e).split(' ')], { signal });
 }
 
 /** One device as bpf/user/nsconf.c's `show` prints it (RTM_GETLINK). */

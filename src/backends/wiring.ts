@@ -4,6 +4,7 @@ type DevKind = PodDeviceMode;
 import { LabError } from '../errors.js';
 import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
 import { planRoutes, routeLines } from '../topology/routes.js';
+import { TBF_HANDLE } from '../topology/impair.js';
 
 /**
  * Batch files for iproute2 and tc: each function returns the lines one `ip -batch`
@@ -76,8 +77,8 @@ export function nodeLinks(lab: Lab, node: LabNode): LinkEnd[] {
  * packet from the device's link-local address, and without one never sends it
  * (net/ipv6/ndisc.c), so IPv6 next hops stay INCOMPLETE.
  */
-const LL_A = 'fe80::1/64';
-const LL_B = 'fe80::2/64';
+export const LL_A = 'fe80::1/64';
+export const LL_B = 'fe80::2/64';
 
 /** The node side of one pod: the gateway address on its device, up, and a route to the pod. */
 export function podHostLines(node: LabNode, p: Pod, kind: DevKind): (string | false | undefined)[] {
@@ -125,15 +126,18 @@ export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
 /** Bottleneck qdiscs on the node's side of its uplink and rate-limited links. */
 export function tbfBatch(lab: Lab, node: LabNode): string | undefined {
   const devs = [
-    ...(node.uplink?.rate ? [{ dev: node.uplink.nodeDev, rate: node.uplink.rate }] : []),
+    ...(node.uplink?.rate ? [{ dev: node.uplink.nodeDev, rate: node.uplink.rate, netem: !!node.uplink.impair }] : []),
     ...nodeLinks(lab, node)
       .filter((l) => l.rate)
-      .map((l) => ({ dev: l.dev, rate: l.rate! })),
+      .map((l) => ({ dev: l.dev, rate: l.rate!, netem: !!lab.links.find((x) => x.devA === l.dev || x.devB === l.dev)?.impair })),
   ];
   if (!devs.length) return undefined;
   // burst 64kb holds one full legacy GSO skb, so tbf does not have to segment it;
   // latency 50ms bounds the queue (rate x 50 ms of bytes), enough to show a backlog.
-  return lines(...devs.map((d) => `qdisc add dev ${d.dev} root tbf rate ${d.rate} burst 64kb latency 50ms`));
+  // With a netem under it (src/datapath/impair/netem.ts), the tbf gets a handle for netem's parent.
+  return lines(
+    ...devs.map((d) => `qdisc add dev ${d.dev} root ${d.netem ? `handle ${TBF_HANDLE} ` : ''}tbf rate ${d.rate} burst 64kb latency 50ms`),
+  );
 }
 
 /** The remote peer behind a node's uplink: routes to every pod and peer prefix of its node's group through the node. */

@@ -149,7 +149,8 @@ export const backpressure: Check = {
       legacy,
     };
     const threshold = `median over samples with a backlog (>= ${MIN_QUEUED_SAMPLES}) of wmem/backlog: bpf >= ${OWNED_BPF_MIN} (and wmem > 0), legacy <= ${OWNED_LEGACY_MAX} (orphaned)`;
-    return { ...judgeBackpressure(bpf, legacy), metrics, threshold, evidence };
+    const retries = { count: bpf.attempts - 1 + (legacy.attempts - 1), why: 'a shaped flow queued too rarely: shaped lower, ran longer' };
+    return { ...judgeBackpressure(bpf, legacy), metrics, threshold, evidence, ...(retries.count ? { retries } : {}) };
   },
 };
 

@@ -23,6 +23,10 @@ export interface CheckResult {
   ms: number;
   /** The nodes' state captured right after the check failed or errored. */
   snapshot?: SnapshotRef;
+  /** Runs the check repeated by design to establish its condition (a queue that did not form), never a verdict retried. */
+  retries?: { count: number; why: string };
+  /** The nodes' state captured inside the check, before it put back what it changed (src/lifecycle/pre-restore.ts). */
+  snapshotBeforeRestore?: SnapshotRef;
 }
 
 export interface Check {

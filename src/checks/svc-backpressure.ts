@@ -116,7 +116,9 @@ export const svcBackpressure: Check = {
       bpf: runs.bpf,
       iptables: runs.iptables,
     };
-    return { ...judgeSvcBackpressure(runs.bpf, runs.iptables), metrics, evidence };
+    const count = Object.values(runs).reduce((n, r) => n + r.attempts - 1, 0);
+    const retries = { count, why: 'a shaped flow queued too rarely: shaped lower, ran longer' };
+    return { ...judgeSvcBackpressure(runs.bpf, runs.iptables), metrics, evidence, ...(count ? { retries } : {}) };
   },
 };
 

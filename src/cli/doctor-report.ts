@@ -2,6 +2,7 @@ import { HostExec } from '../exec/exec.js';
 import { backendNames, createBackend } from '../backends/registry.js';
 import { probeLocal, type KernelFacts } from '../kernel/facts.js';
 import { FEATURES } from '../datapath/registry.js';
+import { impairDoctor } from '../datapath/impair/netem.js';
 import { CHECKS } from '../checks/registry.js';
 import { DEFAULT_DATAPATH } from '../topology/schema.js';
 
@@ -21,7 +22,7 @@ export function doctorReport(facts: KernelFacts) {
       const v = f.requires(facts);
       const d = f.decide(facts, { ...DEFAULT_DATAPATH, podDevice: 'auto' }, '-');
       return { id: f.id, title: f.title, supported: v.ok, reason: v.ok ? undefined : v.reason, withDefaults: `${d.status}: ${d.detail}` };
-    }),
+    }).concat(impairDoctor(facts)),
     checks: CHECKS.map((c) => {
       const v = c.requires({ facts });
       return { id: c.id, title: c.title, supported: v.ok, reason: v.ok ? undefined : v.reason, proves: c.proves };

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, LabError } from '../errors.js';
 import { Journal, knownLabs } from '../lifecycle/journal.js';
+import { namedLinks } from '../datapath/impair/live.js';
+import { impairText } from '../topology/impair.js';
 import { readLabState } from '../lifecycle/labstate.js';
 import { table } from '../report/table.js';
 import { createBackend } from '../backends/registry.js';
@@ -62,6 +64,10 @@ export function labStatus(name: string) {
       uplink: n.uplink && { peer: n.uplink.peer, rate: n.uplink.rate },
     })),
     datapath: s?.decisions ?? [],
+    links: s
+      ? namedLinks(s.lab).map((l) => ({ name: l.name, state: s.linksDown?.includes(l.name) ? 'down' : 'up', impair: l.impair }))
+      : [],
+    nodesKilled: s?.nodesKilled ?? [],
     journal: {
       objects: live.length,
       namespaces: netns.length,
@@ -118,6 +124,8 @@ export function register(program: Command, exit: (code: number) => void): void {
         `lab ${l.name}: ${l.phase} (backend ${l.backend}${l.kernel ? `, kernel ${l.kernel}` : ''}, from ${l.topology}, since ${l.createdAt})`,
         `journal: ${l.journal.objects} objects, ${l.journal.namespacesPresent}/${l.journal.namespaces} namespaces present`,
         `nodes: ${l.journal.machines.map((m) => `${m.node} (${m.kind} ${m.running ? 'running' : 'GONE'})`).join(', ') || 'none recorded'}`,
+        ...l.links.map((k) => `link ${k.name}: ${k.state}${k.impair ? `, netem: ${impairText(k.impair)}` : ''}`),
+        ...l.nodesKilled.map((n) => `node ${n}: killed (lab node ${l.name} ${n} restart)`),
         '',
       ];
       for (const n of l.nodes ?? []) {

@@ -20,7 +20,7 @@ const portsText = (s: Service) =>
   s.ports.map((p) => `${p.port}/${p.protocol}${p.targetPort !== p.port ? `:${p.targetPort}` : ''}`).join(' ');
 
 /** The lab's state, if it is up; else a usage error naming the labs there are. */
-function upState(name: string): LabState {
+export function upState(name: string): LabState {
   const s = readLabState(name);
   if (!s) throw new LabError('E_LAB_UNKNOWN', `no lab named '${name}' is up`, `labs here: ${knownLabs().join(', ') || 'none'}`);
   if (s.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${s.phase}, not up`);

@@ -12,7 +12,9 @@ export type JournalObject =
   /** A QEMU VM: its directory holds the pidfile, agent socket and console log. */
   | { kind: 'vm'; name: string; dir: string }
   /** Original sizes of a device the lab did not create, put back on teardown. */
-  | { kind: 'link-sizes'; netns?: string; dev: string; values: Record<string, number> };
+  | { kind: 'link-sizes'; netns?: string; dev: string; values: Record<string, number> }
+  /** A qdisc the lab put on a device in one of its namespaces (it goes with the namespace, or is deleted first). */
+  | { kind: 'qdisc'; netns: string; dev: string; handle: string; qdisc: string };
 
 export type JournalKind = JournalObject['kind'];
 

@@ -19,6 +19,10 @@ export interface LabState {
   decisions: Decision[];
   bpfDir: string;
   objDir: string;
+  /** Links `lab link ... down` took down (by name, node:node or node:peer). */
+  linksDown?: string[];
+  /** Nodes `lab node ... kill` killed and no restart brought back. */
+  nodesKilled?: string[];
 }
 
 const stateFile = (lab: string) => join(labDir(lab), 'lab.json');

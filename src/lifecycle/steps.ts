@@ -6,6 +6,7 @@ import { createBackend } from '../backends/registry.js';
 import type { Backend } from '../backends/backend.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { FEATURES } from '../datapath/registry.js';
+import { impairDecisions, netemEnds, netemJournal } from '../datapath/impair/netem.js';
 import { decisionOf, type Decision, type Feature } from '../datapath/feature.js';
 import { CHECKS, checkById } from '../checks/registry.js';
 import type { LabContext } from './context.js';
@@ -17,7 +18,8 @@ import { labNetnsPrefix, type Lab, type LabNode } from '../topology/model.js';
 import type { CheckId } from '../topology/schema.js';
 import { Journal, knownLabs } from './journal.js';
 import { readLabState, writeLabState, type LabState } from './labstate.js';
-import { captureSnapshot } from './snapshot.js';
+import { captureSnapshot, type SnapshotRef } from './snapshot.js';
+import { withPreRestore } from './pre-restore.js';
 
 export { REPO_ROOT };
 
@@ -71,13 +73,15 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   for (const obj of ['host_routing.o', 'host_routing_tc.o', 'bigtcp_count.o', 'bigtcp_count_tc.o'])
     if (!existsSync(join(BPF_OBJ_DIR, obj)))
       throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
-  const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
+  const decisions = [...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name))), ...impairDecisions(lab, facts)];
   const declined = decisions.filter((d) => d.status === 'declined');
   if (declined.length)
     throw new LabError(
       'E_REQUIREMENT',
       declined.map((d) => `node ${d.node}: ${d.feature}: ${d.detail}`).join('\n'),
-      'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)',
+      declined.every((d) => d.feature === 'impair')
+        ? 'remove impair from the links, or run the lab in VMs whose kernel has netem (backend: qemu; see lab kernels list)'
+        : 'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)',
     );
   return { backend, facts, decisions };
 }
@@ -143,6 +147,7 @@ export async function provision(lab: Lab, probed: Probed, signal: AbortSignal, p
 
 /** wire: addresses, routes, bottlenecks of one node. */
 export async function wireNode(ctx: LabContext, node: LabNode): Promise<void> {
+  ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, netemJournal(netemEnds(ctx.lab, node)));
   await ctx.backend.wireNode(ctx, node);
 }
 
@@ -158,7 +163,8 @@ export async function deployNode(ctx: LabContext, node: LabNode, features: reado
 
 /**
  * check: run the lab's checks (or only some), each isolated so one failure does not stop the rest.
- * A check that fails or errors leaves a snapshot of the nodes in `snapshotDir`/<check>, taken before the next check runs.
+ * A check that fails or errors leaves a snapshot of the nodes in `snapshotDir`/<check>, taken before the next check runs;
+ * one whose measurement threw under a changed bottleneck also `snapshotDir`/<check>.before-restore, taken before its finally.
  */
 export async function runChecks(ctx: LabContext, only?: CheckId[], snapshotDir?: string): Promise<CheckResult[]> {
   // --only runs what it names, listed in the topology or not (with the topology's options if listed).
@@ -183,8 +189,13 @@ export async function runChecks(ctx: LabContext, only?: CheckId[], snapshotDir?:
       continue;
     }
     ctx.progress(`check ${check.id}: ${check.title}`);
+    let pre: SnapshotRef | undefined;
+    const capture = async (why: string) => {
+      pre = await captureSnapshot(ctx, join(snapshotDir!, `${check.id}.before-restore`));
+      ctx.progress(`check ${check.id}: snapshot before it restores (${why}) in ${pre.dir} (${pre.ms} ms)`);
+    };
     try {
-      const r = await check.run(ctx, spec);
+      const r = snapshotDir ? await withPreRestore(capture, () => check.run(ctx, spec)) : await check.run(ctx, spec);
       results.push({ ...base, ...r, ms: Math.round(performance.now() - t0) });
     } catch (e) {
       if (ctx.signal.aborted) throw e;
@@ -200,6 +211,7 @@ export async function runChecks(ctx: LabContext, only?: CheckId[], snapshotDir?:
       });
     }
     const last = results.at(-1)!;
+    if (pre && (last.status === 'fail' || last.status === 'error')) last.snapshotBeforeRestore = pre;
     ctx.progress(`check ${check.id}: ${last.status.toUpperCase()} ${last.reason}`);
     if (snapshotDir && (last.status === 'fail' || last.status === 'error')) {
       last.snapshot = await captureSnapshot(ctx, join(snapshotDir, check.id));

@@ -1,7 +1,9 @@
 import type { Exec } from '../exec/exec.js';
 import { LabError } from '../errors.js';
 import { nodeLinks, tbfBatch } from '../backends/wiring.js';
+import { netemAddLine, netemEnds } from '../datapath/impair/netem.js';
 import type { Lab, LabNode } from '../topology/model.js';
+import { beforeRestore } from '../lifecycle/pre-restore.js';
 
 /** How a check wants the bottleneck while it measures. */
 export type BottleneckChange = { lift: true } | { rateBps: number };
@@ -27,6 +29,15 @@ export async function bottlenecksRestored(timeoutMs = 15_000): Promise<void> {
   clearTimeout(t);
 }
 
+/**
+ * The tbf line as `qdisc replace`, and after it the netem under it when the link is impaired
+ * (src/datapath/impair/netem.ts): lifting the tbf deletes its child, so restoring puts both back.
+ */
+function withNetem(lab: Lab, node: LabNode, dev: string, tbf: string): string {
+  const netem = netemEnds(lab, node).find((e) => e.netns === node.netns && e.dev === dev && e.parent === 'tbf');
+  return [tbf, ...(netem ? [netemAddLine(netem)] : [])].map((l) => l.replace(/^qdisc add /, 'qdisc replace ')).join('\n');
+}
+
 /** The tbf the topology put on a node's uplink (wiring.ts tbfBatch is its one source). */
 export class Bottleneck {
   private constructor(
@@ -46,7 +57,7 @@ export class Bottleneck {
     if (!u?.rate) return undefined;
     const line = (tbfBatch(lab, node) ?? '').split('\n').find((l) => l.includes(` dev ${u.nodeDev} `));
     if (!line) return undefined;
-    return new Bottleneck(exec, u.nodeDev, rateBps(u.rate), line.replace(/^qdisc add /, 'qdisc replace '));
+    return new Bottleneck(exec, u.nodeDev, rateBps(u.rate), withNetem(lab, node, u.nodeDev, line));
   }
 
   /** The bottleneck on one of a node's devices (its uplink or a link with a rate), or undefined without one. */
@@ -55,7 +66,7 @@ export class Bottleneck {
     if (!rate) return undefined;
     const line = (tbfBatch(lab, node) ?? '').split('\n').find((l) => l.includes(` dev ${dev} `));
     if (!line) return undefined;
-    return new Bottleneck(exec, dev, rateBps(rate), line.replace(/^qdisc add /, 'qdisc replace '));
+    return new Bottleneck(exec, dev, rateBps(rate), withNetem(lab, node, dev, line));
   }
 
   /** A human description of a change. */
@@ -89,6 +100,10 @@ export class Bottleneck {
     try {
       await this.apply(c, signal);
       return await fn();
+    } catch (e) {
+      if (!signal?.aborted)
+        await beforeRestore(`${this.describe(c)}; the measurement under it failed: ${(e as Error).message?.split('\n')[0]}`);
+      throw e;
     } finally {
       await this.restore();
       unrestored.delete(pending);

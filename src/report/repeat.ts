@@ -22,6 +22,8 @@ export interface FlakeStats {
   metrics: Record<string, Spread>;
   /** Each distinct reason of a fail or error, with the runs (1-based) that gave it. */
   problems: { status: 'fail' | 'error'; reason: string; runs: number[] }[];
+  /** Repetitions the check made by design to establish its condition, over all runs, and the runs that made any. */
+  retries: { count: number; runs: number[]; why: string[] };
 }
 
 /** Nested objects are walked this deep: deeper values are evidence, not metrics. */
@@ -67,6 +69,12 @@ export function flakeStats(runs: readonly (readonly CheckResult[])[]): FlakeStat
       if (same) same.runs.push(run);
       else problems.push({ status: c.status, reason: c.reason, runs: [run] });
     }
+    const retried = mine.filter(({ c }) => c.retries?.count);
+    const retries = {
+      count: retried.reduce((n, { c }) => n + c.retries!.count, 0),
+      runs: retried.map(({ run }) => run),
+      why: [...new Set(retried.map(({ c }) => c.retries!.why))],
+    };
     return {
       id,
       title: mine[0].c.title,
@@ -75,6 +83,7 @@ export function flakeStats(runs: readonly (readonly CheckResult[])[]): FlakeStat
       passRate: judged ? counts.pass / judged : null,
       metrics: Object.fromEntries([...values].map(([k, v]) => [k, spread(v)])),
       problems,
+      retries,
     };
   });
 }
@@ -89,6 +98,12 @@ function metricSummary(s: FlakeStats, max = 3): string {
   const shown = ['ms', ...others.filter(varied), ...others.filter((k) => !varied(k))].filter((k) => s.metrics[k]).slice(0, max + 1);
   return shown.map((k) => `${k} ${num(s.metrics[k].median)} [${num(s.metrics[k].min)}..${num(s.metrics[k].max)}]`).join(', ');
 }
+
+/** By-design repetitions, counted apart from the verdicts: "3 retries by design in runs 1,4 (why)". */
+const retriesText = (s: FlakeStats) =>
+  s.retries.count
+    ? `${s.retries.count} retr${s.retries.count > 1 ? 'ies' : 'y'} by design in run${s.retries.runs.length > 1 ? 's' : ''} ${s.retries.runs.join(',')} (${s.retries.why.join('; ')})`
+    : '';
 
 /** The checks of a repeated run, for a person at a terminal: counts, pass rate, first problem, metric spreads. */
 export function flakeTable(stats: readonly FlakeStats[]): string {
@@ -105,7 +120,7 @@ export function flakeTable(stats: readonly FlakeStats[]): string {
         String(s.counts.error),
         String(s.counts.skip),
         pct(s.passRate),
-        [why, metricSummary(s)].filter(Boolean).join('; '),
+        [why, retriesText(s), metricSummary(s)].filter(Boolean).join('; '),
       ];
     }),
   );
@@ -127,6 +142,7 @@ export function flakeJunit(lab: string, stats: readonly FlakeStats[], totalMs: n
       ['runs', String(s.runs)],
       ...Object.entries(s.counts),
       ['passRate', s.passRate === null ? 'n/a' : s.passRate.toFixed(4)],
+      ['retriesByDesign', String(s.retries.count)],
       ...Object.entries(s.metrics).map(([k, v]) => [`metric.${k}`, `median=${num(v.median)} min=${num(v.min)} max=${num(v.max)} n=${v.n}`]),
     ].map(([k, v]) => `        <property name="${esc(String(k))}" value="${esc(String(v))}"/>`);
     const ms = s.metrics.ms ? s.metrics.ms.median * s.metrics.ms.n : 0;

@@ -1,3 +1,4 @@
+import type { Impair } from './impair.js';
 import type { CheckId, Datapath, Family, SIM_CCS, SIM_NICS, ServiceProtocol } from './schema.js';
 
 /** The resolved lab: every default applied, every name and address decided. */
@@ -8,7 +9,7 @@ export interface Lab {
   /** qemu: catalogue name of the guest kernel. */
   kernel?: string;
   /** qemu: the user's own kernel instead of a catalogue one (absolute paths). */
-  customKernel?: { vmlinuz: string; modulesDir: string; config?: string };
+  customKernel?: { vmlinuz: string; modulesDir: string; config?: string; cmdline?: string };
   /** qemu: the kernels `lab run` goes through (a matrix), when the file names several. */
   kernels?: string[];
   families: Family[];
@@ -113,6 +114,8 @@ export interface Uplink {
   nodeDev: string;
   peerDev: string;
   rate?: string;
+  /** netem on both ends (src/topology/impair.ts); absent: no netem. */
+  impair?: Impair;
   node4?: Addr;
   peer4?: Addr;
   node6?: Addr;
@@ -126,6 +129,8 @@ export interface NodeLink {
   devA: string;
   devB: string;
   rate?: string;
+  /** netem on both ends (src/topology/impair.ts); absent: no netem. */
+  impair?: Impair;
   a4?: Addr;
   b4?: Addr;
   a6?: Addr;

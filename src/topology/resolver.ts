@@ -186,6 +186,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
         nodeDev: 'uplink',
         peerDev: 'eth0',
         rate: u.rate,
+        impair: u.impair,
         ...pair(u4, 'node4', 'peer4'),
         ...pair(u6, 'node6', 'peer6'),
       };
@@ -244,6 +245,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       devA: `${LINK_DEV_PREFIX}${b}`,
       devB: `${LINK_DEV_PREFIX}${a}`,
       rate: l.rate,
+      impair: l.impair,
       ...pair(l4, 'a4', 'b4'),
       ...pair(l6, 'a6', 'b6'),
     });
@@ -278,6 +280,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
               vmlinuz: resolvePath(dirname(file), t.kernel.vmlinuz),
               modulesDir: resolvePath(dirname(file), t.kernel.modules),
               config: t.kernel.config && resolvePath(dirname(file), t.kernel.config),
+              cmdline: t.kernel.cmdline,
             }
           : undefined,
       kernels: t.kernels,
@@ -326,6 +329,11 @@ function bandwidthRules(
     err(
       ['nodes', i, 'uplink', 'rate'],
       'an uplink rate (a tbf) and the bandwidth manager (fq) both want the uplink root qdisc: remove the rate, or the egressBandwidth',
+    );
+  if (n.uplink?.impair)
+    err(
+      ['nodes', i, 'uplink', 'impair'],
+      'uplink impair (a netem) and the bandwidth manager (fq) both want the uplink root qdisc: impair a node-to-node link instead',
     );
 }
 

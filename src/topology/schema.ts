@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
 import { addrProblem, prefixProblem } from './ip.js';
 import { parseBandwidth } from '../datapath/bwm/quantity.js';
+import { ImpairSchema } from './impair.js';
 
 export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
 
@@ -147,6 +148,7 @@ export const UplinkSchema = z
     rate: rate.optional().describe('bottleneck: a tbf qdisc with this rate on the node side of the uplink'),
     ipv4: ipv4Cidr.optional().describe('a /30 (or larger) for the uplink; node takes the first host, peer the second'),
     ipv6: ipv6Cidr.optional(),
+    impair: ImpairSchema.optional(),
   })
   .strict();
 
@@ -190,6 +192,7 @@ export const LinkSchema = z
     rate: rate.optional(),
     ipv4: ipv4Cidr.optional(),
     ipv6: ipv6Cidr.optional(),
+    impair: ImpairSchema.optional(),
   })
   .strict();
 
@@ -279,6 +282,12 @@ export const TopologySchema = z
               vmlinuz: z.string().describe('a bzImage'),
               modules: z.string().describe('its lib/modules/<release> directory (the release is its name)'),
               config: z.string().optional().describe("the kernel's config, for what it supports (without it, nothing is assumed)"),
+              cmdline: z
+                .string()
+                .regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'kernel parameters: printable words separated by single spaces')
+                .max(512, 'at most 512 characters')
+                .optional()
+                .describe("kernel parameters added after the lab's own (console=ttyS0 panic=-1 quiet loglevel=4)"),
             })
             .strict(),
         ],

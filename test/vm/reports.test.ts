@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,12 +14,13 @@ import { cli, residue, topo } from '../kernel/helpers.js';
 const k = cachedKernel('6.12');
 
 describe.skipIf(!k)('a VM that does not boot still gets its reports', () => {
-  it('QEMU refuses a kernel image that is no bzImage: report.json and junit.xml name the boot step and the reason', async () => {
+  it('a kernel that really panics at boot: report.json and junit.xml name the boot step, the console tail shows the panic', async () => {
     const work = mkdtempSync(join(tmpdir(), 'dpl-rpt-boot-'));
-    const image = join(work, 'not-a-bzImage');
-    writeFileSync(image, 'this is no kernel image\n'.repeat(100));
+    // rdinit=/nonexistent: the kernel finds no init in the initramfs, falls back to mounting a root
+    // device there is none of, and panics (prepare_namespace, init/do_mounts.c); panic=-1 and -no-reboot end QEMU.
     const file = topo(
-      `name: rpt-boot\nbackend: qemu\nkernel:\n  vmlinuz: ${image}\n  modules: ${k!.modulesDir}\n  config: ${k!.config}\nnodes:\n  - name: node1\n    pods:\n      - name: client\n`,
+      `name: rpt-boot\nbackend: qemu\nkernel:\n  vmlinuz: ${k!.vmlinuz}\n  modules: ${k!.modulesDir}\n  config: ${k!.config}\n` +
+        '  cmdline: rdinit=/nonexistent\nnodes:\n  - name: node1\n    pods:\n      - name: client\n',
     );
     const dir = join(work, 'report');
     const r = await cli(['run', file, '--report-dir', dir, '-q']);
@@ -32,11 +33,14 @@ describe.skipIf(!k)('a VM that does not boot still gets its reports', () => {
       outcome: 'failed',
       failure: { step: 'boot', node: 'node1', code: 'E_BOOT' },
     });
-    expect(json.failure.message).toMatch(/VM .*did not boot/);
+    expect(json.failure.message).toMatch(/VM rpt-boot\.node1 did not boot \(panic\)/);
+    expect(json.failure.consoleTails[0]).toMatchObject({ node: 'node1' });
+    expect(json.failure.consoleTails[0].tail).toMatch(/Kernel panic - not syncing: VFS: Unable to mount root fs/);
     expect(json.kernel.identity).toMatchObject({ source: 'custom', vmlinuzSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const xml = readFileSync(join(dir, 'junit.xml'), 'utf8');
     expect(xml).toContain('name="boot"');
     expect(xml).toContain('type="E_BOOT"');
+    expect(xml).toContain('Kernel panic - not syncing');
     expect(await residue('rpt-boot')).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LabError } from '../../errors.js';
 import { HostExec, NetnsExec, type Exec } from '../../exec/exec.js';
+import { labOfProcess } from '../../exec/process.js';
 import { probeLocal, type KernelFacts } from '../../kernel/facts.js';
 import { BPF_OBJ_DIR } from '../../paths.js';
 import { podDeviceKind } from '../../datapath/devices/devices.js';
@@ -88,6 +89,35 @@ export class LocalBackend implements Backend {
 
   async doctor(): Promise<DoctorSection> {
     return { backend: this.kind, facts: { nodes: "network namespaces on this machine's kernel (see the kernel facts above)" } };
+  }
+
+  /**
+   * lab node kill: the lab's processes in the node's namespaces (node and pods) die by SIGKILL; the
+   * namespaces, devices and pinned programs stay, as they would on a host whose agents crashed.
+   */
+  async killNode(ctx: LabContext, node: LabNode): Promise<string> {
+    const killed: number[] = [];
+    for (const ns of [node.netns, ...node.pods.map((p) => p.netns)]) {
+      const r = await this.host.run(['ip', 'netns', 'pids', ns], { nothrow: true });
+      for (const pid of r.stdout.split('\n').filter(Boolean).map(Number))
+        if (labOfProcess(pid) === ctx.lab.name) {
+          try {
+            process.kill(pid, 'SIGKILL');
+            killed.push(pid);
+          } catch {
+            /* exited meanwhile */
+          }
+        }
+    }
+    return `node ${node.name}: namespaces kept, ${killed.length} lab process(es) killed${killed.length ? ` (${killed.join(', ')})` : ''}`;
+  }
+
+  /** lab node restart: nothing to boot; the namespaces and the datapath never left the kernel. */
+  async restartNode(_ctx: LabContext, node: LabNode): Promise<{ rewire: boolean; detail: string }> {
+    return {
+      rewire: false,
+      detail: `node ${node.name}: its namespaces and datapath stayed in the kernel; no lab process runs on a node by itself`,
+    };
   }
 
   logs(): [] {

@@ -62,6 +62,8 @@ export const GUEST_MODULES = [
   'sch_tbf',
   'sch_ingress',
   'sch_htb',
+  // links[].impair and uplink.impair (src/datapath/impair/netem.ts).
+  'sch_netem',
   'tcp_bbr',
   'cls_bpf',
   'ipv6',
@@ -91,6 +93,8 @@ const APPLETS = [
   'uname',
   'true',
   'dmesg',
+  // Round trips over impaired links (the guest has no iputils).
+  'ping',
 ];
 
 /**

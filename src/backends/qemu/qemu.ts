@@ -17,7 +17,7 @@ import { bigTcpMode } from '../../datapath/bigtcp/bigtcp.js';
 import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
 import { chooseAccel } from './accel.js';
 import { GuestExec } from './guest-exec.js';
-import { linkWires, moveLinkNics, moveUplinkNics, UPLINK_NICS } from './nics.js';
+import { linkWires, moveLinkNics, moveUplinkNics, UPLINK_NICS, type Wire } from './nics.js';
 import { buildInitramfs, GUEST_MODULES } from './initramfs.js';
 import { Qga } from './qga.js';
 import { bootVm, runningPid, stopVm, VM_MEMORY_MB, type Accel } from './vm.js';
@@ -66,6 +66,12 @@ export const vmDir = (lab: string, node: string) => join(labDir(lab), `vm-${node
  * every command goes through the guest agent. The journal owns the VMs; what lives
  * inside a guest ends with it.
  */
+/** How a node's VM was booted: its initramfs and the ends of its links (boot.json in the VM dir). */
+interface NodeBoot {
+  initramfs: string;
+  wires: Wire[];
+}
+
 export class QemuBackend implements Backend {
   readonly kind = 'qemu';
   readonly objDir = GUEST_OBJ_DIR;
@@ -78,7 +84,8 @@ export class QemuBackend implements Backend {
 
   root(node: string): Exec {
     const g = this.guests.get(node);
-    if (!g) throw new LabError('E_INTERNAL', `VM of node ${node} is not running`);
+    // After lab node kill, until lab node restart.
+    if (!g) throw new LabError('E_COMMAND', `VM of node ${node} is not running`);
     return g;
   }
 
@@ -174,39 +181,78 @@ export class QemuBackend implements Backend {
         journal.record({ backend: this.kind, node: node.name }, [{ kind: 'vm', name: node.name, dir }]);
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, 'accel'), this.accel!);
-        const extra = [...(node.uplink ? UPLINK_NICS : []), ...wires.filter((w) => w.node === node.name).flatMap((w) => w.args)];
-        const vm = await bootVm(
-          { name: `${lab.name}.${node.name}`, vmlinuz: k.vmlinuz, initramfs, dir, accel: this.accel!, extra },
-          signal,
-        );
-        ctx.progress(
-          `node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`,
-        );
-        const guest = new GuestExec(vm.qga, `vm ${node.name}`);
-        this.guests.set(node.name, guest);
-        await waitReady(guest, signal);
-        await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
-        const mode = bigTcpMode(ctx, node);
-        await createNamespaces(
-          guest,
-          this.objDir,
-          lab,
-          [node],
-          (n) => podDeviceKind(ctx, n),
-          signal,
-          false,
-          () => mode,
-        );
-        if (node.uplink) await moveUplinkNics(guest, lab, node, signal, mode);
-        await moveLinkNics(
-          guest,
-          node,
-          wires.filter((w) => w.node === node.name),
-          signal,
-          mode,
-        );
+        const boot: NodeBoot = { initramfs, wires: wires.filter((w) => w.node === node.name) };
+        // What lab node restart needs to boot the node again on the same wires (the far ends keep their UDP ports).
+        writeFileSync(join(dir, 'boot.json'), JSON.stringify(boot));
+        await this.bootNode(ctx, node, boot);
       }),
     );
+  }
+
+  /** Boot one node's VM and put its namespaces and NICs in place (provision, and lab node restart). */
+  private async bootNode(ctx: LabContext, node: LabNode, boot: NodeBoot): Promise<void> {
+    const { lab, signal } = ctx;
+    const k = this.kernel!;
+    const dir = vmDir(lab.name, node.name);
+    const extra = [...(node.uplink ? UPLINK_NICS : []), ...boot.wires.flatMap((w) => w.args)];
+    const vm = await bootVm(
+      {
+        name: `${lab.name}.${node.name}`,
+        vmlinuz: k.vmlinuz,
+        initramfs: boot.initramfs,
+        dir,
+        accel: this.accel!,
+        extra,
+        cmdline: lab.customKernel?.cmdline,
+      },
+      signal,
+    );
+    ctx.progress(
+      `node ${node.name}: guest agent answered ${(vm.bootMs / 1000).toFixed(1)} s after QEMU started (console: ${vm.consoleLog})`,
+    );
+    const guest = new GuestExec(vm.qga, `vm ${node.name}`);
+    this.guests.set(node.name, guest);
+    await waitReady(guest, signal);
+    await guest.run(['mkdir', '-p', ctx.bpfDir], { signal });
+    const mode = bigTcpMode(ctx, node);
+    await createNamespaces(
+      guest,
+      this.objDir,
+      lab,
+      [node],
+      (n) => podDeviceKind(ctx, n),
+      signal,
+      false,
+      () => mode,
+    );
+    if (node.uplink) await moveUplinkNics(guest, lab, node, signal, mode);
+    await moveLinkNics(guest, node, boot.wires, signal, mode);
+  }
+
+  /** lab node kill: SIGKILL to the node's QEMU, as a host crash would stop it (no shutdown in the guest). */
+  async killNode(ctx: LabContext, node: LabNode): Promise<string> {
+    const dir = vmDir(ctx.lab.name, node.name);
+    const pid = runningPid(dir);
+    if (pid === undefined) return `the VM of node ${node.name} was not running`;
+    this.guests.get(node.name)?.close();
+    this.guests.delete(node.name);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && runningPid(dir) !== undefined; i++) await sleep(50);
+    if (runningPid(dir) !== undefined) throw new LabError('E_LAB_FAILED', `QEMU ${pid} of node ${node.name} survived SIGKILL for 5 s`);
+    return `QEMU ${pid} of node ${node.name} killed (SIGKILL)`;
+  }
+
+  /** lab node restart: kill the VM if it runs, boot it again on the same wires; the caller wires and deploys it. */
+  async restartNode(ctx: LabContext, node: LabNode): Promise<{ rewire: boolean; detail: string }> {
+    const dir = vmDir(ctx.lab.name, node.name);
+    if (runningPid(dir) !== undefined) await this.killNode(ctx, node);
+    const f = join(dir, 'boot.json');
+    if (!existsSync(f)) throw new LabError('E_LAB_FAILED', `no ${f}: the lab was brought up before lab node restart existed`);
+    const accel = join(dir, 'accel');
+    if (existsSync(accel)) this.accel = readFileSync(accel, 'utf8').trim() as Accel;
+    const t0 = performance.now();
+    await this.bootNode(ctx, node, JSON.parse(readFileSync(f, 'utf8')) as NodeBoot);
+    return { rewire: true, detail: `node ${node.name}: VM booted again in ${((performance.now() - t0) / 1000).toFixed(1)} s` };
   }
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
@@ -261,6 +307,9 @@ export class QemuBackend implements Backend {
   async reattach(ctx: LabContext): Promise<void> {
     this.index(ctx.lab);
     for (const node of ctx.lab.nodes) {
+      // A node lab node kill stopped has no agent to answer; commands to it fail until it is restarted.
+      if (runningPid(vmDir(ctx.lab.name, node.name)) === undefined && existsSync(join(vmDir(ctx.lab.name, node.name), 'boot.json')))
+        continue;
       const qga = new Qga(join(vmDir(ctx.lab.name, node.name), 'qga.sock'));
       await qga.open(10_000).catch((e) => {
         throw new LabError('E_LAB_FAILED', `the VM of node ${node.name} does not answer: ${String(e)}`, `lab down ${ctx.lab.name}`);

@@ -22,6 +22,8 @@ export interface VmSpec {
   cpus?: number;
   /** Extra QEMU arguments (network devices for links). */
   extra?: string[];
+  /** Kernel parameters after the lab's own (a custom kernel's cmdline). */
+  cmdline?: string;
   /** Give up when the agent has not answered by then. */
   bootTimeoutMs?: number;
 }
@@ -59,7 +61,7 @@ export function qemuArgv(spec: VmSpec): string[] {
     spec.initramfs,
     // panic=-1: reboot at once on panic, and -no-reboot turns that into QEMU exiting.
     '-append',
-    'console=ttyS0 panic=-1 quiet loglevel=4',
+    `console=ttyS0 panic=-1 quiet loglevel=4${spec.cmdline ? ` ${spec.cmdline}` : ''}`,
     '-serial',
     `file:${join(spec.dir, 'console.log')}`,
     '-device',
