@@ -14,6 +14,7 @@ import * as claims from './claims.js';
 import * as ui from './ui.js';
 import * as report from './report.js';
 import * as svc from './svc.js';
+import * as targets from './targets.js';
 
 const HELP_AFTER = `
 Exit codes: 0 all checks passed or skipped, 1 a check failed or could not establish its condition
@@ -37,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_AFTER)
     .exitOverride();
-  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity, report, svc])
+  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity, report, svc, targets])
     verb.register(program, exit);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -25,6 +25,8 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with stdout as it arrives. */
   onStdout?: (chunk: string) => void;
+  /** Called with stderr as it arrives (an ssh target's background command reports its pid there). */
+  onStderr?: (chunk: string) => void;
   /**
    * The command reads pinned BPF objects: in a namespace, enter only the network
    * namespace (nsenter --net), never `ip -n` / `tc -n`, which remount /sys and hide bpffs.
@@ -97,7 +99,10 @@ export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Back
     stdout += d;
     opts.onStdout?.(d);
   });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    opts.onStderr?.(d);
+  });
   if (opts.input !== undefined) {
     child.stdin!.on('error', () => {}); // a command that exits early closes its stdin
     child.stdin!.end(opts.input);

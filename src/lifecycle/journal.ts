@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RemoteItem, RemoteTarget } from './remote.js';
 
 /** Every kind of object the lab creates, as recorded in the journal before it is created. */
 export type JournalObject =
@@ -12,7 +13,9 @@ export type JournalObject =
   /** A QEMU VM: its directory holds the pidfile, agent socket and console log. */
   | { kind: 'vm'; name: string; dir: string }
   /** Original sizes of a device the lab did not create, put back on teardown. */
-  | { kind: 'link-sizes'; netns?: string; dev: string; values: Record<string, number> };
+  | { kind: 'link-sizes'; netns?: string; dev: string; values: Record<string, number> }
+  /** An object or changed setting on an ssh target (src/lifecycle/remote.ts). */
+  | { kind: 'remote'; target: RemoteTarget; item: RemoteItem };
 
 export type JournalKind = JournalObject['kind'];
 
