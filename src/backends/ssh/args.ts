@@ -76,7 +76,7 @@ export function failureText(f: SshFailure, t: RemoteTarget, stderr: string): { m
     case 'hostkey':
       return {
         message: `${who}: host key mismatch or unknown host key (${said})`,
-        hint: `check the host's key, then fix known_hosts (ssh-keygen -R ${t.host}${t.knownHosts ? ` -f ${t.knownHosts}` : ''}); the lab never accepts keys itself`,
+        hint: `check the host's key, then fix known_hosts (ssh-keygen -R ${t.port ? `'[${t.host}]:${t.port}'` : t.host}${t.knownHosts ? ` -f ${t.knownHosts}` : ''}); the lab never accepts keys itself`,
       };
     case 'auth':
       return {

@@ -12,6 +12,8 @@ export interface TargetFacts {
   sudo: boolean;
   /** Online CPUs (taskset picks application cores among them). */
   cpus: number;
+  /** Digest of the lab objects a prepared target holds (copy.ts), if any. */
+  objDigest?: string;
   /** The target is a QEMU guest under TCG (its CPU model says so): timing there is emulated. */
   emulated: boolean;
 }
@@ -73,10 +75,10 @@ export function sections(out: string): Map<string, string> {
           ? `nic ${h[2]}`
           : h[1] === 'tool'
             ? `tool ${h[2]}`
-            : nic && !['sudo', 'end'].includes(h[1])
+            : nic && !['digest', 'sudo', 'end'].includes(h[1])
               ? `nic ${nic}/${h[1]}`
               : h[1];
-      if (h[1] === 'sudo') nic = '';
+      if (h[1] === 'digest') nic = '';
       m.set(key, '');
       continue;
     }
@@ -124,6 +126,7 @@ export function parseProbe(out: string): TargetFacts {
     sudo: uid !== 0 && get('sudo') === 'yes',
     cpus: Number(get('cpus')) || 1,
     emulated: /QEMU TCG/.test(get('cpumodel')),
+    objDigest: get('digest') || undefined,
   };
 }
 

@@ -17,7 +17,7 @@ import { SshExec } from './exec.js';
 import { probeTarget, type TargetFacts } from './probe.js';
 import { planProfile, settingArgv, type Change, type ProfilePlan } from './profile.js';
 import { destroyRemote } from './restore.js';
-import { copyObjects } from './copy.js';
+import { copyObjects, objectsDigest, PREPARED_OBJ_DIR } from './copy.js';
 
 /**
  * Bare-metal hosts over SSH: each node is a host reached with the OpenSSH client over
@@ -61,6 +61,13 @@ export class SshBackend implements Backend {
     for (const n of lab.nodes) for (const ns of namespacesOf(lab, [n])) this.nodeOfNetns.set(ns, n.name);
   }
 
+  /** Targets prepared with this build's objects use them where they are; otherwise provision copies them. */
+  private chooseObjDir(lab: Lab): void {
+    const digest = objectsDigest();
+    const prepared = lab.nodes.every((n) => this.targets.get(n.name)?.objDigest === digest);
+    this.objDir = prepared ? PREPARED_OBJ_DIR : `${remoteLabDir(lab.name)}/bpf`;
+  }
+
   private target(lab: Lab, node: LabNode): RemoteTarget {
     return remoteTarget(lab.name, node, (this.execs.get(node.name) as SshExec | undefined)?.sudo);
   }
@@ -81,7 +88,6 @@ export class SshBackend implements Backend {
     const up = knownLabs().includes(lab.name);
     const one = async (node: LabNode) => {
       const t = remoteTarget(lab.name, node);
-      if (await openMaster(t, signal)) opened.push(t);
       const facts = await probeTarget(new SshExec(t, false), signal);
       if (!facts.kernel.root)
         throw new LabError(
@@ -105,13 +111,20 @@ export class SshBackend implements Backend {
       this.execs.set(node.name, new SshExec({ ...t, ...(facts.sudo ? { sudo: true } : {}) }, facts.sudo));
       if (facts.emulated) this.emulated = true;
     };
-    // Every target is probed (side by side) before any is touched; the first refusal is reported.
-    const results = await Promise.allSettled(lab.nodes.map(one));
+    // Every target is connected to, then probed, side by side, before any is touched; the first refusal is reported.
+    const connected = await Promise.allSettled(
+      lab.nodes.map(async (node) => {
+        const t = remoteTarget(lab.name, node);
+        if (await openMaster(t, signal)) opened.push(t);
+      }),
+    );
+    const results = connected.some((r) => r.status === 'rejected') ? connected : await Promise.allSettled(lab.nodes.map(one));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       for (const t of opened) await closeMaster(t);
       throw failed.reason;
     }
+    this.chooseObjDir(lab);
     // One set of facts decides the datapath: the first target's (README: targets should run the same kernel).
     return this.targets.get(lab.nodes[0].name)!.kernel;
   }
@@ -124,7 +137,7 @@ export class SshBackend implements Backend {
       lab.nodes.map(async (node) => {
         const root = this.root(node.name);
         this.record(ctx, node, [{ what: 'connection' }, { what: 'dir', path: remoteLabDir(lab.name) }, { what: 'dir', path: ctx.bpfDir }]);
-        await copyObjects(root, this.objDir, signal);
+        if (this.objDir !== PREPARED_OBJ_DIR) await copyObjects(root, this.objDir, signal);
         await root.run(['mkdir', '-p', ctx.bpfDir], { signal });
         this.record(ctx, node, [{ what: 'netns', names: namespacesOf(lab, [node]) }]);
         const mode = bigTcpMode(ctx, node);
@@ -213,6 +226,7 @@ export class SshBackend implements Backend {
       if (facts.emulated) this.emulated = true;
       this.execs.set(node.name, new SshExec({ ...t, ...(facts.sudo ? { sudo: true } : {}) }, facts.sudo));
     }
+    this.chooseObjDir(ctx.lab);
   }
 }
 

@@ -23,6 +23,7 @@ import { buildInitramfs, INIT } from '../qemu/initramfs.js';
 import { bootVm, runningPid, stopVm } from '../qemu/vm.js';
 import type { RemoteTarget } from '../../lifecycle/remote.js';
 import { openMaster, closeMaster } from './connection.js';
+import { DIGEST_FILE, objectsDigest, PREPARED_OBJ_DIR } from './copy.js';
 
 /**
  * Test targets for the ssh backend: two QEMU guests (the qemu backend's kernel, initramfs
@@ -97,6 +98,8 @@ async function overlay(keys: { dir: string; hostKey: string }, release: string, 
   ])
     if (!existsSync(bin)) throw new LabError('E_REQUIREMENT', `${bin} is missing`, `apt-get install ${pkg}`);
   const root = mkdtempSync(join(keys.dir, '.root-'));
+  // mkdtemp makes it 0700, and the archive's "." sets the guest's / to that: a login other than root could not enter it.
+  chmodSync(root, 0o755);
   try {
     const put = (src: string, dst = src, mode?: number) => {
       mkdirSync(join(root, dirname(dst)), { recursive: true });
@@ -111,14 +114,21 @@ async function overlay(keys: { dir: string; hostKey: string }, release: string, 
       put(b);
     put(keys.hostKey, '/etc/dropbear/hostkey', 0o600);
     // dash, not busybox sh: busybox runs its own applets (ip, tc) before PATH.
-    write('/etc/passwd', 'root:x:0:0:root:/root:/usr/bin/dash\n');
-    write('/etc/group', 'root:x:0:\n');
     write('/etc/shells', '/usr/bin/dash\n/bin/sh\n');
     mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
     chmodSync(join(root, 'root'), 0o700);
     chmodSync(join(root, 'root/.ssh'), 0o700);
     write('/root/.ssh/authorized_keys', readFileSync(join(keys.dir, 'id_ed25519.pub'), 'utf8'), 0o600);
     if (config) put(config, `/boot/config-${release}`);
+    // The base image already holds this build's objects at /opt/dpl/bpf: say which build, so the lab uses them as they are.
+    write(`${PREPARED_OBJ_DIR}/${DIGEST_FILE}`, `${objectsDigest()}\n`);
+    // A login without root (and no sudo): what the lab must refuse.
+    write('/etc/passwd', 'root:x:0:0:root:/root:/usr/bin/dash\nlab:x:1000:1000:lab:/home/lab:/usr/bin/dash\n');
+    write('/etc/group', 'root:x:0:\nlab:x:1000:\n');
+    // Owned by root (cpio -R 0:0), so readable by all: dropbear accepts root-owned files that only root can write.
+    mkdirSync(join(root, 'home/lab/.ssh'), { recursive: true, mode: 0o755 });
+    for (const d of ['home', 'home/lab', 'home/lab/.ssh']) chmodSync(join(root, d), 0o755);
+    write('/home/lab/.ssh/authorized_keys', readFileSync(join(keys.dir, 'id_ed25519.pub'), 'utf8'), 0o644);
     mkdirSync(join(root, 'bin'), { recursive: true });
     for (const a of APPLETS) symlinkSync('busybox', join(root, 'bin', a));
     // The lab runs `sh -c` on targets: busybox's sh would run its own ip/tc applets first.
