@@ -36,6 +36,21 @@ export function register(program: Command, exit: (code: number) => void): void {
       exit(EXIT.ok);
     });
   cmd
+    .command('tcp-mmap')
+    .description(
+      "build tcp_mmap statically from Debian's kernel source package (tools/testing/selftests/net/tcp_mmap.c) and print its path",
+    )
+    .action(async () => {
+      const { buildTcpMmap } = await import('../backends/ssh/tcp-mmap.js');
+      try {
+        process.stdout.write(`${await buildTcpMmap((m) => process.stderr.write(`${m}\n`))}\n`);
+        exit(EXIT.ok);
+      } catch (e) {
+        printError(e);
+        exit(EXIT.badInput);
+      }
+    });
+  cmd
     .command('status')
     .description('whether the guests run')
     .action(async () => {

@@ -6,6 +6,7 @@ import { parseChannels, parseFeatures, parsePrivFlags } from '../../src/backends
 import { parseProbe, probeScript } from '../../src/backends/ssh/probe.js';
 import { MLX5_MTU, planProfile, settingArgv } from '../../src/backends/ssh/profile.js';
 import { asRemote, undoArgv } from '../../src/backends/ssh/restore.js';
+import { cpuSecondsPerGb, parseTcpMmap, podHostVerdict } from '../../src/backends/ssh/tcp-mmap.js';
 import { formatIssue } from '../../src/errors.js';
 import type { JournalEntry } from '../../src/lifecycle/journal.js';
 import type { RemoteTarget } from '../../src/lifecycle/remote.js';
@@ -295,5 +296,22 @@ describe('target probe', () => {
     });
     expect(parsePrivFlags('netlink error: Operation not supported')).toEqual({});
     expect(parseFeatures('rx-lro: off\nlarge-receive-offload: on')['large-receive-offload']).toEqual({ on: true, fixed: false });
+  });
+});
+
+describe('tcp_mmap results', () => {
+  const out =
+    "received 32768 MB (99.9939 % mmap'ed) in 6.73792 s, 40.7956 Gbit\n  cpu usage user:0.045 sys:2.827, 87.6465 usec per MB, 65532 c-switches\n";
+  it("parses the receiver's report (the example in tcp_mmap.c's header)", () => {
+    expect(parseTcpMmap(out)).toEqual({ mb: 32768, mmapPct: 99.9939, seconds: 6.73792, gbps: 40.7956, usecPerMb: 87.6465 });
+    expect(cpuSecondsPerGb(87.6465)).toBeCloseTo(0.0897, 3);
+    expect(parseTcpMmap('Error fetching TCP_INFO')).toBeUndefined();
+  });
+  it('pod/host verdict: fails under the ratio, no verdict without both measurements', () => {
+    const host = parseTcpMmap(out)!;
+    expect(podHostVerdict(host, { ...host, gbps: 20 })).toEqual({ ratio: 20 / 40.7956, pass: false });
+    expect(podHostVerdict(host, { ...host, gbps: 39 })?.pass).toBe(true);
+    expect(podHostVerdict(host, undefined)).toBeUndefined();
+    expect(podHostVerdict({ ...host, gbps: 0 }, host)).toBeUndefined();
   });
 });
