@@ -65,7 +65,26 @@ done
 `;
 
 /** busybox applets a shell command on a target may use (the base image's /bin has fewer). */
-const APPLETS = ['base64', 'tar', 'id', 'zcat', 'gzip', 'head', 'tr', 'wc', 'sed', 'env', 'sort', 'xargs', 'cut', 'taskset', 'nproc'];
+const APPLETS = [
+  'base64',
+  'tar',
+  'id',
+  'chmod',
+  'cp',
+  'mv',
+  'zcat',
+  'gzip',
+  'head',
+  'tr',
+  'wc',
+  'sed',
+  'env',
+  'sort',
+  'xargs',
+  'cut',
+  'taskset',
+  'nproc',
+];
 
 async function libsOf(bin: string): Promise<string[]> {
   const r = await runArgv(['ldd', bin], { nothrow: true });

@@ -14,7 +14,9 @@ export const tcpMmapPath = () => join(cacheRoot(), 'tools', 'tcp_mmap');
  * tcp_mmap, built statically (so that it runs on any target whatever its libc) from the
  * kernel selftest in Debian's kernel source package: apt-get download (no install), the one
  * file taken out of the tree's tarball, gcc -static with libcrypto (it hashes what it
- * receives with EVP_sha256). Cached; returns the binary's path.
+ * receives with EVP_sha256). Its stdout is made line-buffered (a constructor linked beside it):
+ * the receiver keeps listening after each connection, and a killed process would lose a
+ * buffered report. Cached; returns the binary's path.
  */
 export async function buildTcpMmap(progress: (m: string) => void, signal?: AbortSignal): Promise<string> {
   const out = tcpMmapPath();
@@ -36,7 +38,8 @@ export async function buildTcpMmap(progress: (m: string) => void, signal?: Abort
 cd "$1"
 deb=$(ls "$2"_*.deb | head -n1)
 dpkg-deb --fsys-tarfile "$deb" | tar -xOf - --wildcards "./usr/src/$2.tar.xz" | xz -dc | tar -xf - --wildcards "*/$3"
-gcc -static -O2 -o "$4.tmp" "$2/$3" -lcrypto -lpthread 2>/dev/null
+printf '#include <stdio.h>\n__attribute__((constructor)) static void dpl_linebuf(void) { setvbuf(stdout, NULL, _IOLBF, 0); }\n' > linebuf.c
+gcc -static -O2 -o "$4.tmp" "$2/$3" linebuf.c -lcrypto -lpthread 2>/dev/null
 mv "$4.tmp" "$4"`;
   await runArgv(['sh', '-c', script, 'sh', dir, TCP_MMAP_SOURCE_PKG, SOURCE, out], { signal });
   return out;
