@@ -3,6 +3,9 @@ import type { RemoteTarget } from '../../lifecycle/remote.js';
 /** Quote one word for the remote POSIX shell (ssh sends the command as one string). */
 export const shq = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
+/** Seconds an idle master connection stays (ssh_config(5) ControlPersist). */
+export const MASTER_IDLE_S = 600;
+
 /** The target as messages name it: node (user@host:port). */
 export function targetName(t: Pick<RemoteTarget, 'node' | 'host' | 'user' | 'port'>): string {
   return `target ${t.node} (${t.user ? `${t.user}@` : ''}${t.host}${t.port ? `:${t.port}` : ''})`;
@@ -11,7 +14,10 @@ export function targetName(t: Pick<RemoteTarget, 'node' | 'host' | 'user' | 'por
 /**
  * OpenSSH client options: BatchMode (never a password prompt: a key or the agent, or
  * fail), the lab's ControlMaster socket, and only what the topology sets; everything else
- * comes from the user's ssh config (ssh_config(5)).
+ * comes from the user's ssh config (ssh_config(5)). The master lives until `lab down` closes it
+ * or it has been idle for MASTER_IDLE_S (so a lab that fails between probe and its journal leaves
+ * no connection behind for long); a command finding no master connects on its own, and the lab's
+ * next verb opens a new one.
  */
 export function sshOptions(t: RemoteTarget, master: 'open' | 'use' | 'exit' | 'check'): string[] {
   return [
@@ -19,7 +25,7 @@ export function sshOptions(t: RemoteTarget, master: 'open' | 'use' | 'exit' | 'c
     'BatchMode=yes',
     '-o',
     `ControlPath=${t.control}`,
-    ...(master === 'open' ? ['-o', 'ControlMaster=yes', '-o', 'ControlPersist=yes', '-o', 'ConnectTimeout=10'] : []),
+    ...(master === 'open' ? ['-o', 'ControlMaster=yes', '-o', `ControlPersist=${MASTER_IDLE_S}`, '-o', 'ConnectTimeout=10'] : []),
     ...(master === 'use' ? ['-o', 'ControlMaster=no', '-o', 'ConnectTimeout=10'] : []),
     ...(master === 'exit' ? ['-O', 'exit'] : master === 'check' ? ['-O', 'check'] : []),
     ...(t.port ? ['-p', String(t.port)] : []),
