@@ -4,12 +4,14 @@ import type { Backend } from './backend.js';
 import { LocalBackend } from './local/local.js';
 import { QemuBackend } from './qemu/qemu.js';
 import { SimBackend } from './sim/sim.js';
+import { SshBackend } from './ssh/ssh.js';
 
 /** Every backend the lab knows, registered explicitly (the ids are also in src/topology/ids.ts for the schema). */
 const BACKENDS: Record<(typeof BACKEND_IDS)[number], () => Backend> = {
   local: () => new LocalBackend(),
   qemu: () => new QemuBackend(),
   sim: () => new SimBackend(),
+  ssh: () => new SshBackend(),
 };
 
 export function backendNames(): string[] {

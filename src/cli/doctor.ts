@@ -8,7 +8,11 @@ export function register(program: Command, exit: (code: number) => void): void {
       'show the kernel and tool facts of this machine and, for every datapath feature and check, whether it can run here and if not why; and what each backend has here (qemu: QEMU, accelerator, cached kernels)',
     )
     .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--target <host>', 'an ssh target instead: [user@]host[:port], or a test target (left, right)')
+    .option('-i, --identity <file>', 'with --target: the private key')
+    .option('--known-hosts <file>', 'with --target: a known_hosts file of its own')
+    .action(async (opts: { json?: boolean; target?: string; identity?: string; knownHosts?: string }) => {
+      if (opts.target) return exit(await (await import('./doctor-target.js')).doctorTarget(opts.target, opts));
       const r = await (await import('./doctor-report.js')).doctorHere();
       if (opts.json) {
         process.stdout.write(JSON.stringify(r, null, 2) + '\n');

@@ -16,6 +16,7 @@ import * as report from './report.js';
 import * as svc from './svc.js';
 import * as bw from './bw.js';
 import * as impair from './impair.js';
+import * as targets from './targets.js';
 
 const HELP_AFTER = `
 Exit codes: 0 all checks passed or skipped, 1 a check failed or could not establish its condition
@@ -39,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_AFTER)
     .exitOverride();
-  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity, report, svc, bw, impair])
+  for (const verb of [up, status, check, down, run, demo, doctor, kernels, schema, claims, ui, fidelity, report, svc, bw, impair, targets])
     verb.register(program, exit);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -25,7 +25,7 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with stdout as it arrives. */
   onStdout?: (chunk: string) => void;
-  /** Called with stderr as it arrives (a child lab CLI's progress lines, for the dashboard). */
+  /** Called with stderr as it arrives (a child lab CLI's progress lines for the dashboard; an ssh target's background command reports its pid there). */
   onStderr?: (chunk: string) => void;
   /** Working directory of the process (default: the lab's own). */
   cwd?: string;

@@ -31,7 +31,7 @@ export interface ToolFact {
   raw?: string;
 }
 
-const TOOL_VERSION: Record<ToolName, { argv: string[]; re: RegExp }> = {
+export const TOOL_VERSION: Record<ToolName, { argv: string[]; re: RegExp }> = {
   ip: { argv: ['ip', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
   tc: { argv: ['tc', '-V'], re: /iproute2-v?(\d+)\.(\d+)/ },
   bpftool: { argv: ['bpftool', 'version'], re: /v(\d+)\.(\d+)/ },
@@ -46,7 +46,7 @@ const TOOL_VERSION: Record<ToolName, { argv: string[]; re: RegExp }> = {
 };
 
 /** Modules whose presence a feature or check asks about (hasConfig's `module`). */
-const MODULES_OF_INTEREST = [
+export const MODULES_OF_INTEREST = [
   'netkit',
   'veth',
   'sch_fq',

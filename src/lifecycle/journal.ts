@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RemoteItem, RemoteTarget } from './remote.js';
 
 /** Every kind of object the lab creates, as recorded in the journal before it is created. */
 export type JournalObject =
@@ -14,7 +15,9 @@ export type JournalObject =
   /** Original sizes of a device the lab did not create, put back on teardown. */
   | { kind: 'link-sizes'; netns?: string; dev: string; values: Record<string, number> }
   /** A qdisc the lab put on a device in one of its namespaces (it goes with the namespace, or is deleted first). */
-  | { kind: 'qdisc'; netns: string; dev: string; handle: string; qdisc: string };
+  | { kind: 'qdisc'; netns: string; dev: string; handle: string; qdisc: string }
+  /** An object or changed setting on an ssh target (src/lifecycle/remote.ts). */
+  | { kind: 'remote'; target: RemoteTarget; item: RemoteItem };
 
 export type JournalKind = JournalObject['kind'];
 

@@ -1,5 +1,8 @@
 import type { Impair } from './impair.js';
 import type { CheckId, Datapath, Family, SIM_CCS, SIM_NICS, ServiceProtocol } from './schema.js';
+import type { NIC_PROFILES } from './ids.js';
+
+export type NicProfileName = (typeof NIC_PROFILES)[number];
 
 /** The resolved lab: every default applied, every name and address decided. */
 export interface Lab {
@@ -86,6 +89,24 @@ export interface LabNode {
   uplink?: Uplink;
   /** Simulator-only settings (the lab's sim: merged with the node's), and where the file sets them (file:line:col: path). */
   sim?: { nic?: SimNic; congestionControl?: SimCc; at: string };
+  /** backend ssh: the host the node runs on. */
+  ssh?: SshTarget;
+}
+
+/** A bare-metal target (backend ssh), as the topology names it; paths absolute. */
+export interface SshTarget {
+  host: string;
+  user?: string;
+  port?: number;
+  identityFile?: string;
+  jump?: string;
+  /** A known_hosts file of its own (default: the user's). */
+  knownHosts?: string;
+  /** The NIC of the node's back-to-back link. */
+  nic?: string;
+  /** Whether the lab may change anything of the host's own (its NIC, MTU, offloads). */
+  allowHostChanges: boolean;
+  profile?: NicProfileName;
 }
 
 export interface Pod {

@@ -6,6 +6,7 @@ import { CHECK_IDS, DEFAULT_DATAPATH, LINK_DEV_PREFIX, POD_DEV_PREFIX, type Topo
 import { contains, formatAddr, formatPrefix, nthAddr, overlaps, parseAddr, parsePrefix, prefixSize, type Prefix } from './ip.js';
 import { parseBandwidth } from '../datapath/bwm/quantity.js';
 import { resolveServices } from './services.js';
+import { sshLinkRules, sshTarget } from './ssh.js';
 import { netnsOf, type Addr, type Lab, type LabNode, type NodeLink, type Uplink } from './model.js';
 
 /** The reference VM kernel (vms/kernels.yaml). */
@@ -211,8 +212,10 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       pods,
       uplink,
       sim: simOf(file, locate, t.sim, n.sim, i),
+      ssh: sshTarget(t.backend, n, i, dirname(file), err),
     };
   });
+  if (t.backend === 'ssh') sshLinkRules(t, err);
 
   const nodeNames = new Set(t.nodes.map((n) => n.name));
   const linkKeys = new Set<string>();

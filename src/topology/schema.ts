@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
+import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, NIC_PROFILES, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
 import { addrProblem, prefixProblem } from './ip.js';
 import { parseBandwidth } from '../datapath/bwm/quantity.js';
 import { ImpairSchema } from './impair.js';
 
-export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
+export { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, NIC_PROFILES, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
 
 /**
  * The topology file, the single source of its format: the loader validates with it
@@ -167,6 +167,28 @@ export const SimNodeSchema = z
   })
   .strict();
 
+/** A bare-metal target reached with the OpenSSH client (its config and agent are honoured). */
+export const SshTargetSchema = z
+  .object({
+    host: z.string().min(1, 'host is a name or address').describe('host name or address (or a Host alias of ~/.ssh/config)'),
+    user: z.string().optional().describe('login user: root, or one with passwordless sudo'),
+    port: z.number().int().min(1).max(65535).optional().describe('ssh port (default: ssh config, else 22)'),
+    identityFile: z.string().optional().describe('private key (ssh -i); relative to the topology file'),
+    jump: z.string().optional().describe('jump host (ssh -J)'),
+    knownHosts: z.string().optional().describe("a known_hosts file of its own (the test guests' keys); default: the user's"),
+    nic: z
+      .string()
+      .regex(/^[^\s/]{1,15}$/, 'a network interface name (at most 15 characters, no spaces or /)')
+      .optional()
+      .describe("the NIC of this target's back-to-back link: moved into the node's namespace while the lab is up"),
+    allowHostChanges: z
+      .boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` })
+      .default(false)
+      .describe('nothing on the target changes (NIC moved, MTU, offloads) unless true; every change is put back by lab down'),
+    profile: oneOf(NIC_PROFILES, 'NIC profile').optional().describe('settings for the NIC (needs allowHostChanges)'),
+  })
+  .strict();
+
 export const NodeSchema = z
   .object({
     name: name('node name', IFNAMSIZ_MAX - LINK_DEV_PREFIX.length),
@@ -176,6 +198,7 @@ export const NodeSchema = z
     uplink: UplinkSchema.optional(),
     datapath: DatapathSchema.partial().optional().describe('overrides the lab datapath for this node'),
     sim: SimNodeSchema.optional().describe('simulator only (backend sim): this node as the model runs it'),
+    ssh: SshTargetSchema.optional().describe('backend ssh: the host this node runs on'),
   })
   .strict();
 
@@ -272,7 +295,7 @@ export const TopologySchema = z
     name: name('lab name', 12),
     backend: oneOf(BACKENDS, 'backend')
       .default('local')
-      .describe('where nodes live: local (namespaces on this kernel) or qemu (one VM per node)'),
+      .describe('where nodes live: local (namespaces on this kernel), qemu (one VM per node), ssh (hosts reached over SSH)'),
     kernel: z
       .union(
         [

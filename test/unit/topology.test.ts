@@ -103,7 +103,7 @@ describe('topology loader and resolver', () => {
   it('reports an unknown backend, listing the known ones', () => {
     const [e] = errors(minimal + 'backend: firecracker\n');
     expect(e).toMatchObject({ path: 'backend', line: 10 });
-    expect(e.message).toBe("unknown backend 'firecracker'; backends are: local, qemu, sim");
+    expect(e.message).toBe("unknown backend 'firecracker'; backends are: local, qemu, sim, ssh");
   });
 
   it('reports links to unknown nodes and self links', () => {

@@ -1,0 +1,245 @@
+import { existsSync } from 'node:fs';
+import { LabError } from '../../errors.js';
+import { runArgv, type Exec } from '../../exec/exec.js';
+import type { KernelFacts } from '../../kernel/facts.js';
+import { knownLabs, type JournalEntry } from '../../lifecycle/journal.js';
+import type { LabContext } from '../../lifecycle/context.js';
+import type { RemoteItem, RemoteTarget } from '../../lifecycle/remote.js';
+import { podDeviceKind } from '../../datapath/devices/devices.js';
+import { bigTcpMode } from '../../datapath/bigtcp/bigtcp.js';
+import type { Lab, LabNode } from '../../topology/model.js';
+import type { Backend, DestroyResult, DoctorSection, NodeStatus, Timing } from '../backend.js';
+import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
+import { nodeLinks } from '../wiring.js';
+import { targetName } from './args.js';
+import { closeMaster, openMaster, remoteLabDir, remoteTarget } from './connection.js';
+import { SshExec } from './exec.js';
+import { probeTarget, type TargetFacts } from './probe.js';
+import { planProfile, settingArgv, type Change, type ProfilePlan } from './profile.js';
+import { destroyRemote } from './restore.js';
+import { copyObjects, objectsDigest, PREPARED_OBJ_DIR } from './copy.js';
+
+/**
+ * Bare-metal hosts over SSH: each node is a host reached with the OpenSSH client over
+ * one ControlMaster connection; its pods and peer are namespaces on that host named like
+ * the local backend's, built by the same code. A link between two nodes is each host's own
+ * NIC, moved into the node's namespace while the lab is up. Nothing of the host's own
+ * changes unless the topology says allowHostChanges, and each change is journaled with
+ * its old value before it is made.
+ */
+export class SshBackend implements Backend {
+  readonly kind = 'ssh';
+  objDir = '/run/datapath-lab/bpf';
+  private readonly execs = new Map<string, SshExec>();
+  private readonly nodeOfNetns = new Map<string, string>();
+  readonly targets = new Map<string, TargetFacts>();
+  /** The NIC profile of each node as planned at provision (for reports). */
+  readonly plans = new Map<string, ProfilePlan>();
+  private ctx?: LabContext;
+  private emulated = false;
+
+  root(node: string): Exec {
+    const e = this.execs.get(node);
+    if (!e) throw new LabError('E_INTERNAL', `no connection to the target of node ${node}`);
+    return e;
+  }
+
+  exec(netns: string): Exec {
+    const node = this.nodeOfNetns.get(netns);
+    if (!node) throw new LabError('E_INTERNAL', `no target holds namespace ${netns}`);
+    return (this.root(node) as SshExec).inNetns(netns);
+  }
+
+  register(netns: string, node: string): void {
+    this.nodeOfNetns.set(netns, node);
+    const n = this.ctx?.lab.nodes.find((x) => x.name === node);
+    if (this.ctx && n) this.record(this.ctx, n, [{ what: 'netns', names: [netns] }]);
+  }
+
+  private index(lab: Lab) {
+    this.objDir = `${remoteLabDir(lab.name)}/bpf`;
+    for (const n of lab.nodes) for (const ns of namespacesOf(lab, [n])) this.nodeOfNetns.set(ns, n.name);
+  }
+
+  /** Targets prepared with this build's objects use them where they are; otherwise provision copies them. */
+  private chooseObjDir(lab: Lab): void {
+    const digest = objectsDigest();
+    const prepared = lab.nodes.every((n) => this.targets.get(n.name)?.objDigest === digest);
+    this.objDir = prepared ? PREPARED_OBJ_DIR : `${remoteLabDir(lab.name)}/bpf`;
+  }
+
+  private target(lab: Lab, node: LabNode): RemoteTarget {
+    return remoteTarget(lab.name, node, (this.execs.get(node.name) as SshExec | undefined)?.sudo);
+  }
+
+  private record(ctx: LabContext, node: LabNode, items: RemoteItem[]): JournalEntry[] {
+    const target = this.target(ctx.lab, node);
+    return ctx.journal.record(
+      { backend: this.kind, node: node.name },
+      items.map((item) => ({ kind: 'remote' as const, target, item })),
+    );
+  }
+
+  /** Connect to every target and read it; refuses (exit 2, naming the target) before anything changes anywhere. */
+  async probe(lab: Lab, signal?: AbortSignal): Promise<KernelFacts> {
+    this.index(lab);
+    const opened: RemoteTarget[] = [];
+    // A lab that is up already has its NICs in its namespaces (lab check probes it again).
+    const up = knownLabs().includes(lab.name);
+    const one = async (node: LabNode) => {
+      const t = remoteTarget(lab.name, node);
+      const facts = await probeTarget(new SshExec(t, false), signal);
+      if (!facts.kernel.root)
+        throw new LabError(
+          'E_REQUIREMENT',
+          `${targetName(t)}: the login is uid ${facts.uid} and sudo -n does not work: the lab needs root there`,
+          'log in as root (ssh.user: root) or give the user passwordless sudo',
+        );
+      for (const tool of ['ip', 'tc', 'bpftool', 'nsenter'] as const)
+        if (!facts.kernel.tools[tool].path)
+          throw new LabError('E_REQUIREMENT', `${targetName(t)}: ${tool} is not installed`, 'install iproute2, bpftool, util-linux there');
+      if (!facts.kernel.bpffs)
+        throw new LabError('E_REQUIREMENT', `${targetName(t)}: bpffs is not mounted at /sys/fs/bpf`, 'mount -t bpf bpf /sys/fs/bpf');
+      const nic = node.ssh?.nic;
+      if (nic && !up && !facts.nics.some((x) => x.name === nic))
+        throw new LabError(
+          'E_REQUIREMENT',
+          `${targetName(t)}: no physical NIC named ${nic} (it has: ${facts.nics.map((x) => x.name).join(', ') || 'none'})`,
+          `fix nodes[].ssh.nic of node ${node.name}`,
+        );
+      this.targets.set(node.name, facts);
+      this.execs.set(node.name, new SshExec({ ...t, ...(facts.sudo ? { sudo: true } : {}) }, facts.sudo));
+      if (facts.emulated) this.emulated = true;
+    };
+    // Every target is connected to, then probed, side by side, before any is touched; the first refusal is reported.
+    const connected = await Promise.allSettled(
+      lab.nodes.map(async (node) => {
+        const t = remoteTarget(lab.name, node);
+        if (await openMaster(t, signal)) opened.push(t);
+      }),
+    );
+    const results = connected.some((r) => r.status === 'rejected') ? connected : await Promise.allSettled(lab.nodes.map(one));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const t of opened) await closeMaster(t);
+      throw failed.reason;
+    }
+    this.chooseObjDir(lab);
+    // One set of facts decides the datapath: the first target's (README: targets should run the same kernel).
+    return this.targets.get(lab.nodes[0].name)!.kernel;
+  }
+
+  async provision(ctx: LabContext): Promise<void> {
+    this.ctx = ctx;
+    const { lab, signal } = ctx;
+    ctx.progress(`preparing ${lab.nodes.length} target(s) over ssh`);
+    await Promise.all(
+      lab.nodes.map(async (node) => {
+        const root = this.root(node.name);
+        this.record(ctx, node, [{ what: 'connection' }, { what: 'dir', path: remoteLabDir(lab.name) }, { what: 'dir', path: ctx.bpfDir }]);
+        if (this.objDir !== PREPARED_OBJ_DIR) await copyObjects(root, this.objDir, signal);
+        await root.run(['mkdir', '-p', ctx.bpfDir], { signal });
+        this.record(ctx, node, [{ what: 'netns', names: namespacesOf(lab, [node]) }]);
+        const mode = bigTcpMode(ctx, node);
+        await createNamespaces(
+          root,
+          this.objDir,
+          lab,
+          [node],
+          (n) => podDeviceKind(ctx, n),
+          signal,
+          true,
+          () => mode,
+        );
+        const link = nodeLinks(lab, node)[0];
+        const nic = node.ssh?.nic;
+        if (!link || !nic) return;
+        const facts = this.targets.get(node.name)!.nics.find((x) => x.name === nic)!;
+        const plan = node.ssh?.profile
+          ? planProfile(node.ssh.profile, facts, this.targets.get(node.name)!.cpus, mode === 'ipv4+ipv6')
+          : bigTcpPlan(facts, mode);
+        this.plans.set(node.name, plan);
+        for (const s of plan.skips) ctx.progress(`node ${node.name}: ${nic}: skipped ${s.what}: ${s.reason}`);
+        await this.apply(ctx, node, plan.changes);
+        const addrs = await nicAddrs(root, nic, signal);
+        this.record(ctx, node, [{ what: 'nic', dev: nic, netns: node.netns, name: link.dev, mac: facts.address, addrs, up: facts.up }]);
+        await root.run(['ip', 'link', 'set', 'dev', nic, 'netns', node.netns, 'name', link.dev], { signal });
+      }),
+    );
+  }
+
+  /** Each change journaled with its old value, then made; a change the kernel refuses fails the lab (teardown puts back the rest). */
+  private async apply(ctx: LabContext, node: LabNode, changes: Change[]): Promise<void> {
+    if (!changes.length) return;
+    ctx.progress(`node ${node.name}: changing ${changes.map((c) => `${c.key} ${c.old} -> ${c.value}`).join(', ')}`);
+    this.record(
+      ctx,
+      node,
+      changes.map((c) => ({ what: 'setting' as const, dev: c.dev, tool: c.tool, key: c.key, old: c.old })),
+    );
+    for (const c of changes) await this.root(node.name).run(settingArgv(c.tool, c.dev, c.key, c.value), { signal: ctx.signal });
+  }
+
+  async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
+    await wireNamespaces(this.root(node.name), (ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), this.objDir, ctx.signal);
+  }
+
+  destroy(entries: JournalEntry[], progress: (m: string) => void): Promise<DestroyResult> {
+    return destroyRemote(entries, progress);
+  }
+
+  status(entries: JournalEntry[]): NodeStatus[] {
+    return entries.flatMap((e) =>
+      e.obj.kind === 'remote' && e.obj.item.what === 'connection'
+        ? [{ node: e.obj.target.node, kind: 'ssh', where: targetName(e.obj.target), running: existsSync(e.obj.target.control) }]
+        : [],
+    );
+  }
+
+  async doctor(): Promise<DoctorSection> {
+    const v = await runArgv(['ssh', '-V'], { nothrow: true });
+    return {
+      backend: this.kind,
+      facts: {
+        client: (v.stderr || v.stdout).trim() || 'ssh not installed (apt-get install openssh-client)',
+        targets: 'lab doctor --target [user@]HOST[:PORT] probes one',
+      },
+    };
+  }
+
+  logs(): [] {
+    return [];
+  }
+
+  timing(): Timing {
+    return this.emulated ? 'emulated' : 'native';
+  }
+
+  async reattach(ctx: LabContext): Promise<void> {
+    this.ctx = ctx;
+    this.index(ctx.lab);
+    for (const node of ctx.lab.nodes) {
+      const t = remoteTarget(ctx.lab.name, node);
+      await openMaster(t, ctx.signal);
+      const facts = await probeTarget(new SshExec(t, false), ctx.signal);
+      this.targets.set(node.name, facts);
+      if (facts.emulated) this.emulated = true;
+      this.execs.set(node.name, new SshExec({ ...t, ...(facts.sudo ? { sudo: true } : {}) }, facts.sudo));
+    }
+    this.chooseObjDir(ctx.lab);
+  }
+}
+
+/** Without a profile, a linked NIC still gets the lab's BIG TCP sizes (TSO probing), as a journaled host change. */
+function bigTcpPlan(nic: TargetFacts['nics'][number], mode: ReturnType<typeof bigTcpMode>): ProfilePlan {
+  if (mode === 'off') return { changes: [], skips: [], kept: [] };
+  const full = planProfile('mlx5-back-to-back', nic, 1, mode === 'ipv4+ipv6');
+  return { changes: full.changes.filter((c) => /_max_size$/.test(c.key)), skips: [], kept: [] };
+}
+
+/** The NIC's own addresses (lost when it changes namespace), put back with it. */
+async function nicAddrs(root: Exec, nic: string, signal?: AbortSignal): Promise<string[]> {
+  const r = await root.run(['ip', '-j', 'addr', 'show', 'dev', nic], { signal });
+  const parsed = JSON.parse(r.stdout || '[]') as { addr_info?: { local: string; prefixlen: number; scope?: string }[] }[];
+  return (parsed[0]?.addr_info ?? []).filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`);
+}
