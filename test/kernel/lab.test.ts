@@ -84,6 +84,9 @@ describe('lab up / status / check / down on this kernel', () => {
     const r = await cli(['down', LAB]);
     expect(r.code, r.stderr).toBe(0);
     expect(await residue(LAB)).toEqual([]);
-    expect((await cli(['down', LAB])).code).toBe(2);
+    // A second down is a no-op (issue 15: a down can always be run again).
+    const again = await cli(['down', LAB]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout + again.stderr).toMatch(/not up: nothing to remove/);
   });
 });

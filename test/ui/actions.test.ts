@@ -33,7 +33,7 @@ describe('lab ui actions in chromium', () => {
   it('refuses an action without the token, from another origin, or other than POST', async () => {
     const base = `http://127.0.0.1:${ui.port}`;
     const origin = { Origin: base, 'Content-Type': 'application/json' };
-    const body = JSON.stringify({ verb: 'down', lab: LAB });
+    const body = JSON.stringify({ verb: 'check', lab: LAB });
     const post = (path: string, headers: Record<string, string>) => fetch(`${base}${path}`, { method: 'POST', headers, body });
     expect((await post('/api/actions', origin)).status).toBe(403);
     expect((await post(`/api/actions?token=not-${ui.token}`, origin)).status).toBe(403);
@@ -57,10 +57,10 @@ describe('lab ui actions in chromium', () => {
     const problems = watch(page, `http://127.0.0.1:${ui.port}/`);
     expect((await page.goto(ui.url))?.status()).toBe(200);
     await expect.poll(() => page.locator('#topology option').count(), { timeout: 10_000 }).toBe(1);
-    // The `down` of an unknown lab posted above ran as the CLI would: it refused, exit 2, its message shown.
-    const first = page.locator('.action[data-verb="down"]').first();
+    // The `check` of a lab not up, posted above, ran as the CLI would: it refused, exit 2, its message shown.
+    const first = page.locator('.action[data-verb="check"]').first();
     await expect.poll(() => first.getAttribute('data-code'), { timeout: 15_000 }).toBe('2');
-    expect(await first.locator('pre').textContent()).toMatch(/no lab named 'uia'/);
+    expect(await first.locator('pre').textContent()).toMatch(/no lab named 'uia' is up/);
 
     await page.selectOption('#topology', `${LAB}.yaml`);
     await page.click('#up');
