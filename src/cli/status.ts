@@ -6,7 +6,8 @@ import { namedLinks } from '../datapath/impair/live.js';
 import { impairText } from '../topology/impair.js';
 import { readLabState } from '../lifecycle/labstate.js';
 import { table } from '../report/table.js';
-import { createBackend } from '../backends/registry.js';
+import { backendNames, createBackend } from '../backends/registry.js';
+import type { NodeStatus } from '../backends/backend.js';
 import type { JournalEntry } from '../lifecycle/journal.js';
 import { printError } from './output.js';
 import { join } from 'node:path';
@@ -17,7 +18,18 @@ import { readDatapathCounters, type DatapathCounters } from '../measure/datapath
 /** Each backend's view of its own journal entries: where the lab's nodes are and whether they run. */
 function machines(live: JournalEntry[]) {
   const kinds = [...new Set(live.map((e) => e.owner.backend))];
-  return kinds.flatMap((k) => createBackend(k).status(live.filter((e) => e.owner.backend === k)));
+  return kinds.flatMap((k): NodeStatus[] => {
+    const mine = live.filter((e) => e.owner.backend === k);
+    // A lab brought up by another version of the lab with a backend this one lacks: listed, not fatal.
+    if (!backendNames().includes(k))
+      return [...new Set(mine.map((e) => e.owner.node ?? '?'))].map((node) => ({
+        node,
+        kind: `${k} (unknown backend)`,
+        where: '?',
+        running: false,
+      }));
+    return createBackend(k).status(mine);
+  });
 }
 
 /**
@@ -121,7 +133,9 @@ export function register(program: Command, exit: (code: number) => void): void {
       }
       const l = all[0];
       const lines = [
-        `lab ${l.name}: ${l.phase} (backend ${l.backend}${l.kernel ? `, kernel ${l.kernel}` : ''}, from ${l.topology}, since ${l.createdAt})`,
+        l.backend
+          ? `lab ${l.name}: ${l.phase} (backend ${l.backend}${l.kernel ? `, kernel ${l.kernel}` : ''}, from ${l.topology}, since ${l.createdAt})`
+          : `lab ${l.name}: ${l.phase}; lab down ${l.name} removes what its journal names`,
         `journal: ${l.journal.objects} objects, ${l.journal.namespacesPresent}/${l.journal.namespaces} namespaces present`,
         `nodes: ${l.journal.machines.map((m) => `${m.node} (${m.kind} ${m.running ? 'running' : 'GONE'})`).join(', ') || 'none recorded'}`,
         ...l.links.map((k) => `link ${k.name}: ${k.state}${k.impair ? `, netem: ${impairText(k.impair)}` : ''}`),

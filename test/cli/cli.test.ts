@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, quickstart, topo } from '../kernel/helpers.js';
@@ -24,6 +25,30 @@ async function rejectsFile(file: string, lab: string, expected: (string | RegExp
 async function rejects(text: string, ...expected: (string | RegExp)[]) {
   await rejectsFile(topo(text), /^name: (\S+)/m.exec(text)?.[1] ?? 'none', expected);
 }
+
+describe('cli: status of state it cannot fully read', () => {
+  it('a lab whose journal names a backend this version lacks is listed, not fatal, and its nodes shown as unknown', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpl-state-'));
+    const entry = { seq: 1, obj: { kind: 'netns', name: 'dpl-fut.node1' }, owner: { backend: 'newer', node: 'node1' }, op: 'create' };
+    mkdirSync(join(dir, 'fut'));
+    writeFileSync(join(dir, 'fut', 'journal.jsonl'), `${JSON.stringify(entry)}\n`);
+    const saved = process.env.DPL_STATE_DIR;
+    process.env.DPL_STATE_DIR = dir;
+    try {
+      const all = await cli(['status']);
+      expect(all.code, all.stderr).toBe(0);
+      expect(all.stdout).toMatch(/^fut\s+unknown \(no lab\.json/m);
+      const one = await cli(['status', 'fut']);
+      expect(one.code, one.stderr).toBe(0);
+      expect(one.stdout).toMatch(/nodes: node1 \(newer \(unknown backend\) GONE\)/);
+      expect(one.stdout).not.toMatch(/undefined/);
+    } finally {
+      if (saved === undefined) delete process.env.DPL_STATE_DIR;
+      else process.env.DPL_STATE_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('cli: bad input gets exit 2, a located message, and changes nothing', () => {
   it('malformed YAML', () => rejects('name: x\nnodes:\n  - name: [oops\n', 'FILE:4:1: YAML:'));

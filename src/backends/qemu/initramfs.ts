@@ -47,7 +47,16 @@ export const GUEST_TOOLS = [
   '/usr/bin/sockperf',
   // kube-proxy-free reads the guest's netfilter rules with it (src/measure/netfilter.ts).
   '/usr/sbin/nft',
+  // kube-proxy's rules (kubeProxy: iptables, the control of svc-backpressure and svc-nodeport):
+  // iptables-nft is one binary answering to its name (iptables/xtables-nft-multi.c), see IPTABLES_NAMES.
+  '/usr/sbin/xtables-nft-multi',
 ];
+
+/** Names xtables-nft-multi answers to in the guest (linked to it, as Debian's alternatives do). */
+const IPTABLES_NAMES = ['iptables', 'iptables-restore', 'iptables-save', 'ip6tables', 'ip6tables-restore', 'ip6tables-save'];
+
+/** iptables' match and target extensions, dlopen()ed at run time (so ldd of the binary does not name them). */
+const XTABLES_DIR = '/usr/lib/x86_64-linux-gnu/xtables';
 
 /** Modules the datapath and the checks use (loaded at boot when the kernel has them as modules). */
 // virtio_pci first: 6.1's cloud kernel has it (and virtio_console) as modules, 6.12 built in.
@@ -72,6 +81,21 @@ export const GUEST_MODULES = [
   'udp_diag',
   // nf_tables (with nfnetlink): without it nft cannot open its netlink socket, and kube-proxy-free cannot read the rules.
   'nf_tables',
+  // kube-proxy's rules through iptables-nft: the xt matches and targets it writes (src/datapath/kpr/iptables.ts)
+  // run in nf_tables through nft_compat; the nat table's chains need nft_chain_nat.
+  'nft_compat',
+  'nft_chain_nat',
+  'xt_tcpudp',
+  'xt_comment',
+  'xt_conntrack',
+  'xt_mark',
+  'xt_recent',
+  'xt_statistic',
+  'xt_addrtype',
+  'xt_nat',
+  'xt_MASQUERADE',
+  'ipt_REJECT',
+  'ip6t_REJECT',
 ];
 
 /** busybox applets the init script and the lab use; no applet shadows a real tool above. */
@@ -95,6 +119,8 @@ const APPLETS = [
   'dmesg',
   // Round trips over impaired links (the guest has no iputils).
   'ping',
+  // tc NodePort asks whether its pins exist (src/datapath/kpr/nodeport.ts).
+  'test',
 ];
 
 /**
@@ -167,6 +193,8 @@ export function moduleClosure(depText: string, wanted: string[]): string[] {
 
 function fingerprint(input: InitramfsInput, files: string[]): string {
   const h = createHash('sha256').update(INIT).update(input.release).update(GUEST_MODULES.join(','));
+  // The links made inside the image, too: an applet added must give a new image.
+  h.update(APPLETS.join(',')).update(IPTABLES_NAMES.join(','));
   for (const f of files) {
     const s = statSync(f);
     h.update(`${f}\0${s.size}\0${s.mtimeMs}\n`);
@@ -215,8 +243,13 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
   }
   const depText = readFileSync(join(input.modulesDir, 'modules.dep'), 'utf8');
   const modules = moduleClosure(depText, GUEST_MODULES);
-  const libs = [...new Set((await Promise.all(GUEST_TOOLS.map((t) => libsOf(exec, t)))).flat())];
-  const files = [busybox, ...GUEST_TOOLS, ...libs, ...bpfObjs, ...modules.map((m) => join(input.modulesDir, m))];
+  const xtables = existsSync(XTABLES_DIR)
+    ? readdirSync(XTABLES_DIR)
+        .filter((f) => f.endsWith('.so'))
+        .map((f) => join(XTABLES_DIR, f))
+    : [];
+  const libs = [...new Set((await Promise.all([...GUEST_TOOLS, ...xtables].map((t) => libsOf(exec, t)))).flat())];
+  const files = [busybox, ...GUEST_TOOLS, ...xtables, ...libs, ...bpfObjs, ...modules.map((m) => join(input.modulesDir, m))];
   const out = join(input.cacheDir, `initramfs-${input.release}-${fingerprint(input, files)}.cpio.gz`);
   if (existsSync(out)) return out;
   // Older images of this release are stale: inputs changed (they are 10 MB each).
@@ -238,7 +271,8 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
       mkdirSync(join(root, d), { recursive: true });
     put(busybox, '/bin/busybox');
     for (const a of APPLETS) symlinkSync('busybox', join(root, 'bin', a));
-    for (const t of [...GUEST_TOOLS, ...libs]) put(t);
+    for (const t of [...GUEST_TOOLS, ...xtables, ...libs]) put(t);
+    for (const n of IPTABLES_NAMES) symlinkSync('xtables-nft-multi', join(root, 'usr/sbin', n));
     // kmod is one binary answering to its name.
     for (const n of ['modprobe', 'depmod', 'lsmod']) symlinkSync('../bin/kmod', join(root, 'usr/sbin', n));
     for (const o of bpfObjs) put(o, join('/opt/dpl/bpf', basename(o)));
