@@ -36,13 +36,21 @@ export function chooseHook(facts: KernelFacts): { hook: Hook; note?: string } | 
 /** The object built for a hook: host_routing.o or host_routing_tc.o. */
 export const objectFor = (base: string, hook: Hook) => (hook === 'tc' ? `${base}_tc.o` : `${base}.o`);
 
-/** Attach pinned programs to devices of one namespace, in one batch. */
+/**
+ * tc filter priorities (`pref`) of the programs that share a hook on the clsact fallback: a lower
+ * pref runs first (net/sched/cls_api.c walks the chain in priority order), and a program detached
+ * by its pref leaves the others in place. tcx orders and detaches by program instead.
+ */
+export const TC_PREF = { nodePort: 1, hostRouting: 10 } as const;
+
+/** Attach pinned programs to devices of one namespace, in one batch (`pref`: the tc filter priority). */
 export async function attachPinned(
   exec: Exec,
   hook: Hook,
   dir: Direction,
   pairs: [dev: string, prog: string][],
   signal?: AbortSignal,
+  pref?: number,
 ): Promise<void> {
   if (!pairs.length) return;
   if (hook === 'tcx') {
@@ -52,13 +60,23 @@ export async function attachPinned(
   }
   const lines = pairs.flatMap(([dev, prog]) => [
     `qdisc replace dev ${dev} clsact`,
-    `filter add dev ${dev} ${dir} bpf direct-action object-pinned ${prog}`,
+    `filter add dev ${dev} ${dir}${pref ? ` pref ${pref}` : ''} bpf direct-action object-pinned ${prog}`,
   ]);
   await exec.run(['tc', '-batch', '-'], { input: lines.join('\n') + '\n', signal, needsBpffs: true });
 }
 
-/** Remove the lab's programs from these devices' hooks (they are the only ones there). */
-export async function detachAll(exec: Exec, hook: Hook, dir: Direction, devs: string[], signal?: AbortSignal): Promise<void> {
+/**
+ * Remove the lab's programs from these devices' hooks: with tcx the last one attached; with tc
+ * every filter, or only those at `pref` when given (other programs on the hook stay).
+ */
+export async function detachAll(
+  exec: Exec,
+  hook: Hook,
+  dir: Direction,
+  devs: string[],
+  signal?: AbortSignal,
+  pref?: number,
+): Promise<void> {
   if (!devs.length) return;
   if (hook === 'tcx') {
     await exec.run(['bpftool', 'batch', 'file', '-'], {
@@ -67,7 +85,8 @@ export async function detachAll(exec: Exec, hook: Hook, dir: Direction, devs: st
     });
     return;
   }
-  await exec.run(['tc', '-batch', '-'], { input: devs.map((d) => `filter del dev ${d} ${dir}`).join('\n') + '\n', signal });
+  const which = pref ? ` pref ${pref}` : '';
+  await exec.run(['tc', '-batch', '-'], { input: devs.map((d) => `filter del dev ${d} ${dir}${which}`).join('\n') + '\n', signal });
 }
 
 /** Names of the programs on a device's hook, as bpftool lists them (tcx and clsact alike). */

@@ -5,25 +5,33 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cli, residue, topo } from '../kernel/helpers.js';
 
 const LAB = 'svc-vm';
-const topology = readFileSync(new URL('../../topologies/vm-services.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, `name: ${LAB}`);
+const topology = readFileSync(new URL('../../topologies/vm-kpr.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, `name: ${LAB}`);
 
-// One boot (TCG, kernel 6.12): the guest mounts cgroup v2, so socket-LB applies there.
+// One boot of two guests (TCG, kernel 6.12): the guest mounts cgroup v2, so socket-LB applies there,
+// and each node's uplink carries tc NodePort.
 describe('socket-LB in a VM (kernel 6.12)', () => {
   afterAll(async () => {
     await cli(['down', LAB, '-q']);
   });
 
-  it('decides bpf for kube-proxy and passes kube-proxy-free, svc-clusterip, svc-no-backend in the guest', async () => {
+  it('decides bpf for kube-proxy and passes kube-proxy-free, svc-clusterip, svc-no-backend, svc-nodeport in the guests', async () => {
     expect((await cli(['kernels', 'fetch', '6.12'])).code).toBe(0);
     const dir = mkdtempSync(join(tmpdir(), 'dpl-report-'));
-    const only = 'kube-proxy-free,svc-clusterip,svc-no-backend';
+    const only = 'kube-proxy-free,svc-clusterip,svc-no-backend,svc-nodeport,svc-backpressure';
     const r = await cli(['run', topo(topology), '--only', only, '--report-dir', dir, '-q']);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // exit 1 only when a check did not pass: svc-backpressure's error is allowed below, nothing else.
+    expect([0, 1], r.stdout + r.stderr).toContain(r.code);
     const out = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
     const kpr = out.datapath.find((d: { feature: string }) => d.feature === 'kube-proxy');
     expect([kpr.status, kpr.mode]).toEqual(['applied', 'bpf']);
     const byId = Object.fromEntries(out.checks.map((c: { id: string; status: string }) => [c.id, c]));
-    expect(['kube-proxy-free', 'svc-clusterip', 'svc-no-backend'].map((id) => byId[id].status)).toEqual(['pass', 'pass', 'pass']);
+    const judged = ['kube-proxy-free', 'svc-clusterip', 'svc-no-backend', 'svc-nodeport'];
+    expect(judged.map((id) => byId[id].status)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    // svc-backpressure needs a queue at a 20mbit bottleneck, which a starved TCG guest may not build
+    // (then error, the condition not established); it must never fail, nor miss a tool in the guest
+    // (kube-proxy's rules go in with iptables-nft: an exit 127 there meant no iptables-restore).
+    expect(['pass', 'error']).toContain(byId['svc-backpressure'].status);
+    expect(byId['svc-backpressure'].reason).not.toMatch(/exit 127|could not run/);
     expect(byId['svc-no-backend'].metrics.errnos).toEqual(['EHOSTUNREACH']);
     expect(await residue(LAB)).toEqual([]);
   });

@@ -6,7 +6,7 @@ import type { LabNode } from '../../topology/model.js';
 import { readLinks, type LinkFacts } from '../../measure/links.js';
 import { readPodLinks } from '../../backends/namespaces.js';
 import { endpointKey, endpointValue, linkMac } from './endpoints.js';
-import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../hook.js';
+import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, TC_PREF, type Hook } from '../hook.js';
 import { tcxPrograms } from '../../measure/tcx.js';
 import { podDeviceKind } from '../devices/devices.js';
 import type { Decision, Feature } from '../feature.js';
@@ -145,7 +145,7 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
       .map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${value}`);
   });
   if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
-  if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal);
+  if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal, TC_PREF.hostRouting);
   if (isNetkit(ctx, node))
     await nkctlBatch(
       ctx,
@@ -183,7 +183,8 @@ export async function setHostRouting(ctx: LabContext, node: LabNode, mode: Mode,
     // Attach the new program first: between the two the pod is never blackholed.
     await nkctlBatch(ctx, node, [...netkitPodLines(ctx, node, 'attach', mode), ...netkitPodLines(ctx, node, 'detach', current)], signal);
   }
-  if (mode === 'bpf') await attachPinned(exec, hookOf(ctx), 'ingress', pairs, signal);
+  // By its tc pref on the clsact fallback: tc NodePort's filters on the same devices stay.
+  if (mode === 'bpf') await attachPinned(exec, hookOf(ctx), 'ingress', pairs, signal, TC_PREF.hostRouting);
   else
     await detachAll(
       exec,
@@ -191,5 +192,6 @@ export async function setHostRouting(ctx: LabContext, node: LabNode, mode: Mode,
       'ingress',
       pairs.map(([dev]) => dev),
       signal,
+      TC_PREF.hostRouting,
     );
 }

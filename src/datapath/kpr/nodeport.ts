@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { nodeLinks } from '../../backends/wiring.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
-import { attachPinned, chooseHook, objectFor, type Hook } from '../hook.js';
+import { attachPinned, chooseHook, objectFor, TC_PREF, type Hook } from '../hook.js';
 import { sockLbPins } from './kpr.js';
 import { addr16 } from './maps.js';
 import { servicePlan, type ServicePlan } from './plan.js';
@@ -130,8 +130,9 @@ export async function deployNodePort(ctx: LabContext, node: LabNode): Promise<vo
     'ingress',
     [[up, prog('nodeport_in')], ...links.map((d): [string, string] => [d, prog('nodeport_rev')])],
     signal,
+    TC_PREF.nodePort,
   );
-  await attachPinned(exec, hook, 'egress', [[up, prog('nodeport_out')]], signal);
+  await attachPinned(exec, hook, 'egress', [[up, prog('nodeport_out')]], signal, TC_PREF.nodePort);
 }
 
 /**
