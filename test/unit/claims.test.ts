@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CLAIMS, acceleratorOf, evaluateClaims, newestRuns, type LoadedReport } from '../../src/report/claims.js';
 import { claimsHtml, claimsTable } from '../../src/report/claims-view.js';
 import { ReportDoc, type ReportCheck } from '../../src/report/doc.js';
+import { CHECK_IDS } from '../../src/topology/ids.js';
 
 /** report.json of a real `lab run` of topologies/quickstart.yaml (renamed rep-qs) on this machine. */
 const real = ReportDoc.parse(JSON.parse(readFileSync(new URL('./fixtures/report-quickstart.json', import.meta.url), 'utf8')));
@@ -64,6 +65,11 @@ describe('lab claims', () => {
     expect(evaluateClaims([]).filter((c) => c.verdict === 'holds')).toEqual([]);
     expect(evaluateClaims([]).find((c) => c.id === 'backpressure')!.measured).toBe('no report ran backpressure');
     expect(CLAIMS.map((c) => c.id)).toHaveLength(8);
+  });
+  it('each claim of a landed feature reads checks the lab has (only the XDP load balancer is not built yet)', () => {
+    const unbuilt = CLAIMS.filter((c) => !c.checks.every((id) => (CHECK_IDS as readonly string[]).includes(id))).map((c) => c.id);
+    expect(unbuilt).toEqual(['xdp-lb']);
+    expect(CLAIMS.find((c) => c.id === 'edt')!.checks).toEqual(['bwm-latency']);
   });
   it('reads the newest run of each check, preferring a run over a newer skip', () => {
     const old = report(setStatus('bigtcp', 'pass'), 1500, '2026-01-01T00:00:00.000Z');
