@@ -16,21 +16,7 @@
 #include "common.h"
 #include "sock_lb.h"
 #include "nodeport.h"
-
-/* socket-LB's maps (bpf/sock_lb.c), the same definitions: the loader reuses the pinned ones. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct svc_key);
-	__type(value, struct svc_value);
-} services SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct backend);
-} backends SEC(".maps");
+#include "svc_maps.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

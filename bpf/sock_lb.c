@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "sock_lb.h"
+#include "svc_maps.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -22,20 +23,6 @@
  * (with EPERM unless bpf_set_retval chose another errno). */
 #define SYS_PROCEED 1
 #define SYS_REJECT 0
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct svc_key);
-	__type(value, struct svc_value);
-} services SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct backend);
-} backends SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
