@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { exitCodeFor, LabError } from '../errors.js';
+import { LabError } from '../errors.js';
 import { readLabState, writeLabState } from '../lifecycle/labstate.js';
 import { impairText } from '../topology/impair.js';
-import { printError, progressLogger } from './output.js';
+import { guarded, progressLogger } from './output.js';
 import { lock, upState } from './svc.js';
 
 /** Run a live change of a lab under the lab's change lock, with a context attached to it. */
@@ -28,14 +28,7 @@ async function live<T>(
 
 /** `lab impair` and `lab link`: change a running lab's links in place. */
 export function register(program: Command, exit: (code: number) => void): void {
-  const run = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (e) {
-      printError(e);
-      exit(exitCodeFor(e));
-    }
-  };
+  const run = guarded(exit);
   program
     .command('impair')
     .description("change a running lab's link impairment in place (tc qdisc change of its netem: same handle, counters kept)")

@@ -1,4 +1,4 @@
-import { LabError, TopologyError } from '../errors.js';
+import { exitCodeFor, LabError, TopologyError } from '../errors.js';
 
 /** A progress sink: one call per step; `end` clears a live line before the command's own output. */
 export type Progress = ((msg: string) => void) & { end: () => void };
@@ -87,3 +87,13 @@ export function printError(err: unknown): void {
   else if (err instanceof LabError) process.stderr.write(`error: ${err.message}\n${err.hint ? `  to fix: ${err.hint}\n` : ''}`);
   else process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
 }
+
+/** A commander action that prints a failure as the CLI does (no stack trace) and exits with its code. */
+export const guarded = (exit: (code: number) => void) => (fn: () => Promise<void>) => async (): Promise<void> => {
+  try {
+    await fn();
+  } catch (e) {
+    printError(e);
+    exit(exitCodeFor(e));
+  }
+};

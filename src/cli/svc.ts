@@ -1,12 +1,12 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { exitCodeFor, LabError } from '../errors.js';
+import { LabError } from '../errors.js';
 import { knownLabs, labDir } from '../lifecycle/journal.js';
 import { readLabState, writeLabState, type LabState } from '../lifecycle/labstate.js';
 import type { Lab, Service } from '../topology/model.js';
 import type { ServiceSpec } from '../topology/services-live.js';
-import { printError, progressLogger } from './output.js';
+import { guarded, progressLogger } from './output.js';
 
 /** --port P[/TCP|UDP][:TARGET], as kubectl expose's --port/--protocol/--target-port in one. */
 export function parsePortSpec(s: string): ServiceSpec['ports'][number] {
@@ -104,14 +104,7 @@ async function changeLocked(name: string, next: (lab: Lab, specs: ServiceSpec[])
 }
 
 export function register(program: Command, exit: (code: number) => void): void {
-  const run = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (e) {
-      printError(e);
-      exit(exitCodeFor(e));
-    }
-  };
+  const run = guarded(exit);
   const svc = program.command('svc').description("a running lab's services: list, add, delete, change backends (atomic per service)");
   svc
     .command('list')

@@ -70,7 +70,7 @@ export interface Wire {
 }
 
 /** A free UDP port on loopback (the kernel picks it; QEMU binds it a moment later). */
-function freeUdpPort(): Promise<number> {
+export function freeUdpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createSocket('udp4');
     s.once('error', reject);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createSocket } from 'node:dgram';
+import { freeUdpPort } from '../qemu/nics.js';
 import {
   chmodSync,
   copyFileSync,
@@ -159,17 +159,6 @@ async function overlay(keys: { dir: string; hostKey: string }, release: string, 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-}
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** How the ssh backend reaches a test guest (what topologies/ssh-back-to-back.yaml says). */
