@@ -87,4 +87,12 @@ export interface Backend {
   killNode?(ctx: LabContext, node: LabNode): Promise<string>;
   /** lab node restart: bring a node back; `rewire`: the caller wires and deploys it again (a fresh VM). */
   restartNode?(ctx: LabContext, node: LabNode): Promise<{ rewire: boolean; detail: string }>;
+  /** A node's own kernel facts where nodes differ (each ssh target runs its own kernel); absent: the probe's facts hold for all. */
+  nodeFacts?(node: string): KernelFacts | undefined;
+  /** Put a tool built on this machine onto a node (copied once, checksummed, journaled); returns its path there. */
+  nodeTool?(ctx: LabContext, node: LabNode, localPath: string): Promise<string>;
+  /** The core a node's NIC profile keeps for applications (apart from the NIC's IRQs); undefined: none chosen. */
+  appCore?(node: string): number | undefined;
+  /** Journal a process started on a node, so teardown kills it even after kill -9; returns what marks it gone. */
+  trackProcess?(ctx: LabContext, node: string, pid: number, comm: string): () => void;
 }

@@ -19,7 +19,7 @@ export interface RemoteTarget {
 }
 
 /** Which tool changes (and puts back) a host setting. */
-export type SettingTool = 'ip' | 'ethtool-features' | 'ethtool-priv-flags' | 'proc';
+export type SettingTool = 'ip' | 'ethtool-features' | 'ethtool-priv-flags' | 'proc' | 'ethtool-channels';
 
 /** One object or changed setting on a target. */
 export type RemoteItem =
@@ -34,4 +34,6 @@ export type RemoteItem =
   /** The host's NIC `dev`, moved into `netns` and renamed `name`; put back under its own name with its addresses. */
   | { what: 'nic'; dev: string; netns: string; name: string; mac?: string; addrs: string[]; up: boolean }
   /** A setting of the host's NIC `dev` with its value before the lab changed it. */
-  | { what: 'setting'; dev: string; tool: SettingTool; key: string; old: string };
+  | { what: 'setting'; dev: string; tool: SettingTool; key: string; old: string }
+  /** A process the lab started on the target (tcp_mmap); killed only if its pid still runs `comm`. */
+  | { what: 'process'; pid: number; comm: string };

@@ -73,7 +73,11 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   for (const obj of ['host_routing.o', 'host_routing_tc.o', 'bigtcp_count.o', 'bigtcp_count_tc.o'])
     if (!existsSync(join(BPF_OBJ_DIR, obj)))
       throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
-  const decisions = [...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name))), ...impairDecisions(lab, facts)];
+  // Each node's own kernel decides its datapath where nodes differ (ssh targets); otherwise the probe's facts.
+  const decisions = [
+    ...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(backend.nodeFacts?.(n.name) ?? facts, n.datapath, n.name))),
+    ...impairDecisions(lab, facts),
+  ];
   const declined = decisions.filter((d) => d.status === 'declined');
   if (declined.length)
     throw new LabError(

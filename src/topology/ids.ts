@@ -25,5 +25,6 @@ export const CHECK_IDS = [
   'svc-backpressure',
   'svc-nodeport',
   ...BWM_CHECK_IDS,
+  'tcp-mmap',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

@@ -107,6 +107,8 @@ export interface SshTarget {
   /** Whether the lab may change anything of the host's own (its NIC, MTU, offloads). */
   allowHostChanges: boolean;
   profile?: NicProfileName;
+  /** Combined channels of the link's NIC (ethtool -L); absent: left as they are. */
+  channels?: number;
 }
 
 export interface Pod {

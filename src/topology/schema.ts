@@ -186,6 +186,13 @@ export const SshTargetSchema = z
       .default(false)
       .describe('nothing on the target changes (NIC moved, MTU, offloads) unless true; every change is put back by lab down'),
     profile: oneOf(NIC_PROFILES, 'NIC profile').optional().describe('settings for the NIC (needs allowHostChanges)'),
+    channels: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe("the NIC's combined channels (ethtool -L; needs allowHostChanges); absent: left as they are"),
   })
   .strict();
 

@@ -18,6 +18,8 @@ export function sshTarget(backend: string, n: Raw['nodes'][number], i: number, d
   const s = n.ssh;
   if (s.profile && !s.allowHostChanges)
     err(['nodes', i, 'ssh', 'profile'], `profile ${s.profile} changes the host's NIC: it needs allowHostChanges: true`);
+  if (s.channels !== undefined && !s.allowHostChanges)
+    err(['nodes', i, 'ssh', 'channels'], `channels ${s.channels} changes the host's NIC: it needs allowHostChanges: true`);
   const abs = (p: string | undefined) => (p && !p.startsWith('~') ? resolvePath(dir, p) : p);
   return { ...s, identityFile: abs(s.identityFile), knownHosts: abs(s.knownHosts) };
 }

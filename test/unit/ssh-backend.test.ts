@@ -6,7 +6,7 @@ import { parseChannels, parseFeatures, parsePrivFlags } from '../../src/backends
 import { parseProbe, probeScript } from '../../src/backends/ssh/probe.js';
 import { MLX5_MTU, planProfile, settingArgv } from '../../src/backends/ssh/profile.js';
 import { asRemote, undoArgv } from '../../src/backends/ssh/restore.js';
-import { cpuSecondsPerGb, parseTcpMmap, podHostVerdict } from '../../src/backends/ssh/tcp-mmap.js';
+import { cpuSecondsPerGb, parseTcpMmap } from '../../src/backends/ssh/tcp-mmap.js';
 import { formatIssue } from '../../src/errors.js';
 import type { JournalEntry } from '../../src/lifecycle/journal.js';
 import type { RemoteTarget } from '../../src/lifecycle/remote.js';
@@ -306,12 +306,5 @@ describe('tcp_mmap results', () => {
     expect(parseTcpMmap(out)).toEqual({ mb: 32768, mmapPct: 99.9939, seconds: 6.73792, gbps: 40.7956, usecPerMb: 87.6465 });
     expect(cpuSecondsPerGb(87.6465)).toBeCloseTo(0.0897, 3);
     expect(parseTcpMmap('Error fetching TCP_INFO')).toBeUndefined();
-  });
-  it('pod/host verdict: fails under the ratio, no verdict without both measurements', () => {
-    const host = parseTcpMmap(out)!;
-    expect(podHostVerdict(host, { ...host, gbps: 20 })).toEqual({ ratio: 20 / 40.7956, pass: false });
-    expect(podHostVerdict(host, { ...host, gbps: 39 })?.pass).toBe(true);
-    expect(podHostVerdict(host, undefined)).toBeUndefined();
-    expect(podHostVerdict({ ...host, gbps: 0 }, host)).toBeUndefined();
   });
 });

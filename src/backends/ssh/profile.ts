@@ -86,6 +86,30 @@ export function planProfile(profile: NicProfileName, nic: NicFacts, cpus: number
   return plan;
 }
 
+/**
+ * Combined channels (ethtool -L) as the topology asks, journaled like the profile's settings;
+ * nothing when it does not ask (pure: unit-tested).
+ */
+export function planChannels(nic: NicFacts, want: number | undefined): ProfilePlan {
+  const plan: ProfilePlan = { changes: [], skips: [], kept: [] };
+  if (want === undefined) return plan;
+  const [max, cur] = nic.channels.combined ?? [undefined, undefined];
+  const what = `combined channels ${want}`;
+  if (max === undefined || cur === undefined) plan.skips.push({ what, reason: `${nic.name} reports no combined channels (ethtool -l)` });
+  else if (want > max) plan.skips.push({ what, reason: `${nic.name} (${nic.driver ?? '?'}) has at most ${max} combined channel(s)` });
+  else if (want === cur) plan.kept.push(what);
+  else
+    plan.changes.push({
+      tool: 'ethtool-channels',
+      dev: nic.name,
+      key: 'combined',
+      value: String(want),
+      old: String(cur),
+      why: 'channels as the topology asks',
+    });
+  return plan;
+}
+
 /** The command that puts one setting back to its old value (also what applies a change, with the new value). */
 export function settingArgv(tool: SettingTool, dev: string, key: string, value: string): string[] {
   switch (tool) {
@@ -97,5 +121,7 @@ export function settingArgv(tool: SettingTool, dev: string, key: string, value: 
       return ['ethtool', '--set-priv-flags', dev, key, value];
     case 'proc':
       return ['sh', '-c', 'echo "$1" > "$2"', 'sh', value, key];
+    case 'ethtool-channels':
+      return ['ethtool', '-L', dev, key, value];
   }
 }

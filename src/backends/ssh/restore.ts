@@ -46,6 +46,9 @@ fi
 for a in "$@"; do ip addr replace "$a" dev "$dev" || exit 1; done
 if [ "$up" = up ]; then ip link set dev "$dev" up; fi`;
 
+/** A pid is killed only while it still runs the command the lab started (a pid may be reused after a reboot or its end). */
+const KILL_PROC = '[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] && kill -9 "$1"; exit 0';
+
 /** The commands that undo one remote object, in order (pure: unit-tested). The connection is closed here, not there. */
 export function undoArgv(item: RemoteItem): string[][] {
   switch (item.what) {
@@ -61,6 +64,8 @@ export function undoArgv(item: RemoteItem): string[][] {
       return [['sh', '-c', NIC_BACK, 'sh', item.netns, item.name, item.dev, item.mac ?? '', item.up ? 'up' : 'down', ...item.addrs]];
     case 'setting':
       return [settingArgv(item.tool, item.dev, item.key, item.old)];
+    case 'process':
+      return [['sh', '-c', KILL_PROC, 'sh', String(item.pid), item.comm]];
   }
 }
 
@@ -72,6 +77,8 @@ const describe = (t: RemoteTarget, i: RemoteItem) => {
       return `${targetName(t)}: NIC ${i.dev} back from ${i.netns}`;
     case 'netns':
       return `${targetName(t)}: namespaces ${i.names.join(', ')}`;
+    case 'process':
+      return `${targetName(t)}: process ${i.comm} (pid ${i.pid})`;
     default:
       return `${targetName(t)}: ${i.what} ${'path' in i ? i.path : ''}`;
   }

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { LabError } from '../../errors.js';
 import { runArgv, type Exec } from '../../exec/exec.js';
 import type { KernelFacts } from '../../kernel/facts.js';
@@ -15,7 +17,7 @@ import { targetName } from './args.js';
 import { closeMaster, openMaster, remoteLabDir, remoteTarget } from './connection.js';
 import { SshExec } from './exec.js';
 import { probeTarget, type TargetFacts } from './probe.js';
-import { planProfile, settingArgv, type Change, type ProfilePlan } from './profile.js';
+import { planChannels, planProfile, settingArgv, type Change, type ProfilePlan } from './profile.js';
 import { destroyRemote } from './restore.js';
 import { copyObjects, objectsDigest, PREPARED_OBJ_DIR } from './copy.js';
 
@@ -37,6 +39,8 @@ export class SshBackend implements Backend {
   readonly plans = new Map<string, ProfilePlan>();
   private ctx?: LabContext;
   private emulated = false;
+  /** Tools already on a target this run: node/local path → path there. */
+  private readonly tools = new Map<string, string>();
 
   root(node: string): Exec {
     const e = this.execs.get(node);
@@ -125,7 +129,7 @@ export class SshBackend implements Backend {
       throw failed.reason;
     }
     this.chooseObjDir(lab);
-    // One set of facts decides the datapath: the first target's (README: targets should run the same kernel).
+    // The first target's facts stand for the lab (root, tools); each node's datapath is decided by its own (nodeFacts).
     return this.targets.get(lab.nodes[0].name)!.kernel;
   }
 
@@ -155,9 +159,16 @@ export class SshBackend implements Backend {
         const nic = node.ssh?.nic;
         if (!link || !nic) return;
         const facts = this.targets.get(node.name)!.nics.find((x) => x.name === nic)!;
-        const plan = node.ssh?.profile
+        const base = node.ssh?.profile
           ? planProfile(node.ssh.profile, facts, this.targets.get(node.name)!.cpus, mode === 'ipv4+ipv6')
           : bigTcpPlan(facts, mode);
+        const ch = planChannels(facts, node.ssh?.channels);
+        const plan = {
+          ...base,
+          changes: [...base.changes, ...ch.changes],
+          skips: [...base.skips, ...ch.skips],
+          kept: [...base.kept, ...ch.kept],
+        };
         this.plans.set(node.name, plan);
         for (const s of plan.skips) ctx.progress(`node ${node.name}: ${nic}: skipped ${s.what}: ${s.reason}`);
         await this.apply(ctx, node, plan.changes);
@@ -182,6 +193,77 @@ export class SshBackend implements Backend {
 
   async wireNode(ctx: LabContext, node: LabNode): Promise<void> {
     await wireNamespaces(this.root(node.name), (ns) => this.exec(ns), ctx.lab, node, podDeviceKind(ctx, node), this.objDir, ctx.signal);
+    await this.podMtu(ctx, node);
+  }
+
+  /**
+   * Pods get the MTU of their node's link NIC when it is larger than theirs (the profile's 8264),
+   * on both ends of their device pair, so segments that fill whole pages reach them as they reach
+   * the host (routes carry no MTU of their own: the devices' holds).
+   */
+  private async podMtu(ctx: LabContext, node: LabNode): Promise<void> {
+    const mtu = this.linkMtu(ctx, node);
+    if (!mtu || mtu <= 1500 || !node.pods.length) return;
+    ctx.progress(`node ${node.name}: pods at the link's MTU ${mtu}`);
+    const script =
+      'm=$1 ns=$2; shift 2; while [ $# -gt 0 ]; do ip -n "$ns" link set dev "$1" mtu "$m" && ip -n "$3" link set dev "$2" mtu "$m" || exit 1; shift 3; done';
+    const args = node.pods.flatMap((p) => [p.hostDev, p.dev, p.netns]);
+    await this.root(node.name).run(['sh', '-c', script, 'sh', String(mtu), node.netns, ...args], { signal: ctx.signal });
+  }
+
+  /** The MTU of a node's link NIC once the profile has set it (undefined: the node has no linked NIC). */
+  private linkMtu(ctx: LabContext, node: LabNode): number | undefined {
+    const nic = node.ssh?.nic && this.targets.get(node.name)?.nics.find((x) => x.name === node.ssh!.nic);
+    if (!nic || !nodeLinks(ctx.lab, node).length) return undefined;
+    const plan = this.plans.get(node.name);
+    const changed = plan?.changes.find((c) => c.key === 'mtu');
+    return changed ? Number(changed.value) : nic.mtu;
+  }
+
+  nodeFacts(node: string): KernelFacts | undefined {
+    return this.targets.get(node)?.kernel;
+  }
+
+  appCore(node: string): number | undefined {
+    return this.plans.get(node)?.appCore;
+  }
+
+  trackProcess(ctx: LabContext, node: string, pid: number, comm: string): () => void {
+    const n = ctx.lab.nodes.find((x) => x.name === node);
+    if (!n) return () => {};
+    const seqs = this.record(ctx, n, [{ what: 'process', pid, comm }]).map((e) => e.seq);
+    return () => ctx.journal.gone(seqs);
+  }
+
+  /**
+   * A static tool copied to the lab's directory on the target once: skipped when the copy there
+   * has the same sha256 (a lab checked again), verified after the copy. The directory is journaled
+   * (lab down removes it).
+   */
+  async nodeTool(ctx: LabContext, node: LabNode, localPath: string): Promise<string> {
+    const key = `${node.name}/${localPath}`;
+    const done = this.tools.get(key);
+    if (done) return done;
+    const bytes = readFileSync(localPath);
+    const sum = createHash('sha256').update(bytes).digest('hex');
+    const dir = `${remoteLabDir(ctx.lab.name)}/tools`;
+    const path = `${dir}/${basename(localPath)}`;
+    const root = this.root(node.name);
+    const have = async () =>
+      (await root.run(['sh', '-c', 'sha256sum "$1" 2>/dev/null', 'sh', path], { nothrow: true, signal: ctx.signal })).stdout;
+    if (!(await have()).startsWith(sum)) {
+      this.record(ctx, node, [{ what: 'dir', path: dir }]);
+      ctx.progress(`node ${node.name}: copying ${basename(localPath)} (${(bytes.length / 1e6).toFixed(1)} MB) to ${path}`);
+      const put = 'mkdir -p "$1" && base64 -d > "$2.tmp" && chmod 755 "$2.tmp" && mv "$2.tmp" "$2"';
+      await root.run(['sh', '-c', put, 'sh', dir, path], { input: bytes.toString('base64'), signal: ctx.signal });
+      if (!(await have()).startsWith(sum))
+        throw new LabError(
+          'E_LAB_FAILED',
+          `${targetName(this.target(ctx.lab, node))}: ${path} does not match ${localPath} after the copy (sha256 ${sum})`,
+        );
+    }
+    this.tools.set(key, path);
+    return path;
   }
 
   destroy(entries: JournalEntry[], progress: (m: string) => void): Promise<DestroyResult> {

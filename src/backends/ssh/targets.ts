@@ -84,6 +84,7 @@ const APPLETS = [
   'cut',
   'taskset',
   'nproc',
+  'sha256sum',
 ];
 
 async function libsOf(bin: string): Promise<string[]> {

@@ -54,6 +54,8 @@ export interface TcpMmapResult {
   gbps: number;
   /** CPU the receiver spent per MB received (user + sys), microseconds. */
   usecPerMb?: number;
+  /** The receiving socket's tcpi_rcv_mss: the payload of the segments it got (page-filling at the seed's MTU). */
+  rcvMss?: number;
 }
 
 /** The receiver's report lines (pure: unit-tested). undefined when it printed none. */
@@ -61,24 +63,16 @@ export function parseTcpMmap(out: string): TcpMmapResult | undefined {
   const m = /received ([\d.e+]+) MB \(([\d.e+]+) % mmap'ed\) in ([\d.e+]+) s, ([\d.e+]+) Gbit/.exec(out);
   if (!m) return undefined;
   const cpu = /([\d.e+]+) usec per MB/.exec(out);
+  const mss = /rcv_mss (\d+)/.exec(out);
   return {
     mb: Number(m[1]),
     mmapPct: Number(m[2]),
     seconds: Number(m[3]),
     gbps: Number(m[4]),
     usecPerMb: cpu ? Number(cpu[1]) : undefined,
+    ...(mss ? { rcvMss: Number(mss[1]) } : {}),
   };
 }
 
 /** CPU seconds per GB from tcp_mmap's usec per MB (1 GB = 1024 MB, as tcp_mmap counts MB in 2^20 bytes). */
 export const cpuSecondsPerGb = (usecPerMb: number) => (usecPerMb * 1024) / 1e6;
-
-/**
- * The seed's claim: pods reach what the hosts reach. Pass when the pod-to-pod goodput is at
- * least `minRatio` of host to host; no verdict (undefined) when either side measured nothing.
- */
-export function podHostVerdict(host: TcpMmapResult | undefined, pod: TcpMmapResult | undefined, minRatio = 0.9) {
-  if (!host || !pod || host.gbps <= 0) return undefined;
-  const ratio = pod.gbps / host.gbps;
-  return { ratio, pass: ratio >= minRatio };
-}
