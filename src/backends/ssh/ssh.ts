@@ -225,7 +225,12 @@ export class SshBackend implements Backend {
   }
 
   appCore(node: string): number | undefined {
-    return this.plans.get(node)?.appCore;
+    const plan = this.plans.get(node);
+    if (plan) return plan.appCore;
+    // Reattached (lab check): the profile's rule again, from the target's CPUs (profile.ts: the last core).
+    const n = this.ctx?.lab.nodes.find((x) => x.name === node);
+    const cpus = this.targets.get(node)?.cpus ?? 1;
+    return n?.ssh?.profile && cpus >= 2 ? cpus - 1 : undefined;
   }
 
   trackProcess(ctx: LabContext, node: string, pid: number, comm: string): () => void {
