@@ -73,11 +73,7 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
   for (const obj of ['host_routing.o', 'host_routing_tc.o', 'bigtcp_count.o', 'bigtcp_count_tc.o'])
     if (!existsSync(join(BPF_OBJ_DIR, obj)))
       throw new LabError('E_REQUIREMENT', `BPF object ${obj} is not built`, 'run bpf/build.sh (./lab does it when sources change)');
-  // Each node's own kernel decides its datapath where nodes differ (ssh targets); otherwise the probe's facts.
-  const decisions = [
-    ...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(backend.nodeFacts?.(n.name) ?? facts, n.datapath, n.name))),
-    ...impairDecisions(lab, facts),
-  ];
+  const decisions = decideAll(lab, facts, (n) => backend.nodeFacts?.(n));
   const declined = decisions.filter((d) => d.status === 'declined');
   if (declined.length)
     throw new LabError(
@@ -88,6 +84,18 @@ export async function probe(lab: Lab, signal?: AbortSignal): Promise<Probed> {
         : 'change the datapath profile (for example podDevice: auto, hostRouting: legacy) or use a kernel that has it (see lab doctor)',
     );
   return { backend, facts, decisions };
+}
+
+/** Every feature decided per node, by the node's own kernel where nodes differ (ssh targets), else the probe's facts. */
+export function decideAll(
+  lab: Lab,
+  facts: KernelFacts,
+  nodeFacts: (node: string) => KernelFacts | undefined = () => undefined,
+): Decision[] {
+  return [
+    ...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(nodeFacts(n.name) ?? facts, n.datapath, n.name))),
+    ...impairDecisions(lab, facts),
+  ];
 }
 
 /** Refuse (exit 2) when a lab of this name already holds anything on the machine. */

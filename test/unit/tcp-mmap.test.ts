@@ -4,6 +4,9 @@ import { planChannels, settingArgv } from '../../src/backends/ssh/profile.js';
 import { undoArgv } from '../../src/backends/ssh/restore.js';
 import { parseTcpMmap } from '../../src/backends/ssh/tcp-mmap.js';
 import { figures, judgeTcpMmap, TCP_MMAP_MIN_RATIO, type TcpMmapFigures } from '../../src/checks/tcp-mmap.js';
+import type { Decision } from '../../src/datapath/feature.js';
+import type { KernelFacts } from '../../src/kernel/facts.js';
+import { decideAll, validate } from '../../src/lifecycle/steps.js';
 import { pageMss } from '../../src/measure/tcp-mmap.js';
 
 const host: TcpMmapFigures = { gbps: 40, cpuSecPerGb: 0.09, mmapPct: 99.9, rcvMss: 8192, mb: 32768 };
@@ -87,5 +90,30 @@ describe('channels', () => {
     const [argv] = undoArgv({ what: 'process', pid: 4242, comm: 'tcp_mmap' });
     expect(argv.slice(-2)).toEqual(['4242', 'tcp_mmap']);
     expect(argv[2]).toMatch(/comm.*= "\$2" \] && kill -9 "\$1"/);
+  });
+});
+
+describe('per-target datapath decisions', () => {
+  const facts = (version: [number, number], config: Record<string, string>) =>
+    ({
+      version,
+      release: `${version.join('.')}.0`,
+      root: true,
+      bpffs: true,
+      btf: true,
+      config: { CONFIG_NET_XGRESS: 'y', CONFIG_NET_CLS_BPF: 'm', CONFIG_NET_SCH_INGRESS: 'm', ...config },
+      configSource: '/proc/config.gz',
+      modules: ['sch_fq', 'cls_bpf'],
+      tools: { ip: { path: 'ip', version: [6, 12] }, tc: { path: 'tc' }, bpftool: { path: 'bpftool', version: [7, 5] } },
+    }) as unknown as KernelFacts;
+  it("each node's own kernel decides its pods' device: netkit on 6.12, veth (fallback, with the reason) on 6.1", async () => {
+    const lab = await validate(new URL('../../topologies/ssh-back-to-back.yaml', import.meta.url).pathname);
+    const k612 = facts([6, 12], { CONFIG_NETKIT: 'y' });
+    const k61 = facts([6, 1], {});
+    const dev = (ds: Decision[], n: string) => ds.find((d) => d.feature === 'pod-device' && d.node === n);
+    const mixed = decideAll(lab, k612, (n) => (n === 'right' ? k61 : undefined));
+    expect(dev(mixed, 'left')).toMatchObject({ mode: 'netkit', status: 'applied' });
+    expect(dev(mixed, 'right')).toMatchObject({ mode: 'veth', status: 'fallback', detail: /netkit arrived in 6\.7/ });
+    expect(dev(decideAll(lab, k612), 'right')?.mode).toBe('netkit');
   });
 });
