@@ -1,5 +1,5 @@
 import { parseTcpMmap, type TcpMmapResult } from '../backends/ssh/tcp-mmap.js';
-import { MeasureError } from '../errors.js';
+import { LabError, MeasureError } from '../errors.js';
 import { startedPid, type Background, type Exec } from '../exec/exec.js';
 import { sleep } from '../sleep.js';
 
@@ -91,10 +91,13 @@ export async function tcpMmapFlow(spec: TcpMmapSpec): Promise<TcpMmapFlow> {
     if (pid > 0) one.untrack = spec.track?.(end, pid);
     return bg;
   };
+  // On abort the local end (an ssh client) is gone but the remote process may not be: it is killed by pid
+  // all the same, and stays in the journal for teardown.
   const stop = async (one: Started) => {
-    if (!one.ended) one.bg.kill('SIGKILL');
+    const aborted = !!spec.signal?.aborted;
+    if (!one.ended || aborted) one.bg.kill('SIGKILL');
     await one.bg.done;
-    one.untrack?.();
+    if (!aborted) one.untrack?.();
     one.untrack = undefined;
   };
   try {
@@ -107,6 +110,7 @@ export async function tcpMmapFlow(spec: TcpMmapSpec): Promise<TcpMmapFlow> {
       15_000,
       spec.signal,
     );
+    if (spec.signal?.aborted) throw new LabError('E_INTERRUPTED', `tcp_mmap on ${spec.to.where} interrupted`);
     if (rxEnded || !listening) {
       const r = rxEnded ? await rx.done : undefined;
       throw new MeasureError(
@@ -120,6 +124,7 @@ export async function tcpMmapFlow(spec: TcpMmapSpec): Promise<TcpMmapFlow> {
     await until(() => txEnded, spec.seconds * 1000, spec.signal);
     if (!txEnded) tx.kill('SIGKILL');
     const t = await tx.done;
+    if (spec.signal?.aborted) throw new LabError('E_INTERRUPTED', `tcp_mmap on ${spec.from.where} interrupted`);
     // The receiver drains what is queued, then reports when it reads the end of the stream.
     await until(() => /usec per MB/.test(out), 20_000, spec.signal);
     const evidence = [`receiver: ${receiver.join(' ')}`, `sender: ${sender.join(' ')}`, ...out.trim().split('\n').slice(-3)];
