@@ -5,7 +5,7 @@ import { bigTcp } from '../datapath/bigtcp/bigtcp.js';
 import { podDevice } from '../datapath/devices/devices.js';
 import { decisionOf } from '../datapath/feature.js';
 import { measurer } from '../measure/measurer.js';
-import { pageMss, tcpMmapFlow, type TcpMmapFlow } from '../measure/tcp-mmap.js';
+import { pageMss, type TcpMmapFlow } from '../measure/tcp-mmap.js';
 import type { LabNode, NodeLink } from '../topology/model.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
 
@@ -108,6 +108,8 @@ export const tcpMmap: Check = {
     const podAddr = family === 4 ? to.ipv4 : to.ipv6;
     if (!hostAddr || !podAddr) return skip(`IPv${family} addresses on the link and the receiving pod`);
     const m = measurer(ctx);
+    const flow = m.tcpMmapFlow;
+    if (!flow) return skip(`a measurer that runs tcp_mmap (the ${m.kind}'s has none)`);
     const mtuOf = async (netns: string, dev: string) => (await m.readLinks(backend.exec(netns), dev, ctx.signal))[0]?.mtu;
     const mtu = { nic: await mtuOf(b.netns, link.devB), pod: await mtuOf(to.netns, to.dev) };
     const mss = mtu.nic ? pageMss(mtu.nic, family) : undefined;
@@ -116,7 +118,7 @@ export const tcpMmap: Check = {
     const seconds = spec.seconds ?? 10;
     const run = async (what: 'host' | 'pod', fromNs: string, toNs: string, addr: string): Promise<TcpMmapFlow> => {
       ctx.progress(`tcp-mmap: ${seconds} s ${what} to ${what} (${a.name} -> ${b.name})`);
-      return tcpMmapFlow({
+      return flow({
         from: backend.exec(fromNs),
         to: backend.exec(toNs),
         fromBin: bins.from,

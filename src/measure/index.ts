@@ -7,7 +7,8 @@
  * - device facts (`ip -d -j link`), netkit devices and hook programs;
  * - the topology's bottleneck, changed for a measurement and put back in a finally;
  * - connection attempts with their outcome and errno (TCP connect to a closed port: a RST proves the round trip);
- * - the datapath's own per-CPU counters (redirects, drops by reason).
+ * - the datapath's own per-CPU counters (redirects, drops by reason);
+ * - tcp_mmap between two namespaces (Gbit/s, CPU per MB, rcv_mss, mmap'ed share).
  */
 export { bulkFlow, median, IPERF_PORT, type FlowResult, type FlowSpec } from './flow.js';
 export {
@@ -44,4 +45,5 @@ export {
   type DatapathCounter,
   type DatapathCounters,
 } from './datapath-counters.js';
+export { tcpMmapFlow, pageMss, TCP_MMAP_PORT, type TcpMmapFlow, type TcpMmapSpec } from './tcp-mmap.js';
 export { measurer, kernelMeasurer, type Measurer, type BottleneckHandle, type BigCounterHandle } from './measurer.js';

@@ -11,6 +11,7 @@ import { Bottleneck } from './bottleneck.js';
 import { tcpConnectAll, type ConnectResult, type ConnectSpec } from './connect.js';
 import { bulkFlow, type FlowResult, type FlowSpec } from './flow.js';
 import { readLinks, type LinkFacts } from './links.js';
+import { tcpMmapFlow, type TcpMmapFlow, type TcpMmapSpec } from './tcp-mmap.js';
 
 /** A bottleneck a check may lift or reshape for one measurement (Bottleneck on a kernel). */
 export type BottleneckHandle = Pick<Bottleneck, 'bps' | 'describe' | 'with'>;
@@ -40,6 +41,8 @@ export interface Measurer {
   setHostRouting(ctx: LabContext, node: LabNode, mode: HostRoutingMode, signal?: AbortSignal): Promise<void>;
   setSizes(backend: Backend, facts: KernelFacts, namespaces: string[], on: boolean, signal?: AbortSignal): Promise<SizedDevice[]>;
   bigCounter(host: Exec, podExec: Exec, dev: string, bpfDir: string, objDir: string, hook: Hook): BigCounterHandle;
+  /** tcp_mmap from one namespace to another (absent: no model of it, the tcp-mmap check skips). */
+  tcpMmapFlow?(spec: TcpMmapSpec): Promise<TcpMmapFlow>;
 }
 
 /** The kernel: each member is the function checks called directly before the simulator existed. */
@@ -53,6 +56,7 @@ export const kernelMeasurer: Measurer = {
   setHostRouting: (...a) => setHostRouting(...a),
   setSizes: (...a) => setSizes(...a),
   bigCounter: (...a) => new BigCounter(...a),
+  tcpMmapFlow: (spec) => tcpMmapFlow(spec),
 };
 
 /** The measurer of a lab: its backend's (the simulator has one), else the kernel's. */
