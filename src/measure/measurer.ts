@@ -11,6 +11,10 @@ import { Bottleneck } from './bottleneck.js';
 import { tcpConnectAll, type ConnectResult, type ConnectSpec } from './connect.js';
 import { bulkFlow, type FlowResult, type FlowSpec } from './flow.js';
 import { readLinks, type LinkFacts } from './links.js';
+import { setBackends } from '../datapath/kpr/live.js';
+import type { Frontend } from '../datapath/kpr/plan.js';
+import type { Journal } from '../lifecycle/journal.js';
+import { holdConnection, serviceAttempts, startServers } from './services.js';
 
 /** A bottleneck a check may lift or reshape for one measurement (Bottleneck on a kernel). */
 export type BottleneckHandle = Pick<Bottleneck, 'bps' | 'describe' | 'with'>;
@@ -40,6 +44,15 @@ export interface Measurer {
   setHostRouting(ctx: LabContext, node: LabNode, mode: HostRoutingMode, signal?: AbortSignal): Promise<void>;
   setSizes(backend: Backend, facts: KernelFacts, namespaces: string[], on: boolean, signal?: AbortSignal): Promise<SizedDevice[]>;
   bigCounter(host: Exec, podExec: Exec, dev: string, bpfDir: string, objDir: string, hook: Hook): BigCounterHandle;
+  serviceAttempts: typeof serviceAttempts;
+  startServers(
+    pods: { exec: Exec; name: string; ports: string[] }[],
+    objDir: string,
+    journal: Journal,
+    signal?: AbortSignal,
+  ): ReturnType<typeof startServers>;
+  holdConnection: typeof holdConnection;
+  setBackends(ctx: LabContext, f: Frontend): Promise<number>;
 }
 
 /** The kernel: each member is the function checks called directly before the simulator existed. */
@@ -53,6 +66,10 @@ export const kernelMeasurer: Measurer = {
   setHostRouting: (...a) => setHostRouting(...a),
   setSizes: (...a) => setSizes(...a),
   bigCounter: (...a) => new BigCounter(...a),
+  serviceAttempts: (...a) => serviceAttempts(...a),
+  startServers: (...a) => startServers(...a),
+  holdConnection: (...a) => holdConnection(...a),
+  setBackends: (...a) => setBackends(...a),
 };
 
 /** The measurer of a lab: its backend's (the simulator has one), else the kernel's. */

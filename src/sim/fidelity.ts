@@ -59,6 +59,12 @@ export function keyMetrics(r: CheckResult): Record<string, number | undefined> {
       }
       return out;
     }
+    case 'svc-clusterip': {
+      const fs = (m.frontends as M[] | undefined) ?? [];
+      return { attempts: fs.reduce((a, f) => a + (num(f.attempts) ?? 0), 0), failed: fs.reduce((a, f) => a + (num(f.failed) ?? 0), 0) };
+    }
+    case 'svc-no-backend':
+      return { attempts: num(m.attempts), maxUs: num(m.maxUs) };
     default:
       return {};
   }

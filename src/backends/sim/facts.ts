@@ -4,7 +4,7 @@ import { MODEL_VERSION } from '../../sim/version.js';
 const TOOLS: ToolName[] = ['ip', 'tc', 'bpftool', 'clang', 'iperf3', 'ethtool', 'ss', 'nsenter'];
 
 /**
- * The kernel the model stands for: 6.18 with tcx, veth and tbf, and without netkit (the
+ * The kernel the model stands for: 6.18 with tcx, veth, tbf and cgroup BPF (socket-LB), and without netkit (the
  * model runs no BPF programs, so a netkit pod has nothing to model; pods are veth). The
  * tools "exist" because the model answers what each would have measured.
  */
@@ -23,11 +23,15 @@ export function simFacts(): KernelFacts {
       CONFIG_NET_SCH_TBF: 'y',
       CONFIG_NET_CLS_BPF: 'y',
       CONFIG_VETH: 'y',
+      // Socket-LB's cgroup sock_addr hooks: modelled as lookups (src/sim/socklb.ts).
+      CONFIG_CGROUP_BPF: 'y',
     },
     configSource: `model (${MODEL_VERSION})`,
     modules: ['veth', 'sch_tbf', 'cls_bpf'],
     btf: true,
     bpffs: true,
+    // A name only: socket-LB's pod cgroups are joined from it (kpr.ts podCgroup); nothing is created.
+    cgroup2: '/sys/fs/cgroup',
     tools: Object.fromEntries(
       TOOLS.map((t) => [t, { path: 'model', version: version[t] ?? [6, 18], raw: 'simulated' }]),
     ) as KernelFacts['tools'],

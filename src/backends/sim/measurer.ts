@@ -8,6 +8,9 @@ import type { FlowResult, FlowSpec } from '../../measure/flow.js';
 import type { LinkFacts } from '../../measure/links.js';
 import type { BigCounterHandle, BottleneckHandle, Measurer } from '../../measure/measurer.js';
 import { type RunFlowsPath, simulateFlow } from './flows.js';
+import { SimServices } from './services.js';
+import type { Frontend } from '../../datapath/kpr/plan.js';
+import type { HeldConnection, ProbeSpec, Servers, SvcAttempt } from '../../measure/services.js';
 import type { SimLab } from './model.js';
 import { parts as labParts } from '../../topology/routes.js';
 import type { Lab, LabNode } from '../../topology/model.js';
@@ -17,7 +20,27 @@ const zero = (): BigCounts => ({ v4Big: 0, v6Big: 0, v4All: 0, v6All: 0 });
 /** The measurement API answered by the model: same signatures as the kernel's, values from src/sim. */
 export class SimMeasurer implements Measurer {
   readonly kind = 'model' as const;
-  constructor(private readonly m: SimLab) {}
+  private readonly svc: SimServices;
+  constructor(private readonly m: SimLab) {
+    this.svc = new SimServices(m);
+  }
+
+  /** svcprobe's attempts through the node's socket-LB model (src/sim/socklb.ts). */
+  serviceAttempts(from: Exec, _objDir: string, spec: ProbeSpec): Promise<SvcAttempt[]> {
+    return this.svc.serviceAttempts(from, spec);
+  }
+
+  startServers(pods: { exec: Exec; name: string; ports: string[] }[]): Promise<Servers> {
+    return this.svc.startServers(pods);
+  }
+
+  holdConnection(from: Exec, _objDir: string, spec: Parameters<SimServices['holdConnection']>[1]): HeldConnection {
+    return this.svc.holdConnection(from, spec);
+  }
+
+  setBackends(_ctx: unknown, f: Frontend): Promise<number> {
+    return this.svc.setBackends(f);
+  }
 
   /** `ip -d -j link show`: the modelled devices of a namespace with the sizes they hold now. */
   async readLinks(exec: Exec, dev?: string): Promise<LinkFacts[]> {

@@ -10,6 +10,10 @@ import type { CcName } from '../../sim/cc.js';
 import { CALIBRATED_2VCPU, type CpuProfile, FAST_HOST } from '../../sim/cpu.js';
 import { type DeviceProfile, PROFILES, SimDevice } from '../../sim/devices.js';
 import { Rng } from '../../sim/rng.js';
+import { SockLb } from '../../sim/socklb.js';
+import { kubeProxy } from '../../datapath/kpr/kpr.js';
+import { servicePlan } from '../../datapath/kpr/plan.js';
+import type { ServerSeen } from '../../measure/services.js';
 
 /**
  * The simulated lab's state: every device with its sizes, each node's host-routing mode, a
@@ -24,6 +28,12 @@ export class SimLab {
   /** Counters attached on a pod namespace's device. */
   readonly counters = new Map<string, BigCounts>();
   readonly rng: Rng;
+  /** Socket-LB's maps on each node where the kube-proxy decision is bpf (deploySockLb fills them from the same plan). */
+  readonly sockLb = new Map<string, SockLb>();
+  /** svcprobe servers running, by pod namespace: their name, the ports they answer ('8080/tcp') and the sources they saw. */
+  readonly servers = new Map<string, { name: string; ports: string[]; seen: ServerSeen[] }>();
+  /** The last socket cookie handed out (bpf_get_socket_cookie: one per socket, never reused). */
+  cookie = 0;
   /** Virtual time spent in measurements so far, ns. */
   virtualNs = 0;
   /** Events the engine ran so far. */
@@ -65,6 +75,8 @@ export class SimLab {
       }
       // As the backends create devices: sizes min(196608, tso_max_size) when BIG TCP is decided on.
       if (mode !== 'off') for (const d of devs) d.setSizes(chosenSize(d.profile.tsoMaxSize, true), mode === 'ipv4+ipv6');
+      if (lab.services.length && decisionOf(decisions, kubeProxy, node.name)?.mode === 'bpf')
+        this.sockLb.set(node.name, new SockLb(servicePlan(lab)));
       this.hostRouting.set(node.name, decisionOf<HostRoutingMode>(decisions, 'host-routing', node.name)?.mode ?? 'legacy');
     }
   }
