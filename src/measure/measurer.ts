@@ -15,6 +15,9 @@ import { setBackends } from '../datapath/kpr/live.js';
 import type { Frontend } from '../datapath/kpr/plan.js';
 import type { Journal } from '../lifecycle/journal.js';
 import { holdConnection, serviceAttempts, startServers } from './services.js';
+import { readEdtCounters, type EdtCounters } from '../datapath/bwm/maps.js';
+import { uplinkQdiscStats, withShaper, type Shaper } from '../datapath/bwm/shaper.js';
+import { udpFlow } from './udp-flow.js';
 
 /** A bottleneck a check may lift or reshape for one measurement (Bottleneck on a kernel). */
 export type BottleneckHandle = Pick<Bottleneck, 'bps' | 'describe' | 'with'>;
@@ -53,6 +56,10 @@ export interface Measurer {
   ): ReturnType<typeof startServers>;
   holdConnection: typeof holdConnection;
   setBackends(ctx: LabContext, f: Frontend): Promise<number>;
+  withShaper<T>(ctx: LabContext, node: LabNode, shaper: Shaper, rates: Record<string, number>, fn: () => Promise<T>): Promise<T>;
+  readEdtCounters(root: Exec, mapPath: string, signal?: AbortSignal): Promise<EdtCounters>;
+  uplinkQdiscStats(ctx: LabContext, node: LabNode): Promise<string>;
+  udpFlow: typeof udpFlow;
 }
 
 /** The kernel: each member is the function checks called directly before the simulator existed. */
@@ -70,6 +77,10 @@ export const kernelMeasurer: Measurer = {
   startServers: (...a) => startServers(...a),
   holdConnection: (...a) => holdConnection(...a),
   setBackends: (...a) => setBackends(...a),
+  withShaper: (...a) => withShaper(...a),
+  readEdtCounters: (...a) => readEdtCounters(...a),
+  uplinkQdiscStats: (...a) => uplinkQdiscStats(...a),
+  udpFlow: (...a) => udpFlow(...a),
 };
 
 /** The measurer of a lab: its backend's (the simulator has one), else the kernel's. */

@@ -2,7 +2,8 @@ import { type CpuProfile, type StageCost, costNs } from './cpu.js';
 import { Engine } from './engine.js';
 import { Fifo } from './fifo.js';
 import { Htb } from './htb.js';
-import { type Qdisc, Tbf } from './qdisc.js';
+import { Fq, type Qdisc, Tbf } from './qdisc.js';
+import { edtDeparture } from '../datapath/bwm/maps.js';
 import type { Rng } from './rng.js';
 import { free, orphan, pktLenOf, setOwner, type Skb, truesizeOf } from './skb.js';
 import type { CcName } from './cc.js';
@@ -29,6 +30,13 @@ export interface PathSpec {
    * htb_classify does by skb->priority): the root at rootBps, flow i in classes[i]. Rates in bit/s.
    */
   htb?: { rootBps: number; burst: number; classes: { rateBps: number; ceilBps?: number }[] };
+  /**
+   * The Bandwidth Manager on the node's uplink egress: edt_uplink (bpf/bwm_edt.c) stamps each skb of a
+   * limited pod with its departure time or drops it past the horizon (edtDeparture, the C's arithmetic;
+   * one clock for all the pod's sockets), and fq (net/sched/sch_fq.c) holds it until then. bytesPerSec
+   * undefined: an unlimited pod, counted and not stamped. Replaces tbf/htb.
+   */
+  edt?: { bytesPerSec?: bigint; horizonNs: bigint; tLast: bigint; counters: { stamped: number; dropHorizon: number; unlimited: number } };
   /** Wire rate after the qdisc (a NIC), bit/s; undefined: a software device. */
   lineBps?: number;
   /** One-way propagation delay, ns. */
@@ -74,6 +82,8 @@ export interface FlowRunResult {
   maxLen: number;
   tbfDrops: number;
   backlogDrops: number;
+  /** fq's throttled count (0 without fq). */
+  fqThrottled: number;
   /** Packets GRO built at the receiving NIC (0 on a software path). */
   groPackets: number;
   events: number;
@@ -169,21 +179,24 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     tbfDrops: 0,
     backlogDrops: 0,
     groPackets: 0,
+    fqThrottled: 0,
     events: 0,
     virtualNs: end,
   };
   let delivered = 0;
   const perFlow = new Array<number>(spec.flows).fill(0);
-  const qdisc: Qdisc | undefined = path.htb
-    ? new Htb(
-        path.htb.rootBps / 8,
-        path.htb.burst,
-        path.htb.classes.map((c) => ({ rate: c.rateBps / 8, ceil: (c.ceilBps ?? c.rateBps) / 8, burst: path.htb!.burst })),
-        (skb) => skb.flow,
-      )
-    : path.tbf
-      ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs)
-      : undefined;
+  const qdisc: Qdisc | undefined = path.edt
+    ? new Fq(3028, Number(path.edt.horizonNs))
+    : path.htb
+      ? new Htb(
+          path.htb.rootBps / 8,
+          path.htb.burst,
+          path.htb.classes.map((c) => ({ rate: c.rateBps / 8, ceil: (c.ceilBps ?? c.rateBps) / 8, burst: path.htb!.burst })),
+          (skb) => skb.flow,
+        )
+      : path.tbf
+        ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs)
+        : undefined;
 
   const lose = (skb: Skb) => {
     free(skb);
@@ -279,6 +292,25 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     sim.at(at, wake);
   };
 
+  /** edt_uplink on the uplink egress: false when it dropped the skb (TC_ACT_SHOT past the horizon). */
+  const stamp = (skb: Skb): boolean => {
+    const e = path.edt!;
+    if (!e.bytesPerSec) {
+      e.counters.unlimited++;
+      return true;
+    }
+    const now = BigInt(Math.floor(sim.now));
+    const d = edtDeparture({ now, tLast: e.tLast, wireLen: skb.pktLen, bytesPerSec: e.bytesPerSec, horizonNs: e.horizonNs });
+    if (d.action === 'drop') {
+      e.counters.dropHorizon++;
+      lose(skb);
+      return false;
+    }
+    e.tLast = d.tLast;
+    e.counters.stamped++;
+    skb.tstamp = Number(d.tNext);
+    return true;
+  };
   const node = new Stage(
     sim,
     path.hostRouting === 'legacy' ? path.cpu.forwardLegacy : path.cpu.forward,
@@ -289,6 +321,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     },
     (skb) => {
       if (!qdisc) return void onWire(skb);
+      if (path.edt && !stamp(skb)) return;
       if (!qdisc.enqueue(skb, sim.now)) {
         out.tbfDrops++;
         lose(skb);
@@ -375,6 +408,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
   out.flowBps = perFlow.map((b) => (b * 8) / spec.seconds);
   out.retransmits = senders.reduce((a, s) => a + s.retransmits, 0);
   out.tbfDrops = qdisc?.drops ?? 0;
+  if (qdisc instanceof Fq) out.fqThrottled = qdisc.throttled;
   out.events = sim.events;
   return out;
 }

@@ -25,9 +25,12 @@ export function simFacts(): KernelFacts {
       CONFIG_VETH: 'y',
       // Socket-LB's cgroup sock_addr hooks: modelled as lookups (src/sim/socklb.ts).
       CONFIG_CGROUP_BPF: 'y',
+      // The Bandwidth Manager: fq with EDT (src/sim/qdisc.ts Fq) and BBR (src/sim/cc.ts).
+      CONFIG_NET_SCH_FQ: 'y',
+      CONFIG_TCP_CONG_BBR: 'y',
     },
     configSource: `model (${MODEL_VERSION})`,
-    modules: ['veth', 'sch_tbf', 'cls_bpf'],
+    modules: ['veth', 'sch_tbf', 'cls_bpf', 'sch_fq', 'tcp_bbr'],
     btf: true,
     bpffs: true,
     // A name only: socket-LB's pod cgroups are joined from it (kpr.ts podCgroup); nothing is created.

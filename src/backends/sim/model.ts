@@ -12,6 +12,7 @@ import { type DeviceProfile, PROFILES, SimDevice } from '../../sim/devices.js';
 import { Rng } from '../../sim/rng.js';
 import { SockLb } from '../../sim/socklb.js';
 import { kubeProxy } from '../../datapath/kpr/kpr.js';
+import { bandwidthManager, type BwmMode } from '../../datapath/bwm/bwm.js';
 import { servicePlan } from '../../datapath/kpr/plan.js';
 import type { ServerSeen } from '../../measure/services.js';
 
@@ -32,6 +33,19 @@ export class SimLab {
   readonly sockLb = new Map<string, SockLb>();
   /** svcprobe servers running, by pod namespace: their name, the ports they answer ('8080/tcp') and the sources they saw. */
   readonly servers = new Map<string, { name: string; ports: string[]; seen: ServerSeen[] }>();
+  /**
+   * The Bandwidth Manager on a node (edt_uplink + fq on its uplink, when decided): its counters
+   * (edt_counters), the rates a check set for a measurement (withShaper; absent: the topology's
+   * egressBandwidth), and the uplink fq's statistics after the last flow.
+   */
+  readonly bwm = new Map<
+    string,
+    {
+      counters: { stamped: number; dropHorizon: number; unlimited: number };
+      rates?: Record<string, number>;
+      fq: { sentBytes: number; sentPkts: number; drops: number; horizonDrops: number; throttled: number };
+    }
+  >();
   /** The last socket cookie handed out (bpf_get_socket_cookie: one per socket, never reused). */
   cookie = 0;
   /** Virtual time spent in measurements so far, ns. */
@@ -75,6 +89,11 @@ export class SimLab {
       }
       // As the backends create devices: sizes min(196608, tso_max_size) when BIG TCP is decided on.
       if (mode !== 'off') for (const d of devs) d.setSizes(chosenSize(d.profile.tsoMaxSize, true), mode === 'ipv4+ipv6');
+      if (decisionOf<BwmMode>(decisions, bandwidthManager, node.name)?.mode === 'edt')
+        this.bwm.set(node.name, {
+          counters: { stamped: 0, dropHorizon: 0, unlimited: 0 },
+          fq: { sentBytes: 0, sentPkts: 0, drops: 0, horizonDrops: 0, throttled: 0 },
+        });
       if (lab.services.length && decisionOf(decisions, kubeProxy, node.name)?.mode === 'bpf')
         this.sockLb.set(node.name, new SockLb(servicePlan(lab)));
       this.hostRouting.set(node.name, decisionOf<HostRoutingMode>(decisions, 'host-routing', node.name)?.mode ?? 'legacy');

@@ -28,6 +28,9 @@ export const MODELLED: readonly CheckId[] = [
   'svc-no-backend',
   'svc-affinity',
   'svc-backend-removal',
+  'bwm-rate',
+  'bwm-horizon',
+  'bwm-backpressure',
 ];
 
 /** The service checks the socket-LB model answers; under kube-proxy's iptables rules they would need a netfilter model. */
@@ -56,13 +59,9 @@ const UNMODELLED: Partial<Record<CheckId, string>> = {
     'from a peer; the model has socket-LB lookups only',
   'kube-proxy-free':
     "no netfilter model: the check reads the nodes' iptables/nft rules (measure/netfilter.ts), which the model has none of",
-  'bwm-rate':
-    'no EDT stamping model on the flow path yet (the fq + horizon model exists in src/sim/qdisc.ts); the check reads the BPF ' +
-    'EDT counters and the uplink qdisc directly, not through the Measurer',
   'bwm-latency':
-    'no request/response latency model (the htb class and fq models exist in src/sim); the check runs requestResponse and ' +
-    'the shaper swap directly, not through the Measurer',
-  'bwm-horizon': 'no UDP sender model (the fq horizon drop exists in src/sim/qdisc.ts); the check runs udpFlow directly',
+    'no latency probe model (sockperf ping-pong beside the bulk flow) and no htb/tbf control on the EDT path: the check compares ' +
+    'round-trip p99 under EDT + fq with an htb class per pod, and the model has the fq, htb and tbf qdiscs but no request/response sender',
 };
 
 export interface SimRun {
