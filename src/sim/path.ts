@@ -23,6 +23,15 @@ export interface PathSpec {
   gsoMax: number;
   mtu: number;
   hostRouting: HostRoutingModel;
+  /**
+   * The pod's device. veth: veth_xmit (drivers/net/veth.c) hands the skb to the host-side peer through
+   * veth_forward_skb -> __netif_rx, the per-CPU backlog, and the node's softirq receives it a second time
+   * (the node stage). netkit with BPF host routing: netkit_xmit (drivers/net/netkit.c) runs the host-owned
+   * program in the pod's own transmit, and its redirect (skb_do_redirect) transmits on the uplink at once:
+   * no backlog, no second receive; the program and the next xmit cost the sender's CPU. netkit with
+   * legacy routing passes the skb up the peer (__netif_rx): as veth. Default veth.
+   */
+  podDevice?: 'veth' | 'netkit';
   /** The node's egress qdisc toward the receiver; undefined: noqueue (a veth's default), straight on. */
   tbf?: { rateBps: number; burst: number; latencyNs: number };
   /**
@@ -319,16 +328,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     (skb) => {
       if (path.hostRouting === 'legacy') orphan(skb);
     },
-    (skb) => {
-      if (!qdisc) return void onWire(skb);
-      if (path.edt && !stamp(skb)) return;
-      if (!qdisc.enqueue(skb, sim.now)) {
-        out.tbfDrops++;
-        lose(skb);
-        return;
-      }
-      drain();
-    },
+    (skb) => egress(skb),
     NETDEV_MAX_BACKLOG,
     path.egressGsoMax
       ? (skb) => {
@@ -339,6 +339,18 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
       : undefined,
   );
 
+  /** netkit + BPF host routing: the sender's own transmit redirects straight to the egress (no node stage). */
+  const direct = path.podDevice === 'netkit' && path.hostRouting === 'bpf';
+  const egress = (skb: Skb) => {
+    if (!qdisc) return void onWire(skb);
+    if (path.edt && !stamp(skb)) return;
+    if (!qdisc.enqueue(skb, sim.now)) {
+      out.tbfDrops++;
+      lose(skb);
+      return;
+    }
+    drain();
+  };
   const sending: boolean[] = [];
   const trySend = (i: number) => {
     if (sending[i] || sim.now > end) return;
@@ -366,7 +378,8 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     setOwner(skb, s);
     // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
     inCpu[i] = skb;
-    sim.after(costNs(path.cpu.send, len) * (0.98 + 0.04 * rng.float()), sent[i]);
+    const cpuNs = costNs(path.cpu.send, len) + (direct ? costNs(path.cpu.forward, len) : 0);
+    sim.after(cpuNs * (0.98 + 0.04 * rng.float()), sent[i]);
   };
   const inCpu: (Skb | undefined)[] = [];
   const pacedWake: number[] = [];
@@ -379,8 +392,9 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     out.skbs++;
     if (skb.len > 65535) out.bigSkbs++;
     if (skb.len > out.maxLen) out.maxLen = skb.len;
+    if (direct) egress(skb);
     // veth_xmit -> __netif_rx: the node's per-CPU backlog (enqueue_to_backlog drops past netdev_max_backlog).
-    if (!node.push(skb)) {
+    else if (!node.push(skb)) {
       out.backlogDrops++;
       lose(skb);
     }

@@ -172,7 +172,7 @@ export class SimMeasurer implements Measurer {
       samples,
       evidence: [
         `simulated ${spec.seconds} s ${path.family} flow ${spec.from.where} -> ${spec.to.where} (${spec.addr}): ` +
-          `${(r.bitsPerSecond / 1e6).toFixed(1)} Mbit/s, ${path.cc}, ${path.hostRouting} host routing, ${tbf}${nic}, gso ${path.gsoMax}, ` +
+          `${(r.bitsPerSecond / 1e6).toFixed(1)} Mbit/s, ${path.cc}, ${path.podDevice} pod, ${path.hostRouting} host routing, ${tbf}${nic}, gso ${path.gsoMax}, ` +
           `${r.skbs} skbs (max ${r.maxLen} B), drops tbf ${r.tbfDrops} backlog ${r.backlogDrops}, retransmits ${r.retransmits}, ${r.events} events`,
       ],
     };
@@ -209,6 +209,7 @@ export class SimMeasurer implements Measurer {
       gsoMax: dev.gsoFor(family),
       mtu: dev.profile.mtu,
       hostRouting: this.m.hostRouting.get(node.name)!,
+      podDevice: dev.profile.kind === 'netkit' ? 'netkit' : 'veth',
       tbf,
       edt,
       delayNs: 20_000,

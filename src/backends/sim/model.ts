@@ -76,7 +76,8 @@ export class SimLab {
     for (const node of lab.nodes) {
       const mode = bigTcpMode({ decisions }, node);
       const devs: SimDevice[] = [];
-      for (const pod of node.pods) devs.push(add(node.netns, pod.hostDev), add(pod.netns, pod.dev));
+      const pods = decisionOf<string>(decisions, 'pod-device', node.name)?.mode === 'netkit' ? PROFILES.netkit : PROFILES.veth;
+      for (const pod of node.pods) devs.push(add(node.netns, pod.hostDev, pods), add(pod.netns, pod.dev, pods));
       if (node.uplink) {
         const peer = lab.peers.find((p) => p.node === node.name)!;
         // A NIC profile is the uplink on both ends: the node's NIC and the peer's, back to back.

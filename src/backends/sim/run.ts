@@ -95,7 +95,10 @@ export async function runSimulated(
         `a simulated lab named '${lab.name}' is running (or was left by a crash)`,
         `rm -r ${labDir(lab.name)}`,
       );
-    const backend = new SimBackend(seed);
+    const backend = new SimBackend(
+      seed,
+      lab.nodes.some((n) => n.datapath.podDevice === 'netkit'),
+    );
     const facts = await backend.probe();
     const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
     journal = Journal.create(lab.name);
