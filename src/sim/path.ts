@@ -247,11 +247,12 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     NETDEV_MAX_BACKLOG,
     groCost,
   );
+  /** What the acked skb recorded at send, refilled per ACK (TcpSender.acked reads it and keeps nothing). */
+  const prior = { delivered: 0, at: 0 };
   const acks = new DelayLine(sim, (skb) => {
-    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0), sim.now, {
-      delivered: skb.priorDelivered ?? 0,
-      at: skb.priorAt ?? 0,
-    });
+    prior.delivered = skb.priorDelivered ?? 0;
+    prior.at = skb.priorAt ?? 0;
+    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0), sim.now, prior);
     trySend(skb.flow);
   });
   const wire = new DelayLine(sim, (skb) => {
@@ -374,7 +375,21 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     const priorAt = s.sndNxt === s.sndUna ? sim.now : s.deliveredAt;
     const seq = s.sent(payload, sim.now, len);
     const pktLen = pktLenOf(payload, mss, HEADER[path.family]);
-    const skb: Skb = { len, pktLen, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now, priorDelivered, priorAt };
+    // Every field present from the start (owner, tstamp too): one object shape, not a new one per field set later.
+    const skb: Skb = {
+      len,
+      pktLen,
+      payload,
+      truesize,
+      family: path.family,
+      seq,
+      owner: undefined,
+      flow: i,
+      tstamp: undefined,
+      sentAt: sim.now,
+      priorDelivered,
+      priorAt,
+    };
     setOwner(skb, s);
     // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
     inCpu[i] = skb;
