@@ -309,7 +309,7 @@ export class Bbr implements CongestionControl {
   aggregationCwnd(): number {
     if (!this.fullBwReached) return 0;
     const [a, b] = this.extraAcked;
-    return Math.min(a > b ? a : b, this.maxBw * 0.1);
+    return Math.min(Math.max(a, b), this.maxBw * 0.1);
   }
 
   private updateModes(sk: CcSocket, a: AckInfo): void {
