@@ -1,8 +1,6 @@
 import { all, needTool } from '../kernel/facts.js';
 import { bandwidthManager, bwmMode, bwmPins } from '../datapath/bwm/bwm.js';
-import { readEdtCounters } from '../datapath/bwm/maps.js';
 import { showBps } from '../datapath/bwm/quantity.js';
-import { withShaper } from '../datapath/bwm/shaper.js';
 import { median } from '../measure/flow.js';
 import { measurer } from '../measure/measurer.js';
 import { established, summary, type RunSummary } from './backpressure.js';
@@ -106,8 +104,8 @@ export const bwmBackpressure: Check = {
           ctx.progress(
             `bwm-backpressure: ${seconds} s sampled flow from ${limited.name} at its EDT limit ${showBps(limit)}, ${mode} host routing`,
           );
-          run = await withShaper(ctx, node, 'edt', { [limited.name]: limit }, async () => {
-            const before = await readEdtCounters(root, counters, ctx.signal);
+          run = await measurer(ctx).withShaper(ctx, node, 'edt', { [limited.name]: limit }, async () => {
+            const before = await measurer(ctx).readEdtCounters(root, counters, ctx.signal);
             const f = await m.bulkFlow({
               from: ctx.backend.exec(limited.netns),
               to: ctx.backend.exec(peer.netns),
@@ -118,7 +116,7 @@ export const bwmBackpressure: Check = {
               journal: ctx.journal,
               signal: ctx.signal,
             });
-            const after = await readEdtCounters(root, counters, ctx.signal);
+            const after = await measurer(ctx).readEdtCounters(root, counters, ctx.signal);
             evidence.push(...f.evidence.map((e) => `[${mode} at ${showBps(limit)}, attempt ${attempt}] ${e}`));
             const s = summary(f);
             const queued = f.samples.filter((x) => (x.backlog ?? 0) > 0 && x.wmem !== undefined);

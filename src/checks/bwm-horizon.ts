@@ -1,9 +1,8 @@
+import { measurer } from '../measure/measurer.js';
 import { all, needTool } from '../kernel/facts.js';
 import { bandwidthManager, bwmMode, bwmPins } from '../datapath/bwm/bwm.js';
-import { HORIZON_NS, readEdtCounters } from '../datapath/bwm/maps.js';
+import { HORIZON_NS } from '../datapath/bwm/maps.js';
 import { showBps } from '../datapath/bwm/quantity.js';
-import { uplinkQdiscStats, withShaper } from '../datapath/bwm/shaper.js';
-import { udpFlow } from '../measure/udp-flow.js';
 import { RATE_TOLERANCE } from './bwm-rate.js';
 import { bwmApplies, bwmSetup } from './bwm-rate.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
@@ -66,9 +65,9 @@ export const bwmHorizon: Check = {
     ctx.progress(
       `bwm-horizon: ${seconds} s of UDP at ${showBps(HORIZON_OFFERED_BPS)} from ${limited.name} limited to ${showBps(HORIZON_LIMIT_BPS)}`,
     );
-    const { run, evidence } = await withShaper(ctx, node, 'edt', { [limited.name]: HORIZON_LIMIT_BPS }, async () => {
-      const before = await readEdtCounters(root, counters, ctx.signal);
-      const f = await udpFlow({
+    const { run, evidence } = await measurer(ctx).withShaper(ctx, node, 'edt', { [limited.name]: HORIZON_LIMIT_BPS }, async () => {
+      const before = await measurer(ctx).readEdtCounters(root, counters, ctx.signal);
+      const f = await measurer(ctx).udpFlow({
         from: ctx.backend.exec(limited.netns),
         to: ctx.backend.exec(peer.netns),
         addr: node.uplink!.peer4!.addr,
@@ -78,7 +77,7 @@ export const bwmHorizon: Check = {
         journal: ctx.journal,
         signal: ctx.signal,
       });
-      const after = await readEdtCounters(root, counters, ctx.signal);
+      const after = await measurer(ctx).readEdtCounters(root, counters, ctx.signal);
       const run: HorizonRun = {
         limitBps: HORIZON_LIMIT_BPS,
         sentBps: f.sentBps,
@@ -86,7 +85,10 @@ export const bwmHorizon: Check = {
         dropHorizon: after.dropHorizon - before.dropHorizon,
         stamped: after.stamped - before.stamped,
       };
-      return { run, evidence: [...f.evidence, `tc -s qdisc show dev ${node.uplink!.nodeDev}:\n${await uplinkQdiscStats(ctx, node)}`] };
+      return {
+        run,
+        evidence: [...f.evidence, `tc -s qdisc show dev ${node.uplink!.nodeDev}:\n${await measurer(ctx).uplinkQdiscStats(ctx, node)}`],
+      };
     });
     const threshold = `dropped at the horizon > 0, received payload <= ${1 + RATE_TOLERANCE} x the limit's, the pod offering >= 2 x its limit`;
     return { ...judgeHorizon(run), metrics: { pod: `${node.name}/${limited.name}`, seconds, ...run }, threshold, evidence };

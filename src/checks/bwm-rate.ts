@@ -1,10 +1,10 @@
+import { measurer } from '../measure/measurer.js';
 import { all, needTool } from '../kernel/facts.js';
 import type { Timing } from '../backends/backend.js';
 import { bandwidthManager, bwmMode, bwmPins, limitedPods } from '../datapath/bwm/bwm.js';
-import { readEdtCounters, type EdtCounters } from '../datapath/bwm/maps.js';
+import type { EdtCounters } from '../datapath/bwm/maps.js';
 import { showBps } from '../datapath/bwm/quantity.js';
-import { fqThrottled, fqTimerLatencyUs, uplinkQdiscStats, withShaper } from '../datapath/bwm/shaper.js';
-import { bulkFlow } from '../measure/flow.js';
+import { fqThrottled, fqTimerLatencyUs } from '../datapath/bwm/shaper.js';
 import type { LabContext } from '../lifecycle/context.js';
 import type { Lab, LabNode, Pod } from '../topology/model.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
@@ -133,8 +133,8 @@ export async function measuredFlow(ctx: LabContext, node: LabNode, pod: Pod, sec
   const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
   const root = ctx.backend.root(node.name);
   const counters = bwmPins(ctx, node).counters;
-  const before = await readEdtCounters(root, counters, ctx.signal);
-  const flow = await bulkFlow({
+  const before = await measurer(ctx).readEdtCounters(root, counters, ctx.signal);
+  const flow = await measurer(ctx).bulkFlow({
     from: ctx.backend.exec(pod.netns),
     to: ctx.backend.exec(peer.netns),
     addr: node.uplink!.peer4!.addr,
@@ -143,7 +143,7 @@ export async function measuredFlow(ctx: LabContext, node: LabNode, pod: Pod, sec
     journal: ctx.journal,
     signal: ctx.signal,
   });
-  const after = await readEdtCounters(root, counters, ctx.signal);
+  const after = await measurer(ctx).readEdtCounters(root, counters, ctx.signal);
   const delta = Object.fromEntries(Object.keys(after).map((k) => [k, after[k as keyof EdtCounters] - before[k as keyof EdtCounters]]));
   return { flow, delta: delta as EdtCounters };
 }
@@ -173,9 +173,9 @@ export const bwmRate: Check = {
       let run: RateRun | undefined;
       // An emulated sender that fell short of the limit gets one more flow (a busy machine starves TCG guests).
       for (let attempt = 1; attempt <= 2 && (!run || (timing === 'emulated' && short(run))); attempt++) {
-        const m = await withShaper(ctx, node, 'edt', { [limited.name]: bps }, async () => ({
+        const m = await measurer(ctx).withShaper(ctx, node, 'edt', { [limited.name]: bps }, async () => ({
           ...(await measuredFlow(ctx, node, limited, seconds)),
-          fq: await uplinkQdiscStats(ctx, node),
+          fq: await measurer(ctx).uplinkQdiscStats(ctx, node),
         }));
         evidence.push(
           `[${limited.name} at ${showBps(bps)}, attempt ${attempt}] ${m.flow.evidence.at(-1)}; edt counters +${JSON.stringify(m.delta)}`,

@@ -1,5 +1,6 @@
+import { measurer } from '../measure/measurer.js';
 import { servicePlan } from '../datapath/kpr/plan.js';
-import { serviceAttempts, type SvcAttempt } from '../measure/services.js';
+import type { SvcAttempt } from '../measure/services.js';
 import { couldNotEstablish, type Check } from './check.js';
 import { reachedBy } from './svc-clusterip.js';
 import { backendNames, backendServers, frontendsFor, labelOf, opOf, showAttempts, handlingClient } from './svc-common.js';
@@ -57,7 +58,7 @@ export const svcAffinity: Check = {
         runs.push({
           label: labelOf(f),
           backends: backendNames(plan, f),
-          attempts: await serviceAttempts(client.exec, ctx.objDir, {
+          attempts: await measurer(ctx).serviceAttempts(client.exec, ctx.objDir, {
             op: opOf(f),
             addr: f.vip,
             port: f.port,

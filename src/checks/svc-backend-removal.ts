@@ -1,6 +1,6 @@
-import { setBackends } from '../datapath/kpr/live.js';
+import { measurer } from '../measure/measurer.js';
 import { servicePlan, type Frontend } from '../datapath/kpr/plan.js';
-import { holdConnection, serviceAttempts, type SvcAttempt } from '../measure/services.js';
+import type { SvcAttempt } from '../measure/services.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
 import { attemptsFor, reachedBy } from './svc-clusterip.js';
 import { backendNames, backendServers, frontendsFor, labelOf, showAttempt, showAttempts, svcClient } from './svc-common.js';
@@ -82,7 +82,7 @@ export const svcBackendRemoval: Check = {
     const removed = names.at(-1)!;
     const without: Frontend = { ...f, backends: f.backends.slice(0, -1) };
     const attempts = (fr: Frontend) =>
-      serviceAttempts(client.exec, ctx.objDir, {
+      measurer(ctx).serviceAttempts(client.exec, ctx.objDir, {
         op: 'tcp',
         addr: fr.vip,
         port: fr.port,
@@ -97,7 +97,7 @@ export const svcBackendRemoval: Check = {
     try {
       const before = await attempts(f);
       // Socket-LB translated this connection at connect(): the removal must not touch it.
-      const hold = holdConnection(client.exec, ctx.objDir, {
+      const hold = measurer(ctx).holdConnection(client.exec, ctx.objDir, {
         addr: f.vip,
         port: f.port,
         want: removed,
@@ -112,11 +112,11 @@ export const svcBackendRemoval: Check = {
       let held: SvcAttempt[];
       try {
         await hold.ready;
-        await setBackends(ctx, without);
+        await measurer(ctx).setBackends(ctx, without);
         after = await attempts(f);
       } finally {
         held = await hold.stop();
-        await setBackends(ctx, f);
+        await measurer(ctx).setBackends(ctx, f);
       }
       run = { label: labelOf(f), removed, survivors: names.slice(0, -1), before, after, held, restored: await attempts(f) };
     } finally {

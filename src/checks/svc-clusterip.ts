@@ -1,5 +1,6 @@
+import { measurer } from '../measure/measurer.js';
 import { servicePlan, type Frontend } from '../datapath/kpr/plan.js';
-import { serviceAttempts, type SvcAttempt } from '../measure/services.js';
+import type { SvcAttempt } from '../measure/services.js';
 import { couldNotEstablish, type Check } from './check.js';
 import { backendNames, backendServers, frontendsFor, labelOf, opOf, showAttempt, showAttempts, handlingClient } from './svc-common.js';
 
@@ -78,7 +79,7 @@ export const svcClusterIp: Check = {
     const runs: FrontendRun[] = [];
     try {
       for (const f of fronts) {
-        const attempts = await serviceAttempts(client.exec, ctx.objDir, {
+        const attempts = await measurer(ctx).serviceAttempts(client.exec, ctx.objDir, {
           op: opOf(f),
           addr: f.vip,
           port: f.port,

@@ -3,7 +3,8 @@ import { kubeProxy, podCgroup, type KubeProxyMode } from '../datapath/kpr/kpr.js
 import { servicePlan, type Frontend, type ServicePlan } from '../datapath/kpr/plan.js';
 import type { Exec } from '../exec/exec.js';
 import type { LabContext } from '../lifecycle/context.js';
-import { startServers, type ProbeOp, type SvcAttempt } from '../measure/services.js';
+import { measurer } from '../measure/measurer.js';
+import type { ProbeOp, SvcAttempt } from '../measure/services.js';
 import type { CheckSpec, Lab, LabNode, Pod } from '../topology/model.js';
 import { pickPod, skip } from './check.js';
 
@@ -60,7 +61,7 @@ export async function backendServers(ctx: LabContext, plan: ServicePlan = servic
     const p = ctx.lab.nodes.find((n) => n.name === node)!.pods.find((x) => x.name === pod)!;
     return { exec: ctx.backend.exec(p.netns), name: key, ports: [...set].sort() };
   });
-  return startServers(pods, ctx.objDir, ctx.journal, ctx.signal);
+  return measurer(ctx).startServers(pods, ctx.objDir, ctx.journal, ctx.signal);
 }
 
 /** Names of a frontend's backends as their servers answer. */

@@ -1,5 +1,6 @@
+import { measurer } from '../measure/measurer.js';
 import { servicePlan } from '../datapath/kpr/plan.js';
-import { serviceAttempts, type ProbeOp, type SvcAttempt } from '../measure/services.js';
+import type { ProbeOp, SvcAttempt } from '../measure/services.js';
 import { couldNotEstablish, type Check } from './check.js';
 import { backendServers, frontendsFor, labelOf, showAttempts, handlingClient } from './svc-common.js';
 
@@ -55,7 +56,7 @@ export const svcGetpeername: Check = {
     try {
       for (const f of fronts)
         for (const op of f.protocol === 'TCP' ? (['tcp'] as const) : (['udp', 'udpc'] as const)) {
-          const attempts = await serviceAttempts(client.exec, ctx.objDir, {
+          const attempts = await measurer(ctx).serviceAttempts(client.exec, ctx.objDir, {
             op,
             addr: f.vip,
             port: f.port,

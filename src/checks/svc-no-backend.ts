@@ -1,5 +1,6 @@
+import { measurer } from '../measure/measurer.js';
 import { servicePlan } from '../datapath/kpr/plan.js';
-import { serviceAttempts, type ProbeOp, type SvcAttempt } from '../measure/services.js';
+import type { ProbeOp, SvcAttempt } from '../measure/services.js';
 import { couldNotEstablish, skip, type Check } from './check.js';
 import { frontendsFor, labelOf, showAttempt, showAttempts, svcClient } from './svc-common.js';
 
@@ -60,7 +61,7 @@ export const svcNoBackend: Check = {
         runs.push({
           label: labelOf(f),
           op,
-          attempts: await serviceAttempts(client.exec, ctx.objDir, {
+          attempts: await measurer(ctx).serviceAttempts(client.exec, ctx.objDir, {
             op,
             addr: f.vip,
             port: f.port,

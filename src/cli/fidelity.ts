@@ -39,24 +39,37 @@ export async function fidelityCommand(file: string, opts: FidelityOptions): Prom
   }
   const base = opts.reportDir ?? join('reports', lab.name, 'fidelity');
   const kernelRun = await drive({ mode: 'run', file, only: opts.only, reportDir: join(base, 'kernel') }, { quiet: opts.quiet, json: true });
-  if (kernelRun.out.error) {
-    printError(kernelRun.out.error);
+  const err = kernelRun.out.error;
+  // A kernel that lacks what the lab needs (a declined feature: no sch_fq here) brings nothing up: each of its
+  // checks is a skip saying why, and the model's predictions still stand beside them.
+  const unmet = err instanceof LabError && err.code === 'E_REQUIREMENT' ? err.message.replace(/\n/g, '; ') : undefined;
+  if (err && !unmet) {
+    printError(err);
     return kernelRun.code;
   }
   const sim = await runSimulated(lab, { only: opts.only, reportDir: join(base, 'sim'), seed: opts.seed });
-  const f = compare(kernelRun.out.results ?? [], sim.results);
+  const kernelResults = unmet
+    ? sim.results.map((r) => ({
+        ...r,
+        status: 'skip' as const,
+        reason: `the ${lab.backend} lab did not come up: ${unmet}`,
+        metrics: {},
+        evidence: [],
+      }))
+    : (kernelRun.out.results ?? []);
+  const f = compare(kernelResults, sim.results);
   const out = { lab: lab.name, backend: lab.backend, model: MODEL_VERSION, seed: opts.seed ?? 1, ...f };
   await mkdir(base, { recursive: true });
   await writeFile(join(base, 'fidelity.json'), `${JSON.stringify(out, null, 2)}\n`);
   // The kernel's report.html again, with the prediction beside each measurement.
   const { fidelitySection, writeReportHtml } = await import('../sim/report-html.js');
   const kernelDir = join(base, 'kernel');
-  await writeReportHtml(join(kernelDir, 'report.json'), join(kernelDir, 'report.html'), [fidelitySection(f, MODEL_VERSION)]);
+  if (!unmet) await writeReportHtml(join(kernelDir, 'report.json'), join(kernelDir, 'report.html'), [fidelitySection(f, MODEL_VERSION)]);
   if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   else {
     const v = table(
-      ['CHECK', 'KERNEL', 'SIM', 'AGREE'],
-      f.verdicts.map((x) => [x.check, x.kernel ?? '-', x.sim ?? '-', x.agree ? 'yes' : 'NO']),
+      ['CHECK', 'KERNEL', 'SIM', 'AGREE', 'SKIPPED'],
+      f.verdicts.map((x) => [x.check, x.kernel ?? '-', x.sim ?? '-', x.agree ? 'yes' : x.skipped ? 'not compared' : 'NO', x.skipped ?? '']),
     );
     const m = table(
       ['CHECK', 'METRIC', 'KERNEL', 'SIM', 'REL.ERR'],
@@ -70,10 +83,11 @@ export async function fidelityCommand(file: string, opts: FidelityOptions): Prom
     );
     process.stdout.write(
       `\nfidelity: ${lab.backend} kernel vs ${MODEL_VERSION}\n${v}\n\n${m}\n\nfidelity: ${join(base, 'fidelity.json')}\n` +
-        `          ${join(kernelDir, 'report.html')} (section Fidelity)\n`,
+        (unmet ? '' : `          ${join(kernelDir, 'report.html')} (section Fidelity)\n`),
     );
   }
-  if (f.verdicts.some((x) => !x.agree)) return EXIT.checkFailed;
+  // A side that skipped compared nothing: said in the table, not counted as a disagreement.
+  if (f.verdicts.some((x) => !x.agree && !x.skipped)) return EXIT.checkFailed;
   return kernelRun.code;
 }
 

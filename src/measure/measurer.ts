@@ -12,6 +12,13 @@ import { tcpConnectAll, type ConnectResult, type ConnectSpec } from './connect.j
 import { bulkFlow, type FlowResult, type FlowSpec } from './flow.js';
 import { readLinks, type LinkFacts } from './links.js';
 import { tcpMmapFlow, type TcpMmapFlow, type TcpMmapSpec } from './tcp-mmap.js';
+import { setBackends } from '../datapath/kpr/live.js';
+import type { Frontend } from '../datapath/kpr/plan.js';
+import type { Journal } from '../lifecycle/journal.js';
+import { holdConnection, serviceAttempts, startServers } from './services.js';
+import { readEdtCounters, type EdtCounters } from '../datapath/bwm/maps.js';
+import { uplinkQdiscStats, withShaper, type Shaper } from '../datapath/bwm/shaper.js';
+import { udpFlow } from './udp-flow.js';
 
 /** A bottleneck a check may lift or reshape for one measurement (Bottleneck on a kernel). */
 export type BottleneckHandle = Pick<Bottleneck, 'bps' | 'describe' | 'with'>;
@@ -43,6 +50,19 @@ export interface Measurer {
   bigCounter(host: Exec, podExec: Exec, dev: string, bpfDir: string, objDir: string, hook: Hook): BigCounterHandle;
   /** tcp_mmap from one namespace to another (absent: no model of it, the tcp-mmap check skips). */
   tcpMmapFlow?(spec: TcpMmapSpec): Promise<TcpMmapFlow>;
+  serviceAttempts: typeof serviceAttempts;
+  startServers(
+    pods: { exec: Exec; name: string; ports: string[] }[],
+    objDir: string,
+    journal: Journal,
+    signal?: AbortSignal,
+  ): ReturnType<typeof startServers>;
+  holdConnection: typeof holdConnection;
+  setBackends(ctx: LabContext, f: Frontend): Promise<number>;
+  withShaper<T>(ctx: LabContext, node: LabNode, shaper: Shaper, rates: Record<string, number>, fn: () => Promise<T>): Promise<T>;
+  readEdtCounters(root: Exec, mapPath: string, signal?: AbortSignal): Promise<EdtCounters>;
+  uplinkQdiscStats(ctx: LabContext, node: LabNode): Promise<string>;
+  udpFlow: typeof udpFlow;
 }
 
 /** The kernel: each member is the function checks called directly before the simulator existed. */
@@ -57,6 +77,14 @@ export const kernelMeasurer: Measurer = {
   setSizes: (...a) => setSizes(...a),
   bigCounter: (...a) => new BigCounter(...a),
   tcpMmapFlow: (spec) => tcpMmapFlow(spec),
+  serviceAttempts: (...a) => serviceAttempts(...a),
+  startServers: (...a) => startServers(...a),
+  holdConnection: (...a) => holdConnection(...a),
+  setBackends: (...a) => setBackends(...a),
+  withShaper: (...a) => withShaper(...a),
+  readEdtCounters: (...a) => readEdtCounters(...a),
+  uplinkQdiscStats: (...a) => uplinkQdiscStats(...a),
+  udpFlow: (...a) => udpFlow(...a),
 };
 
 /** The measurer of a lab: its backend's (the simulator has one), else the kernel's. */

@@ -249,11 +249,12 @@ export class Bbr implements CongestionControl {
     private readonly tsoGoal: () => number,
   ) {}
 
+  /** The max over bwSamples, kept as they change (bw() is read a dozen times per ACK). */
+  private maxBw = 0;
+
   /** The max filter's bandwidth estimate, bytes/s (0 before a sample). */
   bw(): number {
-    let m = 0;
-    for (const [, r] of this.bwSamples) if (r > m) m = r;
-    return m;
+    return this.maxBw;
   }
 
   /** bbr_bdp: bw x min_rtt x gain, bytes; undefined before both are known. */
@@ -271,6 +272,9 @@ export class Bbr implements CongestionControl {
       if (last && last[0] === this.round) last[1] = Math.max(last[1], a.rate);
       else this.bwSamples.push([this.round, a.rate]);
       while (this.bwSamples.length && this.bwSamples[0][0] <= this.round - BW_ROUNDS) this.bwSamples.shift();
+      let m = 0;
+      for (const x of this.bwSamples) if (x[1] > m) m = x[1];
+      this.maxBw = m;
     }
     this.updateAckAggregation(sk, a);
     this.updateModes(sk, a);
@@ -304,7 +308,8 @@ export class Bbr implements CongestionControl {
   /** bbr_ack_aggregation_cwnd: the larger window's extra acked, at most 100 ms (bbr_extra_acked_max_us) of bw. */
   aggregationCwnd(): number {
     if (!this.fullBwReached) return 0;
-    return Math.min(Math.max(...this.extraAcked), this.bw() * 0.1);
+    const [a, b] = this.extraAcked;
+    return Math.min(Math.max(a, b), this.maxBw * 0.1);
   }
 
   private updateModes(sk: CcSocket, a: AckInfo): void {

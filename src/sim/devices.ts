@@ -33,7 +33,9 @@ export const PROFILES: Record<DeviceKind, DeviceProfile> = {
     kind: 'netkit',
     tsoMaxSize: GSO_MAX_SIZE,
     mtu: 1500,
-    source: 'assumed as veth (drivers/net/netkit.c); not verified here: this host kernel has no CONFIG_NETKIT',
+    source:
+      'tso_max_size assumed as veth (drivers/net/netkit.c); not verified here: this host kernel has no CONFIG_NETKIT. ' +
+      'Its transmit path differs: see PathSpec.podDevice in path.ts',
   },
   'virtio-net': {
     kind: 'virtio-net',

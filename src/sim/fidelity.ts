@@ -16,6 +16,8 @@ export interface VerdictPair {
   kernel?: string;
   sim?: string;
   agree: boolean;
+  /** Why a side skipped ("kernel: no sch_fq ..."): then nothing was compared, and the disagreement is not a finding. */
+  skipped?: string;
 }
 
 export interface Fidelity {
@@ -25,6 +27,7 @@ export interface Fidelity {
 
 type M = Record<string, unknown>;
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const mbps = (v: unknown) => (num(v) === undefined ? undefined : Math.round(num(v)! / 1e4) / 100);
 
 /**
  * The figures a check's verdict rests on, by name, from its metrics (both runs have the
@@ -59,6 +62,31 @@ export function keyMetrics(r: CheckResult): Record<string, number | undefined> {
       }
       return out;
     }
+    case 'svc-clusterip': {
+      const fs = (m.frontends as M[] | undefined) ?? [];
+      return { attempts: fs.reduce((a, f) => a + (num(f.attempts) ?? 0), 0), failed: fs.reduce((a, f) => a + (num(f.failed) ?? 0), 0) };
+    }
+    case 'bwm-rate': {
+      const out: Record<string, number | undefined> = { 'free.mbps': mbps((m.free as M | undefined)?.goodputBps) };
+      for (const r of (m.runs as M[] | undefined) ?? []) out[`${(num(r.limitBps) ?? 0) / 1e6}M.mbps`] = mbps(r.goodputBps);
+      return out;
+    }
+    case 'bwm-horizon':
+      return {
+        receivedKbps: num(m.receivedBps) === undefined ? undefined : Math.round(num(m.receivedBps)! / 10) / 100,
+        dropHorizon: num(m.dropHorizon),
+      };
+    case 'bwm-backpressure': {
+      const out: Record<string, number | undefined> = {};
+      for (const mode of ['bpf', 'legacy'] as const) {
+        const x = (m[mode] as M | undefined) ?? {};
+        out[`${mode}.mbps`] = mbps(x.goodputBps);
+        for (const k of ['backlogMedian', 'wmemMedian', 'ownedMedian']) out[`${mode}.${k}`] = num(x[k]);
+      }
+      return out;
+    }
+    case 'svc-no-backend':
+      return { attempts: num(m.attempts), maxUs: num(m.maxUs) };
     default:
       return {};
   }
@@ -78,7 +106,17 @@ export function compare(kernel: readonly CheckResult[], sim: readonly CheckResul
   for (const id of ids) {
     const k = kernel.find((r) => r.id === id);
     const s = sim.find((r) => r.id === id);
-    verdicts.push({ check: id, kernel: k?.status, sim: s?.status, agree: !!k && !!s && k.status === s.status });
+    const skips = [k && k.status === 'skip' ? `kernel: ${k.reason}` : '', s && s.status === 'skip' ? `sim: ${s.reason}` : ''].filter(
+      Boolean,
+    );
+    const agree = !!k && !!s && k.status === s.status;
+    verdicts.push({
+      check: id,
+      kernel: k?.status,
+      sim: s?.status,
+      agree,
+      ...(skips.length && !agree ? { skipped: skips.join('; ') } : {}),
+    });
     const km = k ? keyMetrics(k) : {};
     const sm = s ? keyMetrics(s) : {};
     for (const name of [...new Set([...Object.keys(km), ...Object.keys(sm)])])

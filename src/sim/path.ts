@@ -2,7 +2,8 @@ import { type CpuProfile, type StageCost, costNs } from './cpu.js';
 import { Engine } from './engine.js';
 import { Fifo } from './fifo.js';
 import { Htb } from './htb.js';
-import { type Qdisc, Tbf } from './qdisc.js';
+import { Fq, type Qdisc, Tbf } from './qdisc.js';
+import { edtDeparture } from '../datapath/bwm/maps.js';
 import type { Rng } from './rng.js';
 import { free, orphan, pktLenOf, setOwner, type Skb, truesizeOf } from './skb.js';
 import type { CcName } from './cc.js';
@@ -22,6 +23,15 @@ export interface PathSpec {
   gsoMax: number;
   mtu: number;
   hostRouting: HostRoutingModel;
+  /**
+   * The pod's device. veth: veth_xmit (drivers/net/veth.c) hands the skb to the host-side peer through
+   * veth_forward_skb -> __netif_rx, the per-CPU backlog, and the node's softirq receives it a second time
+   * (the node stage). netkit with BPF host routing: netkit_xmit (drivers/net/netkit.c) runs the host-owned
+   * program in the pod's own transmit, and its redirect (skb_do_redirect) transmits on the uplink at once:
+   * no backlog, no second receive; the program and the next xmit cost the sender's CPU. netkit with
+   * legacy routing passes the skb up the peer (__netif_rx): as veth. Default veth.
+   */
+  podDevice?: 'veth' | 'netkit';
   /** The node's egress qdisc toward the receiver; undefined: noqueue (a veth's default), straight on. */
   tbf?: { rateBps: number; burst: number; latencyNs: number };
   /**
@@ -29,6 +39,13 @@ export interface PathSpec {
    * htb_classify does by skb->priority): the root at rootBps, flow i in classes[i]. Rates in bit/s.
    */
   htb?: { rootBps: number; burst: number; classes: { rateBps: number; ceilBps?: number }[] };
+  /**
+   * The Bandwidth Manager on the node's uplink egress: edt_uplink (bpf/bwm_edt.c) stamps each skb of a
+   * limited pod with its departure time or drops it past the horizon (edtDeparture, the C's arithmetic;
+   * one clock for all the pod's sockets), and fq (net/sched/sch_fq.c) holds it until then. bytesPerSec
+   * undefined: an unlimited pod, counted and not stamped. Replaces tbf/htb.
+   */
+  edt?: { bytesPerSec?: bigint; horizonNs: bigint; tLast: bigint; counters: { stamped: number; dropHorizon: number; unlimited: number } };
   /** Wire rate after the qdisc (a NIC), bit/s; undefined: a software device. */
   lineBps?: number;
   /** One-way propagation delay, ns. */
@@ -74,6 +91,8 @@ export interface FlowRunResult {
   maxLen: number;
   tbfDrops: number;
   backlogDrops: number;
+  /** fq's throttled count (0 without fq). */
+  fqThrottled: number;
   /** Packets GRO built at the receiving NIC (0 on a software path). */
   groPackets: number;
   events: number;
@@ -169,21 +188,24 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     tbfDrops: 0,
     backlogDrops: 0,
     groPackets: 0,
+    fqThrottled: 0,
     events: 0,
     virtualNs: end,
   };
   let delivered = 0;
   const perFlow = new Array<number>(spec.flows).fill(0);
-  const qdisc: Qdisc | undefined = path.htb
-    ? new Htb(
-        path.htb.rootBps / 8,
-        path.htb.burst,
-        path.htb.classes.map((c) => ({ rate: c.rateBps / 8, ceil: (c.ceilBps ?? c.rateBps) / 8, burst: path.htb!.burst })),
-        (skb) => skb.flow,
-      )
-    : path.tbf
-      ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs)
-      : undefined;
+  const qdisc: Qdisc | undefined = path.edt
+    ? new Fq(3028, Number(path.edt.horizonNs))
+    : path.htb
+      ? new Htb(
+          path.htb.rootBps / 8,
+          path.htb.burst,
+          path.htb.classes.map((c) => ({ rate: c.rateBps / 8, ceil: (c.ceilBps ?? c.rateBps) / 8, burst: path.htb!.burst })),
+          (skb) => skb.flow,
+        )
+      : path.tbf
+        ? new Tbf(path.tbf.rateBps / 8, path.tbf.burst, path.tbf.latencyNs)
+        : undefined;
 
   const lose = (skb: Skb) => {
     free(skb);
@@ -225,11 +247,12 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     NETDEV_MAX_BACKLOG,
     groCost,
   );
+  /** What the acked skb recorded at send, refilled per ACK (TcpSender.acked reads it and keeps nothing). */
+  const prior = { delivered: 0, at: 0 };
   const acks = new DelayLine(sim, (skb) => {
-    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0), sim.now, {
-      delivered: skb.priorDelivered ?? 0,
-      at: skb.priorAt ?? 0,
-    });
+    prior.delivered = skb.priorDelivered ?? 0;
+    prior.at = skb.priorAt ?? 0;
+    senders[skb.flow].acked(skb.payload, sim.now - (skb.sentAt ?? 0), sim.now, prior);
     trySend(skb.flow);
   });
   const wire = new DelayLine(sim, (skb) => {
@@ -279,6 +302,25 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     sim.at(at, wake);
   };
 
+  /** edt_uplink on the uplink egress: false when it dropped the skb (TC_ACT_SHOT past the horizon). */
+  const stamp = (skb: Skb): boolean => {
+    const e = path.edt!;
+    if (!e.bytesPerSec) {
+      e.counters.unlimited++;
+      return true;
+    }
+    const now = BigInt(Math.floor(sim.now));
+    const d = edtDeparture({ now, tLast: e.tLast, wireLen: skb.pktLen, bytesPerSec: e.bytesPerSec, horizonNs: e.horizonNs });
+    if (d.action === 'drop') {
+      e.counters.dropHorizon++;
+      lose(skb);
+      return false;
+    }
+    e.tLast = d.tLast;
+    e.counters.stamped++;
+    skb.tstamp = Number(d.tNext);
+    return true;
+  };
   const node = new Stage(
     sim,
     path.hostRouting === 'legacy' ? path.cpu.forwardLegacy : path.cpu.forward,
@@ -287,15 +329,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     (skb) => {
       if (path.hostRouting === 'legacy') orphan(skb);
     },
-    (skb) => {
-      if (!qdisc) return void onWire(skb);
-      if (!qdisc.enqueue(skb, sim.now)) {
-        out.tbfDrops++;
-        lose(skb);
-        return;
-      }
-      drain();
-    },
+    (skb) => egress(skb),
     NETDEV_MAX_BACKLOG,
     path.egressGsoMax
       ? (skb) => {
@@ -306,6 +340,18 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
       : undefined,
   );
 
+  /** netkit + BPF host routing: the sender's own transmit redirects straight to the egress (no node stage). */
+  const direct = path.podDevice === 'netkit' && path.hostRouting === 'bpf';
+  const egress = (skb: Skb) => {
+    if (!qdisc) return void onWire(skb);
+    if (path.edt && !stamp(skb)) return;
+    if (!qdisc.enqueue(skb, sim.now)) {
+      out.tbfDrops++;
+      lose(skb);
+      return;
+    }
+    drain();
+  };
   const sending: boolean[] = [];
   const trySend = (i: number) => {
     if (sending[i] || sim.now > end) return;
@@ -329,11 +375,26 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     const priorAt = s.sndNxt === s.sndUna ? sim.now : s.deliveredAt;
     const seq = s.sent(payload, sim.now, len);
     const pktLen = pktLenOf(payload, mss, HEADER[path.family]);
-    const skb: Skb = { len, pktLen, payload, truesize, family: path.family, seq, flow: i, sentAt: sim.now, priorDelivered, priorAt };
+    // Every field present from the start (owner, tstamp too): one object shape, not a new one per field set later.
+    const skb: Skb = {
+      len,
+      pktLen,
+      payload,
+      truesize,
+      family: path.family,
+      seq,
+      owner: undefined,
+      flow: i,
+      tstamp: undefined,
+      sentAt: sim.now,
+      priorDelivered,
+      priorAt,
+    };
     setOwner(skb, s);
     // The pod device's egress (where the bigtcp counter sits) sees it after the sender's CPU work.
     inCpu[i] = skb;
-    sim.after(costNs(path.cpu.send, len) * (0.98 + 0.04 * rng.float()), sent[i]);
+    const cpuNs = costNs(path.cpu.send, len) + (direct ? costNs(path.cpu.forward, len) : 0);
+    sim.after(cpuNs * (0.98 + 0.04 * rng.float()), sent[i]);
   };
   const inCpu: (Skb | undefined)[] = [];
   const pacedWake: number[] = [];
@@ -346,8 +407,9 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
     out.skbs++;
     if (skb.len > 65535) out.bigSkbs++;
     if (skb.len > out.maxLen) out.maxLen = skb.len;
+    if (direct) egress(skb);
     // veth_xmit -> __netif_rx: the node's per-CPU backlog (enqueue_to_backlog drops past netdev_max_backlog).
-    if (!node.push(skb)) {
+    else if (!node.push(skb)) {
       out.backlogDrops++;
       lose(skb);
     }
@@ -375,6 +437,7 @@ export function runFlows(spec: FlowRunSpec): FlowRunResult {
   out.flowBps = perFlow.map((b) => (b * 8) / spec.seconds);
   out.retransmits = senders.reduce((a, s) => a + s.retransmits, 0);
   out.tbfDrops = qdisc?.drops ?? 0;
+  if (qdisc instanceof Fq) out.fqThrottled = qdisc.throttled;
   out.events = sim.events;
   return out;
 }

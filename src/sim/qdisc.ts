@@ -125,7 +125,9 @@ export class Fq implements Qdisc {
   backlog = 0;
   drops = 0;
   horizonDrops = 0;
-  private flows = new Map<number, { q: Fifo<Skb>; credit: number }>();
+  /** Times a flow's head was found with its departure time ahead (stat_throttled: fq_dequeue puts such a flow in its throttled tree). */
+  throttled = 0;
+  private flows = new Map<number, { q: Fifo<Skb>; credit: number; throttled?: boolean }>();
   /** Flows with something queued, in round-robin order. */
   private active: number[] = [];
   constructor(
@@ -158,12 +160,17 @@ export class Fq implements Qdisc {
       const id = this.active[0];
       const f = this.flows.get(id)!;
       const head = f.q.peek()!;
+      if ((head.tstamp ?? 0) > now && !f.throttled) {
+        f.throttled = true;
+        this.throttled++;
+      }
       if ((head.tstamp ?? 0) > now || f.credit <= 0) {
         if (f.credit <= 0) f.credit += this.quantum;
         this.active.push(this.active.shift()!);
         continue;
       }
       f.q.shift();
+      f.throttled = false;
       f.credit -= head.pktLen;
       this.count--;
       this.backlog -= head.pktLen;

@@ -1,4 +1,4 @@
-import { type CcName, type CongestionControl, makeCc } from './cc.js';
+import { type AckInfo, type CcName, type CongestionControl, makeCc } from './cc.js';
 import type { Owned } from './skb.js';
 
 /** MAX_TCP_HEADER on x86_64 (include/net/tcp.h: 128 + MAX_HEADER, cache aligned): headroom sk_setup_caps takes off gso_max_size. */
@@ -51,6 +51,8 @@ export class TcpSender implements Owned {
   private nextRoundDelivered = 0;
   /** tcp_wstamp_ns: a paced socket sends its next skb no earlier than this, ns. */
   nextTxAt = 0;
+  /** The AckInfo handed to the module on each ACK, refilled each time. */
+  private readonly ack: AckInfo = { now: 0, bytes: 0, rttNs: 0, cwndLimited: false, rate: undefined, roundStart: false };
 
   constructor(
     readonly mss: number,
@@ -143,7 +145,15 @@ export class TcpSender implements Owned {
         roundStart = true;
       }
     }
-    this.cc.onAck(this, { now, bytes, rttNs, cwndLimited, rate, roundStart });
+    // One AckInfo per socket, refilled: no module keeps it past onAck (an object per ACK was a share of the GC time).
+    const a = this.ack;
+    a.now = now;
+    a.bytes = bytes;
+    a.rttNs = rttNs;
+    a.cwndLimited = cwndLimited;
+    a.rate = rate;
+    a.roundStart = roundStart;
+    this.cc.onAck(this, a);
   }
 
   /** A loss detected (SACK/dupacks, one RTT after the drop): one response per window, and resend. */

@@ -1,2 +1,2 @@
 /** The simulator's model version: reports carry it; bump it when a model changes what it predicts. */
-export const MODEL_VERSION = 'dpl-sim/0.2.0';
+export const MODEL_VERSION = 'dpl-sim/0.3.0';

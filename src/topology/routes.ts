@@ -49,7 +49,7 @@ function prefixesBehind(node: LabNode): { v4: string[]; v6: string[] } {
 }
 
 /** Hop counts from `to` to every node over the links (absent: no path). */
-function hopsTo(to: string, links: readonly NodeLink[]): Map<string, number> {
+export function hopsTo(to: string, links: readonly NodeLink[]): Map<string, number> {
   const dist = new Map([[to, 0]]);
   const queue = [to];
   while (queue.length) {

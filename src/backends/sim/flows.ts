@@ -8,8 +8,14 @@ export type RunFlowsPath = Omit<PathSpec, 'cpu'>;
 export const SAMPLE_EVERY_NS = 100e6;
 
 /** Run one bulk flow in the model, on the lab's RNG stream and clock. */
-export function simulateFlow(m: SimLab, path: RunFlowsPath, seconds: number, sample: boolean): FlowRunResult {
-  const r = runFlows({ path: { ...path, cpu: m.cpu }, flows: 1, seconds, sampleEveryNs: sample ? SAMPLE_EVERY_NS : 0, rng: m.rng.fork() });
+export function simulateFlow(m: SimLab, path: RunFlowsPath, seconds: number, sample: boolean, streams = 1): FlowRunResult {
+  const r = runFlows({
+    path: { ...path, cpu: m.cpu },
+    flows: streams,
+    seconds,
+    sampleEveryNs: sample ? SAMPLE_EVERY_NS : 0,
+    rng: m.rng.fork(),
+  });
   m.virtualNs += r.virtualNs;
   m.events += r.events;
   return r;

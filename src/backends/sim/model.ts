@@ -10,6 +10,11 @@ import type { CcName } from '../../sim/cc.js';
 import { CALIBRATED_2VCPU, type CpuProfile, FAST_HOST } from '../../sim/cpu.js';
 import { type DeviceProfile, PROFILES, SimDevice } from '../../sim/devices.js';
 import { Rng } from '../../sim/rng.js';
+import { SockLb } from '../../sim/socklb.js';
+import { kubeProxy } from '../../datapath/kpr/kpr.js';
+import { bandwidthManager, type BwmMode } from '../../datapath/bwm/bwm.js';
+import { servicePlan } from '../../datapath/kpr/plan.js';
+import type { ServerSeen } from '../../measure/services.js';
 
 /**
  * The simulated lab's state: every device with its sizes, each node's host-routing mode, a
@@ -24,6 +29,25 @@ export class SimLab {
   /** Counters attached on a pod namespace's device. */
   readonly counters = new Map<string, BigCounts>();
   readonly rng: Rng;
+  /** Socket-LB's maps on each node where the kube-proxy decision is bpf (deploySockLb fills them from the same plan). */
+  readonly sockLb = new Map<string, SockLb>();
+  /** svcprobe servers running, by pod namespace: their name, the ports they answer ('8080/tcp') and the sources they saw. */
+  readonly servers = new Map<string, { name: string; ports: string[]; seen: ServerSeen[] }>();
+  /**
+   * The Bandwidth Manager on a node (edt_uplink + fq on its uplink, when decided): its counters
+   * (edt_counters), the rates a check set for a measurement (withShaper; absent: the topology's
+   * egressBandwidth), and the uplink fq's statistics after the last flow.
+   */
+  readonly bwm = new Map<
+    string,
+    {
+      counters: { stamped: number; dropHorizon: number; unlimited: number };
+      rates?: Record<string, number>;
+      fq: { sentBytes: number; sentPkts: number; drops: number; horizonDrops: number; throttled: number };
+    }
+  >();
+  /** The last socket cookie handed out (bpf_get_socket_cookie: one per socket, never reused). */
+  cookie = 0;
   /** Virtual time spent in measurements so far, ns. */
   virtualNs = 0;
   /** Events the engine ran so far. */
@@ -52,7 +76,8 @@ export class SimLab {
     for (const node of lab.nodes) {
       const mode = bigTcpMode({ decisions }, node);
       const devs: SimDevice[] = [];
-      for (const pod of node.pods) devs.push(add(node.netns, pod.hostDev), add(pod.netns, pod.dev));
+      const pods = decisionOf<string>(decisions, 'pod-device', node.name)?.mode === 'netkit' ? PROFILES.netkit : PROFILES.veth;
+      for (const pod of node.pods) devs.push(add(node.netns, pod.hostDev, pods), add(pod.netns, pod.dev, pods));
       if (node.uplink) {
         const peer = lab.peers.find((p) => p.node === node.name)!;
         // A NIC profile is the uplink on both ends: the node's NIC and the peer's, back to back.
@@ -65,6 +90,13 @@ export class SimLab {
       }
       // As the backends create devices: sizes min(196608, tso_max_size) when BIG TCP is decided on.
       if (mode !== 'off') for (const d of devs) d.setSizes(chosenSize(d.profile.tsoMaxSize, true), mode === 'ipv4+ipv6');
+      if (decisionOf<BwmMode>(decisions, bandwidthManager, node.name)?.mode === 'edt')
+        this.bwm.set(node.name, {
+          counters: { stamped: 0, dropHorizon: 0, unlimited: 0 },
+          fq: { sentBytes: 0, sentPkts: 0, drops: 0, horizonDrops: 0, throttled: 0 },
+        });
+      if (lab.services.length && decisionOf(decisions, kubeProxy, node.name)?.mode === 'bpf')
+        this.sockLb.set(node.name, new SockLb(servicePlan(lab)));
       this.hostRouting.set(node.name, decisionOf<HostRoutingMode>(decisions, 'host-routing', node.name)?.mode ?? 'legacy');
     }
   }

@@ -18,31 +18,50 @@ import { SimBackend } from './sim.js';
 import { simStateRoot } from './state.js';
 
 /** The checks whose measurements the model answers; the others are skipped without running, saying why. */
-export const MODELLED: readonly CheckId[] = ['tso-probe', 'connectivity', 'backpressure', 'bigtcp'];
+export const MODELLED: readonly CheckId[] = [
+  'tso-probe',
+  'connectivity',
+  'backpressure',
+  'bigtcp',
+  'svc-clusterip',
+  'svc-getpeername',
+  'svc-no-backend',
+  'svc-affinity',
+  'svc-backend-removal',
+  'bwm-rate',
+  'bwm-horizon',
+  'bwm-backpressure',
+];
+
+/** The service checks the socket-LB model answers; under kube-proxy's iptables rules they would need a netfilter model. */
+const SOCKET_LB_CHECKS: readonly CheckId[] = ['svc-clusterip', 'svc-getpeername', 'svc-no-backend', 'svc-affinity', 'svc-backend-removal'];
+
+/** Why a modelled check still cannot run on this lab in the model, if so. */
+function unmodelledHere(lab: Lab, id: CheckId): string | undefined {
+  const ipt = lab.nodes.filter((n) => n.datapath.kubeProxy === 'iptables').map((n) => n.name);
+  if (SOCKET_LB_CHECKS.includes(id) && ipt.length)
+    return (
+      `no netfilter model (kube-proxy's iptables DNAT with its statistic match and conntrack's reverse NAT): ` +
+      `node${ipt.length > 1 ? 's' : ''} ${ipt.join(', ')} ask${ipt.length > 1 ? '' : 's'} for kubeProxy iptables`
+    );
+  return undefined;
+}
 
 /** Why a check is not simulated yet (default: no model of what it measures). */
 const UNMODELLED: Partial<Record<CheckId, string>> = {
   netkit: 'the model runs no BPF programs, so netkit peer hooks and their policy have nothing to judge (pods are modelled as veth)',
   'netkit-throughput':
     'netkit and veth differ in the kernel by one backlog hop and its CPU cost; the model has no netkit path yet, so it predicts no ratio',
-  ...Object.fromEntries(
-    (['svc-clusterip', 'svc-getpeername', 'svc-no-backend', 'svc-affinity', 'svc-backend-removal'] as const).map((id) => [
-      id,
-      'no socket-LB model yet (the connect-time lookup of cgroup/connect4 and its reverse for getpeername); ' +
-        'the check probes services with measure/services.ts serviceAttempts, which the Measurer seam does not carry',
-    ]),
-  ),
   'svc-backpressure':
     'no socket-LB or iptables DNAT model on the flow path yet; the check runs bulkFlow and Bottleneck directly, not through the Measurer',
+  'svc-nodeport':
+    "no NodePort model: bpf/nodeport.c's DNAT at the node's tc ingress and its reverse at egress run per packet, on traffic " +
+    'from a peer; the model has socket-LB lookups only',
   'kube-proxy-free':
     "no netfilter model: the check reads the nodes' iptables/nft rules (measure/netfilter.ts), which the model has none of",
-  'bwm-rate':
-    'no EDT stamping model on the flow path yet (the fq + horizon model exists in src/sim/qdisc.ts); the check reads the BPF ' +
-    'EDT counters and the uplink qdisc directly, not through the Measurer',
   'bwm-latency':
-    'no request/response latency model (the htb class and fq models exist in src/sim); the check runs requestResponse and ' +
-    'the shaper swap directly, not through the Measurer',
-  'bwm-horizon': 'no UDP sender model (the fq horizon drop exists in src/sim/qdisc.ts); the check runs udpFlow directly',
+    'no latency probe model (sockperf ping-pong beside the bulk flow) and no htb/tbf control on the EDT path: the check compares ' +
+    'round-trip p99 under EDT + fq with an htb class per pod, and the model has the fq, htb and tbf qdiscs but no request/response sender',
 };
 
 export interface SimRun {
@@ -76,7 +95,10 @@ export async function runSimulated(
         `a simulated lab named '${lab.name}' is running (or was left by a crash)`,
         `rm -r ${labDir(lab.name)}`,
       );
-    const backend = new SimBackend(seed);
+    const backend = new SimBackend(
+      seed,
+      lab.nodes.some((n) => n.datapath.podDevice === 'netkit'),
+    );
     const facts = await backend.probe();
     const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
     journal = Journal.create(lab.name);
@@ -96,8 +118,9 @@ export async function runSimulated(
     const wanted = opts.only ?? lab.checks.map((c) => c.id);
     const results: CheckResult[] = [];
     for (const check of CHECKS.filter((c) => wanted.includes(c.id))) {
-      if (!MODELLED.includes(check.id)) {
-        const why = UNMODELLED[check.id] ?? 'the model does not answer what this check measures yet';
+      const here = unmodelledHere(lab, check.id);
+      if (!MODELLED.includes(check.id) || here) {
+        const why = here ?? UNMODELLED[check.id] ?? 'the model does not answer what this check measures yet';
         results.push({ id: check.id, title: check.title, status: 'skip', reason: `simulated: ${why}`, metrics: {}, evidence: [], ms: 0 });
         continue;
       }

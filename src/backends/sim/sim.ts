@@ -18,7 +18,11 @@ export class SimBackend implements Backend {
   readonly kind = 'sim';
   readonly objDir = '(simulated: no BPF objects)';
   model?: SimLab;
-  constructor(readonly seed = 1) {}
+  constructor(
+    readonly seed = 1,
+    /** The modelled kernel has netkit (a node asked for podDevice: netkit). */
+    readonly netkit = false,
+  ) {}
   root(node: string) {
     return new SimExec(`node ${node}`);
   }
@@ -26,7 +30,7 @@ export class SimBackend implements Backend {
     return new SimExec(netns);
   }
   async probe(): Promise<KernelFacts> {
-    return simFacts();
+    return simFacts({ netkit: this.netkit });
   }
   async provision(ctx: LabContext): Promise<void> {
     this.model = new SimLab(ctx.lab, ctx.decisions, this.seed);
