@@ -153,7 +153,7 @@ export const connectivity: Check = {
       return { from: p.from, to: p.to.label, kind: p.to.kind, family: p.family, addr: p.addr, outcome, errno, ms };
     });
     const evidence = matrix.map((a, i) => `${cell(a)}, ${a.addr}:${PROBE_PORT} in ${a.ms} ms: ${results[i].detail}`);
-    // Only the connected parts: planRoutes would also plan every route, O(nodes^2 x links), minutes at 1000 nodes.
+    // Only the connected parts: planRoutes would also plan every route (a million of them at 1000 nodes).
     const parts = labParts(ctx.lab);
     const v = judgeConnectivity(matrix, ctx.lab.families, parts);
     const metrics = { port: PROBE_PORT, timeoutMs: CONNECT_TIMEOUT_MS, ...summarize(matrix, ctx.lab.families), parts, matrix };

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT } from '../errors.js';
+import { reportsRoot } from '../report/where.js';
 
 /** `lab claims [PATH...]`: the seed's claims judged from report.json files (default: everything under reports/). */
 export async function claimsCommand(paths: string[], opts: { json?: boolean }): Promise<number> {
@@ -13,7 +14,7 @@ export async function claimsCommand(paths: string[], opts: { json?: boolean }): 
   try {
     const { existsSync } = await import('node:fs');
     // No reports/ yet is not an error: every claim then says how to measure it.
-    loaded = defaulted && !existsSync('reports') ? { reports: [], unreadable: [] } : loadReports(defaulted ? ['reports'] : paths);
+    loaded = defaulted && !existsSync(reportsRoot()) ? { reports: [], unreadable: [] } : loadReports(defaulted ? [reportsRoot()] : paths);
   } catch (e) {
     printError(e);
     return exitCodeFor(e);

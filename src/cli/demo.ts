@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { REPO_ROOT } from '../paths.js';
 import { DEMO_IDS, type DemoId } from '../report/demos.js';
 import { runCommand } from './run.js';
+import { defaultReportDir } from '../report/where.js';
 
 export const QUICKSTART = join(REPO_ROOT, 'topologies', 'quickstart.yaml');
 
@@ -23,7 +24,7 @@ export async function demoCommand(id: string, opts: DemoOptions): Promise<number
   const { DEMOS, vmNotice } = await import('../report/demos.js');
   const demo = DEMOS[id as DemoId];
   let file = join(REPO_ROOT, 'topologies', demo?.topology ?? '');
-  const reportDir = opts.reportDir ?? join('reports', `demo-${id}`);
+  const reportDir = opts.reportDir ?? defaultReportDir(`demo-${id}`);
   try {
     if (!demo)
       throw new LabError('E_USAGE', `no demo '${id}'`, `lab demo takes one of: ${DEMO_IDS.join(', ')} (or nothing: the quickstart)`);
@@ -88,7 +89,7 @@ export function register(program: Command, exit: (code: number) => void): void {
       if (id) return exit(await demoCommand(id, opts));
       const t0 = Date.now();
       const code = await runCommand(QUICKSTART, opts);
-      const html = join(opts.reportDir ?? join('reports', 'quickstart'), 'report.html');
+      const html = join(opts.reportDir ?? defaultReportDir('quickstart'), 'report.html');
       const { statSync } = await import('node:fs');
       // Only this run's page: an older one left there is not what just ran.
       if (opts.open && (statSync(html, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= t0)

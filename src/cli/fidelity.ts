@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { EXIT, LabError, exitCodeFor } from '../errors.js';
 import type { CheckId } from '../topology/ids.js';
 import { parseOnly } from './options.js';
+import { defaultReportDir } from '../report/where.js';
 
 interface FidelityOptions {
   only?: CheckId[];
@@ -37,7 +38,7 @@ export async function fidelityCommand(file: string, opts: FidelityOptions): Prom
     printError(e);
     return exitCodeFor(e);
   }
-  const base = opts.reportDir ?? join('reports', lab.name, 'fidelity');
+  const base = opts.reportDir ?? join(defaultReportDir(lab.name), 'fidelity');
   const kernelRun = await drive({ mode: 'run', file, only: opts.only, reportDir: join(base, 'kernel') }, { quiet: opts.quiet, json: true });
   const err = kernelRun.out.error;
   // A kernel that lacks what the lab needs (a declined feature: no sch_fq here) brings nothing up: each of its

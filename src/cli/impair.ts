@@ -1,30 +1,8 @@
 import type { Command } from 'commander';
 import { LabError } from '../errors.js';
-import { readLabState, writeLabState } from '../lifecycle/labstate.js';
 import { impairText } from '../topology/impair.js';
-import { guarded, progressLogger } from './output.js';
-import { lock, upState } from './svc.js';
-
-/** Run a live change of a lab under the lab's change lock, with a context attached to it. */
-async function live<T>(
-  verb: string,
-  name: string,
-  quiet: boolean | undefined,
-  fn: (ctx: import('../lifecycle/context.js').LabContext) => Promise<T>,
-) {
-  const { attach } = await import('../lifecycle/steps.js');
-  const unlock = lock(name, verb);
-  try {
-    const { ctx } = await attach(name, new AbortController().signal, progressLogger(quiet));
-    try {
-      return await fn(ctx);
-    } finally {
-      ctx.backend.close?.();
-    }
-  } finally {
-    unlock();
-  }
-}
+import { changeRunningLab } from './live.js';
+import { guarded } from './output.js';
 
 /** `lab impair` and `lab link`: change a running lab's links in place. */
 export function register(program: Command, exit: (code: number) => void): void {
@@ -45,12 +23,15 @@ export function register(program: Command, exit: (code: number) => void): void {
       run(async () => {
         const { planImpair, applyImpair, withImpair, logChange } = await import('../datapath/impair/live.js');
         const { quiet, ...flags } = o;
-        const state = upState(lab);
-        const { link, before, after } = planImpair(state.lab, linkArg, flags as Record<string, string | undefined>);
         const t0 = performance.now();
-        const ends = await live('lab impair', lab, quiet, async (ctx) => applyImpair(ctx, link, before, after));
-        const now = readLabState(lab) ?? state;
-        writeLabState({ ...now, lab: withImpair(now.lab, link, after) });
+        const {
+          plan: { link, before, after },
+          result: ends,
+        } = await changeRunningLab(lab, 'lab impair', quiet, {
+          plan: (state) => planImpair(state.lab, linkArg, flags as Record<string, string | undefined>),
+          apply: (ctx, p) => applyImpair(ctx, p.link, p.before, p.after),
+          record: (now, p) => ({ ...now, lab: withImpair(now.lab, p.link, p.after) }),
+        });
         logChange(lab, {
           verb: 'impair',
           link: link.name,
@@ -76,12 +57,15 @@ export function register(program: Command, exit: (code: number) => void): void {
       run(async () => {
         const { findLink, setLink, logChange } = await import('../datapath/impair/live.js');
         if (want !== 'down' && want !== 'up') throw new LabError('E_USAGE', `state '${want}': expected down or up`);
-        const link = findLink(upState(lab).lab, linkArg);
-        await live('lab link', lab, o.quiet, (ctx) => setLink(ctx, link, want));
-        const now = readLabState(lab)!;
-        const down = new Set(now.linksDown ?? []);
-        want === 'down' ? down.add(link.name) : down.delete(link.name);
-        writeLabState({ ...now, linksDown: [...down] });
+        const { plan: link } = await changeRunningLab(lab, 'lab link', o.quiet, {
+          plan: (state) => findLink(state.lab, linkArg),
+          apply: (ctx, l) => setLink(ctx, l, want),
+          record: (now, l) => {
+            const down = new Set(now.linksDown ?? []);
+            want === 'down' ? down.add(l.name) : down.delete(l.name);
+            return { ...now, linksDown: [...down] };
+          },
+        });
         logChange(lab, { verb: 'link', link: link.name, state: want });
         process.stdout.write(`lab ${lab}: link ${link.name} ${want}\n`);
       })(),
@@ -100,30 +84,38 @@ export function register(program: Command, exit: (code: number) => void): void {
         const { logChange } = await import('../datapath/impair/live.js');
         const { wireNode, deployNode } = await import('../lifecycle/steps.js');
         if (action !== 'kill' && action !== 'restart') throw new LabError('E_USAGE', `action '${action}': expected kill or restart`);
-        const state = upState(lab);
-        const node = state.lab.nodes.find((n) => n.name === nodeName);
-        if (!node)
-          throw new LabError('E_USAGE', `lab ${lab} has no node '${nodeName}'; nodes: ${state.lab.nodes.map((n) => n.name).join(', ')}`);
         const t0 = performance.now();
-        const detail = await live('lab node', lab, o.quiet, async (ctx) => {
-          const b = ctx.backend;
-          if (!b.killNode || !b.restartNode) throw new LabError('E_USAGE', `the ${b.kind} backend cannot kill or restart a node`);
-          if (action === 'kill') return b.killNode(ctx, node);
-          const r = await b.restartNode(ctx, node);
-          if (r.rewire) {
-            await wireNode(ctx, node);
-            await deployNode(ctx, node);
-          }
-          return r.detail;
+        const { result: detail } = await changeRunningLab(lab, 'lab node', o.quiet, {
+          plan: (state) => {
+            const node = state.lab.nodes.find((n) => n.name === nodeName);
+            if (!node)
+              throw new LabError(
+                'E_USAGE',
+                `lab ${lab} has no node '${nodeName}'; nodes: ${state.lab.nodes.map((n) => n.name).join(', ')}`,
+              );
+            return node;
+          },
+          apply: async (ctx, node) => {
+            const b = ctx.backend;
+            if (!b.killNode || !b.restartNode) throw new LabError('E_USAGE', `the ${b.kind} backend cannot kill or restart a node`);
+            if (action === 'kill') return b.killNode(ctx, node);
+            const r = await b.restartNode(ctx, node);
+            if (r.rewire) {
+              await wireNode(ctx, node);
+              await deployNode(ctx, node);
+            }
+            return r.detail;
+          },
+          record: (now) => {
+            const killed = new Set(now.nodesKilled ?? []);
+            action === 'kill' ? killed.add(nodeName) : killed.delete(nodeName);
+            // A node booted again comes with its links up (wired afresh).
+            const touches = (l: string) => l.split(':').includes(nodeName);
+            const linksDown =
+              action === 'restart' && now.backend === 'qemu' ? (now.linksDown ?? []).filter((l) => !touches(l)) : now.linksDown;
+            return { ...now, nodesKilled: [...killed], linksDown };
+          },
         });
-        const now = readLabState(lab)!;
-        const killed = new Set(now.nodesKilled ?? []);
-        action === 'kill' ? killed.add(nodeName) : killed.delete(nodeName);
-        // A node booted again comes with its links up (wired afresh).
-        const touches = (l: string) => l.split(':').includes(nodeName);
-        const linksDown =
-          action === 'restart' && state.backend === 'qemu' ? (now.linksDown ?? []).filter((l) => !touches(l)) : now.linksDown;
-        writeLabState({ ...now, nodesKilled: [...killed], linksDown });
         logChange(lab, { verb: 'node', node: nodeName, action, detail });
         process.stdout.write(`lab ${lab}: ${detail} (${(performance.now() - t0).toFixed(0)} ms)\n`);
       })(),

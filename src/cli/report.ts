@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseKernelList } from './options.js';
+import { defaultReportDir } from '../report/where.js';
 
 /** `lab report merge DIR...`: the shards' matrix.json as one matrix (JSON, JUnit, HTML) in `out`. */
 export async function mergeCommand(dirs: string[], opts: { output?: string }): Promise<number> {
@@ -30,7 +31,7 @@ export async function mergeCommand(dirs: string[], opts: { output?: string }): P
       shards.push({ dir, file: { ...parsed.data, kernels } });
     }
     const rows = mergeMatrices(shards);
-    const out = resolve(opts.output ?? join('reports', 'matrix'));
+    const out = resolve(opts.output ?? defaultReportDir('matrix'));
     const file = await writeMatrix(out, rows);
     await writeFile(join(out, 'junit.xml'), matrixJunit(rows));
     process.stdout.write(

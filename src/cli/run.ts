@@ -5,6 +5,7 @@ import { checkKernelNames, parseKernelList, parseOnly, parseRepeat } from './opt
 import type { CheckId } from '../topology/ids.js';
 import type { MatrixRow } from '../report/matrix.js';
 import { parseShard, type Shard } from '../report/shard-split.js';
+import { defaultReportDir } from '../report/where.js';
 
 interface RunOptions {
   only?: CheckId[];
@@ -75,7 +76,7 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
   }
 
   const { matrixTable, writeMatrix } = await import('../report/matrix.js');
-  const base = opts.reportDir ?? join('reports', labName);
+  const base = opts.reportDir ?? defaultReportDir(labName);
   const rows: MatrixRow[] = [];
   for (const kernel of kernels) {
     process.stderr.write(`\n=== kernel ${kernel} ===\n`);

@@ -1,12 +1,9 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { LabError } from '../errors.js';
-import { knownLabs, labDir } from '../lifecycle/journal.js';
-import { readLabState, writeLabState, type LabState } from '../lifecycle/labstate.js';
 import type { Lab, Service } from '../topology/model.js';
 import type { ServiceSpec } from '../topology/services-live.js';
-import { guarded, progressLogger } from './output.js';
+import { changeRunningLab, upState } from './live.js';
+import { guarded } from './output.js';
 
 /** --port P[/TCP|UDP][:TARGET], as kubectl expose's --port/--protocol/--target-port in one. */
 export function parsePortSpec(s: string): ServiceSpec['ports'][number] {
@@ -19,14 +16,6 @@ export function parsePortSpec(s: string): ServiceSpec['ports'][number] {
 const portsText = (s: Service) =>
   s.ports.map((p) => `${p.port}/${p.protocol}${p.targetPort !== p.port ? `:${p.targetPort}` : ''}`).join(' ');
 
-/** The lab's state, if it is up; else a usage error naming the labs there are. */
-export function upState(name: string): LabState {
-  const s = readLabState(name);
-  if (!s) throw new LabError('E_LAB_UNKNOWN', `no lab named '${name}' is up`, `labs here: ${knownLabs().join(', ') || 'none'}`);
-  if (s.phase !== 'up') throw new LabError('E_LAB_UNKNOWN', `lab '${name}' is ${s.phase}, not up`);
-  return s;
-}
-
 /** The service named, or a usage error listing the lab's services. */
 function serviceOf(lab: Lab, name: string): Service {
   const s = lab.services.find((x) => x.name === name);
@@ -38,68 +27,25 @@ function serviceOf(lab: Lab, name: string): Service {
   return s;
 }
 
-/** Whether a pid is a live process. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
-/**
- * One `lab svc` (or `lab bw set`) change of a lab at a time: two at once would each write a
- * state missing the other's change. A lock left by a process that died is taken over.
- * `me` is this process (tests give another pid and liveness).
- */
-export function svcLock(file: string, name: string, verb = 'lab svc', me = { pid: process.pid, alive }): () => void {
-  for (let tries = 0; ; tries++) {
-    try {
-      writeFileSync(file, String(me.pid), { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries) throw e;
-      const holder = Number(readFileSync(file, 'utf8'));
-      if (me.alive(holder))
-        throw new LabError('E_USAGE', `${verb} in pid ${holder} is changing lab ${name}`, 'run it again once that ends');
-      rmSync(file, { force: true });
-    }
-  }
-}
-
-/** The lab's change lock (svcLock on its state directory's svc.lock). */
-export const lock = (name: string, verb = 'lab svc') => svcLock(join(labDir(name), 'svc.lock'), name, verb);
-
 /**
  * Change a running lab's services: validate the next set (nothing is touched when it is
  * bad), write it into every node's datapath, then into the lab state.
  */
 async function change(name: string, next: (lab: Lab, specs: ServiceSpec[]) => ServiceSpec[], quiet?: boolean): Promise<string> {
-  upState(name);
-  const unlock = lock(name);
-  try {
-    return await changeLocked(name, next, quiet);
-  } finally {
-    unlock();
-  }
-}
-
-async function changeLocked(name: string, next: (lab: Lab, specs: ServiceSpec[]) => ServiceSpec[], quiet?: boolean): Promise<string> {
   const { specOf, validateServices } = await import('../topology/services-live.js');
   const { servicePlan, planIds } = await import('../datapath/kpr/plan.js');
   const { applyServiceChange } = await import('../datapath/kpr/update.js');
-  const { attach } = await import('../lifecycle/steps.js');
-  const state = upState(name);
-  const services = validateServices(state.lab, next(state.lab, state.lab.services.map(specOf)));
-  const before: Lab = { ...state.lab, serviceIds: state.lab.serviceIds ?? planIds(servicePlan(state.lab)) };
-  const after: Lab = { ...before, services };
-  const ids = planIds(servicePlan(after), before.serviceIds);
   const t0 = performance.now();
-  const { ctx } = await attach(name, new AbortController().signal, progressLogger(quiet));
-  await applyServiceChange(ctx, before, after);
-  writeLabState({ ...state, lab: { ...after, serviceIds: ids } });
+  await changeRunningLab(name, 'lab svc', quiet, {
+    plan: (state) => {
+      const services = validateServices(state.lab, next(state.lab, state.lab.services.map(specOf)));
+      const before: Lab = { ...state.lab, serviceIds: state.lab.serviceIds ?? planIds(servicePlan(state.lab)) };
+      const after: Lab = { ...before, services };
+      return { before, after, ids: planIds(servicePlan(after), before.serviceIds) };
+    },
+    apply: (ctx, p) => applyServiceChange(ctx, p.before, p.after),
+    record: (now, p) => ({ ...now, lab: { ...p.after, serviceIds: p.ids } }),
+  });
   return `${(performance.now() - t0).toFixed(0)} ms`;
 }
 

@@ -13,6 +13,7 @@ import { nodeMachine, type NodeOutput } from './node-machine.js';
 import { setPhase } from './labstate.js';
 import { attach, probe, provision, runChecks, validate, type Probed } from './steps.js';
 import { teardownLab, type TeardownResult } from './teardown.js';
+import { defaultReportDir } from '../report/where.js';
 
 export type LabMode = 'run' | 'up' | 'check';
 
@@ -66,7 +67,7 @@ const at = (step: LabStep) => ({ type: 'at', params: { step } }) as const;
 const errorOf = ({ event }: { event: unknown }) => (event as { error?: unknown }).error;
 const childId = (node: string) => `node:${node}`;
 /** Where a run's snapshots go: <report dir>/snapshots, one folder per run with --repeat. */
-const snapshotsOf = (context: Ctx) => resolve(context.input.reportDir ?? join('reports', context.lab!.name), 'snapshots');
+const snapshotsOf = (context: Ctx) => resolve(context.input.reportDir ?? defaultReportDir(context.lab!.name), 'snapshots');
 const snapshotDirOf = (context: Ctx): string =>
   (context.input.repeat ?? 1) > 1 ? join(snapshotsOf(context), `run-${(context.runs?.length ?? 0) + 1}`) : snapshotsOf(context);
 

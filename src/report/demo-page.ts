@@ -4,6 +4,7 @@ import type { Demo } from './demos.js';
 import type { ReportCheck, ReportDoc } from './doc.js';
 import { CSS, metricsHtml, plotHtml, scriptJson } from './html.js';
 import { plotsFor } from './plots.js';
+import { pageHead } from './head.js';
 import { esc } from './svg.js';
 
 const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' } as const;
@@ -35,16 +36,7 @@ export function demoHtml(demo: Demo, doc: ReportDoc, assets: PageAssets, reportH
       : '';
   const where = `${doc.backend}${doc.timing ? ` (${doc.timing})` : ''}, kernel ${doc.kernel.release}`;
   return (
-    `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>datapath-lab demo: ${esc(demo.id)}</title>
-<style>${assets.uplotCss}</style>
-<style>${CSS}${DEMO_CSS}</style>
-</head>
-<body>
+    `${pageHead(`datapath-lab demo: ${demo.id}`, [assets.uplotCss, CSS + DEMO_CSS])}<body>
 <header>
 <h1>${esc(demo.title)}</h1>
 <p class="control">lab demo ${esc(demo.id)}: check <code>${esc(demo.check)}</code> on topologies/${esc(demo.topology)}, ` +

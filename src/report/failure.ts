@@ -3,12 +3,13 @@ import { basename, extname, join, resolve } from 'node:path';
 import type { Backend } from '../backends/backend.js';
 import type { CheckResult } from '../checks/check.js';
 import type { Decision } from '../datapath/feature.js';
-import { BootError, LabError } from '../errors.js';
+import { BootError, EXIT, exitCodeFor, LabError } from '../errors.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { MAX_TOPOLOGY_BYTES } from '../topology/limits.js';
 import { loadTopologyFile } from '../topology/loader.js';
 import type { Lab } from '../topology/model.js';
 import { reportJson, type ReportPaths } from './files.js';
+import { defaultReportDir } from './where.js';
 
 /** The step of a lab's life that failed; `boot` is a provision whose VM did not come up. */
 export type LabStep = 'validate' | 'probe' | 'provision' | 'boot' | 'wire' | 'deploy' | 'attach' | 'mark-up' | 'check' | 'report';
@@ -119,11 +120,23 @@ export async function labNameOf(file: string): Promise<string> {
 }
 
 /**
+ * Where a failure report goes: the folder the caller named (--report-dir; CI reads its junit.xml),
+ * else the lab's default folder. A refusal (exit 2: bad input, a lab that is not up, a feature the
+ * kernel lacks) changes nothing, so without a named folder it writes no report at all.
+ */
+export function failureReportDir(input: Pick<FailureInput, 'name' | 'error' | 'dir'>): string | undefined {
+  if (input.dir !== undefined) return input.dir;
+  return exitCodeFor(input.error) === EXIT.badInput ? undefined : defaultReportDir(input.name);
+}
+
+/**
  * Write report.json and junit.xml for a lab that failed before its checks reported, before
  * anything is torn down (a VM's console log goes with teardown). The same paths as a normal run.
  */
-export async function writeFailureReports(input: FailureInput): Promise<ReportPaths> {
-  const out = resolve(input.dir ?? join('reports', input.name));
+export async function writeFailureReports(input: FailureInput): Promise<ReportPaths | undefined> {
+  const dir = failureReportDir(input);
+  if (dir === undefined) return undefined;
+  const out = resolve(dir);
   await mkdir(out, { recursive: true });
   const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml') };
   // A VM that did not boot is named lab.node (qemu's vm.ts); the provision step knows no node otherwise.

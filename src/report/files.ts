@@ -10,6 +10,7 @@ import { reportHtml } from './html.js';
 import { junitXml } from './junit.js';
 import { flakeJunit, flakeStats } from './repeat.js';
 import { kernelIdentity } from './kernel-id.js';
+import { defaultReportDir } from './where.js';
 
 export interface ReportPaths {
   dir: string;
@@ -56,7 +57,7 @@ export function reportJson(ctx: Pick<LabContext, 'lab' | 'backend' | 'facts' | '
 
 /** `runs`: each run's results with --repeat; more than one adds flake rates (report.json `repeat`, one JUnit case per check). */
 export async function writeReports(ctx: LabContext, results: CheckResult[], dir?: string, runs?: CheckResult[][]): Promise<ReportPaths> {
-  const out = resolve(dir ?? join('reports', ctx.lab.name));
+  const out = resolve(dir ?? defaultReportDir(ctx.lab.name));
   await mkdir(out, { recursive: true });
   const paths = { dir: out, json: join(out, 'report.json'), junit: join(out, 'junit.xml'), html: join(out, 'report.html') };
   // The backend's logs (a VM's console) go with the report: the lab's own copies are removed at teardown.

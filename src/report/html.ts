@@ -2,6 +2,7 @@ import type { PageAssets } from './assets.js';
 import { CLIENT_JS } from './client.js';
 import type { ReportCheck, ReportDoc } from './doc.js';
 import { GRAPH_CSS, topologyLayout, topologySvg } from './graph.js';
+import { pageHead } from './head.js';
 import { type Plot, plotsFor } from './plots.js';
 import { barSvg, esc, fmt, thead, tr } from './svg.js';
 import { cdfSvg } from './cdf-svg.js';
@@ -121,16 +122,7 @@ export function reportHtml(doc: ReportDoc, assets: PageAssets, extra: PageSectio
   const nav = [...doc.checks.map((c) => [`check-${c.id}`, c.id]), ['topology', 'topology'], ...extra.map((s) => [s.id, s.title])]
     .map(([id, t]) => `<a href="#${esc(id)}">${esc(t)}</a>`)
     .join(' · ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>datapath-lab report: ${esc(doc.lab)}</title>
-<style>${assets.uplotCss}</style>
-<style>${CSS}</style>
-</head>
-<body>
+  return `${pageHead(`datapath-lab report: ${doc.lab}`, [assets.uplotCss, CSS])}<body>
 <header>
 <h1>datapath-lab report: ${esc(doc.lab)}</h1>
 <dl class="meta">${meta.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>

@@ -1,10 +1,22 @@
 import { relative } from 'node:path';
 import type { MatrixRow } from './matrix.js';
 import { esc, thead } from './svg.js';
+import { pageHead } from './head.js';
 
 const MARK = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', error: 'ERROR' } as const;
 const badge = (cls: string, text: string, title: string) => `<span class="badge ${cls}" title="${esc(title)}">${esc(text)}</span>`;
 const FEATURE_CLASS: Record<string, string> = { applied: 'pass', fallback: 'error', declined: 'fail', off: 'skip' };
+
+/** The page's own style sheet. */
+const MATRIX_CSS = `
+body { font: 14px/1.45 system-ui, sans-serif; margin: 16px 24px; color: #222; }
+table { border-collapse: collapse; font-size: 13px; }
+td, th { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+thead th { background: #f2f2f2; }
+.badge { display: inline-block; padding: 1px 6px; border-radius: 4px; font: bold 12px monospace; color: #fff; white-space: nowrap; }
+.badge.pass { background: #2e7d32; } .badge.fail { background: #c62828; }
+.badge.error { background: #ef6c00; } .badge.skip { background: #757575; }
+`;
 
 /**
  * A kernel matrix as one page: a row per kernel, a column per datapath feature (what it
@@ -35,23 +47,7 @@ export function matrixHtml(rows: readonly MatrixRow[], dir: string, generatedAt 
     const kernel = `<th scope="row"><a href="${esc(page)}">${esc(r.kernel)}</a></th><td>${esc(r.release ?? '-')}</td>`;
     return `<tr data-kernel="${esc(r.kernel)}">${kernel}${feats.join('')}${cks.join('')}<td>${esc(notes)}</td></tr>`;
   });
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>datapath-lab kernel matrix</title>
-<style>
-body { font: 14px/1.45 system-ui, sans-serif; margin: 16px 24px; color: #222; }
-table { border-collapse: collapse; font-size: 13px; }
-td, th { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
-thead th { background: #f2f2f2; }
-.badge { display: inline-block; padding: 1px 6px; border-radius: 4px; font: bold 12px monospace; color: #fff; white-space: nowrap; }
-.badge.pass { background: #2e7d32; } .badge.fail { background: #c62828; }
-.badge.error { background: #ef6c00; } .badge.skip { background: #757575; }
-</style>
-</head>
-<body>
+  return `${pageHead('datapath-lab kernel matrix', [MATRIX_CSS])}<body>
 <h1>Kernel matrix</h1>
 <p>Each kernel's run: what each datapath feature did there, and how each check ended
 (a link to the check in that kernel's report). Generated ${esc(generatedAt)}.</p>

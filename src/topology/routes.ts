@@ -50,39 +50,67 @@ function prefixesBehind(node: LabNode): { v4: string[]; v6: string[] } {
 
 /** Hop counts from `to` to every node over the links (absent: no path). */
 export function hopsTo(to: string, links: readonly NodeLink[]): Map<string, number> {
+  return hopsOver(to, adjacency(links));
+}
+
+/** A node's links in file order, each with the node at its other end. */
+type Adjacency = Map<string, { link: NodeLink; other: string }[]>;
+
+function adjacency(links: readonly NodeLink[]): Adjacency {
+  const adj: Adjacency = new Map();
+  const add = (x: string, link: NodeLink, other: string) => {
+    const list = adj.get(x);
+    if (list) list.push({ link, other });
+    else adj.set(x, [{ link, other }]);
+  };
+  for (const l of links) {
+    add(l.a, l, l.b);
+    add(l.b, l, l.a);
+  }
+  return adj;
+}
+
+/** Hop counts from `to` to every node over the links (absent: no path); a breadth-first search, O(nodes + links). */
+function hopsOver(to: string, adj: Adjacency): Map<string, number> {
   const dist = new Map([[to, 0]]);
   const queue = [to];
-  while (queue.length) {
-    const x = queue.shift()!;
-    for (const l of links) {
-      const y = l.a === x ? l.b : l.b === x ? l.a : undefined;
-      if (y !== undefined && !dist.has(y)) {
-        dist.set(y, dist.get(x)! + 1);
-        queue.push(y);
+  for (let i = 0; i < queue.length; i++) {
+    const x = queue[i];
+    for (const { other } of adj.get(x) ?? []) {
+      if (!dist.has(other)) {
+        dist.set(other, dist.get(x)! + 1);
+        queue.push(other);
       }
     }
   }
   return dist;
 }
 
-/** The first hop from `from` towards `to`: the first link in file order to a neighbour one hop closer. */
-export function nextHop(from: string, to: string, links: readonly NodeLink[], dist = hopsTo(to, links)): NodeLink | undefined {
+/** nextHop over an adjacency: `from`'s links are in file order, so the first one closer is the file's first. */
+function firstHop(from: string, dist: Map<string, number>, adj: Adjacency): NodeLink | undefined {
   const d = dist.get(from);
   if (d === undefined || d === 0) return undefined;
-  return links.find((l) => (l.a === from && dist.get(l.b) === d - 1) || (l.b === from && dist.get(l.a) === d - 1));
+  return adj.get(from)?.find(({ other }) => dist.get(other) === d - 1)?.link;
+}
+
+/** The first hop from `from` towards `to`: the first link in file order to a neighbour one hop closer. */
+export function nextHop(from: string, to: string, links: readonly NodeLink[], dist?: Map<string, number>): NodeLink | undefined {
+  const adj = adjacency(links);
+  return firstHop(from, dist ?? hopsOver(to, adj), adj);
 }
 
 /** Connected groups of nodes, in the order the file names them. */
-export function parts(lab: Pick<Lab, 'nodes' | 'links'>): string[][] {
-  const seen = new Set<string>();
+export function parts(lab: Pick<Lab, 'nodes' | 'links'>, adj = adjacency(lab.links)): string[][] {
+  const partOf = new Map<string, string[]>();
   const out: string[][] = [];
   for (const n of lab.nodes) {
-    if (seen.has(n.name)) continue;
-    const dist = hopsTo(n.name, lab.links);
-    const part = lab.nodes.map((m) => m.name).filter((m) => dist.has(m));
-    for (const m of part) seen.add(m);
+    if (partOf.has(n.name)) continue;
+    const part: string[] = [];
     out.push(part);
+    for (const m of hopsOver(n.name, adj).keys()) partOf.set(m, part);
   }
+  // In file order within each group too (the search visits them by distance).
+  for (const n of lab.nodes) partOf.get(n.name)!.push(n.name);
   return out;
 }
 
@@ -98,20 +126,23 @@ export function parts(lab: Pick<Lab, 'nodes' | 'links'>): string[][] {
 export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
   const nodes: Record<string, Route[]> = {};
   const peers: Record<string, Route[]> = {};
-  const dists = new Map(lab.nodes.map((d) => [d.name, hopsTo(d.name, lab.links)]));
+  // One search per node, O(nodes x (nodes + links)); the plan itself holds O(nodes^2) routes.
+  const adj = adjacency(lab.links);
+  const dists = new Map(lab.nodes.map((d) => [d.name, hopsOver(d.name, adj)]));
+  const behindOf = new Map(lab.nodes.map((d) => [d.name, prefixesBehind(d)]));
   for (const n of lab.nodes) {
     const routes: Route[] = [];
     const u = n.uplink;
     if (u?.peer4) routes.push({ prefix: '0.0.0.0/0', via: u.peer4.addr, dev: u.nodeDev });
     if (u?.peer6) routes.push({ prefix: '::/0', via: u.peer6.addr, dev: u.nodeDev });
     for (const d of lab.nodes) {
-      const l = nextHop(n.name, d.name, lab.links, dists.get(d.name));
+      const l = firstHop(n.name, dists.get(d.name)!, adj);
       if (!l) continue;
       const mine = l.a === n.name;
       const dev = mine ? l.devA : l.devB;
       const via4 = mine ? l.b4 : l.a4;
       const via6 = mine ? l.b6 : l.a6;
-      const behind = prefixesBehind(d);
+      const behind = behindOf.get(d.name)!;
       if (via4) routes.push(...behind.v4.map((prefix) => ({ prefix, via: via4.addr, dev })));
       if (via6) routes.push(...behind.v6.map((prefix) => ({ prefix, via: via6.addr, dev })));
     }
@@ -123,7 +154,7 @@ export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
     const reach = dists.get(n.name)!;
     const routes: Route[] = [];
     for (const d of lab.nodes.filter((m) => reach.has(m.name))) {
-      const behind = prefixesBehind(d);
+      const behind = behindOf.get(d.name)!;
       // Its own uplink prefix is connected.
       const skip = (p: string) => d === n && p !== d.podCidr4 && p !== d.podCidr6;
       if (u.node4) routes.push(...behind.v4.filter((p) => !skip(p)).map((prefix) => ({ prefix, via: u.node4!.addr, dev: u.peerDev })));
@@ -131,7 +162,7 @@ export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
     }
     peers[u.peer] = routes;
   }
-  return { nodes, peers, parts: parts(lab) };
+  return { nodes, peers, parts: parts(lab, adj) };
 }
 
 /** `ip -batch` lines for a list of routes. */

@@ -186,8 +186,8 @@ export class Actions {
     const bg = spawnArgv([process.execPath, this.cli, ...plan.args], {
       onStdout: out,
       onStderr: out,
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-      // What the CLI writes to reports/<lab> by default (a refused or failed `up`'s failure report) lands beside the rest.
+      // DPL_REPORTS_DIR: what the CLI writes to its default report folder (a failed `up`'s failure report) lands beside the rest.
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', DPL_REPORTS_DIR: this.reportsDir },
       cwd: dirname(this.reportsDir),
     });
     this.running.set(rec.id, bg);

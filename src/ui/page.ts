@@ -1,16 +1,9 @@
 import type { PageAssets } from '../report/assets.js';
 import { GRAPH_CSS } from '../report/graph.js';
+import { pageHead } from '../report/head.js';
 
-/** The dashboard page: one HTML file, its scripts inline (uPlot too); everything it shows arrives over /events. */
-export function dashboardHtml(assets: PageAssets): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>datapath-lab dashboard</title>
-<style>${assets.uplotCss}</style>
-<style>
+/** The page's own style sheet. */
+const DASHBOARD_CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 16px 24px; color: #222; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin: 0 0 6px; }
 #conn { color: #777; font-size: 12px; }
@@ -30,9 +23,11 @@ form, .lab-actions { margin: 6px 0; } button { font: inherit; padding: 2px 10px;
 .action[data-state="running"] { border-left: 6px solid #f9a825; } .action[data-code="0"] { border-left: 6px solid #2e7d32; }
 .action[data-state="done"]:not([data-code="0"]) { border-left: 6px solid #c62828; }
 .st-pass { color: #2e7d32; } .st-fail, .st-error { color: #c62828; } .st-skip { color: #777; }
-</style>
-</head>
-<body>
+`;
+
+/** The dashboard page: one HTML file, its scripts inline (uPlot too); everything it shows arrives over /events. */
+export function dashboardHtml(assets: PageAssets): string {
+  return `${pageHead('datapath-lab dashboard', [assets.uplotCss, DASHBOARD_CSS])}<body>
 <h1>datapath-lab dashboard</h1>
 <p id="conn">connecting…</p>
 <p id="empty">No labs on this machine yet: <code>lab up topologies/quickstart.yaml</code> or <code>lab run …</code>

@@ -13,6 +13,7 @@ import { dashboardHtml } from './page.js';
 import { Actions, CLI_BUNDLE, listTopologies, planAction } from './actions.js';
 import { listReports, reportFile } from './reports.js';
 import { REPO_ROOT } from '../paths.js';
+import { reportsRoot } from '../report/where.js';
 
 /** A lab as the dashboard lists it: from its state file (running) or only its recorded states (gone). */
 export interface LabSummary {
@@ -144,8 +145,8 @@ export interface UiOptions {
   /** The topologies the page offers to bring up (default: the repository's topologies/). */
   topologiesDir?: string;
   /**
-   * Where reports are listed from and `check` writes them (default: ./reports, as the CLI's default). The CLI
-   * runs in its parent folder, so what it writes to reports/<lab> by default lands here when it is named `reports`.
+   * Where reports are listed from and `check` writes them (default: the CLI's default, ./reports or
+   * $DPL_REPORTS_DIR). The CLI's actions get it as their DPL_REPORTS_DIR, so what they write by default lands here.
    */
   reportsDir?: string;
   /** The lab CLI the actions run (default: the built bundle, dist/cli/main.js). */
@@ -192,7 +193,7 @@ async function jsonBody(req: IncomingMessage): Promise<unknown> {
 export async function startUi(opts: UiOptions = {}): Promise<UiServer> {
   const token = opts.token ?? randomBytes(18).toString('base64url');
   const topologiesDir = resolve(opts.topologiesDir ?? join(REPO_ROOT, 'topologies'));
-  const reportsDir = resolve(opts.reportsDir ?? 'reports');
+  const reportsDir = resolve(opts.reportsDir ?? reportsRoot());
   const page = dashboardHtml(await pageAssets());
   const streams = new Set<ServerResponse>();
   let labsJson = '';

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { drive } from '../../src/cli/drive.js';
 import { LabError } from '../../src/errors.js';
 import { labMachine } from '../../src/lifecycle/lab-machine.js';
 import { nodeMachine, type NodeInput } from '../../src/lifecycle/node-machine.js';
-import { cli, quickstart, residue, topo } from './helpers.js';
+import { CLI, cli, quickstart, residue, topo } from './helpers.js';
 
 const reportDir = () => mkdtempSync(join(tmpdir(), 'dpl-rpt-'));
 const readJson = (dir: string) => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
@@ -62,5 +63,21 @@ describe('reports are written when the lab fails', () => {
     expect(existsSync(join(dir, 'junit.xml'))).toBe(true);
     expect(readJson(dir)).toMatchObject({ lab: 'rpt-nothere', failure: { step: 'attach', code: 'E_LAB_UNKNOWN' } });
     expect(r.stdout).toContain('reports:');
+  });
+
+  it('a refusal without --report-dir writes no report anywhere: nothing in the working dir, nothing under the default folder', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'dpl-rpt-cwd-'));
+    const env = { ...process.env };
+    delete env.DPL_REPORTS_DIR;
+    const bad = topo(quickstart('rpt-refd').replace('rate: 200mbit', 'rate: fast'));
+    for (const args of [
+      ['run', bad, '-q'],
+      ['check', 'rpt-nothere', '-q'],
+    ]) {
+      const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stdout).not.toContain('reports:');
+    }
+    expect(readdirSync(cwd)).toEqual([]);
   });
 });

@@ -17,7 +17,7 @@ describe('lab ui actions in chromium', () => {
   beforeAll(async () => {
     // The page offers what is in its topologies folder: here the shipped quickstart under this test's lab name.
     const topologiesDir = mkdtempSync(join(tmpdir(), 'dpl-ui-topo-'));
-    // Named reports, as the CLI's default: what a refused `up` writes to reports/<lab> lands here too.
+    // The page's actions write their reports here (the CLI gets it as DPL_REPORTS_DIR).
     reportsDir = join(mkdtempSync(join(tmpdir(), 'dpl-ui-')), 'reports');
     const quick = readFileSync(new URL('../../topologies/quickstart.yaml', import.meta.url), 'utf8');
     writeFileSync(join(topologiesDir, `${LAB}.yaml`), quick.replace(/^name: .*$/m, `name: ${LAB}`));
@@ -78,7 +78,8 @@ describe('lab ui actions in chromium', () => {
     const again = page.locator('.action[data-verb="up"]').first();
     await expect.poll(() => again.getAttribute('data-code'), { timeout: 30_000 }).toBe('2');
     expect(await again.locator('pre').textContent()).toMatch(/already/);
-    expect(await again.locator('pre').textContent()).toContain(`${reportsDir}/${LAB}/report.json`);
+    // A refusal changes nothing: no failure report either (`up` names no --report-dir).
+    expect(await again.locator('pre').textContent()).not.toContain('report.json');
     // The refused up left the running lab's recorded states alone: its node is still shown, done.
     expect(await section.locator('tr[data-actor="node:node1"]').getAttribute('data-status')).toBe('done');
     expect(await section.locator('tr[data-actor="lab"]').getAttribute('data-state')).toBe('done');

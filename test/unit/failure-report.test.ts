@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LabError } from '../../src/errors.js';
-import { failureJunit, failureOf, failureReportJson, labNameOf, tailLines, writeFailureReports } from '../../src/report/failure.js';
+import {
+  failureJunit,
+  failureOf,
+  failureReportDir,
+  failureReportJson,
+  labNameOf,
+  tailLines,
+  writeFailureReports,
+} from '../../src/report/failure.js';
+import { defaultReportDir } from '../../src/report/where.js';
 
 describe('failure reports', () => {
   it('a provision that failed on a VM boot is the boot step; other errors keep their step and code', () => {
@@ -81,13 +90,22 @@ describe('failure reports', () => {
       error,
       dir: out,
     });
-    const json = JSON.parse(readFileSync(paths.json, 'utf8'));
+    const json = JSON.parse(readFileSync(paths!.json, 'utf8'));
     expect(json.failure.step).toBe('boot');
     expect(json.failure.consoleTails.map((c: { node: string }) => c.node)).toEqual(['n2', 'n1']);
     expect(json.failure.consoleTails[0].tail.split('\n')).toHaveLength(40);
     expect(json.failure.consoleTails[0].tail).toMatch(/n2 line 59$/);
     expect(json.kernel.release).toBe('6.1.0');
     expect(json.logs).toEqual([join(out, 'console-n1.log'), join(out, 'console-n2.log')]);
-    expect(readFileSync(paths.junit, 'utf8')).toContain('name="boot"');
+    expect(readFileSync(paths!.junit, 'utf8')).toContain('name="boot"');
+  });
+
+  it('a refusal (exit 2) writes a report only where --report-dir names one; a lab that failed (exit 3) also by default', () => {
+    const refused = new LabError('E_TOPOLOGY', 'lab.yaml:3:5: nodes[0].name: bad');
+    const failed = new LabError('E_COMMAND', 'bpftool refused the program');
+    expect(failureReportDir({ name: 'x', error: refused })).toBeUndefined();
+    expect(failureReportDir({ name: 'x', error: new LabError('E_LAB_EXISTS', 'lab x exists') })).toBeUndefined();
+    expect(failureReportDir({ name: 'x', error: refused, dir: '/tmp/r' })).toBe('/tmp/r');
+    expect(failureReportDir({ name: 'x', error: failed })).toBe(defaultReportDir('x'));
   });
 });

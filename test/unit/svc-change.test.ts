@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { svcLock } from '../../src/cli/svc.js';
+import { changeLock } from '../../src/cli/live.js';
 import { svcEntry, svcKey } from '../../src/datapath/kpr/maps.js';
 import { planIds, servicePlan } from '../../src/datapath/kpr/plan.js';
 import { applyServiceChange } from '../../src/datapath/kpr/update.js';
@@ -25,24 +25,24 @@ describe('lab svc lock', () => {
 
   it('refuses a second change while the first holder lives, naming its pid; free again after unlock', () => {
     const f = file();
-    const unlock = svcLock(f, 'lab1', 'lab svc', { pid: 111, alive: () => true });
+    const unlock = changeLock(f, 'lab1', 'lab svc', { pid: 111, alive: () => true });
     expect(readFileSync(f, 'utf8')).toBe('111');
     let err: unknown;
     try {
-      svcLock(f, 'lab1', 'lab svc', { pid: 222, alive: (pid) => pid === 111 });
+      changeLock(f, 'lab1', 'lab svc', { pid: 222, alive: (pid) => pid === 111 });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(LabError);
     expect((err as LabError).message).toBe('lab svc in pid 111 is changing lab lab1');
     unlock();
-    svcLock(f, 'lab1', 'lab svc', { pid: 222, alive: () => true })();
+    changeLock(f, 'lab1', 'lab svc', { pid: 222, alive: () => true })();
   });
 
   it("takes over a dead holder's lock", () => {
     const f = file();
-    svcLock(f, 'lab1', 'lab svc', { pid: 111, alive: () => true });
-    const unlock = svcLock(f, 'lab1', 'lab svc', { pid: 222, alive: (pid) => pid !== 111 });
+    changeLock(f, 'lab1', 'lab svc', { pid: 111, alive: () => true });
+    const unlock = changeLock(f, 'lab1', 'lab svc', { pid: 222, alive: (pid) => pid !== 111 });
     expect(readFileSync(f, 'utf8')).toBe('222');
     unlock();
   });

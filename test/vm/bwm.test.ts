@@ -1,56 +1,34 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { attach } from '../../src/lifecycle/steps.js';
 import { readLabState } from '../../src/lifecycle/labstate.js';
 import { bwmPins, setUplinkQdisc } from '../../src/datapath/bwm/bwm.js';
 import { parseEdtRates } from '../../src/datapath/bwm/maps.js';
-import { cli, residue, topo } from '../kernel/helpers.js';
+import { cli } from '../kernel/helpers.js';
+import { inGuest, vmLab } from './vm-lab.js';
 
 const LAB = 'bwm-vt';
 const topology = () =>
   readFileSync(new URL('../../topologies/vm-bandwidth.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, `name: ${LAB}`);
-const qemus = () => {
-  try {
-    return execFileSync('pgrep', ['-a', 'qemu-system'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => l.includes(`-name ${LAB}.`) && !l.includes('<defunct>'))
-      .join('\n');
-  } catch {
-    return '';
-  }
-};
-
-/**
- * Run commands in namespaces of the guest through the lab's own backend, then let go of
- * the guest agent (it serves one client at a time: `lab check` needs it next).
- */
-async function inGuest(cmds: [netns: string, argv: string[]][]): Promise<string[]> {
-  const { ctx } = await attach(LAB, new AbortController().signal, () => {});
-  try {
+/** Run commands in namespaces of the guest through the lab's own backend. */
+const inNetns = (cmds: [netns: string, argv: string[]][]): Promise<string[]> =>
+  inGuest(LAB, async (ctx) => {
     const out: string[] = [];
     for (const [netns, argv] of cmds) out.push((await ctx.backend.exec(`dpl-${LAB}.${netns}`).run(argv)).stdout);
     return out;
-  } finally {
-    ctx.backend.close?.();
-  }
-}
+  });
 /** The node's edt_rates and edt_pods as the guest kernel holds them now. */
-async function edtMaps() {
-  const { ctx } = await attach(LAB, new AbortController().signal, () => {});
-  try {
+const edtMaps = () =>
+  inGuest(LAB, async (ctx) => {
     const pins = bwmPins(ctx, ctx.lab.nodes[0]);
     const dump = async (m: string) =>
       JSON.parse((await ctx.backend.root('node1').run(['bpftool', '-j', 'map', 'dump', 'pinned', m])).stdout);
     return { rates: parseEdtRates(await dump(pins.rates)), pods: (await dump(pins.pods)) as unknown[] };
-  } finally {
-    ctx.backend.close?.();
-  }
-}
+  });
 const uplinkState = () =>
-  inGuest([
+  inNetns([
     ['node1', ['tc', '-j', 'qdisc', 'show', 'dev', 'uplink']],
     ['node1', ['bpftool', 'net', 'show', 'dev', 'uplink']],
   ]);
@@ -59,22 +37,13 @@ type Check = { id: string; status: string; reason: string; metrics: Record<strin
 
 // One boot (TCG, kernel 7.3), both checks; the machine is shared, so keep it to this.
 describe('Bandwidth Manager in a VM (kernel with sch_fq)', () => {
-  beforeAll(async () => {
-    expect((await cli(['kernels', 'fetch', '7.3'])).code).toBe(0);
-    const up = await cli(['up', topo(topology()), '-q']);
-    expect(up.code, up.stderr).toBe(0);
-  });
-  afterAll(async () => {
-    await cli(['down', LAB, '-q']);
-    expect(qemus()).toBe('');
-    expect(await residue(LAB)).toEqual([]);
-  });
+  vmLab({ lab: LAB, kernel: '7.3', topology: topology() });
 
   it('deploys EDT: fq with horizon 2s and 2^15 buckets on the uplink, edt_uplink on its egress, BBR in the pods', async () => {
     const status = JSON.parse((await cli(['status', LAB, '--json'])).stdout);
     const d = status.datapath.find((x: { feature: string }) => x.feature === 'bandwidth-manager');
     expect(d).toMatchObject({ status: 'applied', mode: 'edt' });
-    const [qdisc, net, cc] = await inGuest([
+    const [qdisc, net, cc] = await inNetns([
       ['node1', ['tc', '-j', 'qdisc', 'show', 'dev', 'uplink']],
       ['node1', ['bpftool', 'net', 'show', 'dev', 'uplink']],
       ['node1.limited', ['sysctl', '-n', 'net.ipv4.tcp_congestion_control', 'net.ipv4.tcp_slow_start_after_idle']],

@@ -1,10 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readNetem, type NetemJson } from '../../src/datapath/impair/live.js';
-import type { LabContext } from '../../src/lifecycle/context.js';
-import { attach } from '../../src/lifecycle/steps.js';
 import { bulkFlow } from '../../src/measure/flow.js';
-import { cli, residue, topo } from '../kernel/helpers.js';
+import { cli } from '../kernel/helpers.js';
+import { inGuest, vmLab } from './vm-lab.js';
 
 const LAB = 'impvm';
 // One node VM (TCG, kernel 6.12, sch_netem a module in its initramfs); the uplink's two ends are
@@ -27,51 +25,22 @@ checks:
 const PEER = '10.255.1.2';
 const ns = (n: string) => `dpl-${LAB}.${n}`;
 
-const qemus = () => {
-  try {
-    return execFileSync('pgrep', ['-a', 'qemu-system'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => l.includes(`-name ${LAB}.`) && !l.includes('<defunct>'))
-      .join('\n');
-  } catch {
-    return '';
-  }
-};
-
-/** Work in the guest through the lab's own backend, then let go of the agent (it serves one client at a time). */
-async function inGuest<T>(fn: (ctx: LabContext) => Promise<T>): Promise<T> {
-  const { ctx } = await attach(LAB, new AbortController().signal, () => {});
-  try {
-    return await fn(ctx);
-  } finally {
-    ctx.backend.close?.();
-  }
-}
 const netems = () =>
-  inGuest(async (ctx) => [
+  inGuest(LAB, async (ctx) => [
     await readNetem(ctx.backend.exec(ns('node1')), 'uplink'),
     await readNetem(ctx.backend.exec(ns('remote')), 'eth0'),
   ]);
 
 /** busybox ping's round trips (ms) from a namespace of the guest; [] when nothing came back. */
 async function ping(from: string, count: number): Promise<{ rtts: number[]; out: string }> {
-  const r = await inGuest((ctx) => ctx.backend.exec(ns(from)).run(['ping', '-c', String(count), '-W', '2', PEER], { nothrow: true }));
+  const r = await inGuest(LAB, (ctx) => ctx.backend.exec(ns(from)).run(['ping', '-c', String(count), '-W', '2', PEER], { nothrow: true }));
   const out = r.stdout + r.stderr;
   return { rtts: [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])), out };
 }
 const delayOf = (q: NetemJson | undefined) => (q?.options?.delay as { delay: number } | undefined)?.delay;
 
 describe('link impairments with netem in a VM (kernel 6.12)', () => {
-  beforeAll(async () => {
-    expect((await cli(['kernels', 'fetch', '6.12'])).code).toBe(0);
-    const up = await cli(['up', topo(TOPOLOGY), '-q']);
-    expect(up.code, up.stderr).toBe(0);
-  });
-  afterAll(async () => {
-    await cli(['down', LAB, '-q']);
-    expect(qemus()).toBe('');
-    expect(await residue(LAB)).toEqual([]);
-  });
+  vmLab({ lab: LAB, kernel: '6.12', topology: TOPOLOGY });
 
   it('puts the topology netem on both ends: delay read back from tc -s -j and seen in ping round trips', async () => {
     const [a, b] = await netems();
@@ -112,7 +81,7 @@ describe('link impairments with netem in a VM (kernel 6.12)', () => {
     expect(rtts.length, out).toBeGreaterThanOrEqual(1);
     expect(Math.min(...rtts), out).toBeGreaterThanOrEqual(120);
     // 3% loss on data and on acks: the sender retransmits, and netem counts its drops.
-    const flow = await inGuest((ctx) =>
+    const flow = await inGuest(LAB, (ctx) =>
       bulkFlow({ from: ctx.backend.exec(ns('node1')), to: ctx.backend.exec(ns('remote')), addr: PEER, seconds: 4, journal: ctx.journal }),
     );
     const [a2] = await netems();

@@ -8,19 +8,10 @@ import { bootVm, runningPid } from '../../src/backends/qemu/vm.js';
 import { cachedKernel } from '../../src/kernels/cache.js';
 import { cli, residue, topo } from '../kernel/helpers.js';
 import { CHECK_IDS } from '../../src/topology/ids.js';
+import { qemus as vmQemus } from './vm-lab.js';
 
-/** Live QEMU processes of the tests' labs (zombies are dead: this sandbox's init reaps daemonized ones lazily). */
-const qemus = () => {
-  try {
-    const out = execFileSync('pgrep', ['-a', 'qemu-system'], { encoding: 'utf8' });
-    return out
-      .split('\n')
-      .filter((l) => l.includes('-name vt-') && !l.includes('<defunct>'))
-      .join('\n');
-  } catch {
-    return '';
-  }
-};
+/** Live QEMU processes of the tests' labs. */
+const qemus = () => vmQemus('vt-');
 const vmTopology = (name: string) =>
   readFileSync(new URL('../../topologies/vm-quickstart.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, `name: ${name}`);
 

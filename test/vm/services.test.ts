@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, residue, topo } from '../kernel/helpers.js';
+import { vmLab } from './vm-lab.js';
 
 const LAB = 'svc-vm';
 const topology = readFileSync(new URL('../../topologies/vm-kpr.yaml', import.meta.url), 'utf8').replace(/^name: .*$/m, `name: ${LAB}`);
@@ -10,12 +11,9 @@ const topology = readFileSync(new URL('../../topologies/vm-kpr.yaml', import.met
 // One boot of two guests (TCG, kernel 6.12): the guest mounts cgroup v2, so socket-LB applies there,
 // and each node's uplink carries tc NodePort.
 describe('socket-LB in a VM (kernel 6.12)', () => {
-  afterAll(async () => {
-    await cli(['down', LAB, '-q']);
-  });
+  vmLab({ lab: LAB, kernel: '6.12' });
 
   it('decides bpf for kube-proxy and passes kube-proxy-free, svc-clusterip, svc-no-backend, svc-nodeport in the guests', async () => {
-    expect((await cli(['kernels', 'fetch', '6.12'])).code).toBe(0);
     const dir = mkdtempSync(join(tmpdir(), 'dpl-report-'));
     const only = 'kube-proxy-free,svc-clusterip,svc-no-backend,svc-nodeport,svc-backpressure';
     const r = await cli(['run', topo(topology), '--only', only, '--report-dir', dir, '-q']);

@@ -16,6 +16,7 @@ import type { Lab } from '../../topology/model.js';
 import type { CheckId } from '../../topology/schema.js';
 import { SimBackend } from './sim.js';
 import { simStateRoot } from './state.js';
+import { defaultReportDir } from '../../report/where.js';
 
 /** The checks whose measurements the model answers; the others are skipped without running, saying why. */
 export const MODELLED: readonly CheckId[] = [
@@ -140,7 +141,7 @@ export async function runSimulated(
         events: model.events,
       },
     };
-    const dir = resolve(opts.reportDir ?? join('reports', `${lab.name}-sim`));
+    const dir = resolve(opts.reportDir ?? defaultReportDir(`${lab.name}-sim`));
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(join(dir, 'junit.xml'), junitXml(`${lab.name} (simulated)`, results));
