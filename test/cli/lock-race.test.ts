@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 /**
  * Waiters racing to take over a lock left by a killed teardown (issue 15): separate processes,
@@ -32,9 +32,15 @@ for (let r = 0; r < Number(rounds); r++) {
 }
 `;
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
 describe('a lock left by a killed holder', () => {
   it(`is taken over by one of ${WAITERS} waiters at a time, and leaves no file behind (${ROUNDS} rounds)`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpl-r3-lock-'));
+    dirs.push(dir);
     const lock = join(dir, '.lab.teardown.lock');
     const outs: string[] = Array.from({ length: WAITERS }, () => '');
     const exits = Array.from(
@@ -73,6 +79,5 @@ describe('a lock left by a killed holder', () => {
     expect(outs.every((o) => o.includes(`done ${ROUNDS - 1}\n`))).toBe(true);
     expect(left).toEqual([]);
     expect(existsSync(lock)).toBe(false);
-    rmSync(dir, { recursive: true, force: true });
   });
 });
