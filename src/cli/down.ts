@@ -5,6 +5,7 @@ import { knownLabs, labDir } from '../lifecycle/journal.js';
 import { readLabState, setPhase } from '../lifecycle/labstate.js';
 import { teardownLab } from '../lifecycle/teardown.js';
 import { type Progress, printError, progressLogger } from './output.js';
+import { takeEarlySignals } from './signals.js';
 
 /**
  * SIGINT/SIGTERM during `lab down`: the teardown is what the signal asks for, so the first
@@ -19,6 +20,7 @@ function finishOnSignal(): () => void {
     process.stderr.write(`\n${sig}: finishing the teardown (a second signal stops it; lab down again resumes it)\n`);
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  for (const sig of takeEarlySignals()) onSignal(sig);
   return () => process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
 }
 

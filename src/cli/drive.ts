@@ -1,6 +1,7 @@
 import { createActor, toPromise } from 'xstate';
 import { EXIT, exitCodeFor } from '../errors.js';
 import { printError, progressLogger } from './output.js';
+import { takeEarlySignals } from './signals.js';
 import { labMachine, type LabInput, type LabOutput } from '../lifecycle/lab-machine.js';
 import { checksTable } from '../report/table.js';
 import { flakeStats, flakeTable } from '../report/repeat.js';
@@ -33,6 +34,9 @@ export async function drive(
   process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM).on('unhandledRejection', stray);
   try {
     actor.start();
+    // A signal while the CLI loaded: stop now (nothing was created yet).
+    const early = takeEarlySignals()[0];
+    if (early) onSignal(early);
     const out = await toPromise(actor);
     progress.end();
     // An interrupted `lab check` leaves the lab up: a bottleneck a check changed must be back before we exit.

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { CommandError, LabError } from '../errors.js';
-import { FAILPOINT, failHere } from './failpoint.js';
+import { FAILPOINT, failHere, faultArgv, faultDeadline } from './failpoint.js';
 
 /** Result of one command on a node. */
 export interface ExecResult {
@@ -86,7 +86,12 @@ export function startedPid(bg: Background): Promise<number> {
 const TRACE = process.env.DPL_TRACE?.split(',').includes('exec') ?? false;
 
 export function spawnArgv(argv: readonly string[], opts: ExecOptions = {}): Background {
-  if (FAILPOINT && failHere(argv)) return failed(argv);
+  const fault = FAILPOINT ? failHere(argv) : undefined;
+  if (fault === 'exit') return failed(argv);
+  if (fault) {
+    argv = faultArgv(fault, argv);
+    if (fault === 'timeout') opts = { ...opts, timeoutMs: faultDeadline(opts.timeoutMs) };
+  }
   const t0 = performance.now();
   const child = spawn(argv[0], argv.slice(1), {
     stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],

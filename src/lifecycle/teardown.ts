@@ -1,9 +1,7 @@
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBackend } from '../backends/registry.js';
 import type { Backend } from '../backends/backend.js';
-import { processStartTime } from '../exec/process.js';
-import { sleep } from '../sleep.js';
+import { fileLock } from './lock.js';
 import { Journal, type JournalEntry, stateRoot } from './journal.js';
 
 export interface TeardownResult {
@@ -44,40 +42,14 @@ export async function teardownLab(
   }
 }
 
-/** A lock file whose holder wrote nothing for this long died between creating and writing it. */
-const EMPTY_LOCK_MS = 2_000;
-
 /**
  * One teardown of a lab at a time (two `lab down` at once, or one beside the lab's own
  * teardown): two replaying one journal race on its 'gone' lines and on removing the state
  * dir (one's append recreates the journal the other just removed). The second waits.
  * The lock sits beside the lab's dir, not in it, since the teardown removes that dir; a
- * lock whose holder is dead (a `kill -9` mid-teardown) is taken over.
+ * lock whose holder is dead (a `kill -9` mid-teardown) is taken over by one waiter (lock.ts).
  */
-async function teardownLock(lab: string): Promise<() => void> {
-  const file = join(stateRoot(), `.${lab}.teardown.lock`);
-  const me = `${process.pid} ${processStartTime(process.pid)}`;
-  for (;;) {
-    try {
-      writeFileSync(file, me, { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let holder = '';
-    let age = 0;
-    try {
-      holder = readFileSync(file, 'utf8');
-      age = Date.now() - statSync(file).mtimeMs;
-    } catch {
-      continue; // released meanwhile
-    }
-    const [pid, start] = holder.split(' ');
-    const dead = holder ? processStartTime(Number(pid)) !== start : age > EMPTY_LOCK_MS;
-    if (dead) rmSync(file, { force: true });
-    else await sleep(50);
-  }
-}
+const teardownLock = (lab: string) => fileLock(join(stateRoot(), `.${lab}.teardown.lock`));
 
 async function replay(journal: Journal, progress: (m: string) => void, backends: (kind: string) => Backend): Promise<TeardownResult> {
   const owners = new Map<string, Backend>();

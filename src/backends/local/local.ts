@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LabError } from '../../errors.js';
 import { HostExec, NetnsExec, type Exec } from '../../exec/exec.js';
@@ -8,9 +8,10 @@ import { BPF_OBJ_DIR } from '../../paths.js';
 import { podDeviceKind } from '../../datapath/devices/devices.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { JournalEntry } from '../../lifecycle/journal.js';
-import type { LabNode } from '../../topology/model.js';
+import type { Lab, LabNode } from '../../topology/model.js';
 import type { Backend, DestroyResult, DoctorSection, NodeStatus } from '../backend.js';
 import { destroyHostObjects } from '../host-objects.js';
+import { maxNetNamespaces, netnsRefusal } from '../netns-limit.js';
 import { bigTcpMode } from '../../datapath/bigtcp/bigtcp.js';
 import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
 
@@ -33,7 +34,11 @@ export class LocalBackend implements Backend {
     return new NetnsExec(netns);
   }
 
-  probe(): Promise<KernelFacts> {
+  probe(lab: Lab): Promise<KernelFacts> {
+    // Refused before anything exists: past the limit, `ip netns add` fails midway through provision.
+    const existing = existsSync('/run/netns') ? readdirSync('/run/netns').length : 0;
+    const tooMany = netnsRefusal(namespacesOf(lab, lab.nodes).length, maxNetNamespaces(), existing);
+    if (tooMany) return Promise.reject(tooMany);
     return probeLocal(this.host);
   }
 

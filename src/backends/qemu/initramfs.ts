@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { LabError } from '../../errors.js';
+import { CommandError, LabError } from '../../errors.js';
 import type { Exec } from '../../exec/exec.js';
 
 /** What a guest root is built from: a kernel's modules, and the lab's BPF objects. */
@@ -160,6 +160,9 @@ while true; do wait; sleep 1; done
 /** Shared libraries of a binary, as its dynamic loader resolves them here. */
 async function libsOf(exec: Exec, bin: string): Promise<string[]> {
   const r = await exec.run(['ldd', bin], { nothrow: true });
+  // A static binary has none (ldd says so, exit 1); any other failure would cache an image that lacks libraries.
+  if (r.code !== 0 && !/not a dynamic executable/.test(r.stdout + r.stderr))
+    throw new CommandError(['ldd', bin], r.code, r.stdout, r.stderr);
   return [...r.stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]);
 }
 
@@ -289,5 +292,7 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
     return out;
   } finally {
     rmSync(root, { recursive: true, force: true });
+    // A failed or interrupted cpio leaves half an image: never in the cache.
+    rmSync(`${out}.tmp`, { force: true });
   }
 }
