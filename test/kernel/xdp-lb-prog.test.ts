@@ -16,7 +16,7 @@ import {
   type XlCounter,
 } from '../../src/datapath/xdp-lb/maps.js';
 import { runArgv } from '../../src/exec/exec.js';
-import { csum, eth, flow, ipv4, ipv6, l4, PAD_OPTS } from './xdp-lb-packets.js';
+import { csum, eth, flow, ipv4, ipv6, l4, PAD_OPTS } from '../../src/datapath/xdp-lb/packets.js';
 
 /**
  * bpf/xdp_lb.c under BPF_PROG_TEST_RUN (`bpftool prog run`, net/bpf/test_run.c) on crafted frames, in a namespace

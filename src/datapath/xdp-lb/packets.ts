@@ -1,4 +1,4 @@
-import { addr16 } from '../../src/datapath/kpr/maps.js';
+import { addr16 } from '../kpr/maps.js';
 
 /** Crafted frames for BPF_PROG_TEST_RUN of bpf/xdp_lb.c (Ethernet, IPv4/IPv6, TCP/UDP/ICMP). */
 
