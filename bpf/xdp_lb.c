@@ -402,11 +402,13 @@ static __always_inline int fib_xmit(struct xdp_md *ctx, struct bpf_fib_lookup *p
 		count(XL_DROP_TOO_BIG);
 		return XDP_DROP;
 	}
-	/* No neighbour yet (or no route): the stack forwards the rewritten packet and
-	 * resolves the next hop; later packets find it. */
+	/* No route or no neighbour entry: dropped. The stack cannot take the rewritten packet
+	 * instead: its source is this node's own address, a martian on input
+	 * (net/ipv4/fib_frontend.c fib_validate_source). Whoever deploys the program resolves
+	 * the backend nodes' neighbours first; a STALE entry still counts (NUD_VALID). */
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		count(XL_FIB_PASS);
-		return XDP_PASS;
+		count(XL_DROP_FIB);
+		return XDP_DROP;
 	}
 	eth = xptr(ctx, 0, ETH_HLEN);
 	if (!eth)
@@ -790,6 +792,46 @@ int xl_snat_rev(struct __sk_buff *skb)
 	    bpf_skb_store_bytes(skb, l4off, &n.sport, 2, 0) || bpf_skb_store_bytes(skb, l4off + 2, &n.dport, 2, 0))
 		return TCX_DROP;
 	count(XL_SNAT_REV);
+	return TCX_NEXT;
+}
+
+/* DSR at the backend's node (tc ingress of its links): an IPIP (IPv6-in-IPv6) packet
+ * addressed to this node loses its outer header and goes on to the stack as the client
+ * sent it (Cilium's L4LB test attaches the kernel selftest test_tc_tunnel.c "decap" the
+ * same way; the kernel's own ipip/ip6_tunnel drivers need CONFIG_NET_IPIP /
+ * CONFIG_IPV6_TUNNEL, which not every kernel has). bpf_skb_adjust_room with
+ * BPF_ADJ_ROOM_MAC removes the bytes right after the Ethernet header. */
+SEC_INGRESS
+int xl_decap(struct __sk_buff *skb)
+{
+	struct ethhdr *eth = hdr_ptr(skb, 0, ETH_HLEN);
+	__u32 zero = 0;
+	struct xl_cfg *cfg = bpf_map_lookup_elem(&xl_cfg, &zero);
+	int olen;
+
+	if (!eth || !cfg)
+		return TCX_NEXT;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
+
+		if (!ip || ip->ihl != 5 || ip->protocol != IPPROTO_IPIP || (ip->frag_off & bpf_htons(0x3fff)) ||
+		    __builtin_memcmp(&ip->daddr, cfg->addr4, 4))
+			return TCX_NEXT;
+		olen = sizeof(*ip);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
+
+		if (!ip || ip->nexthdr != IPPROTO_IPV6 || __builtin_memcmp(&ip->daddr, cfg->addr6, 16))
+			return TCX_NEXT;
+		olen = sizeof(*ip);
+	} else {
+		return TCX_NEXT;
+	}
+	if (bpf_skb_adjust_room(skb, -olen, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO)) {
+		count(XL_DROP_ERR);
+		return TCX_DROP;
+	}
+	count(XL_DECAP);
 	return TCX_NEXT;
 }
 

@@ -49,7 +49,8 @@ struct xl_backend {
 	__u8 node[16];		/* the backend's node address: the IPIP outer destination (DSR) */
 };
 
-/* This node's own addresses: outer source of the IPIP header, SNAT source. */
+/* This node's own addresses: outer source of the IPIP header, SNAT source; on a backend's
+ * node, the outer destination xl_decap accepts. */
 struct xl_cfg {
 	__u8 addr4[4];
 	__u8 addr6[16];
@@ -98,10 +99,11 @@ enum xl_counter {
 	XL_ICMP_ERR,		/* an ICMP error about a VIP flow, steered to that flow's backend */
 	XL_TX,			/* sent back out of the receiving device */
 	XL_REDIRECT,		/* sent out of another device */
-	XL_FIB_PASS,		/* encapsulated/translated, next hop not resolved: handed to the stack */
+	XL_DROP_FIB,		/* no route or no neighbour entry for the next hop */
 	XL_SNAT_NEW,		/* new SNAT connections */
 	XL_SNAT_REV,		/* replies translated back (tc program) */
 	XL_DROP_SNAT_PORT,	/* no free SNAT port */
+	XL_DECAP,		/* DSR packets decapsulated at a backend's node (tc program) */
 	XL_MAX,
 };
 

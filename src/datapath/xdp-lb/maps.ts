@@ -32,10 +32,11 @@ export const XL_COUNTERS = [
   'icmp_err',
   'tx',
   'redirect',
-  'fib_pass',
+  'drop_fib',
   'snat_new',
   'snat_rev',
   'drop_snat_port',
+  'decap',
 ] as const;
 export type XlCounter = (typeof XL_COUNTERS)[number];
 
