@@ -12,7 +12,8 @@ import { until } from './helpers.js';
  * over UDP and TCP; the reply goes from the backend node straight to the client (routed through the LB node's
  * stack, the way back, as a router would). Evidence that requests never reached the LB node's IP stack: its
  * `Ip: InReceives` (net/ipv4/ip_input.c ip_rcv_core) rises by the replies only, while the XDP program counted
- * every request; the control marks the VIP `pass` and the same requests show up in InReceives.
+ * every request; the control marks the VIP `pass` and the same requests show up in InReceives. A second VIP in SNAT
+ * mode: the backend sees the LB node's address, xl_snat_rev (tcx ingress of the LB's link) turns replies back.
  */
 
 const OBJ = fileURLToPath(new URL('../../build/bpf/xdp_lb.o', import.meta.url));
@@ -24,6 +25,7 @@ const L = `xl-l${id}`;
 const B = `xl-b${id}`;
 const PIN = `/sys/fs/bpf/xl-dsr${id}`;
 const VIP = '10.96.0.10';
+const VIP_SNAT = '10.96.0.20';
 const N = 60;
 
 const inNs = (ns: string, argv: string[], input?: string) => runArgv(['nsenter', `--net=/run/netns/${ns}`, '--', ...argv], { input });
@@ -61,8 +63,8 @@ interface Attempt {
   peer: string;
   reply: string;
 }
-async function probe(proto: 'udp' | 'tcp', n: number, timeoutMs = 1000): Promise<Attempt[]> {
-  const r = await inNs(C, [SVCPROBE, proto, VIP, '5353', String(n), String(timeoutMs)]);
+async function probe(proto: 'udp' | 'tcp', n: number, timeoutMs = 1000, vip = VIP): Promise<Attempt[]> {
+  const r = await inNs(C, [SVCPROBE, proto, vip, '5353', String(n), String(timeoutMs)]);
   return r.stdout
     .trim()
     .split('\n')
@@ -74,7 +76,13 @@ beforeAll(async () => {
   await runArgv(['ip', '-n', C, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'up0', 'netns', L]);
   await runArgv(['ip', '-n', L, 'link', 'add', 'ln0', 'type', 'veth', 'peer', 'name', 'ln0', 'netns', B]);
   const batch = async (ns: string, lines: string[]) => runArgv(['ip', '-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
-  await batch(C, ['link set lo up', 'addr add 10.71.0.2/24 dev c0', 'link set c0 up', `route add ${VIP}/32 via 10.71.0.1`]);
+  await batch(C, [
+    'link set lo up',
+    'addr add 10.71.0.2/24 dev c0',
+    'link set c0 up',
+    `route add ${VIP}/32 via 10.71.0.1`,
+    `route add ${VIP_SNAT}/32 via 10.71.0.1`,
+  ]);
   await batch(L, [
     'link set lo up',
     'addr add 10.71.0.1/24 dev up0',
@@ -113,13 +121,23 @@ beforeAll(async () => {
     mode: 'dsr' as const,
     backends: [{ id: 1, weight: 1 }],
   }));
-  const lb = xdpLbPlan(pins('l'), frontends, backends, 251, { addr4: '10.72.0.1' });
+  const snat = (['UDP', 'TCP'] as const).map((protocol, i) => ({
+    svcId: i + 3,
+    family: 'ipv4' as const,
+    port: 5353,
+    protocol,
+    lbVip: VIP_SNAT,
+    mode: 'snat' as const,
+    backends: [{ id: 1, weight: 1 }],
+  }));
+  const lb = xdpLbPlan(pins('l'), [...frontends, ...snat], backends, 251, { addr4: '10.72.0.1' });
   await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${lb.mapLines.join('\n')}\n` });
   await runArgv([XLCTL, `${PIN}/l/m/xl_maglev`], { input: `${lb.tableLines.join('\n')}\n` });
   const be = xdpLbPlan(pins('b'), [], [], 251, { addr4: '10.72.0.2' });
   await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${be.mapLines.join('\n')}\n` });
   await inNs(L, ['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', `${PIN}/l/p/xl_xdp`, 'dev', 'up0']);
   await inNs(B, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', `${PIN}/b/p/xl_decap`, 'dev', 'ln0']);
+  await inNs(L, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', `${PIN}/l/p/xl_snat_rev`, 'dev', 'ln0']);
   // The program drops when bpf_fib_lookup finds no neighbour (it cannot hand the rewritten packet to the stack):
   // resolve the backend node's address first, as a deployment does.
   const [peer] = JSON.parse((await runArgv(['ip', '-n', B, '-j', 'link', 'show', 'ln0'])).stdout) as { address: string }[];
@@ -139,7 +157,7 @@ afterAll(async () => {
   rmSync(PIN, { recursive: true, force: true });
 });
 
-describe('DSR through namespaces (native XDP on veth, tc decapsulation)', () => {
+describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulation, SNAT)', () => {
   it('answers the client from the VIP over UDP and TCP, requests handled in XDP, never in the LB node’s stack', async () => {
     const v0 = await vipPackets(1);
     const d0 = (await counters('b')).decap ?? 0;
@@ -180,5 +198,24 @@ describe('DSR through namespaces (native XDP on veth, tc decapsulation)', () => 
     expect(udp.filter((a) => a.reply === 'web')).toHaveLength(0);
     expect((await inReceives(L)) - in0).toBeGreaterThanOrEqual(10);
     expect(((await counters('l')).pass_control ?? 0) - c0).toBe(10);
+  });
+
+  it('SNAT: the backend sees the LB node’s address, the client gets its answers from the VIP (xl_snat_rev)', async () => {
+    const seen0 = serverOut.length;
+    const c0 = await counters('l');
+    const udp = await probe('udp', 20, 1000, VIP_SNAT);
+    const tcp = await probe('tcp', 5, 1000, VIP_SNAT);
+    expect(udp.filter((a) => a.errno === '' && a.reply === 'web' && a.peer === VIP_SNAT)).toHaveLength(20);
+    expect(tcp.filter((a) => a.errno === '' && a.reply === 'web' && a.peer === VIP_SNAT)).toHaveLength(5);
+    const seen = serverOut
+      .slice(seen0)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { seen: string }).seen);
+    expect(seen.length).toBeGreaterThanOrEqual(25);
+    expect(new Set(seen)).toEqual(new Set(['10.72.0.1']));
+    const c1 = await counters('l');
+    expect(c1.snat_new - c0.snat_new).toBeGreaterThanOrEqual(6);
+    expect(c1.snat_rev - c0.snat_rev).toBeGreaterThanOrEqual(25);
   });
 });
