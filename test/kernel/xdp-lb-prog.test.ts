@@ -212,6 +212,37 @@ describe('xdp_lb under BPF_PROG_TEST_RUN', () => {
     expect((await vipPackets(1)) - before).toBe(24);
   });
 
+  it('sends a VIP hit back out of the receiving device with XDP_TX when the next hop is there', async () => {
+    const f = flow(CLIENT4, VIP4, { proto: 'TCP', sport: 40050, dport: 80 });
+    const [d0] = JSON.parse((await runArgv(['ip', '-n', NS, '-j', 'link', 'show', 'd0'])).stdout) as { ifindex: number }[];
+    // struct xdp_md: data 0, data_end = frame length, data_meta 0, ingress_ifindex d0, rx_queue_index 0, egress 0.
+    const ctx = Buffer.alloc(24);
+    ctx.writeUInt32LE(f.length, 4);
+    ctx.writeUInt32LE(d0.ifindex, 12);
+    const fctx = join(TMP, 'ctx');
+    const fin = join(TMP, 'tx-in');
+    const fout = join(TMP, 'tx-out');
+    writeFileSync(fctx, ctx);
+    writeFileSync(fin, f);
+    const r = await bpftool([
+      '-j',
+      'prog',
+      'run',
+      'pinned',
+      `${PIN}/p/xl_xdp`,
+      'data_in',
+      fin,
+      'data_out',
+      fout,
+      'data_size_out',
+      '1024',
+      'ctx_in',
+      fctx,
+    ]);
+    expect((JSON.parse(r.stdout) as { retval: number }).retval).toBe(XDP.TX);
+    expectEncap(new Uint8Array(readFileSync(fout)), f, BE4[T_TCP4[flowHash4(CLIENT4, 40050, 80, 6) % M4]], false);
+  });
+
   it('sends an IPv6 hit with hop-by-hop and destination options by IPv6-in-IPv6 to the predicted backend', async () => {
     for (let port = 41000; port < 41008; port++) {
       const seg = l4({ proto: 'TCP', sport: port, dport: 80 }, CLIENT6, VIP6);
