@@ -68,56 +68,134 @@ export function isMaglevSize(m: number): m is MaglevSize {
   return (MAGLEV_SIZES as readonly number[]).includes(m);
 }
 
-const M64 = (1n << 64n) - 1n;
-const C1 = 0x87c37b91114253d5n;
-const C2 = 0x4cf5ad432745937fn;
-const rotl64 = (x: bigint, r: bigint) => ((x << r) | (x >> (64n - r))) & M64;
-const fmix64 = (k0: bigint) => {
-  let k = k0 ^ (k0 >> 33n);
-  k = (k * 0xff51afd7ed558ccdn) & M64;
-  k ^= k >> 33n;
-  k = (k * 0xc4ceb9fe1a85ec53n) & M64;
-  return k ^ (k >> 33n);
-};
-const mixK1 = (k: bigint) => (rotl64((k * C1) & M64, 31n) * C2) & M64;
-const mixK2 = (k: bigint) => (rotl64((k * C2) & M64, 33n) * C1) & M64;
+// murmur3 on 64-bit words held as (hi, lo) u32 pairs: BigInt cost ~30 us per key here, most of a cold build.
+/** The result registers of mul64, add64 and rotl64. */
+let rh = 0;
+let rl = 0;
 
-/** MurmurHash3_x64_128 as Cilium's pkg/murmur3 Hash128: both halves start at the u32 seed, little-endian lanes. */
-export function murmur3x64_128(data: Uint8Array, seed: number): [bigint, bigint] {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  let h1 = BigInt(seed >>> 0);
-  let h2 = h1;
+/** (ah:al) x (bh:bl) mod 2^64 into rh:rl; the low 32 x 32 product in 16-bit limbs so every partial is exact. */
+function mul64(ah: number, al: number, bh: number, bl: number): void {
+  const a0 = al & 0xffff;
+  const a1 = al >>> 16;
+  const b0 = bl & 0xffff;
+  const b1 = bl >>> 16;
+  const p00 = a0 * b0;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  rl = ((mid << 16) | (p00 & 0xffff)) >>> 0;
+  rh = (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
+}
+
+function add64(ah: number, al: number, bh: number, bl: number): void {
+  const lo = al + bl;
+  rl = lo >>> 0;
+  rh = (ah + bh + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+}
+
+/** Rotate left by r in 1..31 or 33..63 (murmur3 uses 27, 31 and 33). */
+function rotl64(h: number, l: number, r: number): void {
+  if (r > 32) {
+    rotl64(l, h, r - 32);
+    return;
+  }
+  rh = ((h << r) | (l >>> (32 - r))) >>> 0;
+  rl = ((l << r) | (h >>> (32 - r))) >>> 0;
+}
+
+/** murmur3 fmix64: k ^= k >> 33; k *= 0xff51afd7ed558ccd; k ^= k >> 33; k *= 0xc4ceb9fe1a85ec53; k ^= k >> 33. */
+function fmix64(h: number, l: number): void {
+  mul64(h, (l ^ (h >>> 1)) >>> 0, 0xff51afd7, 0xed558ccd);
+  mul64(rh, (rl ^ (rh >>> 1)) >>> 0, 0xc4ceb9fe, 0x1a85ec53);
+  rl = (rl ^ (rh >>> 1)) >>> 0;
+}
+
+/** k1 *= c1; k1 = rotl(k1, 31); k1 *= c2 (mixK2 swaps the constants and rotates by 33). */
+function mixK(h: number, l: number, ah: number, al: number, r: number, bh: number, bl: number): void {
+  mul64(h, l, ah, al);
+  rotl64(rh, rl, r);
+  mul64(rh, rl, bh, bl);
+}
+
+const C1H = 0x87c37b91;
+const C1L = 0x114253d5;
+const C2H = 0x4cf5ad43;
+const C2L = 0x2745937f;
+
+/** MurmurHash3_x64_128 as Cilium's pkg/murmur3 Hash128 (h1 and h2 start at the u32 seed, little-endian lanes): [h1h, h1l, h2h, h2l]. */
+function murmurWords(data: Uint8Array, seed: number): [number, number, number, number] {
+  const le32 = (at: number) => (data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24)) >>> 0;
+  let h1h = 0;
+  let h1l = seed >>> 0;
+  let h2h = 0;
+  let h2l = seed >>> 0;
   const blocks = data.length >> 4;
   for (let b = 0; b < blocks; b++) {
-    h1 ^= mixK1(view.getBigUint64(b * 16, true));
-    h1 = (((rotl64(h1, 27n) + h2) & M64) * 5n + 0x52dce729n) & M64;
-    h2 ^= mixK2(view.getBigUint64(b * 16 + 8, true));
-    h2 = (((rotl64(h2, 31n) + h1) & M64) * 5n + 0x38495ab5n) & M64;
+    const o = b * 16;
+    mixK(le32(o + 4), le32(o), C1H, C1L, 31, C2H, C2L);
+    rotl64((h1h ^ rh) >>> 0, (h1l ^ rl) >>> 0, 27);
+    add64(rh, rl, h2h, h2l);
+    mul64(rh, rl, 0, 5);
+    add64(rh, rl, 0, 0x52dce729);
+    h1h = rh;
+    h1l = rl;
+    mixK(le32(o + 12), le32(o + 8), C2H, C2L, 33, C1H, C1L);
+    rotl64((h2h ^ rh) >>> 0, (h2l ^ rl) >>> 0, 31);
+    add64(rh, rl, h1h, h1l);
+    mul64(rh, rl, 0, 5);
+    add64(rh, rl, 0, 0x38495ab5);
+    h2h = rh;
+    h2l = rl;
   }
-  const tail = blocks * 16;
-  const rest = data.length - tail;
-  let k1 = 0n;
-  let k2 = 0n;
-  for (let i = rest - 1; i >= 8; i--) k2 = (k2 << 8n) | BigInt(data[tail + i]);
-  for (let i = Math.min(rest, 8) - 1; i >= 0; i--) k1 = (k1 << 8n) | BigInt(data[tail + i]);
-  if (rest > 8) h2 ^= mixK2(k2);
-  if (rest > 0) h1 ^= mixK1(k1);
-  const len = BigInt(data.length);
-  h1 ^= len;
-  h2 ^= len;
-  h1 = (h1 + h2) & M64;
-  h2 = (h2 + h1) & M64;
-  h1 = fmix64(h1);
-  h2 = fmix64(h2);
-  h1 = (h1 + h2) & M64;
-  h2 = (h2 + h1) & M64;
-  return [h1, h2];
+  const tail = new Uint8Array(16);
+  const rest = data.length - blocks * 16;
+  tail.set(data.subarray(blocks * 16));
+  const t32 = (at: number) => (tail[at] | (tail[at + 1] << 8) | (tail[at + 2] << 16) | (tail[at + 3] << 24)) >>> 0;
+  if (rest > 8) {
+    mixK(t32(12), t32(8), C2H, C2L, 33, C1H, C1L);
+    h2h = (h2h ^ rh) >>> 0;
+    h2l = (h2l ^ rl) >>> 0;
+  }
+  if (rest > 0) {
+    mixK(t32(4), t32(0), C1H, C1L, 31, C2H, C2L);
+    h1h = (h1h ^ rh) >>> 0;
+    h1l = (h1l ^ rl) >>> 0;
+  }
+  // h ^= len (< 2^32 here), h1 += h2, h2 += h1, fmix both, h1 += h2, h2 += h1.
+  h1l = (h1l ^ data.length) >>> 0;
+  h2l = (h2l ^ data.length) >>> 0;
+  add64(h1h, h1l, h2h, h2l);
+  [h1h, h1l] = [rh, rl];
+  add64(h2h, h2l, h1h, h1l);
+  [h2h, h2l] = [rh, rl];
+  fmix64(h1h, h1l);
+  [h1h, h1l] = [rh, rl];
+  fmix64(h2h, h2l);
+  [h2h, h2l] = [rh, rl];
+  add64(h1h, h1l, h2h, h2l);
+  [h1h, h1l] = [rh, rl];
+  add64(h2h, h2l, h1h, h1l);
+  return [h1h, h1l, rh, rl];
+}
+
+/** MurmurHash3_x64_128 as Cilium's pkg/murmur3 Hash128 returns it: (h1, h2). */
+export function murmur3x64_128(data: Uint8Array, seed: number): [bigint, bigint] {
+  const [ah, al, bh, bl] = murmurWords(data, seed);
+  return [(BigInt(ah) << 32n) | BigInt(al), (BigInt(bh) << 32n) | BigInt(bl)];
+}
+
+/** (hi:lo) mod m for m < 2^26: every partial product stays exact in a double. */
+const mod64 = (hi: number, lo: number, m: number) => ((((hi % m) * (4294967296 % m)) % m) + (lo % m)) % m;
+
+/** Cilium getOffsetAndSkip from the key's bytes: offset = h1 mod m, skip = h2 mod (m - 1) + 1. */
+function offsetSkipOf(bytes: Uint8Array, m: number, seed: number): { offset: number; skip: number } {
+  const [ah, al, bh, bl] = murmurWords(bytes, seed);
+  return { offset: mod64(ah, al, m), skip: mod64(bh, bl, m - 1) + 1 };
 }
 
 /** Cilium getOffsetAndSkip: where a backend's preference list starts in a table of m cells, and its stride. */
 export function offsetAndSkip(key: string, m: number, seed = MAGLEV_HASH_SEED.murmur): { offset: number; skip: number } {
-  const [h1, h2] = murmur3x64_128(Buffer.from(key, 'utf8'), seed);
-  return { offset: Number(h1 % BigInt(m)), skip: Number(h2 % BigInt(m - 1)) + 1 };
+  return offsetSkipOf(Buffer.from(key, 'utf8'), m, seed);
 }
 
 /** What buildMaglev needs per backend once keys are hashed; the fill alone, so a test can inject offset and skip. */
@@ -201,10 +279,7 @@ export function buildMaglev(
   for (let i = 1; i < live.length; i++)
     if (byteOrder(live[i - 1].bytes, live[i].bytes) === 0)
       throw new LabError('E_INTERNAL', `Maglev backend key ${backends[live[i].index].key} appears twice`);
-  const lanes = live.map((b) => {
-    const [h1, h2] = murmur3x64_128(b.bytes, seed);
-    return { offset: Number(h1 % BigInt(m)), skip: Number(h2 % BigInt(m - 1)) + 1, weight: b.weight };
-  });
+  const lanes = live.map((b) => ({ ...offsetSkipOf(b.bytes, m, seed), weight: b.weight }));
   const table = maglevFill(lanes, m);
   for (let c = 0; c < m; c++) table[c] = live[table[c]].index;
   return table;
