@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InXdpRun, judgeInXdp, MIN_REQUESTS } from '../../src/checks/xdp-lb-verdicts.js';
 import { u32Key, vipKey, vipValue, XL_COUNTERS } from '../../src/datapath/xdp-lb/maps.js';
 import { xdpLbPlan } from '../../src/datapath/xdp-lb/plan.js';
 import { type Background, runArgv, spawnArgv } from '../../src/exec/exec.js';
@@ -31,6 +32,7 @@ const N = 60;
 const inNs = (ns: string, argv: string[], input?: string) => runArgv(['nsenter', `--net=/run/netns/${ns}`, '--', ...argv], { input });
 let server: Background | undefined;
 let serverOut = '';
+let measured: InXdpRun | undefined;
 
 async function inReceives(ns: string): Promise<number> {
   const lines = (await inNs(ns, ['cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Ip:'));
@@ -171,6 +173,15 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     // Replies are forwarded by the LB node's stack (N of them); requests through it would add N more.
     expect(in1 - in0).toBeGreaterThanOrEqual(N);
     expect(in1 - in0).toBeLessThan(N + N / 2);
+    measured = {
+      node: 'lb',
+      frontend: `${VIP}:5353/UDP`,
+      sent: N,
+      answered,
+      xdpCounted: (await vipPackets(1)) - v0,
+      stackDelta: in1 - in0,
+      expectedOther: answered,
+    };
     expect((await counters('l')).redirect).toBeGreaterThanOrEqual(N);
     const tcp = await probe('tcp', 10);
     expect(tcp.filter((a) => a.errno === '' && a.reply === 'web' && a.peer === VIP)).toHaveLength(10);
@@ -194,10 +205,18 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     ]);
     const in0 = await inReceives(L);
     const c0 = (await counters('l')).pass_control ?? 0;
-    const udp = await probe('udp', 10, 200);
+    const udp = await probe('udp', MIN_REQUESTS, 200);
+    const stackDelta = (await inReceives(L)) - in0;
+    const xdpPassed = ((await counters('l')).pass_control ?? 0) - c0;
     expect(udp.filter((a) => a.reply === 'web')).toHaveLength(0);
-    expect((await inReceives(L)) - in0).toBeGreaterThanOrEqual(10);
-    expect(((await counters('l')).pass_control ?? 0) - c0).toBe(10);
+    expect(stackDelta).toBeGreaterThanOrEqual(MIN_REQUESTS);
+    expect(xdpPassed).toBe(MIN_REQUESTS);
+    // The xdp-lb-in-xdp verdict over these kernel counters.
+    expect(measured).toBeDefined();
+    if (!measured) return;
+    const v = judgeInXdp([{ ...measured, control: { sent: MIN_REQUESTS, stackDelta, xdpPassed } }]);
+    expect(v.reason).toMatch(/counted in XDP/);
+    expect(v.status).toBe('pass');
   });
 
   it('SNAT: the backend sees the LB node’s address, the client gets its answers from the VIP (xl_snat_rev)', async () => {
