@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { judgeMaglevConsistency, judgeWeightZero, type TupleSeen } from '../../src/checks/maglev-verdicts.js';
-import { buildMaglev, flowHash4, maglevKey, remapCount } from '../../src/datapath/xdp-lb/maglev.js';
+import { judgeMaglevBalance, judgeMaglevConsistency, judgeWeightZero, type TupleSeen } from '../../src/checks/maglev-verdicts.js';
+import { buildMaglev, flowHash4, maglevKey, remapCount, tableShares } from '../../src/datapath/xdp-lb/maglev.js';
 import { type XlBackend, type XlFrontend, xdpLbPlan } from '../../src/datapath/xdp-lb/plan.js';
 import { flow } from '../../src/datapath/xdp-lb/packets.js';
 import { runArgv } from '../../src/exec/exec.js';
@@ -13,7 +13,8 @@ import { runArgv } from '../../src/exec/exec.js';
  * Maglev in the kernel: two instances of xdp_lb.c ("lb1", "lb2", maps of their own) get their tables from plans
  * whose backends arrive in opposite orders; the tables read back from both maps, and crafted 5-tuples run through
  * both programs (BPF_PROG_TEST_RUN), feed the Maglev verdicts: the same backend through either LB node and as
- * predicted, a removal moving at most 1% of the others' cells, a weight-0 backend owning no cell and getting no flow.
+ * predicted, a removal moving at most 1% of the others' cells, a weight-0 backend owning no cell and getting no flow,
+ * weighted shares within 1% and flows within the binomial spread.
  */
 
 const OBJ = fileURLToPath(new URL('../../build/bpf/xdp_lb.o', import.meta.url));
@@ -157,6 +158,22 @@ describe('Maglev tables and flows in the kernel, judged by the Maglev verdicts',
       },
     ]);
     expect(v.reason).toMatch(/none by web3/);
+    expect(v.status).toBe('pass');
+  });
+
+  it('balance: weights 1:2:1 give table shares within 1% of the weights and 300 flows within the binomial spread', async () => {
+    const weights = [1, 2, 1];
+    await install('lb1', fe(weights), BACKENDS);
+    const cells = tableShares(await readBack('lb1'), BACKENDS.length);
+    const ports = Array.from({ length: 300 }, (_, i) => 43000 + i);
+    const seen = await route('lb1', ports);
+    const names = BACKENDS.map((b) => name(b.id));
+    const flows = names.map((n) => seen.filter((s) => s === n).length);
+    const frontend = `${VIP}:80/TCP`;
+    const v = judgeMaglevBalance(
+      [{ node: 'lb1', frontend, backends: names, weights, cells }],
+      [{ node: 'lb1', frontend, backends: names, cells, flows, unanswered: seen.filter((s) => s === undefined).length }],
+    );
     expect(v.status).toBe('pass');
   });
 });
