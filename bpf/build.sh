@@ -42,3 +42,7 @@ gcc -O2 -Wall -Werror -static bpf/user/nsconf.c -o build/bpf/nsconf
 # svcprobe: the service checks' client and server (connect/sendto timing, errno, getpeername); static, for guests too.
 echo "  CC    bpf/user/svcprobe.c -> build/bpf/svcprobe"
 gcc -O2 -Wall -Werror -static bpf/user/svcprobe.c -o build/bpf/svcprobe
+
+# xlctl: writes the XDP load balancer's Maglev tables (bpftool cannot carry 64 KB values); static, for guests too.
+echo "  CC    bpf/user/xlctl.c -> build/bpf/xlctl"
+gcc -O2 -Wall -Werror -static bpf/user/xlctl.c -o build/bpf/xlctl

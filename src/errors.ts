@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'E_TOOL_OUTPUT' // a tool printed something the lab cannot read
   | 'E_MEASURE' // a measurement could not be taken (a server never listened, a client failed)
   | 'E_INTERNAL' // the lab's own invariant broke (a bug: please report it)
+  | 'E_NO_BACKENDS' // a service has no backend of weight > 0 (a Maglev table has nothing to fill it with)
   | 'E_INTERRUPTED'; // SIGINT or SIGTERM
 
 export class LabError extends Error {
