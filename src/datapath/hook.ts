@@ -1,6 +1,7 @@
 import { all, hasConfig, needKernel, needTool, type KernelFacts, type Verdict } from '../kernel/facts.js';
 import type { Exec } from '../exec/exec.js';
 import { tcxPrograms } from '../measure/tcx.js';
+import { factsOf, type LabContext } from '../lifecycle/context.js';
 
 /**
  * Where the lab's tc programs attach: tcx (6.6+, bpf_mprog) or, on older kernels,
@@ -94,3 +95,7 @@ export async function attachedNames(exec: Exec, dev: string, dir: Direction, sig
   const progs = await tcxPrograms(exec, dev, signal);
   return progs.filter((p) => p.kind.endsWith(`/${dir}`)).map((p) => p.name ?? '');
 }
+
+/** The hook a node's own kernel offers (probe refused the lab before provisioning if it has none). */
+export const nodeHook = (ctx: Pick<LabContext, 'facts' | 'backend'>, node: string): Hook =>
+  (chooseHook(factsOf(ctx, node)) as { hook: Hook }).hook;

@@ -34,3 +34,7 @@ export function quiet(signal: AbortSignal): AbortSignal {
   setMaxListeners(0, signal);
   return signal;
 }
+
+/** One node's kernel facts: its own where the backend probes nodes apart (ssh targets), else the lab's. */
+export const factsOf = (ctx: Pick<LabContext, 'facts' | 'backend'>, node: string): KernelFacts =>
+  ctx.backend.nodeFacts?.(node) ?? ctx.facts;

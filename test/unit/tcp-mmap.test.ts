@@ -7,6 +7,8 @@ import { figures, judgeTcpMmap, TCP_MMAP_MIN_RATIO, type TcpMmapFigures } from '
 import type { Decision } from '../../src/datapath/feature.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
 import { decideAll, validate } from '../../src/lifecycle/steps.js';
+import type { LabContext } from '../../src/lifecycle/context.js';
+import { nodeHook } from '../../src/datapath/hook.js';
 import { pageMss } from '../../src/measure/tcp-mmap.js';
 
 const host: TcpMmapFigures = { gbps: 40, cpuSecPerGb: 0.09, mmapPct: 99.9, rcvMss: 8192, mb: 32768 };
@@ -115,5 +117,13 @@ describe('per-target datapath decisions', () => {
     expect(dev(mixed, 'left')).toMatchObject({ mode: 'netkit', status: 'applied' });
     expect(dev(mixed, 'right')).toMatchObject({ mode: 'veth', status: 'fallback', detail: /netkit arrived in 6\.7/ });
     expect(dev(decideAll(lab, k612), 'right')?.mode).toBe('netkit');
+  });
+  it("each node's programs attach on its own kernel's hook: tcx on 6.12, tc clsact on 6.1", () => {
+    const k612 = facts([6, 12], { CONFIG_NETKIT: 'y' });
+    const k61 = { ...facts([6, 1], {}), modules: ['cls_bpf', 'sch_ingress'] } as KernelFacts;
+    const ctx = { facts: k612, backend: { nodeFacts: (n: string) => (n === 'right' ? k61 : undefined) } } as unknown as LabContext;
+    expect(nodeHook(ctx, 'left')).toBe('tcx');
+    expect(nodeHook(ctx, 'right')).toBe('tc');
+    expect(nodeHook({ ...ctx, backend: {} } as unknown as LabContext, 'right')).toBe('tcx');
   });
 });

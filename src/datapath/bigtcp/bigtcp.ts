@@ -2,7 +2,7 @@ import { all, needKernel, needTool, type KernelFacts } from '../../kernel/facts.
 import { readLinks } from '../../measure/links.js';
 import { PARALLEL, pool } from '../../exec/pool.js';
 import type { Backend } from '../../backends/backend.js';
-import type { LabContext } from '../../lifecycle/context.js';
+import { factsOf, type LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
 import { decisionOf, type Decision, type Feature } from '../feature.js';
 
@@ -42,7 +42,7 @@ export const bigTcp: Feature<BigTcpMode> = {
   // No apply: sizes are attributes the backends give each device as they create it (or, for a
   // guest's NICs, as they move it in), from this decision (bigTcpMode) and one probe per driver kind.
   async remove(ctx, node) {
-    await setSizes(ctx.backend, ctx.facts, nodeNamespaces(ctx, node), false, ctx.signal);
+    await setSizes(ctx.backend, factsOf(ctx, node.name), nodeNamespaces(ctx, node), false, ctx.signal);
   },
 };
 

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { all, hasConfig, needTool, type KernelFacts, type Verdict } from '../../kernel/facts.js';
-import type { LabContext } from '../../lifecycle/context.js';
+import { factsOf, type LabContext } from '../../lifecycle/context.js';
 import { parseJson, type Exec } from '../../exec/exec.js';
 import type { LabNode, Pod } from '../../topology/model.js';
-import { attachPinned, chooseHook, detachAll, objectFor, type Hook } from '../hook.js';
+import { attachPinned, chooseHook, detachAll, nodeHook, objectFor, type Hook } from '../hook.js';
 import { nodePinDir } from '../host-routing/host-routing.js';
 import { decisionOf, type Decision, type Feature } from '../feature.js';
 import { FQ_BUCKETS, HORIZON_NS, podRateLines } from './maps.js';
@@ -66,25 +66,26 @@ export const bandwidthManager: Feature<BwmMode> = {
     const root = ctx.backend.root(node.name);
     const { signal } = ctx;
     await root.run(['mkdir', '-p', p.dir], { signal });
-    await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(BWM_OBJ, hookOf(ctx))), p.progs, 'pinmaps', p.maps], {
-      signal,
-    });
+    await root.run(
+      ['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(BWM_OBJ, nodeHook(ctx, node.name))), p.progs, 'pinmaps', p.maps],
+      {
+        signal,
+      },
+    );
     await setPodRates(ctx, node, signal);
     const exec = ctx.backend.exec(node.netns);
     await setUplinkQdisc(exec, node.uplink.nodeDev, { kind: 'fq' }, signal);
-    await attachPinned(exec, hookOf(ctx), 'egress', [[node.uplink.nodeDev, p.edt]], signal);
+    await attachPinned(exec, nodeHook(ctx, node.name), 'egress', [[node.uplink.nodeDev, p.edt]], signal);
     await podsTcp(ctx, node, signal);
   },
   async remove(ctx, node) {
     if (!node.uplink) return;
     const exec = ctx.backend.exec(node.netns);
-    await detachAll(exec, hookOf(ctx), 'egress', [node.uplink.nodeDev], ctx.signal);
+    await detachAll(exec, nodeHook(ctx, node.name), 'egress', [node.uplink.nodeDev], ctx.signal);
     await exec.run(['tc', 'qdisc', 'del', 'dev', node.uplink.nodeDev, 'root'], { nothrow: true, signal: ctx.signal });
     await ctx.backend.root(node.name).run(['rm', '-rf', bwmPins(ctx, node).dir], { signal: ctx.signal });
   },
 };
-
-const hookOf = (ctx: Pick<LabContext, 'facts'>): Hook => (chooseHook(ctx.facts) as { hook: Hook }).hook;
 
 /** Pinned programs and maps of a node's bandwidth manager (inside host routing's pin dir). */
 export function bwmPins(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
@@ -173,9 +174,10 @@ export async function setUplinkQdisc(exec: Exec, dev: string, q: UplinkQdisc, si
 
 /** BBR and no slow start after idle in every pod of the node, where the kernel has BBR (Cilium's enable-bbr). */
 async function podsTcp(ctx: LabContext, node: LabNode, signal?: AbortSignal): Promise<void> {
-  if (!bbrVerdict(ctx.facts).ok) return;
+  if (!bbrVerdict(factsOf(ctx, node.name)).ok) return;
   // A module is loaded on first use only from the initial namespace's sysctl: load it from the node's root.
-  if (ctx.facts.config.CONFIG_TCP_CONG_BBR === 'm') await ctx.backend.root(node.name).run(['modprobe', 'tcp_bbr'], { signal });
+  if (factsOf(ctx, node.name).config.CONFIG_TCP_CONG_BBR === 'm')
+    await ctx.backend.root(node.name).run(['modprobe', 'tcp_bbr'], { signal });
   for (const pod of node.pods)
     await ctx.backend
       .exec(pod.netns)

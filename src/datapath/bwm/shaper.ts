@@ -1,7 +1,7 @@
 import { LabError } from '../../errors.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
-import { attachedNames, attachPinned, chooseHook, detachAll, type Hook } from '../hook.js';
+import { attachedNames, attachPinned, detachAll, nodeHook } from '../hook.js';
 import { bwmPins, limitedPods, setPodRates, setUplinkQdisc, type UplinkQdisc } from './bwm.js';
 
 /**
@@ -11,8 +11,6 @@ import { bwmPins, limitedPods, setPodRates, setUplinkQdisc, type UplinkQdisc } f
  * - tbf: one token bucket for the whole device at one rate, no program.
  */
 export type Shaper = 'edt' | 'htb' | 'tbf';
-
-const hookOf = (ctx: Pick<LabContext, 'facts'>): Hook => (chooseHook(ctx.facts) as { hook: Hook }).hook;
 
 /** Put one shaper on the uplink, at `rates` (bit/s by pod name; default the topology's egressBandwidth). */
 async function setShaper(ctx: LabContext, node: LabNode, shaper: Shaper, rates: Record<string, number>, signal?: AbortSignal) {
@@ -24,7 +22,8 @@ async function setShaper(ctx: LabContext, node: LabNode, shaper: Shaper, rates: 
   // The map keeps the rates (and restarts every pod's clock); the programs read it by pod id.
   await setPodRates(ctx, node, signal, rates);
   // tbf runs without a program: detach only what is there (detaching an empty tcx hook fails with ENOENT).
-  if ((await attachedNames(exec, u.nodeDev, 'egress', signal)).length) await detachAll(exec, hookOf(ctx), 'egress', [u.nodeDev], signal);
+  if ((await attachedNames(exec, u.nodeDev, 'egress', signal)).length)
+    await detachAll(exec, nodeHook(ctx, node.name), 'egress', [u.nodeDev], signal);
   const q: UplinkQdisc =
     shaper === 'edt'
       ? { kind: 'fq' }
@@ -32,8 +31,8 @@ async function setShaper(ctx: LabContext, node: LabNode, shaper: Shaper, rates: 
         ? { kind: 'htb', classes }
         : { kind: 'tbf', bps: Math.min(...classes.map((c) => c.bps)) };
   await setUplinkQdisc(exec, u.nodeDev, q, signal);
-  if (shaper === 'edt') await attachPinned(exec, hookOf(ctx), 'egress', [[u.nodeDev, p.edt]], signal);
-  if (shaper === 'htb') await attachPinned(exec, hookOf(ctx), 'egress', [[u.nodeDev, p.classify]], signal);
+  if (shaper === 'edt') await attachPinned(exec, nodeHook(ctx, node.name), 'egress', [[u.nodeDev, p.edt]], signal);
+  if (shaper === 'htb') await attachPinned(exec, nodeHook(ctx, node.name), 'egress', [[u.nodeDev, p.classify]], signal);
 }
 
 /**

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { all, hasConfig, needKernel, needTool } from '../../kernel/facts.js';
 import { nodeLinks } from '../../backends/wiring.js';
-import type { LabContext } from '../../lifecycle/context.js';
+import { factsOf, type LabContext } from '../../lifecycle/context.js';
 import type { LabNode } from '../../topology/model.js';
 import { readLinks, type LinkFacts } from '../../measure/links.js';
 import { readPodLinks } from '../../backends/namespaces.js';
 import { endpointKey, endpointValue, linkMac } from './endpoints.js';
-import { attachedNames, attachPinned, chooseHook, detachAll, objectFor, TC_PREF, type Hook } from '../hook.js';
+import { attachedNames, attachPinned, chooseHook, detachAll, nodeHook, objectFor, TC_PREF, type Hook } from '../hook.js';
 import { tcxPrograms } from '../../measure/tcx.js';
 import { podDeviceKind } from '../devices/devices.js';
 import type { Decision, Feature } from '../feature.js';
@@ -56,7 +56,7 @@ export const hostRouting: Feature<HostRoutingMode> = {
   },
   async apply(ctx, node, decision) {
     // Programs are loaded in legacy mode too (where the kernel can), so checks can switch modes.
-    if (!hostRouting.requires(ctx.facts).ok) return;
+    if (!hostRouting.requires(factsOf(ctx, node.name)).ok) return;
     ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, [{ kind: 'pin', path: nodePinDir(ctx, node) }]);
     const links = await readLinks(ctx.backend.exec(node.netns), undefined, ctx.signal);
     await deployHostRouting(ctx, node, links, decision.mode === 'bpf');
@@ -69,9 +69,6 @@ export const hostRouting: Feature<HostRoutingMode> = {
 };
 
 export const HOST_ROUTING_OBJ = 'host_routing';
-
-/** The hook this kernel offers (probe refused the lab before provisioning if none). */
-const hookOf = (ctx: LabContext): Hook => (chooseHook(ctx.facts) as { hook: Hook }).hook;
 
 export function nodePinDir(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
   return join(ctx.bpfDir, node.name);
@@ -131,9 +128,12 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
   const { signal } = ctx;
   const root = ctx.backend.root(node.name);
   await root.run(['mkdir', '-p', p.dir], { signal }); // bpftool pins only into an existing parent
-  await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(HOST_ROUTING_OBJ, hookOf(ctx))), p.progs, 'pinmaps', p.maps], {
-    signal,
-  });
+  await root.run(
+    ['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(HOST_ROUTING_OBJ, nodeHook(ctx, node.name))), p.progs, 'pinmaps', p.maps],
+    {
+      signal,
+    },
+  );
   const byName = new Map(links.map((l) => [l.ifname, l]));
   // The pod side's MAC is only visible in its own namespace: one nsconf reads every pod's.
   const podMacs = (await readPodLinks(root, ctx.objDir, node.pods, signal)).map(linkMac);
@@ -145,7 +145,15 @@ export async function deployHostRouting(ctx: LabContext, node: LabNode, links: L
       .map((a) => `map update pinned ${p.endpoints} key hex ${endpointKey(a)} value hex ${value}`);
   });
   if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: lines.join('\n') + '\n', signal });
-  if (attach) await attachPinned(ctx.backend.exec(node.netns), hookOf(ctx), 'ingress', attachments(ctx, node), signal, TC_PREF.hostRouting);
+  if (attach)
+    await attachPinned(
+      ctx.backend.exec(node.netns),
+      nodeHook(ctx, node.name),
+      'ingress',
+      attachments(ctx, node),
+      signal,
+      TC_PREF.hostRouting,
+    );
   if (isNetkit(ctx, node))
     await nkctlBatch(
       ctx,
@@ -184,11 +192,11 @@ export async function setHostRouting(ctx: LabContext, node: LabNode, mode: Mode,
     await nkctlBatch(ctx, node, [...netkitPodLines(ctx, node, 'attach', mode), ...netkitPodLines(ctx, node, 'detach', current)], signal);
   }
   // By its tc pref on the clsact fallback: tc NodePort's filters on the same devices stay.
-  if (mode === 'bpf') await attachPinned(exec, hookOf(ctx), 'ingress', pairs, signal, TC_PREF.hostRouting);
+  if (mode === 'bpf') await attachPinned(exec, nodeHook(ctx, node.name), 'ingress', pairs, signal, TC_PREF.hostRouting);
   else
     await detachAll(
       exec,
-      hookOf(ctx),
+      nodeHook(ctx, node.name),
       'ingress',
       pairs.map(([dev]) => dev),
       signal,

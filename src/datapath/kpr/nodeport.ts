@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { nodeLinks } from '../../backends/wiring.js';
-import type { LabContext } from '../../lifecycle/context.js';
+import { factsOf, type LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
 import { attachPinned, chooseHook, objectFor, TC_PREF, type Hook } from '../hook.js';
 import { sockLbPins } from './kpr.js';
@@ -60,7 +60,7 @@ export function npEntry(e: NodePortEntry): { key: string; value: string } {
   return { key: hex([...ip4(e.addr), ...be16(e.nodePort), PROTO[e.protocol], 0]), value: hex([...ip4(e.vip), ...be16(e.port), 0, 0]) };
 }
 
-const hookOf = (ctx: LabContext): Hook | undefined => chooseHook(ctx.facts).hook;
+const hookOf = (ctx: LabContext, node: string): Hook | undefined => chooseHook(factsOf(ctx, node)).hook;
 
 /** Does the lab give this node NodePort work (an uplink address and a nodePort)? */
 export const wantsNodePort = (lab: Pick<Lab, 'services' | 'nodes' | 'serviceIds'>, node: LabNode) =>
@@ -72,7 +72,7 @@ export const wantsNodePort = (lab: Pick<Lab, 'services' | 'nodes' | 'serviceIds'
  * from_netdev, whose switch to legacy detaches the hook's last program.
  */
 export async function deployNodePort(ctx: LabContext, node: LabNode): Promise<void> {
-  const hook = hookOf(ctx);
+  const hook = hookOf(ctx, node.name);
   if (!hook || !node.uplink) return;
   const entries = nodePortEntries(servicePlan(ctx.lab), node);
   if (!entries.length) return;
