@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { Exec } from '../../exec/exec.js';
 /**
  * What libvirt and vagrant-libvirt change on the host besides the domains Vagrant destroys:
  * storage pools and the base box volume, the management network, iptables chains
@@ -103,4 +105,45 @@ export function restorePlan(
   if (ipForwardNow !== before.ipForward)
     steps.push({ what: `net.ipv4.ip_forward=${ipForwardNow}`, argv: ['sysctl', '-w', `net.ipv4.ip_forward=${before.ipForward}`] });
   return steps;
+}
+
+/** `virsh` on the system connection (vagrant-libvirt's default URI, qemu:///system). */
+const virsh = (...args: string[]) => ['virsh', '-q', '-c', 'qemu:///system', ...args];
+
+/** The host as libvirt and the firewall show it now. */
+export async function takeSnapshot(exec: Exec, signal?: AbortSignal): Promise<HostSnapshot> {
+  const names = async (argv: string[]) => parseNames((await exec.run(argv, { signal, nothrow: true })).stdout);
+  const pools = await names(virsh('pool-list', '--all', '--name'));
+  const volumes: string[] = [];
+  // libvirt 9's vol-list has no --name: the name is the first column of `Name Path` rows.
+  for (const p of pools) for (const row of await names(virsh('vol-list', '--pool', p))) volumes.push(`${p}/${row.split(/\s+/)[0]}`);
+  const chains = async (bin: string) => parseIptablesSave((await exec.run([bin], { signal, nothrow: true })).stdout).chains;
+  return {
+    ipForward: readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(),
+    chains: { v4: await chains('iptables-save'), v6: await chains('ip6tables-save') },
+    networks: await names(virsh('net-list', '--all', '--name')),
+    pools,
+    volumes,
+    domains: await names(virsh('list', '--all', '--name')),
+  };
+}
+
+/** Put the host back to `before`; returns what could not be removed, each with the tool's message. */
+export async function restoreHost(exec: Exec, before: HostSnapshot, signal?: AbortSignal): Promise<string[]> {
+  const after = await takeSnapshot(exec, signal);
+  const save = async (bin: string) => parseIptablesSave((await exec.run([bin], { signal, nothrow: true })).stdout);
+  const plan = restorePlan(
+    before,
+    after,
+    { v4: await save('iptables-save'), v6: await save('ip6tables-save') },
+    readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(),
+  );
+  const left: string[] = [];
+  for (const s of plan) {
+    const argv = s.argv[0] === 'virsh' ? virsh(...s.argv.slice(1)) : s.argv;
+    const r = await exec.run(argv, { signal, nothrow: true });
+    // destroy of an inactive domain/pool/network fails harmlessly before its undefine.
+    if (r.code !== 0 && !/destroy$/.test(s.argv[1] ?? '')) left.push(`${s.what}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
+  }
+  return [...new Set(left)];
 }

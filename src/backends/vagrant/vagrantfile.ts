@@ -61,7 +61,8 @@ export function vagrantSpec(
     const [pa, pb] = [ports[2 * k], ports[2 * k + 1]];
     const mac = (side: number) => `52:54:00:d2:${(k + 1).toString(16).padStart(2, '0')}:0${side}`;
     // Addresses Vagrant validates but never configures (auto_config: false): a /30 per link in 172.31.0.0/16.
-    const ip = (side: number) => `172.31.${k}.${side}`;
+    // (.1 draws Vagrant's warning that it may clash with a host's bridge address).
+    const ip = (side: number) => `172.31.${k}.${side + 1}`;
     ends.set(l.a, [...(ends.get(l.a) ?? []), { dev: l.devA, mac: mac(1), ip: ip(1), localPort: pa, remotePort: pb }]);
     ends.set(l.b, [...(ends.get(l.b) ?? []), { dev: l.devB, mac: mac(2), ip: ip(2), localPort: pb, remotePort: pa }]);
   });
