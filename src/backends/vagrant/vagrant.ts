@@ -11,6 +11,7 @@ import { HOST_OWNER, labDir, type JournalEntry } from '../../lifecycle/journal.j
 import type { Lab } from '../../topology/model.js';
 import type { DestroyResult, DoctorSection, NodeStatus } from '../backend.js';
 import { freeUdpPort } from '../qemu/nics.js';
+import { remoteLabDir } from '../ssh/connection.js';
 import { SshBackend } from '../ssh/ssh.js';
 import { destroyRemote } from '../ssh/restore.js';
 import { buildBox, type BoxResult } from './box.js';
@@ -42,6 +43,8 @@ export class VagrantBackend extends SshBackend {
   /** The guest kernel's facts from its config (as the qemu backend reads them); the box is built if missing. */
   override async probe(lab: Lab, signal?: AbortSignal): Promise<KernelFacts> {
     if (this.kernelFacts) return this.kernelFacts;
+    // Where provision copies the objects (a fresh machine holds no prepared ones): the lifecycle reads it after probe.
+    this.objDir = `${remoteLabDir(lab.name)}/bpf`;
     for (const [bin, pkg] of [
       ['vagrant', 'vagrant'],
       ['virsh', 'libvirt-clients'],
