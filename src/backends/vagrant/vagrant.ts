@@ -9,7 +9,7 @@ import { releaseVersion } from '../../kernels/cache.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import { HOST_OWNER, labDir, type JournalEntry } from '../../lifecycle/journal.js';
 import type { Lab } from '../../topology/model.js';
-import type { DestroyResult, DoctorSection, NodeStatus } from '../backend.js';
+import type { DestroyResult, DoctorSection, NodeStatus, Timing } from '../backend.js';
 import { freeUdpPort } from '../qemu/nics.js';
 import { remoteLabDir } from '../ssh/connection.js';
 import { SshBackend } from '../ssh/ssh.js';
@@ -39,6 +39,8 @@ export class VagrantBackend extends SshBackend {
   private box?: BoxResult;
   private kernelFacts?: KernelFacts;
   private vmlinuz?: string;
+  /** libvirt's domain type for the machines: `qemu` is TCG (emulated CPUs: throughput ratios are not judged). */
+  private driver?: 'kvm' | 'qemu';
 
   /** The guest kernel's facts from its config (as the qemu backend reads them); the box is built if missing. */
   override async probe(lab: Lab, signal?: AbortSignal): Promise<KernelFacts> {
@@ -86,6 +88,7 @@ export class VagrantBackend extends SshBackend {
     });
     const before: HostSnapshot = { ...(await takeSnapshot(exec, signal)), ipForward: firewall.ipForward, chains: firewall.chains };
     const driver = domainDriver((await runArgv(['virsh', '-c', 'qemu:///system', 'capabilities'], { signal })).stdout);
+    this.driver = driver;
     const ports: number[] = [];
     for (let i = 0; i < lab.links.length * 2; i++) ports.push(await freeUdpPort());
     const spec = vagrantSpec(
@@ -155,6 +158,10 @@ export class VagrantBackend extends SshBackend {
       }
     }
     return { gone, left };
+  }
+
+  override timing(): Timing {
+    return this.driver === 'qemu' ? 'emulated' : super.timing();
   }
 
   override status(entries: JournalEntry[]): NodeStatus[] {
