@@ -5,6 +5,7 @@ import { LocalBackend } from './local/local.js';
 import { QemuBackend } from './qemu/qemu.js';
 import { SimBackend } from './sim/sim.js';
 import { SshBackend } from './ssh/ssh.js';
+import { VagrantBackend } from './vagrant/vagrant.js';
 
 /** Every backend the lab knows, registered explicitly (the ids are also in src/topology/ids.ts for the schema). */
 const BACKENDS: Record<(typeof BACKEND_IDS)[number], () => Backend> = {
@@ -12,6 +13,7 @@ const BACKENDS: Record<(typeof BACKEND_IDS)[number], () => Backend> = {
   qemu: () => new QemuBackend(),
   sim: () => new SimBackend(),
   ssh: () => new SshBackend(),
+  vagrant: () => new VagrantBackend(),
 };
 
 export function backendNames(): string[] {

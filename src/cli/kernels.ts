@@ -81,6 +81,30 @@ async function fetch(names: string[], opts: { all?: boolean; quiet?: boolean }):
   return EXIT.ok;
 }
 
+async function box(name: string, opts: { quiet?: boolean }): Promise<number> {
+  const { findKernel, loadCatalogue } = await import('../kernels/catalogue.js');
+  const { fetchKernel } = await import('../kernels/fetch.js');
+  const { buildBox } = await import('../backends/vagrant/box.js');
+  const entry = findKernel(loadCatalogue(), name);
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  const log = progressLogger(opts.quiet);
+  try {
+    const k = await fetchKernel(entry, { log: (m) => log(`kernel ${name}: ${m}`), signal: ac.signal });
+    const r = await buildBox(k.kernel, k.record, { log: (m) => log(`box ${name}: ${m}`), signal: ac.signal }).finally(log.end);
+    const b = r.record;
+    process.stdout.write(
+      r.status === 'cached'
+        ? `box ${b.name} ${b.version} (kernel ${b.kernel.release}) is already cached in ${r.dir}: nothing to do\n`
+        : `box ${b.name} ${b.version} (kernel ${b.kernel.release}) built in ${r.seconds.toFixed(1)}s: ${r.dir}\n`,
+    );
+  } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+  }
+  return EXIT.ok;
+}
+
 export function register(program: Command, exit: (code: number) => void): void {
   const kernels = program
     .command('kernels')
@@ -109,4 +133,12 @@ export function register(program: Command, exit: (code: number) => void): void {
     .option('--all', 'every kernel in the catalogue')
     .option('-q, --quiet', 'no progress lines')
     .action((names: string[], opts: { all?: boolean; quiet?: boolean }) => guard(() => fetch(names, opts)));
+  kernels
+    .command('box')
+    .description(
+      "build the vagrant backend's box of a catalogue kernel: a Debian root (debootstrap from this machine's mirror), the kernel's modules and initrd, user vagrant; cached by content under boxes/",
+    )
+    .argument('<name>', 'kernel name from the catalogue (lab kernels list)')
+    .option('-q, --quiet', 'no progress lines')
+    .action((name: string, opts: { quiet?: boolean }) => guard(() => box(name, opts)));
 }

@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { HostSnapshot } from '../backends/vagrant/host-state.js';
 import type { RemoteItem, RemoteTarget } from './remote.js';
 
 /** Every kind of object the lab creates, as recorded in the journal before it is created. */
@@ -17,7 +18,9 @@ export type JournalObject =
   /** A qdisc the lab put on a device in one of its namespaces (it goes with the namespace, or is deleted first). */
   | { kind: 'qdisc'; netns: string; dev: string; handle: string; qdisc: string }
   /** An object or changed setting on an ssh target (src/lifecycle/remote.ts). */
-  | { kind: 'remote'; target: RemoteTarget; item: RemoteItem };
+  | { kind: 'remote'; target: RemoteTarget; item: RemoteItem }
+  /** A Vagrant project (backend vagrant): its machines, and the libvirt/firewall state before `vagrant up`, put back after destroy. */
+  | { kind: 'vagrant'; dir: string; home: string; provider: string; machines: string[]; before: HostSnapshot };
 
 export type JournalKind = JournalObject['kind'];
 

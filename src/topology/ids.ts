@@ -1,5 +1,5 @@
 /** The names the topology format and the CLI share, kept free of the schema library so the CLI starts fast. */
-export const BACKENDS = ['local', 'qemu', 'sim', 'ssh'] as const;
+export const BACKENDS = ['local', 'qemu', 'sim', 'ssh', 'vagrant'] as const;
 /** NIC profiles a bare-metal (ssh) target may ask for (src/backends/ssh/profile.ts). */
 export const NIC_PROFILES = ['mlx5-back-to-back'] as const;
 export const FAMILIES = ['ipv4', 'ipv6'] as const;

@@ -81,7 +81,10 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     (i) => ['families', i],
     (f) => `family ${f}`,
   );
-  if (t.kernel && t.backend !== 'qemu') err(['kernel'], `kernel applies to the qemu backend only (this lab's backend is ${t.backend})`);
+  if (t.kernel && t.backend !== 'qemu' && t.backend !== 'vagrant')
+    err(['kernel'], `kernel applies to the qemu and vagrant backends only (this lab's backend is ${t.backend})`);
+  // The vagrant backend boots a box built for one catalogue kernel (lab kernels box NAME).
+  if (t.backend === 'vagrant' && typeof t.kernel === 'object') err(['kernel'], 'the vagrant backend boots a catalogue kernel: name one');
   if (t.kernels && t.backend !== 'qemu') err(['kernels'], `kernels applies to the qemu backend only (this lab's backend is ${t.backend})`);
   dupes(
     t.kernels,
@@ -93,7 +96,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     ...(typeof t.kernel === 'string' ? [{ name: t.kernel, path: ['kernel'] }] : []),
     ...(t.kernels ?? []).map((name, i) => ({ name, path: ['kernels', i] })),
   ];
-  if (t.backend === 'qemu' && named.length) {
+  if ((t.backend === 'qemu' || t.backend === 'vagrant') && named.length) {
     let known: readonly string[] | undefined = opts.kernelNames;
     try {
       known ??= loadCatalogue().map((k) => k.name);
@@ -276,7 +279,15 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       file,
       backend: t.backend,
       kernel:
-        t.backend !== 'qemu' ? undefined : typeof t.kernel === 'object' ? 'custom' : (t.kernel ?? t.kernels?.[0] ?? DEFAULT_VM_KERNEL),
+        t.backend === 'vagrant'
+          ? typeof t.kernel === 'string'
+            ? t.kernel
+            : DEFAULT_VM_KERNEL
+          : t.backend !== 'qemu'
+            ? undefined
+            : typeof t.kernel === 'object'
+              ? 'custom'
+              : (t.kernel ?? t.kernels?.[0] ?? DEFAULT_VM_KERNEL),
       customKernel:
         typeof t.kernel === 'object'
           ? {

@@ -7,7 +7,7 @@ describe('the library entry', () => {
     if (!p.ok) throw new Error('parse');
     const r = lab.resolve(p.value);
     expect(r.ok && r.value.nodes[0].pods[0].netns).toBe('dpl-lib.n1.a');
-    expect(lab.backendNames()).toEqual(['local', 'qemu', 'sim', 'ssh']);
+    expect(lab.backendNames()).toEqual(['local', 'qemu', 'sim', 'ssh', 'vagrant']);
     expect(lab.CHECKS.map((c) => c.id)).toContain('backpressure');
     expect(typeof lab.labMachine.provide).toBe('function');
   });

@@ -103,7 +103,7 @@ describe('topology loader and resolver', () => {
   it('reports an unknown backend, listing the known ones', () => {
     const [e] = errors(minimal + 'backend: firecracker\n');
     expect(e).toMatchObject({ path: 'backend', line: 10 });
-    expect(e.message).toBe("unknown backend 'firecracker'; backends are: local, qemu, sim, ssh");
+    expect(e.message).toBe("unknown backend 'firecracker'; backends are: local, qemu, sim, ssh, vagrant");
   });
 
   it('reports links to unknown nodes and self links', () => {
@@ -133,7 +133,7 @@ describe('qemu topologies', () => {
     expect(d.ok && d.value.kernel).toBe('6.12');
   });
   it('refuse kernel on the local backend', () => {
-    expect(errors(minimal + 'kernel: "6.12"\n')[0].message).toContain('kernel applies to the qemu backend only');
+    expect(errors(minimal + 'kernel: "6.12"\n')[0].message).toContain('kernel applies to the qemu and vagrant backends only');
   });
 });
 

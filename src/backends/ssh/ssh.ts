@@ -30,7 +30,7 @@ import { copyObjects, objectsDigest, PREPARED_OBJ_DIR } from './copy.js';
  * its old value before it is made.
  */
 export class SshBackend implements Backend {
-  readonly kind = 'ssh';
+  readonly kind: string = 'ssh';
   objDir = '/run/datapath-lab/bpf';
   private readonly execs = new Map<string, SshExec>();
   private readonly nodeOfNetns = new Map<string, string>();
