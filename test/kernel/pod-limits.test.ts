@@ -62,6 +62,16 @@ describe('pod counts against the machine', () => {
     60_000,
   );
 
+  it('a soft RLIMIT_NOFILE below what the CLI keeps open: exit 2 naming it, before anything is created', () => {
+    const r = spawnSync('prlimit', ['--nofile=32', process.execPath, CLI, 'up', topo(pods('r4-fds', 2))], {
+      env: { ...process.env, DPL_STATE_DIR: STATE },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('the soft limit on open files (RLIMIT_NOFILE) is 32');
+    expect(existsSync(join(STATE, 'r4-fds'))).toBe(false);
+  });
+
   it('namespaces needing more kernel memory than MemAvailable: exit 2 naming the figures, nothing created', async () => {
     // 302 namespaces need 76 MiB; the fake MemAvailable leaves 64.
     const fake = join(STATE, 'meminfo');
