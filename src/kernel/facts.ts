@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { Exec } from '../exec/exec.js';
+import { spawnFailure } from './spawn-failure.js';
 
 /** What a target's kernel and tools can do, read from the target itself. */
 export interface KernelFacts {
@@ -122,6 +123,8 @@ export async function probeLocal(exec: Exec, opts: { allVersions?: boolean } = {
         const { argv, re } = TOOL_VERSION[t];
         const r = await exec.run(argv, { nothrow: true });
         const out = `${r.stdout}\n${r.stderr}`;
+        const cannot = spawnFailure(t, r);
+        if (cannot) throw cannot;
         if (r.code === 127) return [t, {}];
         const v = re.exec(out);
         return [t, { path: t, raw: out.trim().split('\n')[0], version: v ? [Number(v[1]), Number(v[2])] : undefined }];

@@ -12,6 +12,7 @@ import type { Lab, LabNode } from '../../topology/model.js';
 import type { Backend, DestroyResult, DoctorSection, NodeStatus } from '../backend.js';
 import { destroyHostObjects } from '../host-objects.js';
 import { maxNetNamespaces, netnsRefusal } from '../netns-limit.js';
+import { netnsMemoryRefusal, readMeminfo } from '../netns-memory.js';
 import { bigTcpMode } from '../../datapath/bigtcp/bigtcp.js';
 import { createNamespaces, namespacesOf, wireNamespaces } from '../namespaces.js';
 
@@ -37,7 +38,8 @@ export class LocalBackend implements Backend {
   probe(lab: Lab): Promise<KernelFacts> {
     // Refused before anything exists: past the limit, `ip netns add` fails midway through provision.
     const existing = existsSync('/run/netns') ? readdirSync('/run/netns').length : 0;
-    const tooMany = netnsRefusal(namespacesOf(lab, lab.nodes).length, maxNetNamespaces(), existing);
+    const need = namespacesOf(lab, lab.nodes).length;
+    const tooMany = netnsRefusal(need, maxNetNamespaces(), existing) ?? netnsMemoryRefusal(need, readMeminfo());
     if (tooMany) return Promise.reject(tooMany);
     return probeLocal(this.host);
   }
