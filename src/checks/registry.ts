@@ -16,6 +16,7 @@ import { svcAffinity } from './svc-affinity.js';
 import { svcBackendRemoval } from './svc-backend-removal.js';
 import { svcBackpressure } from './svc-backpressure.js';
 import { svcNodePort } from './svc-nodeport.js';
+import { XDP_LB_CHECKS } from './xdp-lb.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
 export const CHECKS: readonly Check[] = [
@@ -34,6 +35,7 @@ export const CHECKS: readonly Check[] = [
   svcBackpressure,
   svcNodePort,
   ...BWM_CHECKS,
+  ...XDP_LB_CHECKS,
 ];
 
 export function checkById(id: CheckId): Check {

@@ -25,5 +25,7 @@ export const CHECK_IDS = [
   'svc-backpressure',
   'svc-nodeport',
   ...BWM_CHECK_IDS,
+  'xdp-lb-reachable',
+  'xdp-lb-in-xdp',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
