@@ -27,5 +27,7 @@ export const CHECK_IDS = [
   ...BWM_CHECK_IDS,
   'xdp-lb-reachable',
   'xdp-lb-in-xdp',
+  'maglev-balance',
+  'xdp-lb-weight-zero',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

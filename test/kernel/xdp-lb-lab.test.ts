@@ -5,7 +5,8 @@ import { cli, labProcesses, residue, topo } from './helpers.js';
 
 /**
  * topologies/xdp-lb.yaml as a user runs it: `lab up` puts xl_xdp natively (not generic XDP) on both LB nodes'
- * uplinks, `lab check` passes xdp-lb-reachable and xdp-lb-in-xdp, `lab down` leaves no namespace, pin or process.
+ * uplinks, `lab check` passes xdp-lb-reachable, xdp-lb-in-xdp, maglev-balance and
+ * xdp-lb-weight-zero, `lab down` leaves no namespace, pin or process.
  */
 const LAB = 'x2lb';
 const text = readFileSync(new URL('../../topologies/xdp-lb.yaml', import.meta.url), 'utf8').replace(/^name: xdp-lb$/m, `name: ${LAB}`);
@@ -30,11 +31,20 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
       expect(xdp).toEqual(['uplink:1:xl_xdp']);
     }
     const dir = `/tmp/dpl-${LAB}`;
-    const chk = await cli(['check', LAB, '-q', '--only', 'xdp-lb-reachable,xdp-lb-in-xdp', '--report-dir', dir]);
+    const chk = await cli([
+      'check',
+      LAB,
+      '-q',
+      '--only',
+      'xdp-lb-reachable,xdp-lb-in-xdp,maglev-balance,xdp-lb-weight-zero',
+      '--report-dir',
+      dir,
+    ]);
     const rep = JSON.parse(readFileSync(`${dir}/report.json`, 'utf8')) as Report;
     const by = (id: string) => rep.checks.find((c) => c.id === id);
     expect(by('xdp-lb-reachable')?.status, by('xdp-lb-reachable')?.reason).toBe('pass');
     expect(by('xdp-lb-in-xdp')?.status, `${by('xdp-lb-in-xdp')?.reason}\n${by('xdp-lb-in-xdp')?.evidence.join('\n')}`).toBe('pass');
+    for (const id of ['maglev-balance', 'xdp-lb-weight-zero']) expect(by(id)?.status, `${id}: ${by(id)?.reason}`).toBe('pass');
     expect(chk.code, chk.stderr).toBe(0);
     const runs = (by('xdp-lb-in-xdp')!.metrics.runs as { node: string; xdpCounted: number; sent: number }[]).map((r) => r.node);
     expect(runs).toEqual(['lb1', 'lb2']);
