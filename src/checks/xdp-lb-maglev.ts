@@ -33,14 +33,12 @@ const applies = (lab: Lab) =>
 
 /** The table of a frontend as the kernel holds it on an LB node (xlctl get), or undefined when it has none. */
 async function readTable(ctx: LabContext, node: LabNode, svc: number, m: number): Promise<number[] | undefined> {
-  const r = await ctx.backend
-    .root(node.name)
-    .run([join(ctx.objDir, 'xlctl'), xdpLbPins(ctx, node).maglev], {
-      input: `get ${svc} ${m}\n`,
-      nothrow: true,
-      needsBpffs: true,
-      signal: ctx.signal,
-    });
+  const r = await ctx.backend.root(node.name).run([join(ctx.objDir, 'xlctl'), xdpLbPins(ctx, node).maglev], {
+    input: `get ${svc} ${m}\n`,
+    nothrow: true,
+    needsBpffs: true,
+    signal: ctx.signal,
+  });
   if (r.code !== 0) return undefined;
   return (JSON.parse(r.stdout.trim().split('\n')[0]) as { ids: number[] }).ids;
 }
