@@ -48,6 +48,21 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
     expect(chk.code, chk.stderr).toBe(0);
     const runs = (by('xdp-lb-in-xdp')!.metrics.runs as { node: string; xdpCounted: number; sent: number }[]).map((r) => r.node);
     expect(runs).toEqual(['lb1', 'lb2']);
+    // A live change reaches the XDP tables: web2 removed from `web` with `lab svc` owns no cell on either LB node
+    // (maglev-balance compares the kernel's tables with the new plan) and answers no client (xdp-lb-reachable).
+    const del = await cli(['svc', 'backend', 'del', LAB, 'web', 'web2', '-q']);
+    expect(del.code, del.stderr).toBe(0);
+    const dir2 = `/tmp/dpl-${LAB}-after`;
+    await cli(['check', LAB, '-q', '--only', 'xdp-lb-reachable,maglev-balance', '--report-dir', dir2]);
+    const after = JSON.parse(readFileSync(`${dir2}/report.json`, 'utf8')) as Report;
+    for (const c of after.checks) expect(c.status, `${c.id} after lab svc: ${c.reason}`).toBe('pass');
+    const cells = (after.checks.find((c) => c.id === 'maglev-balance')!.metrics.tables as { cells: Record<string, number> }[]).map((t) =>
+      Object.keys(t.cells).sort(),
+    );
+    expect(cells).toEqual([
+      ['w1/web1', 'w2/web3'],
+      ['w1/web1', 'w2/web3'],
+    ]);
     const down = await cli(['down', LAB, '-q']);
     expect(down.code, down.stderr).toBe(0);
     expect(await residue(LAB)).toEqual([]);

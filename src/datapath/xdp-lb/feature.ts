@@ -8,6 +8,7 @@ import { attachPinned, chooseHook, objectFor, TC_PREF } from '../hook.js';
 import { nodePinDir } from '../host-routing/host-routing.js';
 import { servicePlan } from '../kpr/plan.js';
 import { isMaglevSize, type MaglevSize } from './maglev.js';
+import { vipKey } from './maps.js';
 import { type XlBackend, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
 
 export type XdpLbMode = 'xdp' | 'none';
@@ -172,4 +173,29 @@ async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<strin
   const r = await ctx.backend.exec(node.netns).run(['ip', '-j', 'link', 'show', 'dev', dev], { signal: ctx.signal });
   const [link] = JSON.parse(r.stdout) as { address: string }[];
   return link.address;
+}
+
+/**
+ * After `lab svc`: an LB node's maps and tables as the new service set has them. Each table is swapped whole by xlctl
+ * (a reader sees the old table or the new one); VIP entries of frontends that went away are deleted; backend entries
+ * no table names any more stay (nothing reaches them).
+ */
+export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, after: Lab): Promise<void> {
+  if (!node.loadBalancer || !hasLoadBalancer(after)) return;
+  const p = xdpLbPins(ctx, node);
+  const root = ctx.backend.root(node.name);
+  const { signal } = ctx;
+  if ((await root.run(['test', '-e', p.vips], { nothrow: true, signal })).code !== 0) return;
+  const plan = lbNodePlan({ ...ctx, lab: after }, node);
+  const keep = new Set(xdpLbInputs(after).frontends.map((f) => f.svcId));
+  const gone = xdpLbInputs(before).frontends.filter((f) => !keep.has(f.svcId));
+  const lines = [
+    ...plan.mapLines,
+    ...gone.map(
+      (f) => `map delete pinned ${p.vips} key hex ${vipKey({ family: f.family, addr: f.lbVip, proto: f.protocol, port: f.port })}`,
+    ),
+  ];
+  await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
+  const tables = [...plan.tableLines, ...gone.map((f) => `del ${f.svcId}`)];
+  if (tables.length) await root.run([join(ctx.objDir, 'xlctl'), p.maglev], { input: `${tables.join('\n')}\n`, signal, needsBpffs: true });
 }
