@@ -1,7 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { servicePlan } from '../datapath/kpr/plan.js';
 import { DEFAULT_MAGLEV_SIZE, lbNodePlan, xdpLbInputs, xdpLbPins } from '../datapath/xdp-lb/feature.js';
-import { isMaglevSize } from '../datapath/xdp-lb/maglev.js';
+import { isMaglevSize, remapCount } from '../datapath/xdp-lb/maglev.js';
+import { flow } from '../datapath/xdp-lb/packets.js';
 import { type XlFrontend, xdpLbPlan } from '../datapath/xdp-lb/plan.js';
 import type { LabContext } from '../lifecycle/context.js';
 import { serviceAttempts } from '../measure/services.js';
@@ -9,8 +12,11 @@ import type { Lab, LabNode } from '../topology/model.js';
 import { type Check, couldNotEstablish, skip } from './check.js';
 import {
   judgeMaglevBalance,
+  judgeMaglevConsistency,
   judgeWeightZero,
   type MaglevFlowRun,
+  type MaglevRemovalRun,
+  type TupleSeen,
   type MaglevTableRun,
   type WeightZeroRun,
   weightZeroFlowsNeeded,
@@ -185,4 +191,98 @@ export const xdpLbWeightZero: Check = {
   },
 };
 
-export const XDP_LB_MAGLEV_CHECKS = [maglevBalance, xdpLbWeightZero];
+/** Crafted client ports per LB node for the same-5-tuple part (a TEST-NET-1 client, RFC 5737: no real flow has it). */
+const TUPLE_PORTS = Array.from({ length: 20 }, (_, i) => 41000 + i);
+const TUPLE_CLIENT = '192.0.2.1';
+
+/**
+ * The pod each crafted packet goes to through one LB node's xl_xdp, under BPF_PROG_TEST_RUN in the node's namespace
+ * (its fib): SNAT rewrites the destination to the chosen pod. Local backend only (the packet files are on this host).
+ */
+async function tupleRoutes(ctx: LabContext, node: LabNode, f: XlFrontend, dir: string): Promise<(string | undefined)[]> {
+  const prog = join(xdpLbPins(ctx, node).progs, 'xl_xdp');
+  const lines = TUPLE_PORTS.map((port) => {
+    writeFileSync(join(dir, `in${port}`), flow(TUPLE_CLIENT, f.lbVip, { proto: f.protocol, sport: port, dport: f.port }));
+    return `prog run pinned ${prog} data_in ${join(dir, `in${port}`)} data_out ${join(dir, `${node.name}-${port}`)} data_size_out 1024`;
+  });
+  await ctx.backend
+    .exec(node.netns)
+    .run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal: ctx.signal, needsBpffs: true });
+  return TUPLE_PORTS.map((port) => {
+    const o = readFileSync(join(dir, `${node.name}-${port}`));
+    return o.length >= 34 ? Array.from(o.subarray(30, 34)).join('.') : undefined;
+  });
+}
+
+export const maglevConsistency: Check = {
+  id: 'maglev-consistency',
+  title: 'Maglev: removing a backend remaps at most 1% of the others’ cells; a 5-tuple picks the same backend through both LB nodes',
+  proves:
+    "on each LB node a table without one backend, swapped in by xlctl and read back, differs from the kernel's table in at most 1% of the " +
+    "other backends' cells (then the original is swapped back and read back equal); 20 crafted 5-tuples run through each LB node's xl_xdp " +
+    '(BPF_PROG_TEST_RUN in its namespace) go to the same pod through both',
+  requires: () => ({ ok: true }),
+  applies: (lab) => {
+    const a = applies(lab);
+    if (!a.ok) return a;
+    return lbNodes(lab).length >= 2 ? { ok: true } : { ok: false, reason: 'fewer than two LB nodes with a client peer' };
+  },
+  async run(ctx) {
+    if (ctx.backend.kind !== 'local') return skip('the crafted packets are files on this host: local backend only');
+    const m = sizeOf(ctx.lab);
+    const { frontends, backends } = xdpLbInputs(ctx.lab);
+    const f = frontends.find((x) => x.protocol === 'UDP' && x.backends.filter((b) => b.weight > 0).length >= 2);
+    if (!f) return skip('no loadBalancer UDP frontend with two backends of weight > 0');
+    const names = namesOf(ctx.lab, f);
+    const victim = f.backends.find((b) => b.weight > 0)!;
+    const pins = { cfg: '', backends: '', vips: '' };
+    const table = (fr: XlFrontend) => xdpLbPlan(pins, [fr], backends, m, {}).tableLines[0];
+    const removals: MaglevRemovalRun[] = [];
+    const evidence: string[] = [];
+    const [a, b] = lbNodes(ctx.lab);
+    for (const node of [a, b]) {
+      const xlctl = (line: string) =>
+        ctx.backend
+          .root(node.name)
+          .run([join(ctx.objDir, 'xlctl'), xdpLbPins(ctx, node).maglev], { input: `${line}\n`, needsBpffs: true, signal: ctx.signal });
+      const t0 = await readTable(ctx, node, f.svcId, m);
+      if (!t0) return { status: 'error', reason: couldNotEstablish(`${node.name} has no table for ${label(f)}`), metrics: {}, evidence };
+      let t1: number[] | undefined;
+      try {
+        await xlctl(table({ ...f, backends: f.backends.filter((x) => x.id !== victim.id) }));
+        t1 = await readTable(ctx, node, f.svcId, m);
+      } finally {
+        await xlctl(table(f));
+      }
+      const t2 = await readTable(ctx, node, f.svcId, m);
+      if (!t1 || t2?.join(',') !== t0.join(','))
+        return { status: 'error', reason: couldNotEstablish(`${node.name}: the swapped tables did not read back`), metrics: {}, evidence };
+      const r = remapCount(Int32Array.from(t0), Int32Array.from(t1), victim.id);
+      const left = t1.filter((id) => id === victim.id).length;
+      const removed = names[f.backends.indexOf(victim)];
+      removals.push({ node: node.name, frontend: label(f), removed, survivorCells: r.cells, changed: r.changed, leftToRemoved: left });
+      evidence.push(
+        `${node.name}: ${label(f)} without ${removed} (M=${m}): ${r.changed} of ${r.cells} other cells changed owner, ${left} left to it`,
+      );
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'dpl-maglev-'));
+    const pods = new Map(ctx.lab.nodes.flatMap((n) => n.pods.map((p) => [p.ipv4 ?? '', serverName(n.name, p.name)] as const)));
+    const tuples: TupleSeen[] = [];
+    try {
+      const [ra, rb] = [await tupleRoutes(ctx, a, f, dir), await tupleRoutes(ctx, b, f, dir)];
+      tuples.push(
+        ...TUPLE_PORTS.map((port, i) => ({
+          tuple: `${TUPLE_CLIENT}:${port} > ${f.lbVip}:${f.port}/${f.protocol}`,
+          first: pods.get(ra[i] ?? ''),
+          second: pods.get(rb[i] ?? ''),
+        })),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    evidence.push(...tuples.map((t) => `${t.tuple}: ${a.name} -> ${t.first ?? 'none'}, ${b.name} -> ${t.second ?? 'none'}`));
+    return { ...judgeMaglevConsistency(removals, tuples, [a.name, b.name]), evidence };
+  },
+};
+
+export const XDP_LB_MAGLEV_CHECKS = [maglevBalance, xdpLbWeightZero, maglevConsistency];

@@ -29,5 +29,6 @@ export const CHECK_IDS = [
   'xdp-lb-in-xdp',
   'maglev-balance',
   'xdp-lb-weight-zero',
+  'maglev-consistency',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

@@ -5,8 +5,8 @@ import { cli, labProcesses, residue, topo } from './helpers.js';
 
 /**
  * topologies/xdp-lb.yaml as a user runs it: `lab up` puts xl_xdp natively (not generic XDP) on both LB nodes'
- * uplinks, `lab check` passes xdp-lb-reachable, xdp-lb-in-xdp, maglev-balance and
- * xdp-lb-weight-zero, `lab down` leaves no namespace, pin or process.
+ * uplinks, `lab check` passes xdp-lb-reachable, xdp-lb-in-xdp, maglev-balance,
+ * xdp-lb-weight-zero and maglev-consistency, `lab down` leaves no namespace, pin or process.
  */
 const LAB = 'x2lb';
 const text = readFileSync(new URL('../../topologies/xdp-lb.yaml', import.meta.url), 'utf8').replace(/^name: xdp-lb$/m, `name: ${LAB}`);
@@ -36,7 +36,7 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
       LAB,
       '-q',
       '--only',
-      'xdp-lb-reachable,xdp-lb-in-xdp,maglev-balance,xdp-lb-weight-zero',
+      'xdp-lb-reachable,xdp-lb-in-xdp,maglev-balance,xdp-lb-weight-zero,maglev-consistency',
       '--report-dir',
       dir,
     ]);
@@ -44,7 +44,8 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
     const by = (id: string) => rep.checks.find((c) => c.id === id);
     expect(by('xdp-lb-reachable')?.status, by('xdp-lb-reachable')?.reason).toBe('pass');
     expect(by('xdp-lb-in-xdp')?.status, `${by('xdp-lb-in-xdp')?.reason}\n${by('xdp-lb-in-xdp')?.evidence.join('\n')}`).toBe('pass');
-    for (const id of ['maglev-balance', 'xdp-lb-weight-zero']) expect(by(id)?.status, `${id}: ${by(id)?.reason}`).toBe('pass');
+    for (const id of ['maglev-balance', 'xdp-lb-weight-zero', 'maglev-consistency'])
+      expect(by(id)?.status, `${id}: ${by(id)?.reason}`).toBe('pass');
     expect(chk.code, chk.stderr).toBe(0);
     const runs = (by('xdp-lb-in-xdp')!.metrics.runs as { node: string; xdpCounted: number; sent: number }[]).map((r) => r.node);
     expect(runs).toEqual(['lb1', 'lb2']);
