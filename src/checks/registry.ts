@@ -17,6 +17,8 @@ import { svcBackendRemoval } from './svc-backend-removal.js';
 import { svcBackpressure } from './svc-backpressure.js';
 import { svcNodePort } from './svc-nodeport.js';
 import { tcpMmap } from './tcp-mmap.js';
+import { XDP_LB_CHECKS } from './xdp-lb.js';
+import { XDP_LB_MAGLEV_CHECKS } from './xdp-lb-maglev.js';
 
 /** Every check, in the order a run performs them (cheap reads first). */
 export const CHECKS: readonly Check[] = [
@@ -36,6 +38,8 @@ export const CHECKS: readonly Check[] = [
   svcNodePort,
   ...BWM_CHECKS,
   tcpMmap,
+  ...XDP_LB_CHECKS,
+  ...XDP_LB_MAGLEV_CHECKS,
 ];
 
 export function checkById(id: CheckId): Check {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { HostExec } from '../exec/exec.js';
 import { showBps } from '../datapath/bwm/quantity.js';
 import { readDatapathCounters, type DatapathCounters } from '../measure/datapath-counters.js';
+import { readXdpLbCounters } from '../datapath/xdp-lb/counters.js';
 
 /** Each backend's view of its own journal entries: where the lab's nodes are and whether they run. */
 function machines(live: JournalEntry[]) {
@@ -105,8 +106,10 @@ export function register(program: Command, exit: (code: number) => void): void {
       const all = (name ? [name] : labs).map(labStatus);
       // One lab: also its datapath counters (redirects by kind, drops by reason), read now.
       const dp = name ? await counters(name) : {};
+      const st = name ? readLabState(name) : undefined;
+      const xl = st ? await readXdpLbCounters(new HostExec(), st.lab, st.bpfDir).catch(() => ({})) : {};
       if (opts.json) {
-        if (name) Object.assign(all[0], { counters: dp });
+        if (name) Object.assign(all[0], { counters: dp, xdpLb: xl });
         process.stdout.write(JSON.stringify(name ? all[0] : all, null, 2) + '\n');
         return exit(EXIT.ok);
       }
@@ -159,6 +162,13 @@ export function register(program: Command, exit: (code: number) => void): void {
               .map(([k, v]) => `${k} ${v}`)
               .join(', ')}`,
           );
+        const x = (xl as Awaited<ReturnType<typeof readXdpLbCounters>>)[n.name];
+        if (x)
+          for (const [what, rows] of [
+            ['VIP', x.vips],
+            ['backend', x.backends],
+          ] as const)
+            for (const r of rows) lines.push(`  xdp-lb ${what.padEnd(7)} ${r.name}: ${r.packets} packets, ${r.bytes} bytes`);
       }
       process.stdout.write(lines.join('\n') + '\n');
       exit(EXIT.ok);

@@ -142,8 +142,8 @@ export const CLAIMS: readonly Claim[] = [
   {
     id: 'xdp-lb',
     text: 'an XDP load balancer answers before the stack sees the packet',
-    checks: ['xdp-lb'],
-    howTo: 'once the XDP load balancer has landed',
+    checks: ['xdp-lb-reachable', 'xdp-lb-in-xdp'],
+    howTo: './lab run topologies/xdp-lb.yaml (SNAT to pod backends; DSR to pods is not built yet)',
   },
   {
     id: 'edt',

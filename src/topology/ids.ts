@@ -26,5 +26,10 @@ export const CHECK_IDS = [
   'svc-nodeport',
   ...BWM_CHECK_IDS,
   'tcp-mmap',
+  'xdp-lb-reachable',
+  'xdp-lb-in-xdp',
+  'maglev-balance',
+  'xdp-lb-weight-zero',
+  'maglev-consistency',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];

@@ -24,6 +24,8 @@ export interface Lab {
   checks: CheckSpec[];
   /** Map ids of the services' frontends and backends once `lab svc` changed them (src/datapath/kpr/plan.ts). */
   serviceIds?: ServiceIds;
+  /** Maglev table size of the XDP load balancer (topology maglev.tableSize). */
+  maglevSize?: number;
 }
 
 /** Ids of frontends and backends kept across live service changes, so a map entry never changes meaning. */
@@ -49,6 +51,8 @@ export interface Service {
   /** ClientIP session affinity's idle timeout in seconds; absent: none. */
   affinitySeconds?: number;
   backends: ServiceBackend[];
+  /** The XDP load balancer's VIP for this service (src/datapath/xdp-lb); absent: none. */
+  loadBalancer?: { vip: string; mode: 'snat' | 'dsr' };
 }
 
 export interface ServicePort {
@@ -91,6 +95,8 @@ export interface LabNode {
   sim?: { nic?: SimNic; congestionControl?: SimCc; at: string };
   /** backend ssh: the host the node runs on. */
   ssh?: SshTarget;
+  /** An XDP load-balancer node (serves the services' loadBalancer VIPs on its uplink). */
+  loadBalancer?: boolean;
 }
 
 /** A bare-metal target (backend ssh), as the topology names it; paths absolute. */

@@ -216,6 +216,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       uplink,
       sim: simOf(file, locate, t.sim, n.sim, i),
       ssh: sshTarget(t.backend, n, i, dirname(file), err),
+      loadBalancer: n.loadBalancer || undefined,
     };
   });
   if (t.backend === 'ssh') sshLinkRules(t, err);
@@ -304,6 +305,7 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       links,
       services,
       checks,
+      maglevSize: t.services.some((s) => s.loadBalancer) ? (t.maglev?.tableSize ?? 16381) : undefined,
     },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAGLEV_SIZES } from '../datapath/xdp-lb/maglev.js';
 import { BACKENDS, CHECK_IDS, FAMILIES, HOST_ROUTING, KUBE_PROXY, NIC_PROFILES, POD_DEVICES, SERVICE_PROTOCOLS } from './ids.js';
 import { addrProblem, prefixProblem } from './ip.js';
 import { parseBandwidth } from '../datapath/bwm/quantity.js';
@@ -206,6 +207,10 @@ export const NodeSchema = z
     datapath: DatapathSchema.partial().optional().describe('overrides the lab datapath for this node'),
     sim: SimNodeSchema.optional().describe('simulator only (backend sim): this node as the model runs it'),
     ssh: SshTargetSchema.optional().describe('backend ssh: the host this node runs on'),
+    loadBalancer: z
+      .boolean({ error: (iss) => `expected true or false, got ${showInput(iss.input)}` })
+      .default(false)
+      .describe('an XDP load-balancer node: serves services[].loadBalancer VIPs natively on its uplink (needs an uplink)'),
   })
   .strict();
 
@@ -250,12 +255,17 @@ export const ServiceBackendSchema = z.union(
     z
       .object({
         pod: z.string().describe('a pod name, or node/pod when the name is not unique'),
-        weight: intIn('weight', 1, 100).default(1).describe('share of new connections, relative to the other backends'),
+        weight: intIn('weight', 0, 100)
+          .default(1)
+          .describe('share of new connections, relative to the other backends; 0: no new connections (maintenance)'),
       })
       .strict(),
   ],
   { error: (iss) => `expected a pod name or a mapping {pod, weight}, got ${showInput(iss.input)}` },
 );
+
+/** XDP load-balancer forwarding modes (bpf/xdp_lb.c enum xl_mode). */
+export const XL_MODES = ['snat', 'dsr'] as const;
 
 export const ServiceSchema = z
   .object({
@@ -269,6 +279,14 @@ export const ServiceSchema = z
       .optional()
       .describe('ClientIP affinity: a client keeps its backend until it has been idle this long'),
     backends: z.array(ServiceBackendSchema).default([]).describe('pods behind the service; none: connections fail at once'),
+    loadBalancer: z
+      .object({
+        vip: ipv4Addr.describe('the IPv4 VIP the XDP load balancer serves (outside every lab prefix)'),
+        mode: oneOf(XL_MODES, 'loadBalancer mode').default('snat').describe('snat: DNAT + SNAT to the LB node; dsr: IPIP to the node'),
+      })
+      .strict()
+      .optional()
+      .describe('north-south load balancing in XDP on the nodes with loadBalancer: true (Maglev backend choice)'),
   })
   .strict();
 
@@ -344,6 +362,19 @@ export const TopologySchema = z
     links: z.array(LinkSchema).default([]),
     services: z.array(ServiceSchema).default([]).describe('Kubernetes-style services: ClusterIPs load-balanced to pods'),
     checks: z.array(CheckRefSchema).optional().describe('checks to run (default: all)'),
+    maglev: z
+      .object({
+        tableSize: z
+          .number()
+          .refine((m) => (MAGLEV_SIZES as readonly number[]).includes(m), {
+            message: `tableSize is one of Cilium's Maglev sizes: ${MAGLEV_SIZES.join(', ')}`,
+          })
+          .default(16381)
+          .describe('Maglev table size M, a prime (Cilium pkg/maglev maglevSupportedTableSizes; default 16381)'),
+      })
+      .strict()
+      .optional()
+      .describe("the XDP load balancer's Maglev tables"),
     sim: SimNodeSchema.optional().describe("simulator only (backend sim): every node's default, nodes[].sim overrides"),
   })
   .strict();

@@ -17,6 +17,7 @@ export function specOf(s: Service): ServiceSpec {
     ports: s.ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort, nodePort: p.nodePort })),
     sessionAffinity: s.affinitySeconds ? { timeoutSeconds: s.affinitySeconds } : undefined,
     backends: s.backends.map((b) => ({ pod: `${b.node}/${b.pod}`, weight: b.weight })),
+    loadBalancer: s.loadBalancer && { ...s.loadBalancer },
   };
 }
 
@@ -48,7 +49,8 @@ export function validateServices(lab: Lab, specs: unknown[]): Service[] {
     return r.success ? [r.data] : [];
   });
   if (problems.length) throw new LabError('E_USAGE', problems.join('\n  '));
-  const nodes = lab.nodes.map(() => ({}));
+  // What resolveServices reads of the file's nodes: the LB marks (a loadBalancer service needs an LB node with an uplink).
+  const nodes = lab.nodes.map((n) => ({ name: n.name, loadBalancer: n.loadBalancer ?? false, uplink: n.uplink && {} }));
   const err = (path: (string | number)[], message: string) => problems.push(`service ${parsed[path[1] as number]?.name}: ${message}`);
   const out = resolveServices({ services: parsed, families: lab.families, nodes } as never, lab.nodes, labPrefixes(lab), err);
   if (problems.length) throw new LabError('E_USAGE', problems.join('\n  '));

@@ -29,6 +29,13 @@ export function resolveServices(
   });
   const pods = nodes.flatMap((n) => n.pods.map((p) => ({ node: n.name, pod: p.name })));
   const allPods = pods.map((p) => `${p.node}/${p.pod}`).join(', ');
+  t.nodes.forEach((n, i) => {
+    if (n.loadBalancer && !n.uplink)
+      err(['nodes', i, 'loadBalancer'], `node '${n.name}' serves load-balancer VIPs on its uplink: give it one`);
+  });
+  if (t.services.some((s) => s.loadBalancer) && !t.nodes.some((n) => n.loadBalancer))
+    err(['services'], 'a service has a loadBalancer but no node has loadBalancer: true');
+  const vips = new Map<string, Path>();
   const names = new Map<string, number>();
   const frontends = new Map<string, Path>();
   const nodePorts = new Map<string, Path>();
@@ -69,6 +76,25 @@ export function resolveServices(
       if (first) err(at('ports', k, 'nodePort'), `nodePort ${p.nodePort}/${p.protocol} is used twice (first at ${pathString(first)})`);
       else nodePorts.set(key, at('ports', k, 'nodePort'));
     });
+    const lb = s.loadBalancer;
+    if (lb) {
+      const inside = prefixes.find((q) => contains(q.p, lb.vip));
+      if (inside)
+        err(
+          at('loadBalancer', 'vip'),
+          `${lb.vip} is inside ${formatPrefix(inside.p)} (${pathString(inside.path)}): a VIP is outside every lab prefix`,
+        );
+      if (!t.families.includes('ipv4')) err(at('loadBalancer', 'vip'), `the VIP is IPv4 but families is [${t.families.join(', ')}]`);
+      const first = vips.get(lb.vip);
+      if (first) err(at('loadBalancer', 'vip'), `VIP ${lb.vip} is already used (first at ${pathString(first)})`);
+      else vips.set(lb.vip, at('loadBalancer', 'vip'));
+      if (lb.mode === 'dsr' && s.backends.length)
+        err(
+          at('loadBalancer', 'mode'),
+          'dsr to pod backends is not supported yet (the pod would need the VIP and its targetPort, and host routing drops a pod reply ' +
+            'sourced from the VIP as spoofed): use mode: snat',
+        );
+    }
     const seen = new Set<string>();
     const backends = s.backends.flatMap((b, k) => {
       const ref = typeof b === 'string' ? b : b.pod;
@@ -91,6 +117,7 @@ export function resolveServices(
       ports: s.ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort ?? p.port, nodePort: p.nodePort })),
       affinitySeconds: s.sessionAffinity?.timeoutSeconds,
       backends,
+      loadBalancer: lb && { vip: lb.vip, mode: lb.mode },
     };
   });
 }

@@ -6,6 +6,7 @@ import type { Lab, LabNode } from '../../topology/model.js';
 import { decisionOf } from '../feature.js';
 import { applyIptables, deploySockLb, kubeProxy, sockLbPins } from './kpr.js';
 import { deployNodePort, syncNodePort } from './nodeport.js';
+import { syncXdpLb } from '../xdp-lb/feature.js';
 import { backendEntry, frontendLines, svcKey } from './maps.js';
 import { frontendKey, servicePlan, slotsOf, type Frontend, type ServicePlan } from './plan.js';
 
@@ -101,6 +102,7 @@ export async function applyServiceChange(ctx: LabContext, before: Lab, after: La
 async function applyNode(ctx: LabContext, before: Lab, after: Lab, node: LabNode): Promise<void> {
   const delta = mapDelta(servicePlan(before), servicePlan(after));
   const mode = decisionOf(ctx.decisions, kubeProxy, node.name)?.mode;
+  await syncXdpLb(ctx, node, before, after);
   if (mode === 'iptables') await applyIptables({ ...ctx, lab: after }, node, true);
   if (mode !== 'bpf') return;
   if (!before.services.length) {

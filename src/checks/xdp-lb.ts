@@ -1,0 +1,210 @@
+import { vipKey, XL_COUNTERS } from '../datapath/xdp-lb/maps.js';
+import { hasLoadBalancer, xdpLbInputs, xdpLbPins } from '../datapath/xdp-lb/feature.js';
+import type { XlFrontend } from '../datapath/xdp-lb/plan.js';
+import { servicePlan } from '../datapath/kpr/plan.js';
+import type { Exec } from '../exec/exec.js';
+import type { LabContext } from '../lifecycle/context.js';
+import { serviceAttempts, type SvcAttempt } from '../measure/services.js';
+import type { Lab, LabNode } from '../topology/model.js';
+import { type Check, couldNotEstablish, skip } from './check.js';
+import { backendNames, backendServers, showAttempts } from './svc-common.js';
+import { type InXdpRun, judgeInXdp, MIN_REQUESTS } from './xdp-lb-verdicts.js';
+
+/** One burst from an LB node's client peer to one VIP frontend. */
+export interface XlReachRun {
+  /** LB node the client's VIP route goes through. */
+  node: string;
+  /** VIP:port/proto (mode). */
+  frontend: string;
+  vip: string;
+  /** Servers (node/pod) of the frontend's backends with weight > 0. */
+  backends: string[];
+  attempts: SvcAttempt[];
+}
+
+const REACH_RULE = 'every attempt answered, from the VIP, by a server of one of its weighted backends';
+
+/** Verdict of xdp-lb-reachable: pure over the attempts. */
+export function judgeXlReachable(runs: readonly XlReachRun[]) {
+  const metrics = { runs: runs.map((r) => ({ node: r.node, frontend: r.frontend, attempts: r.attempts.length })) };
+  if (!runs.length || runs.some((r) => !r.attempts.length))
+    return { status: 'error' as const, reason: couldNotEstablish('no attempt was made to a VIP'), metrics, threshold: REACH_RULE };
+  for (const r of runs) {
+    const bad = r.attempts.find((a) => a.errno !== '' || a.peer !== r.vip || !r.backends.includes(a.reply ?? ''));
+    if (bad) {
+      const why = bad.errno ? `errno ${bad.errno}` : bad.peer !== r.vip ? `answered from ${bad.peer}` : `answered by '${bad.reply}'`;
+      return { status: 'fail' as const, reason: `${r.frontend} via ${r.node}: ${why}`, metrics, threshold: REACH_RULE };
+    }
+  }
+  const n = runs.reduce((s, r) => s + r.attempts.length, 0);
+  return {
+    status: 'pass' as const,
+    reason: `${n} attempts over ${runs.length} VIP frontend(s) and LB node(s) all answered`,
+    metrics,
+    threshold: REACH_RULE,
+  };
+}
+
+const noLb = (lab: Lab) =>
+  hasLoadBalancer(lab)
+    ? lab.nodes.some((n) => n.loadBalancer && n.uplink?.peer4)
+      ? { ok: true as const }
+      : { ok: false as const, reason: 'no loadBalancer node has an IPv4 uplink (a client peer)' }
+    : { ok: false as const, reason: 'the topology has no service with a loadBalancer' };
+
+const lbNodes = (ctx: LabContext) => ctx.lab.nodes.filter((n) => n.loadBalancer && n.uplink?.peer4);
+const label = (f: XlFrontend) => `${f.lbVip}:${f.port}/${f.protocol} (${f.mode})`;
+const served = (f: XlFrontend) => f.backends.some((b) => b.weight > 0);
+
+async function loaded(ctx: LabContext, node: LabNode): Promise<boolean> {
+  const r = await ctx.backend.root(node.name).run(['test', '-e', xdpLbPins(ctx, node).vips], { nothrow: true, signal: ctx.signal });
+  return r.code === 0;
+}
+
+export const xdpLbReachable: Check = {
+  id: 'xdp-lb-reachable',
+  title: 'XDP load balancer: the client reaches each VIP over TCP and UDP through each LB node',
+  proves:
+    "from each LB node's client peer, every TCP and UDP port of every loadBalancer VIP is answered from the VIP by one of its backends, per mode present",
+  requires: () => ({ ok: true }),
+  applies: noLb,
+  async run(ctx) {
+    const nodes = lbNodes(ctx);
+    for (const n of nodes) if (!(await loaded(ctx, n))) return skip(`the XDP load balancer is not loaded on ${n.name}`);
+    const plan = servicePlan(ctx.lab);
+    const frontends = xdpLbInputs(ctx.lab).frontends.filter(served);
+    if (!frontends.length) return skip('no loadBalancer frontend has a backend of weight > 0');
+    const servers = await backendServers(ctx, plan);
+    const runs: XlReachRun[] = [];
+    try {
+      for (const node of nodes) {
+        const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
+        const client = ctx.backend.exec(peer.netns);
+        for (const f of frontends) {
+          const pf = plan.frontends.find((x) => x.svcId === f.svcId)!;
+          const weighted = new Set(f.backends.filter((b) => b.weight > 0).map((b) => b.id));
+          const names = backendNames(plan, { ...pf, backends: pf.backends.filter((b) => weighted.has(b.id)) });
+          const attempts = await serviceAttempts(client, ctx.objDir, {
+            op: f.protocol === 'TCP' ? 'tcp' : 'udp',
+            addr: f.lbVip,
+            port: f.port,
+            attempts: f.protocol === 'TCP' ? 10 : 30,
+            timeoutMs: 1000,
+            signal: ctx.signal,
+          });
+          runs.push({ node: node.name, frontend: label(f), vip: f.lbVip, backends: names, attempts });
+        }
+      }
+    } finally {
+      await servers.stop();
+    }
+    const v = judgeXlReachable(runs);
+    return { ...v, evidence: runs.map((r) => `${r.frontend} from ${r.node}'s peer:\n${showAttempts(r.attempts)}`) };
+  },
+};
+
+async function inReceives(exec: Exec, signal?: AbortSignal): Promise<number> {
+  const lines = (await exec.run(['cat', '/proc/net/snmp'], { signal })).stdout.split('\n').filter((l) => l.startsWith('Ip:'));
+  const names = lines[0].split(/\s+/);
+  return Number(lines[1].split(/\s+/)[names.indexOf('InReceives')]);
+}
+
+/** Per-CPU values summed: the XDP program's counters by name. */
+export async function xlCounters(ctx: LabContext, node: LabNode): Promise<Record<string, number>> {
+  const r = await ctx.backend.root(node.name).run(['bpftool', '-j', 'map', 'dump', 'pinned', xdpLbPins(ctx, node).counters], {
+    signal: ctx.signal,
+  });
+  const rows = JSON.parse(r.stdout) as { formatted: { key: number; values: { value: number }[] } }[];
+  return Object.fromEntries(rows.map(({ formatted: f }) => [XL_COUNTERS[f.key], f.values.reduce((s, v) => s + v.value, 0)]));
+}
+
+const le32 = (n: number) => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255].map(String);
+
+/** Packets and bytes of one per-CPU {packets, bytes} stats entry (xl_vip_stats, xl_be_stats), summed over CPUs. */
+export async function xlStats(ctx: LabContext, node: LabNode, map: string, id: number): Promise<{ packets: number; bytes: number }> {
+  const r = await ctx.backend.root(node.name).run(['bpftool', '-j', 'map', 'lookup', 'pinned', map, 'key', ...le32(id)], {
+    nothrow: true,
+    signal: ctx.signal,
+  });
+  if (r.code !== 0) return { packets: 0, bytes: 0 };
+  const values = (JSON.parse(r.stdout) as { formatted: { values: { value: { packets: number; bytes: number } }[] } }).formatted.values;
+  return { packets: values.reduce((s, v) => s + v.value.packets, 0), bytes: values.reduce((s, v) => s + v.value.bytes, 0) };
+}
+
+/** Set or clear the pass mark (struct xl_vip byte 9) of a VIP entry, keeping the rest as the map holds it. */
+async function markPass(ctx: LabContext, node: LabNode, key: string[], pass: boolean): Promise<void> {
+  const root = ctx.backend.root(node.name);
+  const vips = xdpLbPins(ctx, node).vips;
+  const r = await root.run(['bpftool', '-j', 'map', 'lookup', 'pinned', vips, 'key', 'hex', ...key], { signal: ctx.signal });
+  const value = (JSON.parse(r.stdout) as { value: string[] }).value.map((b) => b.replace(/^0x/, ''));
+  value[9] = pass ? '01' : '00';
+  await root.run(['bpftool', 'map', 'update', 'pinned', vips, 'key', 'hex', ...key, 'value', 'hex', ...value], { signal: ctx.signal });
+}
+
+export const xdpLbInXdp: Check = {
+  id: 'xdp-lb-in-xdp',
+  title: 'XDP load balancer: VIP requests handled in XDP, never in the LB node’s IP stack',
+  proves:
+    "on each LB node, the XDP program counts every UDP request to a VIP while the node's Ip InReceives rises by no more than the replies it routes; " +
+    'with the VIP marked pass, the same requests show up in InReceives (the counter would have seen them)',
+  requires: () => ({ ok: true }),
+  applies: noLb,
+  async run(ctx) {
+    const nodes = lbNodes(ctx);
+    for (const n of nodes) if (!(await loaded(ctx, n))) return skip(`the XDP load balancer is not loaded on ${n.name}`);
+    const f = xdpLbInputs(ctx.lab).frontends.find((x) => x.protocol === 'UDP' && served(x));
+    if (!f) return skip('no loadBalancer UDP frontend with a backend of weight > 0');
+    const key = vipKey({ family: 'ipv4', addr: f.lbVip, proto: 'UDP', port: f.port }).split(' ');
+    const servers = await backendServers(ctx);
+    const runs: InXdpRun[] = [];
+    const evidence: string[] = [];
+    const n = 2 * MIN_REQUESTS;
+    try {
+      for (const node of nodes) {
+        const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
+        const client = ctx.backend.exec(peer.netns);
+        const exec = ctx.backend.exec(node.netns);
+        const stats = xdpLbPins(ctx, node).vipStats;
+        const probe = (count: number, timeoutMs: number) =>
+          serviceAttempts(client, ctx.objDir, { op: 'udp', addr: f.lbVip, port: f.port, attempts: count, timeoutMs, signal: ctx.signal });
+        const v0 = await xlStats(ctx, node, stats, f.svcId);
+        const in0 = await inReceives(exec, ctx.signal);
+        const attempts = await probe(n, 1000);
+        const in1 = await inReceives(exec, ctx.signal);
+        const v1 = await xlStats(ctx, node, stats, f.svcId);
+        const answered = attempts.filter((a) => a.errno === '' && a.peer === f.lbVip).length;
+        const c0 = (await xlCounters(ctx, node)).pass_control ?? 0;
+        let control: InXdpRun['control'];
+        await markPass(ctx, node, key, true);
+        try {
+          const i0 = await inReceives(exec, ctx.signal);
+          await probe(MIN_REQUESTS, 200);
+          const stackDelta = (await inReceives(exec, ctx.signal)) - i0;
+          control = { sent: MIN_REQUESTS, stackDelta, xdpPassed: ((await xlCounters(ctx, node)).pass_control ?? 0) - c0 };
+        } finally {
+          await markPass(ctx, node, key, false);
+        }
+        runs.push({
+          node: node.name,
+          frontend: label(f),
+          sent: n,
+          answered,
+          xdpCounted: v1.packets - v0.packets,
+          stackDelta: in1 - in0,
+          // Replies come back over the node's links and may be routed by its stack on to the client.
+          expectedOther: answered,
+          control,
+        });
+        evidence.push(
+          `${node.name}: ${label(f)} ${n} requests, ${answered} answered; xl_vip_stats +${v1.packets - v0.packets} packets; ` +
+            `Ip InReceives +${in1 - in0}; control (pass): InReceives +${control.stackDelta}, pass_control +${control.xdpPassed}`,
+        );
+      }
+    } finally {
+      await servers.stop();
+    }
+    return { ...judgeInXdp(runs), evidence };
+  },
+};
+
+export const XDP_LB_CHECKS = [xdpLbReachable, xdpLbInXdp];

@@ -1,0 +1,201 @@
+import { join } from 'node:path';
+import { nodeLinks } from '../../backends/wiring.js';
+import { all, needKernel, needTool, type KernelFacts, type Verdict } from '../../kernel/facts.js';
+import type { LabContext } from '../../lifecycle/context.js';
+import type { Lab, LabNode } from '../../topology/model.js';
+import type { Decision, Feature } from '../feature.js';
+import { attachPinned, chooseHook, objectFor, TC_PREF } from '../hook.js';
+import { nodePinDir } from '../host-routing/host-routing.js';
+import { servicePlan } from '../kpr/plan.js';
+import { isMaglevSize, type MaglevSize } from './maglev.js';
+import { vipKey } from './maps.js';
+import { type XlBackend, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
+
+export type XdpLbMode = 'xdp' | 'none';
+
+/** bpf/xdp_lb.c: xl_xdp (native XDP, uplink), xl_snat_rev (links' tc ingress), xl_decap (backend nodes). */
+export const XDP_LB_OBJ = 'xdp_lb';
+/** Cilium's default Maglev table size (pkg/maglev DefaultTableSize). */
+export const DEFAULT_MAGLEV_SIZE: MaglevSize = 16381;
+
+export function xdpLbPins(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
+  const dir = join(nodePinDir(ctx, node), 'xdplb');
+  const maps = join(dir, 'maps');
+  return {
+    dir,
+    progs: join(dir, 'prog'),
+    maps,
+    cfg: join(maps, 'xl_cfg'),
+    backends: join(maps, 'xl_backends'),
+    vips: join(maps, 'xl_vips'),
+    maglev: join(maps, 'xl_maglev'),
+    counters: join(maps, 'xl_counters'),
+    vipStats: join(maps, 'xl_vip_stats'),
+    beStats: join(maps, 'xl_be_stats'),
+  };
+}
+
+export function xdpLbVerdict(facts: KernelFacts): Verdict {
+  const h = chooseHook(facts);
+  return all(
+    // bpf_fib_lookup from XDP, map-in-map and native XDP on veth all predate 5.10; tc hooks as host routing has them.
+    needKernel(facts, 5, 10, 'native XDP on veth with bpf_fib_lookup'),
+    needTool(facts, 'bpftool'),
+    needTool(facts, 'ethtool'),
+    h.hook ? { ok: true } : { ok: false, reason: h.reason },
+  );
+}
+
+/** Does the lab have a load-balancer VIP at all? */
+export const hasLoadBalancer = (lab: Pick<Lab, 'services'>) => lab.services.some((s) => s.loadBalancer);
+
+/** The frontends and backends one LB node serves: IPv4 service ports of services with a loadBalancer VIP. */
+export function xdpLbInputs(lab: Lab): { frontends: XlFrontend[]; backends: XlBackend[] } {
+  const plan = servicePlan(lab);
+  const byName = new Map(lab.services.map((s) => [s.name, s]));
+  const frontends: XlFrontend[] = plan.frontends.flatMap((f) => {
+    const lb = byName.get(f.service)?.loadBalancer;
+    if (!lb || f.family !== 'ipv4') return [];
+    return [{ svcId: f.svcId, family: f.family, port: f.port, protocol: f.protocol, backends: f.backends, lbVip: lb.vip, mode: lb.mode }];
+  });
+  const used = new Set(frontends.flatMap((f) => f.backends.map((b) => b.id)));
+  // SNAT rewrites to the pod itself; nodeAddr (the IPIP outer destination) only matters in DSR, which the resolver
+  // refuses for pod backends.
+  const backends = plan.backends
+    .filter((b) => used.has(b.id))
+    .map((b) => ({ id: b.id, addr: b.addr, port: b.port, family: b.family, nodeAddr: b.addr }));
+  return { frontends, backends };
+}
+
+/** The map contents of an LB node (its uplink address is the SNAT source). */
+export function lbNodePlan(ctx: Pick<LabContext, 'bpfDir' | 'lab'>, node: LabNode): XlNodePlan {
+  const p = xdpLbPins(ctx, node);
+  const { frontends, backends } = xdpLbInputs(ctx.lab);
+  const m = ctx.lab.maglevSize ?? DEFAULT_MAGLEV_SIZE;
+  const size = isMaglevSize(m) ? m : DEFAULT_MAGLEV_SIZE;
+  return xdpLbPlan(p, frontends, backends, size, { addr4: node.uplink?.node4?.addr });
+}
+
+/**
+ * Cilium's XDP service load balancer (bpf/bpf_xdp.c + lib/nodeport.h) as the lab builds it: on nodes with
+ * `loadBalancer: true`, xl_xdp natively on the uplink picks a backend by Maglev and forwards by SNAT, in XDP;
+ * replies are turned back by xl_snat_rev at tc ingress of the node's links.
+ */
+export const xdpLoadBalancer: Feature<XdpLbMode> = {
+  id: 'xdp-lb',
+  title: 'XDP load balancer (Maglev, SNAT) on the uplink of load-balancer nodes',
+  requires: xdpLbVerdict,
+  decide(facts, _dp, node): Decision<XdpLbMode> {
+    const base = { feature: 'xdp-lb', node };
+    const v = xdpLbVerdict(facts);
+    if (!v.ok) return { ...base, status: 'declined', mode: 'none', detail: `XDP load balancer: ${v.reason}` };
+    return {
+      ...base,
+      status: 'applied',
+      mode: 'xdp',
+      detail: 'xdp: xl_xdp natively on the uplink of loadBalancer nodes (only when a service has a loadBalancer)',
+    };
+  },
+  async apply(ctx, node, decision) {
+    if (decision.mode !== 'xdp' || !hasLoadBalancer(ctx.lab)) return;
+    if (node.loadBalancer) await deployLbNode(ctx, node);
+    else await prepareBackendNode(ctx, node);
+  },
+};
+
+/**
+ * A backend node: its link ends toward LB nodes receive XDP_REDIRECTed frames, which veth queues only to a
+ * peer with NAPI (drivers/net/veth.c veth_xdp_xmit: -ENXIO without rq->napi); GRO on gives it one
+ * (veth_set_features). The setting goes with the node's namespace.
+ */
+async function prepareBackendNode(ctx: LabContext, node: LabNode): Promise<void> {
+  const lbs = new Set(ctx.lab.nodes.filter((n) => n.loadBalancer).map((n) => n.name));
+  const exec = ctx.backend.exec(node.netns);
+  for (const l of nodeLinks(ctx.lab, node))
+    if (lbs.has(l.other)) await exec.run(['ethtool', '-K', l.dev, 'gro', 'on'], { signal: ctx.signal });
+}
+
+async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
+  const up = node.uplink;
+  if (!up) return;
+  const hook = chooseHook(ctx.facts).hook ?? 'tcx';
+  const p = xdpLbPins(ctx, node);
+  // Programs and maps outlive the namespace: journaled before they exist. The XDP and tc attachments, neighbour
+  // entries and offload settings live on the node's and peer's devices and go with their namespaces.
+  ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, [{ kind: 'pin', path: p.dir }]);
+  const root = ctx.backend.root(node.name);
+  const { signal } = ctx;
+  await root.run(['mkdir', '-p', p.dir], { signal });
+  await root.run(['bpftool', 'prog', 'loadall', join(ctx.objDir, objectFor(XDP_LB_OBJ, hook)), p.progs, 'pinmaps', p.maps], { signal });
+  const plan = lbNodePlan(ctx, node);
+  await root.run(['bpftool', 'batch', 'file', '-'], { input: `${plan.mapLines.join('\n')}\n`, signal });
+  if (plan.tableLines.length)
+    await root.run([join(ctx.objDir, 'xlctl'), p.maglev], { input: `${plan.tableLines.join('\n')}\n`, signal, needsBpffs: true });
+  const exec = ctx.backend.exec(node.netns);
+  // xl_xdp drops when bpf_fib_lookup finds no neighbour (it cannot hand the rewritten packet to the stack):
+  // the link peers' addresses are resolved first, from their devices' MACs.
+  const links = nodeLinks(ctx.lab, node);
+  for (const l of links) {
+    const other = ctx.lab.nodes.find((n) => n.name === l.other);
+    if (!other || !l.peer4) continue;
+    const otherDev = ctx.lab.links.find((x) => (x.a === node.name && x.b === other.name) || (x.b === node.name && x.a === other.name));
+    const dev = otherDev && (otherDev.a === node.name ? otherDev.devB : otherDev.devA);
+    if (!dev) continue;
+    const mac = await macOf(ctx, other, dev);
+    await exec.run(['ip', 'neigh', 'replace', l.peer4.addr, 'lladdr', mac, 'dev', l.dev, 'nud', 'permanent'], { signal });
+  }
+  const prog = (name: string) => join(p.progs, name);
+  if (hook === 'tcx') {
+    const nk = links.map((l) => `attach tcx-ingress ${l.dev} ${prog('xl_snat_rev')}`);
+    if (nk.length) await exec.run([join(ctx.objDir, 'nkctl'), 'batch'], { input: `${nk.join('\n')}\n`, signal, needsBpffs: true });
+  } else
+    await attachPinned(
+      exec,
+      hook,
+      'ingress',
+      links.map((l): [string, string] => [l.dev, prog('xl_snat_rev')]),
+      signal,
+      TC_PREF.nodePort,
+    );
+  // xdpdrv fails rather than falling back to generic XDP.
+  await exec.run(['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', prog('xl_xdp'), 'dev', up.nodeDev], { signal, needsBpffs: true });
+  const peer = ctx.lab.peers.find((x) => x.node === node.name);
+  if (!peer) return;
+  const pexec = ctx.backend.exec(peer.netns);
+  // A local socket's frame over veth is CHECKSUM_PARTIAL; XDP turns it into an xdp_frame without that state, so the
+  // client computes checksums itself (Cilium test/l4lb/test.sh: ethtool -K rx off tx off on its veths).
+  await pexec.run(['ethtool', '-K', up.peerDev, 'tx', 'off'], { signal });
+  const vips = [...new Set(ctx.lab.services.flatMap((s) => (s.loadBalancer ? [s.loadBalancer.vip] : [])))];
+  if (up.node4) for (const vip of vips) await pexec.run(['ip', 'route', 'replace', `${vip}/32`, 'via', up.node4.addr], { signal });
+}
+
+async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<string> {
+  const r = await ctx.backend.exec(node.netns).run(['ip', '-j', 'link', 'show', 'dev', dev], { signal: ctx.signal });
+  const [link] = JSON.parse(r.stdout) as { address: string }[];
+  return link.address;
+}
+
+/**
+ * After `lab svc`: an LB node's maps and tables as the new service set has them. Each table is swapped whole by xlctl
+ * (a reader sees the old table or the new one); VIP entries of frontends that went away are deleted; backend entries
+ * no table names any more stay (nothing reaches them).
+ */
+export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, after: Lab): Promise<void> {
+  if (!node.loadBalancer || !hasLoadBalancer(after)) return;
+  const p = xdpLbPins(ctx, node);
+  const root = ctx.backend.root(node.name);
+  const { signal } = ctx;
+  if ((await root.run(['test', '-e', p.vips], { nothrow: true, signal })).code !== 0) return;
+  const plan = lbNodePlan({ ...ctx, lab: after }, node);
+  const keep = new Set(xdpLbInputs(after).frontends.map((f) => f.svcId));
+  const gone = xdpLbInputs(before).frontends.filter((f) => !keep.has(f.svcId));
+  const lines = [
+    ...plan.mapLines,
+    ...gone.map(
+      (f) => `map delete pinned ${p.vips} key hex ${vipKey({ family: f.family, addr: f.lbVip, proto: f.protocol, port: f.port })}`,
+    ),
+  ];
+  await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
+  const tables = [...plan.tableLines, ...gone.map((f) => `del ${f.svcId}`)];
+  if (tables.length) await root.run([join(ctx.objDir, 'xlctl'), p.maglev], { input: `${tables.join('\n')}\n`, signal, needsBpffs: true });
+}
