@@ -10,6 +10,8 @@ const seen: NodeJS.Signals[] = [];
 let taken = false;
 
 const early = (sig: NodeJS.Signals) => {
+  // A verb with its own handler for this signal (lab ui stops its server on SIGINT) decides alone.
+  if (process.listenerCount(sig) > 1) return;
   if (!HANDLED.has(process.argv[2] ?? '')) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
   seen.push(sig);
 };

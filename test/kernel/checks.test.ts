@@ -126,7 +126,8 @@ describe('the measurement API on a running lab', () => {
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(90);
     // A 200mbit tbf behind a veth sender queues.
     expect(flow.samples.filter((s) => (s.backlog ?? 0) > 0).length).toBeGreaterThanOrEqual(3);
-    const left = await runArgv(['pgrep', '-f', 'dpl-sampler'], { nothrow: true });
+    // This lab's sampler only (its argv names the sender's namespace): other labs on the machine may be sampling.
+    const left = await runArgv(['pgrep', '-f', `dpl-sampler ${node}.client `], { nothrow: true });
     expect(left.stdout.trim()).toBe('');
   });
 
