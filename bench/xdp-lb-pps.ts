@@ -10,7 +10,7 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { vipKey, vipValue } from '../src/datapath/xdp-lb/maps.js';
+import { markVipPassArgv } from '../src/datapath/xdp-lb/maps.js';
 import { xdpLbPlan } from '../src/datapath/xdp-lb/plan.js';
 import { spawnArgv } from '../src/exec/exec.js';
 import { BPF_OBJ_DIR } from '../src/paths.js';
@@ -91,20 +91,7 @@ async function main(): Promise<void> {
     while (!out.includes('listening') && Date.now() < end) await sleep(50);
     const xdp = await pps();
     // The same VIP through the LB node's stack: the program passes it, a route sends it on unencapsulated.
-    const key = vipKey({ family: 'ipv4', addr: VIP, proto: 'UDP', port: 5201 });
-    await sh([
-      'bpftool',
-      'map',
-      'update',
-      'pinned',
-      `${PIN}/l/m/xl_vips`,
-      'key',
-      'hex',
-      ...key.split(' '),
-      'value',
-      'hex',
-      ...vipValue({ svc: 1, lutSize: 251, mode: 'dsr', pass: true }).split(' '),
-    ]);
+    await sh(markVipPassArgv(`${PIN}/l/m/xl_vips`, VIP, 5201, { svc: 1, lutSize: 251 }));
     await sh(['ip', '-n', L, 'route', 'add', `${VIP}/32`, 'via', '10.72.0.2']);
     const stack = await pps();
     console.log(`iperf3 UDP, 64-byte payloads, ${SECONDS} s each, client -> LB node -> backend node (namespaces, veth)`);

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InXdpRun, judgeInXdp, MIN_REQUESTS } from '../../src/checks/xdp-lb-verdicts.js';
-import { u32Key, vipKey, vipValue, XL_COUNTERS } from '../../src/datapath/xdp-lb/maps.js';
+import { markVipPassArgv, u32Key, XL_COUNTERS } from '../../src/datapath/xdp-lb/maps.js';
 import { xdpLbPlan } from '../../src/datapath/xdp-lb/plan.js';
 import { type Background, runArgv, spawnArgv } from '../../src/exec/exec.js';
 import { until } from './helpers.js';
@@ -189,20 +189,7 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
   });
 
   it('control: with the VIP marked pass the same requests reach the LB node’s stack (and go unanswered)', async () => {
-    const key = vipKey({ family: 'ipv4', addr: VIP, proto: 'UDP', port: 5353 });
-    await runArgv([
-      'bpftool',
-      'map',
-      'update',
-      'pinned',
-      `${PIN}/l/m/xl_vips`,
-      'key',
-      'hex',
-      ...key.split(' '),
-      'value',
-      'hex',
-      ...vipValue({ svc: 1, lutSize: 251, mode: 'dsr', pass: true }).split(' '),
-    ]);
+    await runArgv(markVipPassArgv(`${PIN}/l/m/xl_vips`, VIP, 5353, { svc: 1, lutSize: 251 }));
     const in0 = await inReceives(L);
     const c0 = (await counters('l')).pass_control ?? 0;
     const udp = await probe('udp', MIN_REQUESTS, 200);

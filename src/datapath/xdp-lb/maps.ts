@@ -55,6 +55,13 @@ export function vipValue(v: { svc: number; lutSize: number; mode: XlMode; pass?:
   return hex([...le32(v.svc), ...le32(v.lutSize), MODE[v.mode], v.pass ? 1 : 0, ...le16(0)]);
 }
 
+/** bpftool argv that marks an IPv4 UDP VIP port "pass" in a pinned xl_vips (a control: the VIP's packets go to the stack). */
+export function markVipPassArgv(vipsPin: string, vip: string, port: number, v: { svc: number; lutSize: number }): string[] {
+  const key = vipKey({ family: 'ipv4', addr: vip, proto: 'UDP', port });
+  const value = vipValue({ ...v, mode: 'dsr', pass: true });
+  return ['bpftool', 'map', 'update', 'pinned', vipsPin, 'key', 'hex', ...key.split(' '), 'value', 'hex', ...value.split(' ')];
+}
+
 /** struct xl_backend (36 bytes): the pod (SNAT target) and its node (IPIP outer destination). */
 export function backendValue(b: { family: XlFamily; port: number; addr: string; node: string }): string {
   return hex([AF[b.family], 0, ...be16(b.port), ...addr16(b.addr), ...addr16(b.node)]);
