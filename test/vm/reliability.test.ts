@@ -122,7 +122,7 @@ describe(`a one-VM lab under fail points and interrupts (seed ${SEED})`, () => {
     const guestStep = rand() < 0.5 ? 'wire' : 'deploy';
     const sample = [`${guestStep}:${1 + Math.floor(rand() * 2)}:${rand() < 0.5 ? 'exit' : 'timeout'}`];
     // An operation of provision before QEMU starts (ldd, depmod, cpio: the initramfs); the last ones depend on the cache.
-    if (LONG) sample.push(`provision:${1 + Math.floor(rand() * (preBoot - 3))}:${rand() < 0.5 ? 'exit' : 'timeout'}`);
+    if (LONG) sample.push(`provision:${1 + Math.floor(rand() * Math.max(1, preBoot - 3))}:${rand() < 0.5 ? 'exit' : 'timeout'}`);
     if (LONG) {
       const counted = await up('count');
       expect(counted.code, counted.stderr).toBe(0);
