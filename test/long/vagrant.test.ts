@@ -84,4 +84,38 @@ describe('vagrant backend (vagrant-libvirt)', () => {
     expect(libvirtResidue('vg-int')).toEqual([]);
     expect(hostState()).toEqual(before);
   });
+
+  it('lab up, lab check, lab down in three processes: check re-attaches over vagrant ssh-config, down removes everything', async () => {
+    const before = hostState();
+    const up = await cli(['up', topo(quickstart('v2-three'))]);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'dpl-vg-report-'));
+    const check = await cli(['check', 'v2-three', '--report-dir', dir]);
+    const down = await cli(['down', 'v2-three']);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    const rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    expect(rep.backend).toBe('vagrant');
+    const status = Object.fromEntries(rep.checks.map((c: { id: string; status: string }) => [c.id, c.status]));
+    for (const id of ['tso-probe', 'connectivity', 'netkit', 'backpressure', 'bigtcp']) expect(status[id], id).toBe('pass');
+    expect(down.code, down.stdout + down.stderr).toBe(0);
+    expect(await residue('v2-three')).toEqual([]);
+    expect(libvirtResidue('v2-three')).toEqual([]);
+    expect(hostState()).toEqual(before);
+  });
+
+  it('kill -9 of lab up during provisioning over ssh: lab down from another process still removes everything (journal)', async () => {
+    const before = hostState();
+    const r = await cli(['up', topo(quickstart('v2-kill'))], {
+      onStderr: (all, child) => {
+        // Past `vagrant up` and ssh-config (provisioning over ssh): machine, libvirt's objects, daemons, ssh master all there.
+        if (/preparing \d+ target\(s\) over ssh/.test(all) && !child.killed) child.kill('SIGKILL');
+      },
+    });
+    expect(r.signal ?? r.code).toBe('SIGKILL');
+    const down = await cli(['down', 'v2-kill']);
+    expect(down.code, down.stdout + down.stderr).toBe(0);
+    expect(await residue('v2-kill')).toEqual([]);
+    expect(libvirtResidue('v2-kill')).toEqual([]);
+    expect(hostState()).toEqual(before);
+  });
 });

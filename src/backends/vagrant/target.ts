@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RemoteTarget } from '../../lifecycle/remote.js';
+import type { Lab, LabNode } from '../../topology/model.js';
 import { controlDir } from '../ssh/connection.js';
 import type { SshConfig } from './machine-readable.js';
 
@@ -26,5 +27,21 @@ export function machineTarget(lab: string, node: string, c: SshConfig, knownHost
     knownHosts,
     control: join(controlDir(), `${lab}.${node}.sock`),
     sudo: true,
+  };
+}
+
+/** The guest's name for the first link NIC: eth0 is Vagrant's management NIC (the box boots with net.ifnames=0). */
+export const LINK_NIC = 'eth1';
+
+/** A node's ssh settings (lab.json's `node.ssh`) from its machine target: the same at `lab up` and at re-attach. */
+export function nodeSsh(lab: Lab, node: string, t: RemoteTarget): NonNullable<LabNode['ssh']> {
+  return {
+    host: t.host,
+    user: t.user,
+    port: t.port,
+    identityFile: t.identityFile,
+    knownHosts: t.knownHosts,
+    allowHostChanges: true,
+    ...(lab.links.some((l) => l.a === node || l.b === node) ? { nic: LINK_NIC } : {}),
   };
 }

@@ -18,14 +18,11 @@ import { buildBox, type BoxResult } from './box.js';
 import { VagrantCli } from './cli.js';
 import { domainDriver, ensureLibvirt } from './daemons.js';
 import { restoreHost, takeSnapshot, type HostSnapshot } from './host-state.js';
-import { vagrantSpec, writeProject } from './vagrantfile.js';
-import { machineTarget, writeKnownHosts } from './target.js';
+import { type VagrantSpec, vagrantSpec, writeProject } from './vagrantfile.js';
+import { machineTarget, nodeSsh, writeKnownHosts } from './target.js';
 
 /** Where a lab's Vagrant project lives: the Vagrantfile, lab.json, .vagrant/ and VAGRANT_HOME (never the user's home). */
 export const vagrantDir = (lab: string) => join(labDir(lab), 'vagrant');
-
-/** The guest's name for the first link NIC: eth0 is Vagrant's management NIC (the box boots with net.ifnames=0). */
-const LINK_NIC = 'eth1';
 
 /**
  * Nodes as Vagrant machines (vagrant-libvirt; VirtualBox accepted, untested): Vagrant
@@ -105,24 +102,34 @@ export class VagrantBackend extends SshBackend {
     const cli = this.cli(dir);
     ctx.progress(`vagrant up: ${lab.nodes.length} machine(s), box ${box.record.name} ${box.record.version}, libvirt driver ${driver}`);
     await cli.up([], signal);
-    const knownHosts = writeKnownHosts(dir, box.record.hostKey);
-    for (const node of lab.nodes) {
-      const c = await cli.sshConfig(node.name, signal);
-      const t = machineTarget(lab.name, node.name, c, knownHosts);
-      node.ssh = {
-        host: t.host,
-        user: t.user,
-        port: t.port,
-        identityFile: t.identityFile,
-        knownHosts,
-        allowHostChanges: true,
-        ...(lab.links.some((l) => l.a === node.name || l.b === node.name) ? { nic: LINK_NIC } : {}),
-      };
-    }
+    await this.sshSettings(lab, writeKnownHosts(dir, box.record.hostKey), signal);
     await super.probe(lab, signal);
     // systemd mounts the guest's /run noexec; the lab's tools run from /run/datapath-lab (a throwaway VM: no journal entry).
     for (const node of lab.nodes) await this.root(node.name).run(['mount', '-o', 'remount,exec', '/run'], { signal });
     await super.provision(ctx);
+  }
+
+  /** Each node's ssh settings from what `vagrant ssh-config` prints now (the lab's VAGRANT_HOME and .vagrant). */
+  private async sshSettings(lab: Lab, knownHosts: string, signal?: AbortSignal): Promise<void> {
+    const cli = this.cli(vagrantDir(lab.name));
+    for (const node of lab.nodes) {
+      const c = await cli.sshConfig(node.name, signal);
+      node.ssh = nodeSsh(lab, node.name, machineTarget(lab.name, node.name, c, knownHosts));
+    }
+  }
+
+  /**
+   * `lab check` from another process: the machines' ssh settings again from `vagrant ssh-config`
+   * (lab.json of the lab state was written before `vagrant up` and holds none), the libvirt driver
+   * from the Vagrant project's lab.json, then the ssh backend reconnects.
+   */
+  override async reattach(ctx: LabContext): Promise<void> {
+    const dir = vagrantDir(ctx.lab.name);
+    if (!existsSync(join(dir, 'lab.json')))
+      throw new LabError('E_LAB_FAILED', `lab ${ctx.lab.name} has no Vagrant project in ${dir}`, `lab down ${ctx.lab.name}`);
+    this.driver = (JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as VagrantSpec).libvirt.driver;
+    await this.sshSettings(ctx.lab, join(dir, 'known_hosts'), ctx.signal);
+    await super.reattach(ctx);
   }
 
   private cli(dir: string, progress?: (m: string) => void): VagrantCli {
