@@ -235,6 +235,12 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     }
     const key = [a, b].sort().join('\0');
     if (linkKeys.has(key)) err(['links', k, 'endpoints'], `duplicate link between '${a}' and '${b}'`);
+    // A Vagrant machine gets one private-network NIC for links (the vagrant backend's LINK_NIC, eth1).
+    if (t.backend === 'vagrant')
+      l.endpoints.forEach((e, m) => {
+        if (t.links.findIndex((o) => o.endpoints.includes(e)) < k)
+          err(['links', k, 'endpoints', m], `node '${e}' already has a link: the vagrant backend gives a node one link`);
+      });
     linkKeys.add(key);
     unused('ipv4', ['links', k, 'ipv4'], l.ipv4);
     unused('ipv6', ['links', k, 'ipv6'], l.ipv6);

@@ -137,6 +137,17 @@ describe('qemu topologies', () => {
   });
 });
 
+describe('vagrant topologies', () => {
+  it('refuse a second link on a node (a Vagrant machine has one link NIC), naming the endpoint', () => {
+    const three = `name: t1\nbackend: vagrant\nnodes:\n  - name: n1\n  - name: n2\n  - name: n3\nlinks:\n  - endpoints: [n1, n2]\n  - endpoints: [n2, n3]\n`;
+    const [e, ...rest] = errors(three);
+    expect(rest).toEqual([]);
+    expect(e).toMatchObject({ path: 'links[1].endpoints[0]', line: 9 });
+    expect(e.message).toContain("node 'n2' already has a link");
+    expect(load(three.replace('backend: vagrant', 'backend: qemu')).ok).toBe(true);
+  });
+});
+
 describe('a custom kernel', () => {
   it('takes a bzImage and modules dir, resolved against the topology file', () => {
     const p = parseTopology(
