@@ -570,7 +570,18 @@ static __always_inline int snat(struct xdp_md *ctx, const struct flow *f, const 
 	ct = bpf_map_lookup_elem(&xl_ct, &fk);
 	if (ct) {
 		fwd = *ct;
-		goto out;
+		if (bpf_map_lookup_elem(&xl_backends, &fwd.backend))
+			goto out;
+		/* Its backend was removed (lab svc deletes it): forget both directions and pick
+		 * again, as Cilium's lb4_local reselects when lb4_lookup_backend fails. */
+		struct xl_ct_key old = { .family = f->family, .proto = f->proto, .dir = 1,
+					 .sport = fwd.dport, .dport = fwd.sport };
+
+		__builtin_memcpy(old.saddr, fwd.daddr, 16);
+		__builtin_memcpy(old.daddr, fwd.saddr, 16);
+		bpf_map_delete_elem(&xl_ct, &old);
+		bpf_map_delete_elem(&xl_ct, &fk);
+		__builtin_memset(&fwd, 0, sizeof(fwd));
 	}
 	cfg = bpf_map_lookup_elem(&xl_cfg, &zero);
 	id = maglev_pick(v, f);

@@ -399,4 +399,32 @@ describe('xdp_lb under BPF_PROG_TEST_RUN', () => {
     const c = await counters();
     expect([c.snat_new, c.snat_rev]).toEqual([3, 3]);
   });
+
+  it('SNAT: a conntrack entry whose backend was removed is not followed: the flow picks again', async () => {
+    const port = 40600;
+    const f = flow(CLIENT4, VIP_SNAT, { proto: 'TCP', sport: port, dport: 80 });
+    const be = BE4[T_TCP4[flowHash4(CLIENT4, port, 80, 6) % M4]];
+    const entry = `key hex ${u32Key(be.id)}`.split(' ');
+    const c0 = await counters();
+    // The entry from the test above still maps this flow to `be`: following it again is no new connection.
+    expect((await run(f)).retval).toBe(XDP.REDIRECT);
+    expect((await counters()).snat_new).toBe(c0.snat_new);
+    // lab svc deletes a removed backend's entry; the table still names it (the swap comes with it), so the pick drops.
+    await bpftool(['map', 'delete', 'pinned', `${PIN}/m/xl_backends`, ...entry]);
+    expect((await run(f)).retval).toBe(XDP.DROP);
+    expect((await counters()).drop_no_backend - c0.drop_no_backend).toBe(1);
+    // Back again: a new connection (the stale entries were forgotten), not the old one.
+    await bpftool([
+      'map',
+      'update',
+      'pinned',
+      `${PIN}/m/xl_backends`,
+      ...entry,
+      'value',
+      'hex',
+      ...backendValue({ family: 'ipv4', port: 8080, addr: be.pod, node: be.node }).split(' '),
+    ]);
+    expect((await run(f)).retval).toBe(XDP.REDIRECT);
+    expect((await counters()).snat_new - c0.snat_new).toBe(1);
+  });
 });

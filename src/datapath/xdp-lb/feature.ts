@@ -8,7 +8,7 @@ import { attachPinned, chooseHook, objectFor, TC_PREF } from '../hook.js';
 import { nodePinDir } from '../host-routing/host-routing.js';
 import { servicePlan } from '../kpr/plan.js';
 import { isMaglevSize, type MaglevSize } from './maglev.js';
-import { vipKey } from './maps.js';
+import { u32Key, vipKey } from './maps.js';
 import { type XlBackend, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
 
 export type XdpLbMode = 'xdp' | 'none';
@@ -177,8 +177,9 @@ async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<strin
 
 /**
  * After `lab svc`: an LB node's maps and tables as the new service set has them. Each table is swapped whole by xlctl
- * (a reader sees the old table or the new one); VIP entries of frontends that went away are deleted; backend entries
- * no table names any more stay (nothing reaches them).
+ * (a reader sees the old table or the new one); VIP entries of frontends that went away are deleted, and so are backend
+ * entries no frontend names any more: a conntrack entry whose backend is gone then picks again (xdp_lb.c snat), as
+ * Cilium's lb4_local does when lb4_lookup_backend fails, instead of sending a reused 5-tuple to a removed pod.
  */
 export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, after: Lab): Promise<void> {
   if (!node.loadBalancer || !hasLoadBalancer(after)) return;
@@ -188,12 +189,15 @@ export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, aft
   if ((await root.run(['test', '-e', p.vips], { nothrow: true, signal })).code !== 0) return;
   const plan = lbNodePlan({ ...ctx, lab: after }, node);
   const keep = new Set(xdpLbInputs(after).frontends.map((f) => f.svcId));
-  const gone = xdpLbInputs(before).frontends.filter((f) => !keep.has(f.svcId));
+  const old = xdpLbInputs(before);
+  const gone = old.frontends.filter((f) => !keep.has(f.svcId));
+  const stillUsed = new Set(xdpLbInputs(after).backends.map((b) => b.id));
   const lines = [
     ...plan.mapLines,
     ...gone.map(
       (f) => `map delete pinned ${p.vips} key hex ${vipKey({ family: f.family, addr: f.lbVip, proto: f.protocol, port: f.port })}`,
     ),
+    ...old.backends.filter((b) => !stillUsed.has(b.id)).map((b) => `map delete pinned ${p.backends} key hex ${u32Key(b.id)}`),
   ];
   await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
   const tables = [...plan.tableLines, ...gone.map((f) => `del ${f.svcId}`)];
