@@ -50,6 +50,28 @@ describe('cli: status of state it cannot fully read', () => {
   });
 });
 
+describe('cli: one vagrant lab at a time', () => {
+  it('a second vagrant lab is refused at probe (exit 2, naming the first), before anything is created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpl-state-'));
+    const entry = { seq: 1, obj: { kind: 'vagrant', dir: '/nonexistent' }, owner: { backend: 'vagrant', node: 'node1' }, op: 'create' };
+    mkdirSync(join(dir, 'vgfirst'));
+    writeFileSync(join(dir, 'vgfirst', 'journal.jsonl'), `${JSON.stringify(entry)}\n`);
+    writeFileSync(join(dir, 'vgfirst', 'lab.json'), JSON.stringify({ name: 'vgfirst', lab: { name: 'vgfirst', backend: 'vagrant' } }));
+    const saved = process.env.DPL_STATE_DIR;
+    process.env.DPL_STATE_DIR = dir;
+    try {
+      const r = await cli(['up', new URL('../../topologies/vagrant-quickstart.yaml', import.meta.url).pathname, '-q']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/vagrant lab 'vgfirst' is up: one vagrant lab at a time/);
+      expect(readdirSync(dir).filter((d) => !d.startsWith('.'))).toEqual(['vgfirst']);
+    } finally {
+      if (saved === undefined) delete process.env.DPL_STATE_DIR;
+      else process.env.DPL_STATE_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('cli: bad input gets exit 2, a located message, and changes nothing', () => {
   it('malformed YAML', () => rejects('name: x\nnodes:\n  - name: [oops\n', 'FILE:4:1: YAML:'));
   it('unknown field', () => rejects(quickstart('c1') + 'colour: red\n', "FILE:11:1: colour: unknown field 'colour'"));

@@ -7,7 +7,8 @@ import { fetchKernel } from '../../kernels/fetch.js';
 import { findKernel, loadCatalogue } from '../../kernels/catalogue.js';
 import { releaseVersion } from '../../kernels/cache.js';
 import type { LabContext } from '../../lifecycle/context.js';
-import { HOST_OWNER, labDir, type JournalEntry } from '../../lifecycle/journal.js';
+import { HOST_OWNER, knownLabs, labDir, type JournalEntry } from '../../lifecycle/journal.js';
+import { readLabState } from '../../lifecycle/labstate.js';
 import type { Lab } from '../../topology/model.js';
 import type { DestroyResult, DoctorSection, NodeStatus, Timing } from '../backend.js';
 import { freeUdpPort } from '../qemu/nics.js';
@@ -42,6 +43,14 @@ export class VagrantBackend extends SshBackend {
   /** The guest kernel's facts from its config (as the qemu backend reads them); the box is built if missing. */
   override async probe(lab: Lab, signal?: AbortSignal): Promise<KernelFacts> {
     if (this.kernelFacts) return this.kernelFacts;
+    // The libvirtd a lab starts is journaled as that lab's and stopped by its teardown: a second lab would lose it.
+    const other = knownLabs().find((l) => l !== lab.name && readLabState(l)?.lab.backend === 'vagrant');
+    if (other)
+      throw new LabError(
+        'E_REQUIREMENT',
+        `vagrant lab '${other}' is up: one vagrant lab at a time (they would share the libvirtd one of them started)`,
+        `lab down ${other}`,
+      );
     // Where provision copies the objects (a fresh machine holds no prepared ones): the lifecycle reads it after probe.
     this.objDir = `${remoteLabDir(lab.name)}/bpf`;
     for (const [bin, pkg] of [
