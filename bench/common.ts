@@ -33,3 +33,12 @@ export function must(r: Run, what: string): Run {
 }
 
 export { sleep } from '../src/sleep.js';
+
+/** Wall ms and CPU ms (user + system) of fn: on a shared machine CPU time is the steadier figure. */
+export function timed<T>(fn: () => T): { r: T; ms: number; cpuMs: number } {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = fn();
+  const c = process.cpuUsage(c0);
+  return { r, ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 };
+}

@@ -12,19 +12,11 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildMaglev, MAGLEV_SIZES, type MaglevBackend, type MaglevSize, maglevKey, tableShares } from '../src/datapath/xdp-lb/maglev.js';
 import { LabError } from '../src/errors.js';
+import { timed } from './common.js';
 
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '20' } } });
 const repeat = Number(values.repeat);
 if (!(repeat >= 1)) throw new LabError('E_USAGE', '--repeat takes a number >= 1');
-
-/** Wall ms and CPU ms of fn. */
-function timed<T>(fn: () => T): { r: T; ms: number; cpuMs: number } {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const r = fn();
-  const c = process.cpuUsage(c0);
-  return { r, ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 };
-}
 
 /** Pod-like backends 10.244.x.y:8080/TCP; weights 1 or, with a seed, 1..100 from a fixed LCG. */
 function backends(n: number, weighted: boolean): MaglevBackend[] {

@@ -14,6 +14,7 @@ import { PROFILES } from '../src/sim/devices.js';
 import { Engine } from '../src/sim/engine.js';
 import { runFlows } from '../src/sim/path.js';
 import { Rng } from '../src/sim/rng.js';
+import { timed } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,15 +29,6 @@ if (!CC_NAMES.includes(cc)) throw new LabError('E_USAGE', `--cc takes ${CC_NAMES
 const seconds = Number(values.seconds);
 const flows = Number(values.flows);
 const repeat = Number(values.repeat);
-
-/** Wall ms and CPU ms (user + system) of fn: on a shared machine CPU time is the steadier figure. */
-function timed<T>(fn: () => T): { r: T; ms: number; cpuMs: number } {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const r = fn();
-  const c = process.cpuUsage(c0);
-  return { r, ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 };
-}
 
 function model() {
   const { r, ms, cpuMs } = timed(() =>
