@@ -264,6 +264,17 @@ function predict(table: readonly number[], f: XlFrontend, client: string, nameOf
   );
 }
 
+/** What the tuples met after the removal with the LB's conntrack entries kept (evidence, not judged). */
+function keptLine(seen: readonly TupleSeen[], kept: readonly TupleSeen[], removed: string, stillMapped: boolean): string {
+  const stayed = kept.filter((t, i) => t.first === seen[i].first && t.second === seen[i].second).length;
+  const onRemoved = kept.filter((t) => t.first === removed || t.second === removed).length;
+  const why = stillMapped ? 'another loadBalancer service still names it, so it stays in xl_backends' : 'its xl_backends entry is gone';
+  return (
+    `after removing ${removed}, conntrack entries kept: ${stayed} of ${kept.length} 5-tuples reached the pod they reached before ` +
+    `through both LB nodes, ${onRemoved} of them ${removed} (${why})`
+  );
+}
+
 export const maglevConsistency: Check = {
   id: 'maglev-consistency',
   title: 'Maglev: a 5-tuple picks the same backend through both LB nodes; removing a backend moves at most 1% of the others’ cells',
@@ -297,14 +308,14 @@ export const maglevConsistency: Check = {
     };
     const victim = f.backends.find((x) => x.weight > 0)!;
     const removedName = nameOf(victim.id)!;
-    const svc = ctx.lab.services.find((s) => s.loadBalancer?.vip === f.lbVip && s.ports.some((p) => p.port === f.port))!;
+    const svc = plan.frontends.find((x) => x.svcId === f.svcId)!.service;
     const before: Lab = { ...ctx.lab, serviceIds: ctx.lab.serviceIds ?? planIds(plan) };
     // What `lab svc backend del` validates and applies (src/cli/svc.ts): the service set without the backend.
     const victimPod = plan.backends.find((x) => x.id === victim.id)!;
     const specs = before.services
       .map(specOf)
       .map((x) =>
-        x.name !== svc.name
+        x.name !== svc
           ? x
           : { ...x, backends: x.backends.filter((y) => typeof y === 'string' || y.pod !== `${victimPod.node}/${victimPod.pod}`) },
       );
@@ -367,12 +378,8 @@ export const maglevConsistency: Check = {
           // With the LB's conntrack entries kept, a tuple is sent on to the backend its entry names while that backend is
           // in the node's backends map (xdp_lb.c snat): shown, not judged; the judged send below has them cleared.
           const kept = await sendBoth(t1[0]);
-          const stayed = kept.filter((t, i) => t.first === seen[i].first && t.second === seen[i].second).length;
-          evidence.push(
-            `after removing ${removedName}, conntrack entries kept: ${stayed} of ${kept.length} 5-tuples reached the pod they reached before ` +
-              `through both LB nodes (${kept.filter((t) => t.first === removedName || t.second === removedName).length} of them ${removedName}, ` +
-              `which ${after.services.some((s) => s.backends.some((x) => serverName(x.node, x.pod) === removedName && s.loadBalancer)) ? 'another loadBalancer service still names' : 'no service names any more'})`,
-          );
+          const stillMapped = xdpLbInputs(after).backends.some((x) => x.id === victim.id);
+          evidence.push(keptLine(seen, kept, removedName, stillMapped));
           const cleared = await clear();
           const again = await sendBoth(t1[0]);
           const was = new Map(seen.map((t) => [t.tuple, t.first === t.second ? t.first : undefined]));

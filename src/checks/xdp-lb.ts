@@ -55,8 +55,8 @@ const noLb = (lab: Lab) =>
 const lbNodes = (ctx: LabContext) => ctx.lab.nodes.filter((n) => n.loadBalancer && n.uplink?.peer4);
 /**
  * The client's sockets bound to its device toward this LB node: a peer behind several LB nodes routes a VIP over
- * all of them (ECMP), and a device-bound lookup keeps only the next hop on that device (fib_table_lookup skips the
- * others for a flowi4_oif, net/ipv4/fib_trie.c).
+ * all of them (ECMP), and a device-bound lookup keeps only the next hop on that device (fib_lookup_good_nhc refuses
+ * a next hop on another device than the flowi4_oif, net/ipv4/fib_trie.c).
  */
 export const throughNode = (node: LabNode) => ({ dev: node.uplink!.peerDev });
 const label = (f: XlFrontend) => `${f.lbVip}:${f.port}/${f.protocol} (${f.mode})`;
