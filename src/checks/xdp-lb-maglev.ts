@@ -295,8 +295,10 @@ export const maglevConsistency: Check = {
   async run(ctx) {
     const m = sizeOf(ctx.lab);
     const { frontends } = xdpLbInputs(ctx.lab);
-    const f = frontends.find((x) => x.protocol === 'UDP' && x.backends.filter((b) => b.weight > 0).length >= 2);
-    if (!f) return skip('no loadBalancer UDP frontend with two backends of weight > 0');
+    // SNAT only: the client's address toward the first LB node is the source through both, and a DSR reply would come
+    // back by the backend node's route to it (through the first), missing a socket bound to the device toward the second.
+    const f = frontends.find((x) => x.protocol === 'UDP' && x.mode === 'snat' && x.backends.filter((b) => b.weight > 0).length >= 2);
+    if (!f) return skip('no loadBalancer UDP frontend in snat mode with two backends of weight > 0');
     const pair = sharedPair(ctx.lab)!;
     const [a, b] = pair;
     const lbs = [a.name, b.name] as const;
