@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { namespacesOf } from '../../src/backends/namespaces.js';
 import { peerBatch, provisionBatch, wireConf } from '../../src/backends/wiring.js';
-import { hopsShown, lbHops, vipRouteArgv } from '../../src/datapath/xdp-lb/peer-route.js';
+import { hopsShown, lbHops, routeVipOnPeer, vipRouteArgv } from '../../src/datapath/xdp-lb/peer-route.js';
+import type { Exec, ExecResult } from '../../src/exec/exec.js';
 import { formatIssue } from '../../src/errors.js';
 import { loadTopologyFile, parseTopology } from '../../src/topology/loader.js';
 import type { Lab } from '../../src/topology/model.js';
@@ -167,5 +168,71 @@ describe('the VIP route on a client peer', () => {
     ]);
     expect(hopsShown('[]')).toEqual([]);
     expect(hopsShown('')).toEqual([]);
+  });
+});
+
+/**
+ * The peer's route table as ip would keep it: `ip -j route show` answers from it, `ip route replace` sets it; each run
+ * yields first, so two LB nodes deploying at once interleave as they would.
+ */
+function fakePeer() {
+  const routes = new Map<string, { via: string; dev: string }[]>();
+  const ran: string[] = [];
+  const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' }) as ExecResult;
+  const exec = {
+    where: 'peer',
+    hostPids: true,
+    async run(argv: readonly string[]) {
+      await new Promise((r) => setTimeout(r, 1));
+      ran.push(argv.join(' '));
+      if (argv[1] === '-j') {
+        const hops = routes.get(argv[4]) ?? [];
+        if (!hops.length) return ok('[]');
+        const shown =
+          hops.length === 1 ? { gateway: hops[0].via, dev: hops[0].dev } : { nexthops: hops.map((h) => ({ gateway: h.via, dev: h.dev })) };
+        return ok(JSON.stringify([{ dst: argv[4], ...shown }]));
+      }
+      if (argv[2] === 'replace') {
+        const rest = argv.slice(4);
+        const hops = rest[0] === 'via' ? [{ via: rest[1], dev: rest[3] }] : [];
+        for (let i = 0; rest[i] === 'nexthop'; i += 5) hops.push({ via: rest[i + 2], dev: rest[i + 4] });
+        routes.set(argv[3], hops);
+      }
+      return ok();
+    },
+    start() {
+      throw new Error('not used');
+    },
+  } as unknown as Exec;
+  return { exec, routes, ran };
+}
+
+describe('routeVipOnPeer', () => {
+  it('two LB nodes deploying at once leave one ECMP route over both, and L4 hashing on', async () => {
+    const l = lab(
+      shared('', '[ipv4]')
+        .replace('uplink: { peer: client }', 'loadBalancer: true\n    uplink: { peer: client }')
+        .replace('  - name: lb2\n    uplink', '  - name: lb2\n    loadBalancer: true\n    uplink'),
+    );
+    const [lb1, lb2] = l.nodes;
+    const peer = fakePeer();
+    await Promise.all([lb2, lb1].map((n) => routeVipOnPeer(l, n, peer.exec, 'dpl-t.client', ['172.16.0.10'])));
+    expect(peer.routes.get('172.16.0.10/32')).toEqual([
+      { via: '10.255.1.1', dev: 'n-lb1' },
+      { via: '10.255.2.1', dev: 'n-lb2' },
+    ]);
+    expect(peer.ran.filter((c) => c.startsWith('sysctl'))).toEqual(Array(2).fill('sysctl -qw net.ipv4.fib_multipath_hash_policy=1'));
+  });
+
+  it('a peer of one LB node gets a plain route and no sysctl', async () => {
+    const l = lab(
+      shared('', '[ipv4]').replace(
+        '  - name: lb1\n    uplink: { peer: client }',
+        '  - name: lb1\n    loadBalancer: true\n    uplink: { peer: client }',
+      ),
+    );
+    const peer = fakePeer();
+    await routeVipOnPeer(l, l.nodes[0], peer.exec, 'dpl-t.client', ['172.16.0.10']);
+    expect(peer.ran).toEqual(['ip -j route show 172.16.0.10/32', 'ip route replace 172.16.0.10/32 via 10.255.1.1 dev n-lb1']);
   });
 });

@@ -71,5 +71,9 @@ export function routeVipOnPeer(
   };
   const next = (pending.get(netns) ?? Promise.resolve()).catch(() => undefined).then(step);
   pending.set(netns, next);
+  const forget = () => {
+    if (pending.get(netns) === next) pending.delete(netns);
+  };
+  next.then(forget, forget);
   return next;
 }
