@@ -142,15 +142,15 @@ describe('a peer behind several nodes', () => {
 
 describe('the VIP route on a client peer', () => {
   it('is a plain route through one LB node, one ECMP route through several', () => {
-    expect(vipRouteArgv('172.16.0.10', [{ via: '10.255.1.1', dev: 'eth0' }])).toEqual([
+    expect(vipRouteArgv({ vip: '172.16.0.10' }, [{ via: '10.255.1.1', dev: 'eth0' }])).toEqual([
       ...['ip', 'route', 'replace', '172.16.0.10/32', 'via', '10.255.1.1', 'dev', 'eth0'],
     ]);
     expect(
-      vipRouteArgv('172.16.0.10', [
+      vipRouteArgv({ vip: '172.16.0.10', attrs: ['mtu', '1480'] }, [
         { via: '10.255.1.1', dev: 'n-lb1' },
         { via: '10.255.2.1', dev: 'n-lb2' },
       ]).join(' '),
-    ).toBe('ip route replace 172.16.0.10/32 nexthop via 10.255.1.1 dev n-lb1 nexthop via 10.255.2.1 dev n-lb2');
+    ).toBe('ip route replace 172.16.0.10/32 mtu 1480 nexthop via 10.255.1.1 dev n-lb1 nexthop via 10.255.2.1 dev n-lb2');
   });
 
   it('reads the next hops of ip -j route show, plain or multipath, and of no route', () => {
@@ -216,7 +216,7 @@ describe('routeVipOnPeer', () => {
     );
     const [lb1, lb2] = l.nodes;
     const peer = fakePeer();
-    await Promise.all([lb2, lb1].map((n) => routeVipOnPeer(l, n, peer.exec, 'dpl-t.client', ['172.16.0.10'])));
+    await Promise.all([lb2, lb1].map((n) => routeVipOnPeer(l, n, peer.exec, 'dpl-t.client', [{ vip: '172.16.0.10' }])));
     expect(peer.routes.get('172.16.0.10/32')).toEqual([
       { via: '10.255.1.1', dev: 'n-lb1' },
       { via: '10.255.2.1', dev: 'n-lb2' },
@@ -232,7 +232,7 @@ describe('routeVipOnPeer', () => {
       ),
     );
     const peer = fakePeer();
-    await routeVipOnPeer(l, l.nodes[0], peer.exec, 'dpl-t.client', ['172.16.0.10']);
+    await routeVipOnPeer(l, l.nodes[0], peer.exec, 'dpl-t.client', [{ vip: '172.16.0.10' }]);
     expect(peer.ran).toEqual(['ip -j route show 172.16.0.10/32', 'ip route replace 172.16.0.10/32 via 10.255.1.1 dev n-lb1']);
   });
 });

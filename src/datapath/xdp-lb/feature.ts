@@ -167,7 +167,14 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
   // client computes checksums itself (Cilium test/l4lb/test.sh: ethtool -K rx off tx off on its veths).
   await pexec.run(['ethtool', '-K', up.peerDev, 'tx', 'off'], { signal });
   const vips = [...new Set(ctx.lab.services.flatMap((s) => (s.loadBalancer ? [s.loadBalancer.vip] : [])))];
-  await routeVipOnPeer(ctx.lab, node, pexec, peer.netns, vips, signal);
+  await routeVipOnPeer(
+    ctx.lab,
+    node,
+    pexec,
+    peer.netns,
+    vips.map((vip) => ({ vip })),
+    signal,
+  );
 }
 
 async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<string> {

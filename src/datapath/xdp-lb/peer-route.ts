@@ -15,13 +15,21 @@ export function lbHops(lab: Pick<Lab, 'nodes'>, peer: string): VipHop[] {
 
 const hopOf = (n: LabNode): VipHop => ({ via: n.uplink!.node4!.addr, dev: n.uplink!.peerDev });
 
+/** A VIP to route on the peer, with route attributes of its own (a DSR VIP's mtu and advmss). */
+export interface PeerVip {
+  vip: string;
+  /** `ip route` attributes written before the next hops (iproute2 reads everything after `nexthop` as next hops). */
+  attrs?: readonly string[];
+}
+
 /**
  * `ip route replace` argv of a VIP route over these next hops: one next hop as a plain route, several as one ECMP
  * route (RTA_MULTIPATH) the peer spreads flows over by its fib_multipath_hash_policy.
  */
-export function vipRouteArgv(vip: string, hops: readonly VipHop[]): string[] {
-  if (hops.length === 1) return ['ip', 'route', 'replace', `${vip}/32`, 'via', hops[0].via, 'dev', hops[0].dev];
-  return ['ip', 'route', 'replace', `${vip}/32`, ...hops.flatMap((h) => ['nexthop', 'via', h.via, 'dev', h.dev])];
+export function vipRouteArgv(v: PeerVip, hops: readonly VipHop[]): string[] {
+  const head = ['ip', 'route', 'replace', `${v.vip}/32`, ...(v.attrs ?? [])];
+  if (hops.length === 1) return [...head, 'via', hops[0].via, 'dev', hops[0].dev];
+  return [...head, ...hops.flatMap((h) => ['nexthop', 'via', h.via, 'dev', h.dev])];
 }
 
 /** `ip -j route show` of one prefix: a plain route (gateway, dev) or a multipath one (nexthops). */
@@ -54,7 +62,7 @@ export function routeVipOnPeer(
   node: LabNode,
   peerExec: Exec,
   netns: string,
-  vips: readonly string[],
+  vips: readonly PeerVip[],
   signal?: AbortSignal,
 ) {
   const peer = node.uplink?.peer;
@@ -62,11 +70,11 @@ export function routeVipOnPeer(
   const all = lbHops(lab, peer);
   const step = async () => {
     if (all.length > 1) await peerExec.run(['sysctl', '-qw', 'net.ipv4.fib_multipath_hash_policy=1'], { signal });
-    for (const vip of vips) {
-      const shown = await peerExec.run(['ip', '-j', 'route', 'show', `${vip}/32`], { signal });
+    for (const v of vips) {
+      const shown = await peerExec.run(['ip', '-j', 'route', 'show', `${v.vip}/32`], { signal });
       const have = new Set(hopsShown(shown.stdout).map((h) => `${h.via} ${h.dev}`));
       const hops = all.filter((h) => have.has(`${h.via} ${h.dev}`) || h.dev === node.uplink!.peerDev);
-      await peerExec.run(vipRouteArgv(vip, hops), { signal });
+      await peerExec.run(vipRouteArgv(v, hops), { signal });
     }
   };
   const next = (pending.get(netns) ?? Promise.resolve()).catch(() => undefined).then(step);
