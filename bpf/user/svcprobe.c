@@ -12,6 +12,10 @@
  *   svcprobe udp  ADDR PORT N TIMEOUT_MS  N sendto on an unconnected socket: errno, time,
  *                                          the reply's source (recvfrom), reply
  *   svcprobe udpc ADDR PORT N TIMEOUT_MS  N connected UDP sockets: connect, send, getpeername, reply
+ *   svcprobe tcp|udp|udpc ADDR PORT N TIMEOUT_MS DEV SRC SPORT   the same, each socket bound
+ *                                          to device DEV (SO_BINDTODEVICE) and to SRC:SPORT+i
+ *                                          ('-' and 0: none), so a 5-tuple can be sent again
+ *                                          and through a chosen next hop
  *   svcprobe hold ADDR PORT NAME INTERVAL_MS MAX_MS   connect until backend NAME answers, then
  *                                          keep that connection exchanging until SIGTERM
  *                                          (servers keep TCP connections open and answer
@@ -142,6 +146,26 @@ static int read_reply(int fd, char *buf, size_t n, int timeout_ms, struct sockad
 	return 0;
 }
 
+/* Where each attempt's socket is bound: a device, and a source address and first port. */
+static const char *bind_dev;
+static struct sockaddr_storage bind_src;
+static socklen_t bind_len;
+static int bind_port;
+
+/* Bind attempt i's socket as asked; an errno when the kernel refuses. */
+static int bind_attempt(int fd, int i)
+{
+	if (bind_dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, bind_dev, strlen(bind_dev)) < 0)
+		return errno;
+	if (!bind_len)
+		return 0;
+	if (bind_src.ss_family == AF_INET)
+		((struct sockaddr_in *)&bind_src)->sin_port = htons(bind_port ? bind_port + i : 0);
+	else
+		((struct sockaddr_in6 *)&bind_src)->sin6_port = htons(bind_port ? bind_port + i : 0);
+	return bind(fd, (struct sockaddr *)&bind_src, bind_len) < 0 ? errno : 0;
+}
+
 static void one_tcp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeout_ms)
 {
 	int fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -149,8 +173,13 @@ static void one_tcp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeo
 	socklen_t pl = sizeof(peer);
 	char buf[64] = "";
 	long long t0 = now_us(), us;
-	int err = 0;
+	int err = bind_attempt(fd, i);
 
+	if (err) {
+		emit(i, "tcp", err, 0, NULL, NULL, "bind");
+		close(fd);
+		return;
+	}
 	if (connect(fd, (struct sockaddr *)dst, dl) < 0) {
 		err = errno;
 		if (err == EINPROGRESS) {
@@ -185,8 +214,13 @@ static void one_udp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeo
 	const char *op = connected ? "udpc" : "udp";
 	char buf[64] = "";
 	long long t0 = now_us(), us;
-	int err = 0, r;
+	int err = bind_attempt(fd, i), r;
 
+	if (err) {
+		emit(i, op, err, 0, NULL, NULL, "bind");
+		close(fd);
+		return;
+	}
 	if (connected) {
 		r = connect(fd, (struct sockaddr *)dst, dl);
 		if (r == 0)
@@ -410,10 +444,15 @@ int main(int argc, char **argv)
 		return serve(argv[2], argc - 3, argv + 3);
 	if (argc == 7 && !strcmp(argv[1], "hold") && parse_addr(argv[2], atoi(argv[3]), &dst, &dl) >= 0)
 		return hold(&dst, dl, argv[4], atoi(argv[5]), atoi(argv[6]));
-	if (argc != 6 || parse_addr(argv[2], atoi(argv[3]), &dst, &dl) < 0) {
-		fprintf(stderr, "usage: svcprobe serve NAME PORT/tcp|udp... | tcp|udp|udpc ADDR PORT N TIMEOUT_MS"
+	if ((argc != 6 && argc != 9) || parse_addr(argv[2], atoi(argv[3]), &dst, &dl) < 0 ||
+	    (argc == 9 && strcmp(argv[7], "-") && parse_addr(argv[7], 0, &bind_src, &bind_len) != dst.ss_family)) {
+		fprintf(stderr, "usage: svcprobe serve NAME PORT/tcp|udp... | tcp|udp|udpc ADDR PORT N TIMEOUT_MS [DEV SRC SPORT]"
 				" | hold ADDR PORT NAME INTERVAL_MS MAX_MS\n");
 		return 2;
+	}
+	if (argc == 9) {
+		bind_dev = strcmp(argv[6], "-") ? argv[6] : NULL;
+		bind_port = atoi(argv[8]);
 	}
 	for (int i = 0, n = atoi(argv[4]), t = atoi(argv[5]); i < n; i++) {
 		if (!strcmp(argv[1], "tcp"))

@@ -19,7 +19,8 @@ export function namespacesOf(lab: Lab, nodes: readonly LabNode[]): string[] {
   const names = new Set(nodes.map((n) => n.name));
   return [
     ...nodes.flatMap((n) => [n.netns, ...n.pods.map((p) => p.netns)]),
-    ...lab.peers.filter((p) => names.has(p.node)).map((p) => p.netns),
+    // A peer behind several nodes is created with the first of them.
+    ...lab.peers.filter((p) => names.has(p.node) && lab.peers.find((q) => q.netns === p.netns) === p).map((p) => p.netns),
   ];
 }
 

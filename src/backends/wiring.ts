@@ -140,7 +140,10 @@ export function tbfBatch(lab: Lab, node: LabNode): string | undefined {
   );
 }
 
-/** The remote peer behind a node's uplink: routes to every pod and peer prefix of its node's group through the node. */
+/**
+ * The remote peer behind a node's uplink: its device toward the node, and the routes through that device (to every
+ * pod and peer prefix of its node's group; a peer behind several nodes gets the rest in their wirings).
+ */
 export function peerBatch(lab: Lab, node: LabNode): string {
   const u = node.uplink!;
   return lines(
@@ -150,7 +153,7 @@ export function peerBatch(lab: Lab, node: LabNode): string {
     u.peer6 && `addr add ${u.peer6.addr}/${u.peer6.len} dev ${u.peerDev} nodad`,
     u.peer6 && `addr add ${LL_B} dev ${u.peerDev} nodad`,
     `link set ${u.peerDev} up`,
-    ...routeLines(planRoutes(lab).peers[u.peer]),
+    ...routeLines(planRoutes(lab).peers[u.peer].filter((r) => r.dev === u.peerDev)),
   );
 }
 

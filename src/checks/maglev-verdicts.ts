@@ -167,6 +167,17 @@ export interface TupleSeen {
   predicted?: string;
 }
 
+/**
+ * A 5-tuple sent again through both LB nodes after a backend's removal, with the LB's conntrack entries for it cleared
+ * (so the kernel's new table picks, not the entry of the first send).
+ */
+export interface TupleAfter extends TupleSeen {
+  /** The backend both LB nodes sent it to before the removal. */
+  before: string;
+  /** The backend removed. */
+  removed: string;
+}
+
 /** Share of the survivors' cells a removal may move (issue 9; Cilium kubeproxy-free.rst says so for M > 100 x N). */
 export const MAX_REMAP = 0.01;
 /** Fewest 5-tuples answered through both LB nodes before agreement says anything. */
@@ -177,10 +188,13 @@ export function judgeMaglevConsistency(
   removals: readonly MaglevRemovalRun[],
   tuples: readonly TupleSeen[],
   lbs: readonly [string, string] = ['lb1', 'lb2'],
+  /** The same tuples after the removal (real traffic through `lab svc`'s change); absent: tables only. */
+  after?: readonly TupleAfter[],
 ): MaglevVerdict {
   const threshold =
     `removal: at most ${pct(MAX_REMAP, 0)} of the other backends' cells change owner and the removed one keeps none; ` +
-    `5-tuples: the same backend through ${lbs[0]} and ${lbs[1]} (and the predicted one, where given), at least ${MIN_TUPLES} answered by both`;
+    `5-tuples: the same backend through ${lbs[0]} and ${lbs[1]} (and the predicted one, where given), at least ${MIN_TUPLES} answered by both` +
+    (after ? "; after the removal the same, none on the removed backend, a survivor's tuple moved only where its cell did" : '');
   const both = tuples.filter((t) => t.first !== undefined && t.second !== undefined);
   const metrics: Record<string, unknown> = {
     removals: removals.map((r) => ({ ...r, fraction: r.survivorCells ? r.changed / r.survivorCells : null })),
@@ -225,6 +239,9 @@ export function judgeMaglevConsistency(
           .map((t) => `${t.tuple}: ${t.first}, predicted ${t.predicted}`)
           .join('; '),
     );
+  const late = after && judgeAfter(after, lbs, metrics);
+  if (late && 'error' in late) return error(late.error, metrics, threshold);
+  if (late) problems.push(...late.problems);
   if (problems.length) return { status: 'fail', reason: problems.join('; '), metrics, threshold };
   const worst = Math.max(...removals.map((r) => r.changed / r.survivorCells));
   const predicted = both.filter((t) => t.predicted !== undefined).length;
@@ -233,10 +250,62 @@ export function judgeMaglevConsistency(
     reason:
       `${removals.length} removals moved at most ${pct(worst)} of the others' cells; ${both.length} 5-tuples reached the same backend ` +
       `through ${lbs[0]} and ${lbs[1]}${predicted ? ` (${predicted} as the table predicts)` : ''}` +
-      (both.length < tuples.length ? `; ${tuples.length - both.length} got no answer through one of them and were left out` : ''),
+      (both.length < tuples.length ? `; ${tuples.length - both.length} got no answer through one of them and were left out` : '') +
+      (late ? `; ${late.summary}` : ''),
     metrics,
     threshold,
   };
+}
+
+/** The after-removal half of judgeMaglevConsistency: problems, or what could not be established, and a summary. */
+function judgeAfter(
+  after: readonly TupleAfter[],
+  lbs: readonly [string, string],
+  metrics: Record<string, unknown>,
+): { problems: string[]; summary: string } | { error: string } {
+  const both = after.filter((t) => t.first !== undefined && t.second !== undefined);
+  const removed = after[0]?.removed;
+  const wasOn = both.filter((t) => t.before === t.removed).length;
+  const survivors = both.filter((t) => t.before !== t.removed);
+  const moved = survivors.filter((t) => t.first !== t.before);
+  metrics.after = {
+    tuples: after.length,
+    answeredByBoth: both.length,
+    wereOnRemoved: wasOn,
+    survivors: survivors.length,
+    moved: moved.length,
+  };
+  if (both.length < MIN_TUPLES)
+    return { error: `after the removal ${both.length} of ${after.length} 5-tuples were answered through both (${MIN_TUPLES} needed)` };
+  if (!wasOn || !survivors.length)
+    return { error: `before the removal ${wasOn ? 'no' : 'none of the'} 5-tuples were on ${wasOn ? 'a survivor' : removed}` };
+  const problems: string[] = [];
+  const show = (ts: readonly TupleAfter[], f: (t: TupleAfter) => string) => ts.slice(0, 3).map(f).join('; ');
+  const split = both.filter((t) => t.first !== t.second);
+  if (split.length)
+    problems.push(
+      `after the removal ${split.length} of ${both.length} 5-tuples reached different backends: ` +
+        show(split, (t) => `${t.tuple}: ${t.first} via ${lbs[0]}, ${t.second} via ${lbs[1]}`),
+    );
+  const onRemoved = both.filter((t) => t.first === t.removed || t.second === t.removed);
+  if (onRemoved.length)
+    problems.push(`${onRemoved.length} 5-tuples reached ${removed} after its removal: ${show(onRemoved, (t) => t.tuple)}`);
+  const mispredicted = both.filter((t) => t.predicted !== undefined && t.first === t.second && t.first !== t.predicted);
+  if (mispredicted.length)
+    problems.push(
+      `after the removal ${mispredicted.length} 5-tuples reached another backend than the new table predicts: ` +
+        show(mispredicted, (t) => `${t.tuple}: ${t.first} (was ${t.before}), predicted ${t.predicted}`),
+    );
+  const unexplained = moved.filter((t) => t.predicted === undefined);
+  if (unexplained.length)
+    problems.push(
+      `${unexplained.length} 5-tuples on survivors moved after removing ${removed}: ` +
+        show(unexplained, (t) => `${t.tuple}: ${t.before} -> ${t.first}`),
+    );
+  const summary =
+    `after removing ${removed}: ${survivors.length - moved.length} of ${survivors.length} 5-tuples on survivors stayed` +
+    `${moved.length ? ` (${moved.length} moved with their cell)` : ''}, ${wasOn} of its own went to survivors`;
+  return { problems, summary };
 }
 
 /** New flows through a frontend after some of its backends went to weight 0. */

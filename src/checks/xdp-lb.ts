@@ -10,7 +10,7 @@ import { type Check, couldNotEstablish, skip } from './check.js';
 import { backendNames, backendServers, showAttempts } from './svc-common.js';
 import { type InXdpRun, judgeInXdp, MIN_REQUESTS } from './xdp-lb-verdicts.js';
 
-/** One burst from an LB node's client peer to one VIP frontend. */
+/** One burst from an LB node's client peer to one VIP frontend, through that node. */
 export interface XlReachRun {
   /** LB node the client's VIP route goes through. */
   node: string;
@@ -53,6 +53,12 @@ const noLb = (lab: Lab) =>
     : { ok: false as const, reason: 'the topology has no service with a loadBalancer' };
 
 const lbNodes = (ctx: LabContext) => ctx.lab.nodes.filter((n) => n.loadBalancer && n.uplink?.peer4);
+/**
+ * The client's sockets bound to its device toward this LB node: a peer behind several LB nodes routes a VIP over
+ * all of them (ECMP), and a device-bound lookup keeps only the next hop on that device (fib_lookup_good_nhc refuses
+ * a next hop on another device than the flowi4_oif, net/ipv4/fib_trie.c).
+ */
+export const throughNode = (node: LabNode) => ({ dev: node.uplink!.peerDev });
 const label = (f: XlFrontend) => `${f.lbVip}:${f.port}/${f.protocol} (${f.mode})`;
 const served = (f: XlFrontend) => f.backends.some((b) => b.weight > 0);
 
@@ -90,6 +96,7 @@ export const xdpLbReachable: Check = {
             port: f.port,
             attempts: f.protocol === 'TCP' ? 10 : 30,
             timeoutMs: 1000,
+            bind: throughNode(node),
             signal: ctx.signal,
           });
           runs.push({ node: node.name, frontend: label(f), vip: f.lbVip, backends: names, attempts });
@@ -166,7 +173,15 @@ export const xdpLbInXdp: Check = {
         const exec = ctx.backend.exec(node.netns);
         const stats = xdpLbPins(ctx, node).vipStats;
         const probe = (count: number, timeoutMs: number) =>
-          serviceAttempts(client, ctx.objDir, { op: 'udp', addr: f.lbVip, port: f.port, attempts: count, timeoutMs, signal: ctx.signal });
+          serviceAttempts(client, ctx.objDir, {
+            op: 'udp',
+            addr: f.lbVip,
+            port: f.port,
+            attempts: count,
+            timeoutMs,
+            bind: throughNode(node),
+            signal: ctx.signal,
+          });
         const v0 = await xlStats(ctx, node, stats, f.svcId);
         const in0 = await inReceives(exec, ctx.signal);
         const attempts = await probe(n, 1000);

@@ -42,6 +42,8 @@ export interface ProbeSpec {
   timeoutMs: number;
   /** The pod's cgroup (socket-LB), when it has one. */
   cgroup?: string;
+  /** Each socket bound to a device (SO_BINDTODEVICE) and/or to src:sport+i (a 5-tuple sent again); absent: none. */
+  bind?: { dev?: string; src?: string; sport?: number };
   signal?: AbortSignal;
 }
 
@@ -65,7 +67,12 @@ export function parseAttempts(stdout: string): SvcAttempt[] {
 
 /** Attempts from one pod to addr:port, in one svcprobe process. */
 export async function serviceAttempts(from: Exec, objDir: string, spec: ProbeSpec): Promise<SvcAttempt[]> {
-  const argv = [join(objDir, 'svcprobe'), spec.op, spec.addr, String(spec.port), String(spec.attempts), String(spec.timeoutMs)];
+  const b = spec.bind;
+  const argv = [
+    join(objDir, 'svcprobe'),
+    ...[spec.op, spec.addr, spec.port, spec.attempts, spec.timeoutMs].map(String),
+    ...(b ? [b.dev ?? '-', b.src ?? '-', String(b.sport ?? 0)] : []),
+  ];
   const r = await from.run(argv, {
     cgroup: spec.cgroup,
     nothrow: true,

@@ -131,9 +131,14 @@ export interface Pod {
   egressBps?: number;
 }
 
+/**
+ * The peer end of one uplink. A peer behind several nodes (their uplinks name it) is one namespace with a device per
+ * node: it has an entry per node, with the same name and netns (namespacesOf creates it once).
+ */
 export interface Peer {
   name: string;
   netns: string;
+  /** The node whose uplink this entry is the far end of. */
   node: string;
 }
 
@@ -141,6 +146,7 @@ export interface Uplink {
   node: string;
   peer: string;
   nodeDev: string;
+  /** The peer's device: eth0, or n-NODE when the peer is behind several nodes. */
   peerDev: string;
   rate?: string;
   /** netem on both ends (src/topology/impair.ts); absent: no netem. */

@@ -118,6 +118,11 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     else hostNames.set(n, path);
   };
 
+  // A peer named by several uplinks is one namespace with a device per node (sharedPeerRules).
+  const peerUses = new Map<string, number>();
+  for (const n of t.nodes) if (n.uplink) peerUses.set(n.uplink.peer, (peerUses.get(n.uplink.peer) ?? 0) + 1);
+  const peerAt = new Map<string, (string | number)[]>();
+
   const nodes: LabNode[] = t.nodes.map((n, i) => {
     const idx = i + 1;
     claim(n.name, ['nodes', i, 'name'], 'node');
@@ -179,7 +184,12 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
     let uplink: Uplink | undefined;
     if (n.uplink) {
       const u = n.uplink;
-      claim(u.peer, ['nodes', i, 'uplink', 'peer'], 'peer');
+      const firstUse = peerAt.get(u.peer);
+      if (firstUse) sharedPeerRules(t.backend, u.peer, ['nodes', i, 'uplink', 'peer'], firstUse, err);
+      else {
+        claim(u.peer, ['nodes', i, 'uplink', 'peer'], 'peer');
+        peerAt.set(u.peer, ['nodes', i, 'uplink', 'peer']);
+      }
       unused('ipv4', ['nodes', i, 'uplink', 'ipv4'], u.ipv4);
       unused('ipv6', ['nodes', i, 'uplink', 'ipv6'], u.ipv6);
       const u4 = v4 ? prefix(u.ipv4 ?? DEFAULTS.uplink4(idx), ['nodes', i, 'uplink', u.ipv4 ? 'ipv4' : 'peer']) : undefined;
@@ -188,7 +198,8 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
         node: n.name,
         peer: u.peer,
         nodeDev: 'uplink',
-        peerDev: 'eth0',
+        // A shared peer's device names the node it faces, as a link's does.
+        peerDev: (peerUses.get(u.peer) ?? 0) > 1 ? `${LINK_DEV_PREFIX}${n.name}` : 'eth0',
         rate: u.rate,
         impair: u.impair,
         ...pair(u4, 'node4', 'peer4'),
@@ -314,6 +325,25 @@ export function resolve(loaded: Loaded, opts: ResolveOptions = {}): Result<Lab> 
       maglevSize: t.services.some((s) => s.loadBalancer) ? (t.maglev?.tableSize ?? 16381) : undefined,
     },
   };
+}
+
+/**
+ * A peer behind several nodes (a client or router reaching each of them) is one namespace with one veth per node, so
+ * every node must be a namespace on one kernel: qemu and vagrant put a node's peer inside its VM, ssh on its host.
+ */
+function sharedPeerRules(
+  backend: string,
+  peer: string,
+  at: (string | number)[],
+  first: (string | number)[],
+  err: (path: (string | number)[], message: string) => void,
+): void {
+  if (backend === 'qemu' || backend === 'vagrant' || backend === 'ssh')
+    err(
+      at,
+      `peer '${peer}' is also behind the node at ${pathString(first)}: a peer shared by nodes runs on the local backend only ` +
+        `(the ${backend} backend puts each node's peer on the node's own machine); give this uplink its own peer`,
+    );
 }
 
 const bandwidthOf = (s: string | undefined) => {

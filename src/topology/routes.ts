@@ -120,8 +120,11 @@ export function parts(lab: Pick<Lab, 'nodes' | 'links'>, adj = adjacency(lab.lin
  * route through its peer: the peer stands for the world outside the lab. A node
  * without one has no default: every address in the lab is routed, and one outside it
  * is unreachable at once (an ICMP error) instead of wandering to another node.
- * A peer routes every pod prefix and every other peer's prefix in its node's group
- * through its node.
+ * A peer routes every pod prefix and every other peer's prefix in its nodes' groups
+ * through its node. A peer behind several nodes (shared) goes through the nearest of
+ * them (ties: the node listed first); each of those nodes routes the peer's addresses
+ * on the other uplinks to the peer itself (host routes): the peer is one host, and
+ * what it sends from any of its addresses through a node comes back the same way.
  */
 export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
   const nodes: Record<string, Route[]> = {};
@@ -130,11 +133,17 @@ export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
   const adj = adjacency(lab.links);
   const dists = new Map(lab.nodes.map((d) => [d.name, hopsOver(d.name, adj)]));
   const behindOf = new Map(lab.nodes.map((d) => [d.name, prefixesBehind(d)]));
+  const uplinksOf = new Map<string, LabNode[]>();
+  for (const n of lab.nodes) if (n.uplink) uplinksOf.set(n.uplink.peer, [...(uplinksOf.get(n.uplink.peer) ?? []), n]);
   for (const n of lab.nodes) {
     const routes: Route[] = [];
     const u = n.uplink;
     if (u?.peer4) routes.push({ prefix: '0.0.0.0/0', via: u.peer4.addr, dev: u.nodeDev });
     if (u?.peer6) routes.push({ prefix: '::/0', via: u.peer6.addr, dev: u.nodeDev });
+    for (const m of u ? (uplinksOf.get(u.peer) ?? []).filter((x) => x !== n) : []) {
+      if (u?.peer4 && m.uplink?.peer4) routes.push({ prefix: `${m.uplink.peer4.addr}/32`, via: u.peer4.addr, dev: u.nodeDev });
+      if (u?.peer6 && m.uplink?.peer6) routes.push({ prefix: `${m.uplink.peer6.addr}/128`, via: u.peer6.addr, dev: u.nodeDev });
+    }
     for (const d of lab.nodes) {
       const l = firstHop(n.name, dists.get(d.name)!, adj);
       if (!l) continue;
@@ -148,19 +157,24 @@ export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
     }
     nodes[n.name] = routes;
   }
-  for (const n of lab.nodes) {
-    const u = n.uplink;
-    if (!u) continue;
-    const reach = dists.get(n.name)!;
+  for (const [peer, ups] of uplinksOf) {
     const routes: Route[] = [];
-    for (const d of lab.nodes.filter((m) => reach.has(m.name))) {
+    for (const d of lab.nodes) {
+      // The uplink nearest to d; the list is in file order, so a tie keeps the first.
+      let best: LabNode | undefined;
+      for (const n of ups) {
+        const h = dists.get(n.name)!.get(d.name);
+        if (h !== undefined && (!best || h < dists.get(best.name)!.get(d.name)!)) best = n;
+      }
+      const u = best?.uplink;
+      if (!u) continue;
       const behind = behindOf.get(d.name)!;
-      // Its own uplink prefix is connected.
-      const skip = (p: string) => d === n && p !== d.podCidr4 && p !== d.podCidr6;
+      // The peer's own uplink prefixes are connected.
+      const skip = (p: string) => d.uplink?.peer === peer && p !== d.podCidr4 && p !== d.podCidr6;
       if (u.node4) routes.push(...behind.v4.filter((p) => !skip(p)).map((prefix) => ({ prefix, via: u.node4!.addr, dev: u.peerDev })));
       if (u.node6) routes.push(...behind.v6.filter((p) => !skip(p)).map((prefix) => ({ prefix, via: u.node6!.addr, dev: u.peerDev })));
     }
-    peers[u.peer] = routes;
+    peers[peer] = routes;
   }
   return { nodes, peers, parts: parts(lab, adj) };
 }

@@ -145,7 +145,9 @@ export const PodSchema = z
 
 export const UplinkSchema = z
   .object({
-    peer: name('peer name', 20).describe('name of the remote host (a namespace) behind the uplink'),
+    peer: name('peer name', 20).describe(
+      'name of the remote host (a namespace) behind the uplink; nodes whose uplinks name the same peer share it (local backend)',
+    ),
     rate: rate.optional().describe('bottleneck: a tbf qdisc with this rate on the node side of the uplink'),
     ipv4: ipv4Cidr.optional().describe('a /30 (or larger) for the uplink; node takes the first host, peer the second'),
     ipv6: ipv6Cidr.optional(),

@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runArgv } from '../../src/exec/exec.js';
 import { cli, labProcesses, residue, topo } from './helpers.js';
 
 /**
  * topologies/xdp-lb.yaml as a user runs it: `lab up` puts xl_xdp natively (not generic XDP) on both LB nodes'
- * uplinks, `lab check` passes xdp-lb-reachable, xdp-lb-in-xdp, maglev-balance,
+ * uplinks, the one client peer reaches the VIP through both (ECMP), `lab check` passes xdp-lb-reachable, xdp-lb-in-xdp, maglev-balance,
  * xdp-lb-weight-zero and maglev-consistency, `lab down` leaves no namespace, pin or process.
  */
 const LAB = 'x2lb';
+const SVCPROBE = fileURLToPath(new URL('../../build/bpf/svcprobe', import.meta.url));
 const text = readFileSync(new URL('../../topologies/xdp-lb.yaml', import.meta.url), 'utf8').replace(/^name: xdp-lb$/m, `name: ${LAB}`);
 
 interface Report {
@@ -30,6 +32,29 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
       const xdp = links.filter((l) => l.xdp).map((l) => `${l.ifname}:${l.xdp!.mode}:${l.xdp!.prog?.name}`);
       expect(xdp).toEqual(['uplink:1:xl_xdp']);
     }
+    // One client behind both LB nodes: its VIP route is ECMP over them, hashed on L4, so 40 new TCP flows (fresh source
+    // ports) spread over lb1 and lb2; each is answered from the VIP (a RST from the pod's closed port: the round trip),
+    // and each LB node's xl_xdp counted its share.
+    const route = await runArgv(['ip', '-n', `dpl-${LAB}.client`, '-j', 'route', 'show', '172.16.0.10/32']);
+    const hops = (JSON.parse(route.stdout) as { nexthops?: { dev: string }[] }[])[0]?.nexthops?.map((h) => h.dev);
+    expect(hops).toEqual(['n-lb1', 'n-lb2']);
+    const vipPackets = async () => {
+      const st = JSON.parse((await cli(['status', LAB, '--json'])).stdout) as {
+        xdpLb: Record<string, { vips: { name: string; packets: number }[] }>;
+      };
+      return ['lb1', 'lb2'].map((n) => st.xdpLb[n].vips.find((v) => v.name === '172.16.0.10:80/TCP')!.packets);
+    };
+    const [b1, b2] = await vipPackets();
+    const probe = await runArgv(['ip', 'netns', 'exec', `dpl-${LAB}.client`, SVCPROBE, 'tcp', '172.16.0.10', '80', '40', '1000']);
+    const attempts = probe.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { errno: string; stage: string });
+    expect(attempts.map((a) => `${a.stage}:${a.errno}`)).toEqual(Array(40).fill('connect:ECONNREFUSED'));
+    const [a1, a2] = await vipPackets();
+    expect(a1 - b1 + (a2 - b2)).toBe(40);
+    expect(a1 - b1).toBeGreaterThan(0);
+    expect(a2 - b2).toBeGreaterThan(0);
     const dir = `/tmp/dpl-${LAB}`;
     const chk = await cli([
       'check',

@@ -6,6 +6,7 @@ import {
   type MaglevFlowRun,
   type MaglevRemovalRun,
   type MaglevTableRun,
+  type TupleAfter,
   type TupleSeen,
   weightZeroFlowsNeeded,
   type WeightZeroRun,
@@ -136,6 +137,75 @@ describe('judgeMaglevConsistency', () => {
     const v = judgeMaglevConsistency([removal(3)], [...agreeing(10), tuple(50, B[0], undefined)]);
     expect(v.status).toBe('pass');
     expect(v.reason).toMatch(/1 got no answer through one of them/);
+  });
+});
+
+/** After removing w2/web3 (B[2]): tuple i was on B[i % 3]; its own go to web1, the others stay, each as predicted. */
+const afterRemoval = (n: number): TupleAfter[] =>
+  Array.from({ length: n }, (_, i) => {
+    const now = i % 3 === 2 ? B[0] : B[i % 3];
+    return { ...tuple(i, now, now, now), before: B[i % 3], removed: B[2] };
+  });
+
+describe('judgeMaglevConsistency after a removal with real traffic', () => {
+  it('passes survivors that stayed and the removed backend’s tuples on survivors, as the new table predicts', () => {
+    const v = judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], afterRemoval(12));
+    expect(v.status).toBe('pass');
+    expect(v.reason).toMatch(/after removing w2\/web3: 8 of 8 5-tuples on survivors stayed, 4 of its own went to survivors$/);
+    expect(v.threshold).toMatch(/none on the removed backend/);
+  });
+  it('passes a survivor tuple that moved with its cell, and says so', () => {
+    const a = afterRemoval(12);
+    a[0] = { ...a[0], first: B[1], second: B[1], predicted: B[1] };
+    const v = judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], a);
+    expect(v.status).toBe('pass');
+    expect(v.reason).toMatch(/7 of 8 5-tuples on survivors stayed \(1 moved with their cell\)/);
+  });
+  it('fails a tuple that reached the removed backend after its removal', () => {
+    const a = afterRemoval(12);
+    a[2] = { ...a[2], first: B[2], second: B[2], predicted: B[0] };
+    const v = judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], a);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/1 5-tuples reached w2\/web3 after its removal: 10.0.0.1:40002/);
+  });
+  it('fails LB nodes that split a tuple after the removal', () => {
+    const a = afterRemoval(12);
+    a[1] = { ...a[1], second: B[0] };
+    const v = judgeMaglevConsistency([removal(3)], agreeing(12), ['lbA', 'lbB'], a);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(
+      /after the removal 1 of 12 5-tuples reached different backends: 10.0.0.1:40001 .*: w2\/web2 via lbA, w1\/web1 via lbB/,
+    );
+  });
+  it('fails a survivor tuple that moved where the new table keeps its cell', () => {
+    const a = afterRemoval(12);
+    a[0] = { ...a[0], first: B[1], second: B[1] };
+    const v = judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], a);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(
+      /another backend than the new table predicts: 10.0.0.1:40000 .*: w2\/web2 \(was w1\/web1\), predicted w1\/web1/,
+    );
+  });
+  it('fails a survivor tuple that moved when no prediction was made', () => {
+    const a = afterRemoval(12).map((t) => ({ ...t, predicted: undefined }));
+    a[0] = { ...a[0], first: B[1], second: B[1] };
+    const v = judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], a);
+    expect(v.status).toBe('fail');
+    expect(v.reason).toMatch(/1 5-tuples on survivors moved after removing w2\/web3: 10.0.0.1:40000 .*: w1\/web1 -> w2\/web2/);
+  });
+  it('errors with too few answered after, or no tuple on the removed backend or on survivors before', () => {
+    const few = afterRemoval(12).map((t, i) => (i < 3 ? { ...t, second: undefined } : t));
+    expect(judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], few).reason).toMatch(
+      /could not establish: after the removal 9 of 12 5-tuples were answered through both \(10 needed\)/,
+    );
+    const noneOnRemoved = afterRemoval(12).map((t) => ({ ...t, before: B[0], first: B[0], second: B[0], predicted: B[0] }));
+    const v = judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], noneOnRemoved);
+    expect(v.status).toBe('error');
+    expect(v.reason).toMatch(/none of the 5-tuples were on w2\/web3/);
+    const allOnRemoved = afterRemoval(12).map((t) => ({ ...t, before: B[2], first: B[0], second: B[0], predicted: B[0] }));
+    expect(judgeMaglevConsistency([removal(3)], agreeing(12), ['lb1', 'lb2'], allOnRemoved).reason).toMatch(
+      /no 5-tuples were on a survivor/,
+    );
   });
 });
 

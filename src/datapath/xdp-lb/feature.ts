@@ -9,6 +9,7 @@ import { nodePinDir } from '../host-routing/host-routing.js';
 import { servicePlan } from '../kpr/plan.js';
 import { isMaglevSize, type MaglevSize } from './maglev.js';
 import { u32Key, vipKey } from './maps.js';
+import { routeVipOnPeer } from './peer-route.js';
 import { type XlBackend, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
 
 export type XdpLbMode = 'xdp' | 'none';
@@ -166,7 +167,14 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
   // client computes checksums itself (Cilium test/l4lb/test.sh: ethtool -K rx off tx off on its veths).
   await pexec.run(['ethtool', '-K', up.peerDev, 'tx', 'off'], { signal });
   const vips = [...new Set(ctx.lab.services.flatMap((s) => (s.loadBalancer ? [s.loadBalancer.vip] : [])))];
-  if (up.node4) for (const vip of vips) await pexec.run(['ip', 'route', 'replace', `${vip}/32`, 'via', up.node4.addr], { signal });
+  await routeVipOnPeer(
+    ctx.lab,
+    node,
+    pexec,
+    peer.netns,
+    vips.map((vip) => ({ vip })),
+    signal,
+  );
 }
 
 async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<string> {
