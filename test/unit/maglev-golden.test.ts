@@ -95,6 +95,19 @@ const cases: { name: string; m: MaglevSize; scale: number; backends: () => Magle
     },
     digest: '39ac4d7e9beeb10f',
   },
+  {
+    name: 'M=131071, 5 keys at weights up to 2^22 unscaled (counters past 2^34: float counters as Cilium keeps them)',
+    m: 131071,
+    scale: 1,
+    backends: () => {
+      const r = lcg(6);
+      return weigh(
+        Array.from({ length: 5 }, (_, i) => maglevKey({ addr: `10.244.9.${i}`, port: 80, proto: 'udp' })),
+        () => 1 + (r() % 2 ** 22),
+      );
+    },
+    digest: '8989135fe44f58f4',
+  },
 ];
 
 describe('Maglev golden tables (whole-table digests)', () => {
