@@ -240,27 +240,26 @@ export function maglevFill(lanes: readonly MaglevLane[], m: number, owners?: Int
   const n = lanes.length;
   const pos = new Int32Array(n);
   const skip = new Int32Array(n);
-  // Plain arrays, not Float64Array: a first build runs in the interpreter, which boxes every double it loads.
-  const w: number[] = [];
-  const cntr: number[] = [];
-  /** trunc(cntr[i]), what the turns compare against. */
-  const cut: number[] = [];
   let sum = 0;
   let maxW = 0;
   for (let i = 0; i < n; i++) {
     pos[i] = lanes[i].offset;
     skip[i] = lanes[i].skip;
-    w.push(lanes[i].weight);
     sum += lanes[i].weight;
     maxW = Math.max(maxW, lanes[i].weight);
   }
   // Cilium's cntr is a float64 compared through trunc(). Every counter stays below m * w_max + sum + 1; under 2^34 its
   // rounding error is below 2^-19, and for N < 2^19 below 1/N, the least distance of w_i / N's fraction from 1: so
-  // trunc(cntr_i) is exactly floor(w_i / N) + k_i * sum, and integer counters take the same turns (no double per turn).
-  const integral = n < 2 ** 19 && maxW * m + sum + 1 < 2 ** 34;
+  // trunc(cntr_i) is exactly floor(w_i / N) + k_i * sum. Where that bound is under 2^31 (lab weights at any M), the
+  // counters are integers in an Int32Array: a process's first build runs in the interpreter, which boxes every double
+  // it loads or makes (float counters cost a heap number per turn). Past it, Cilium's float counters as they are.
+  const small = n < 2 ** 19 && maxW * m + sum + 1 < 2 ** 31;
+  if (small) sum |= 0;
+  const w = small ? new Int32Array(n) : new Float64Array(n);
+  const cntr = small ? new Int32Array(n) : new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    cntr.push(integral ? Math.floor(w[i] / n) : w[i] / n);
-    cut.push(Math.trunc(cntr[i]));
+    w[i] = lanes[i].weight;
+    cntr[i] = small ? Math.floor(w[i] / n) : w[i] / n;
   }
   const weighted = Math.trunc(sum / n) > 1;
   const own = owners ?? Int32Array.from(lanes, (_, i) => i);
@@ -269,12 +268,8 @@ export function maglevFill(lanes: readonly MaglevLane[], m: number, owners?: Int
     let i = turn % n;
     if (weighted) {
       // Terminates: summed over lanes, (turn + 1) * sum < sum / N + turn * sum cannot hold for all of them.
-      while ((turn + 1) * w[i] < cut[i]) i = i + 1 === n ? 0 : i + 1;
-      if (integral) cut[i] += sum;
-      else {
-        cntr[i] += sum;
-        cut[i] = Math.trunc(cntr[i]);
-      }
+      while ((turn + 1) * w[i] < (small ? cntr[i] : Math.trunc(cntr[i]))) i = i + 1 === n ? 0 : i + 1;
+      cntr[i] += sum;
     }
     let c = pos[i];
     const s = skip[i];
