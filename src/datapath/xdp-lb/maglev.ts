@@ -70,7 +70,8 @@ export function isMaglevSize(m: number): m is MaglevSize {
 
 // murmur3 on 64-bit words held as (hi, lo) int32 pairs. BigInt cost ~30 us per key; u32 halves above 2^31 are boxed
 // doubles while the interpreter runs a process's first build (~4 kB of garbage per key, and the collections it
-// triggers); int32 halves stay small integers there. Order matters only where unsigned: add64's carry, mod64.
+// triggers); int32 halves stay small integers there. Signedness matters only where order or division does: add64's
+// carry, mod64.
 /** The result registers of mul64, add64 and rotl64. */
 let rh = 0;
 let rl = 0;
