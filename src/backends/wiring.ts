@@ -3,7 +3,7 @@ import type { PodDeviceMode } from '../datapath/devices/devices.js';
 type DevKind = PodDeviceMode;
 import { LabError } from '../errors.js';
 import type { Addr, Lab, LabNode, Pod } from '../topology/model.js';
-import { planRoutes, routeLines } from '../topology/routes.js';
+import { labRoutes, routeLines } from '../topology/routes.js';
 import { TBF_HANDLE } from '../topology/impair.js';
 
 /**
@@ -119,7 +119,7 @@ export function nodeBatch(lab: Lab, node: LabNode, kind: DevKind): string {
     );
   }
   // Every device is up with its address first: a route's next hop must be on-link.
-  out.push(...routeLines(planRoutes(lab).nodes[node.name]));
+  out.push(...routeLines(labRoutes(lab).nodes[node.name]));
   return lines(...out);
 }
 
@@ -153,7 +153,7 @@ export function peerBatch(lab: Lab, node: LabNode): string {
     u.peer6 && `addr add ${u.peer6.addr}/${u.peer6.len} dev ${u.peerDev} nodad`,
     u.peer6 && `addr add ${LL_B} dev ${u.peerDev} nodad`,
     `link set ${u.peerDev} up`,
-    ...routeLines(planRoutes(lab).peers[u.peer].filter((r) => r.dev === u.peerDev)),
+    ...routeLines(labRoutes(lab).peers[u.peer].filter((r) => r.dev === u.peerDev)),
   );
 }
 

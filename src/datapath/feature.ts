@@ -1,6 +1,6 @@
 import type { KernelFacts, Verdict } from '../kernel/facts.js';
 import type { LabContext } from '../lifecycle/context.js';
-import type { LabNode } from '../topology/model.js';
+import type { Lab, LabNode } from '../topology/model.js';
 import type { Datapath } from '../topology/schema.js';
 
 export type DecisionStatus = 'applied' | 'fallback' | 'declined' | 'off';
@@ -18,6 +18,9 @@ export interface Decision<M extends string = string> {
   detail: string;
 }
 
+/** What of the topology decide() may read. */
+export type DecideLab = Pick<Lab, 'nodes' | 'links' | 'services'>;
+
 /**
  * A datapath feature as a plug-in: a folder under src/datapath/, its C under bpf/, and
  * one line in src/datapath/registry.ts. The lifecycle calls `apply` on every node in
@@ -28,8 +31,11 @@ export interface Feature<M extends string = string> {
   readonly title: string;
   /** Can this target run the feature at all (kernel, tools)? */
   requires(facts: KernelFacts): Verdict;
-  /** Decide for one node's profile: apply, fall back, leave off, or decline (with the reason). */
-  decide(facts: KernelFacts, dp: Datapath, node: string): Decision<M>;
+  /**
+   * Decide for one node's profile: apply, fall back, leave off, or decline (with the reason). `lab` is the topology
+   * being decided, for a feature whose part depends on it (absent where there is none: lab doctor).
+   */
+  decide(facts: KernelFacts, dp: Datapath, node: string, lab?: DecideLab): Decision<M>;
   /**
    * Deploy on one wired node (called for every decision but `declined`). Records in the
    * journal what it creates before creating it, so teardown removes it after any crash.

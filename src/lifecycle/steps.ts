@@ -93,7 +93,7 @@ export function decideAll(
   nodeFacts: (node: string) => KernelFacts | undefined = () => undefined,
 ): Decision[] {
   return [
-    ...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(nodeFacts(n.name) ?? facts, n.datapath, n.name))),
+    ...lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(nodeFacts(n.name) ?? facts, n.datapath, n.name, lab))),
     ...impairDecisions(lab, facts),
   ];
 }

@@ -179,5 +179,20 @@ export function planRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
   return { nodes, peers, parts: parts(lab, adj) };
 }
 
+const planned = new WeakMap<Pick<Lab, 'nodes' | 'links'>, RoutePlan>();
+
+/**
+ * planRoutes once per lab object, for callers that read one node's or peer's routes each (the wiring of every node
+ * and peer): a resolved lab's nodes and links do not change, and a changed lab is a new object.
+ */
+export function labRoutes(lab: Pick<Lab, 'nodes' | 'links'>): RoutePlan {
+  let plan = planned.get(lab);
+  if (!plan) {
+    plan = planRoutes(lab);
+    planned.set(lab, plan);
+  }
+  return plan;
+}
+
 /** `ip -batch` lines for a list of routes. */
 export const routeLines = (routes: readonly Route[]): string[] => routes.map((r) => `route add ${r.prefix} via ${r.via} dev ${r.dev}`);

@@ -273,12 +273,14 @@ describe('Maglev table properties', () => {
     );
   });
 
-  it("weights give shares within 0.5% of M of M x w / sum (Cilium's weighted turns; measured worst 0.37%)", () => {
+  // Cilium's weighted turns miss M x w / sum by a few cells, more with more lanes: 0.5% of M failed at M = 509 (2.65 cells
+  // off with N = 5); over 15000 random sets (M 251..4093, N <= M / 100) the worst was 0.58 x N cells.
+  it("weights give shares within N cells of M x w / sum (Cilium's weighted turns)", () => {
     fc.assert(
       fc.property(sizedSet(fc.integer({ min: 1, max: 100 })), ([m, bs]) => {
         const sum = bs.reduce((a, b) => a + b.weight, 0);
         const shares = tableShares(buildMaglev(bs, m), bs.length);
-        return bs.every((b, i) => Math.abs(shares[i] - (m * b.weight) / sum) <= 0.005 * m);
+        return bs.every((b, i) => Math.abs(shares[i] - (m * b.weight) / sum) <= bs.length);
       }),
       { numRuns: 200 },
     );

@@ -4,7 +4,7 @@ import { formatPrefix, parsePrefix } from '../../src/topology/ip.js';
 import { parseTopology } from '../../src/topology/loader.js';
 import type { Addr, Lab, LabNode, NodeLink } from '../../src/topology/model.js';
 import { resolve } from '../../src/topology/resolver.js';
-import { parts, planRoutes, type RoutePlan, type Route } from '../../src/topology/routes.js';
+import { labRoutes, parts, planRoutes, type RoutePlan, type Route } from '../../src/topology/routes.js';
 
 // The plan as first written (a search over every link for every hop, O(nodes^2 x links)), kept as the
 // oracle the linear-time plan must match on any topology.
@@ -127,6 +127,9 @@ describe('routing plan: the linear-time plan against the first one', () => {
         );
         expect(planRoutes(l)).toEqual(planRef(l));
         expect(parts(l)).toEqual(planRef(l).parts);
+        // The wiring's memo: the same plan, computed once per lab object.
+        expect(labRoutes(l)).toEqual(planRef(l));
+        expect(labRoutes(l)).toBe(labRoutes(l));
       }),
       { numRuns: 80, seed: 20261130 },
     );

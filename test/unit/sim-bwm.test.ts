@@ -9,19 +9,23 @@ import { runUdp } from '../../src/sim/udp.js';
 import { loadTopologyFile } from '../../src/topology/loader.js';
 import { resolve } from '../../src/topology/resolver.js';
 
-const counters = () => ({ stamped: 0, dropHorizon: 0, unlimited: 0 });
+/** 1400-byte datagrams offered at `bps` for `seconds` through EDT at 100 kbit/s (12500 B/s) with fq's 2 s horizon. */
+function udpAt(bps: number, seconds: number) {
+  const c = { stamped: 0, dropHorizon: 0, unlimited: 0 };
+  const r = runUdp({
+    bps,
+    len: 1400,
+    seconds,
+    delayNs: 20_000,
+    edt: { bytesPerSec: 12_500n, horizonNs: 2_000_000_000n, tLast: 0n, counters: c },
+  });
+  return { r, c };
+}
 
 describe('UDP through EDT + fq (src/sim/udp.ts)', () => {
   it('offered 10x the limit: held to the limit, the rest dropped at the 2 s horizon', () => {
-    const c = counters();
     // 100 kbit/s on the wire: 1442 B per datagram is 115.36 ms of departure time; 1 Mbit/s of 1400 B is one every 11.2 ms.
-    const r = runUdp({
-      bps: 1e6,
-      len: 1400,
-      seconds: 10,
-      delayNs: 20_000,
-      edt: { bytesPerSec: 12_500n, horizonNs: 2_000_000_000n, tLast: 0n, counters: c },
-    });
+    const { r, c } = udpAt(1e6, 10);
     expect(r.sentPackets).toBe(Math.ceil(10 / 0.0112));
     // What leaves in 10 s: one per 115.36 ms, the first at once.
     expect(Math.abs(r.receivedBps - (100e3 * 1400) / 1442) / ((100e3 * 1400) / 1442)).toBeLessThan(0.02);
@@ -31,14 +35,7 @@ describe('UDP through EDT + fq (src/sim/udp.ts)', () => {
     expect(r.blocked).toBe(0);
   });
   it('offered under the limit: nothing dropped, all received', () => {
-    const c = counters();
-    const r = runUdp({
-      bps: 50e3,
-      len: 1400,
-      seconds: 4,
-      delayNs: 20_000,
-      edt: { bytesPerSec: 12_500n, horizonNs: 2_000_000_000n, tLast: 0n, counters: c },
-    });
+    const { r, c } = udpAt(50e3, 4);
     expect(c.dropHorizon).toBe(0);
     expect(r.lostPackets).toBe(0);
   });

@@ -101,7 +101,7 @@ export async function runSimulated(
       lab.nodes.some((n) => n.datapath.podDevice === 'netkit'),
     );
     const facts = await backend.probe();
-    const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name)));
+    const decisions = lab.nodes.flatMap((n) => FEATURES.map((f) => f.decide(facts, n.datapath, n.name, lab)));
     journal = Journal.create(lab.name);
     const ctx: LabContext = {
       lab,

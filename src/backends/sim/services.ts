@@ -35,6 +35,9 @@ interface Where {
  * connected sockets, or with IP_RECVERR, which svcprobe does not set).
  */
 export class SimServices {
+  /** Hop counts to each destination node, one search per destination: the lab's links do not change under the model. */
+  private readonly hops = new Map<string, Map<string, number>>();
+
   constructor(private readonly m: SimLab) {}
 
   private pod(netns: string): Where {
@@ -54,7 +57,12 @@ export class SimServices {
 
   /** One-way virtual time between two nodes: a veth hop at each end plus the inter-node links; undefined without a route. */
   private oneWayNs(from: string, to: string): number | undefined {
-    const hops = hopsTo(to, this.m.lab.links).get(from);
+    let toDest = this.hops.get(to);
+    if (!toDest) {
+      toDest = hopsTo(to, this.m.lab.links);
+      this.hops.set(to, toDest);
+    }
+    const hops = toDest.get(from);
     return hops === undefined ? undefined : (hops + 1) * HOP_NS;
   }
 

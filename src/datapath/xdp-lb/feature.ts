@@ -3,7 +3,7 @@ import { nodeLinks } from '../../backends/wiring.js';
 import { all, needKernel, needTool, type KernelFacts, type Verdict } from '../../kernel/facts.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
-import type { Decision, Feature } from '../feature.js';
+import type { DecideLab, Decision, Feature } from '../feature.js';
 import { attachPinned, chooseHook, objectFor, TC_PREF } from '../hook.js';
 import { nodePinDir } from '../host-routing/host-routing.js';
 import { servicePlan } from '../kpr/plan.js';
@@ -50,6 +50,26 @@ export function xdpLbVerdict(facts: KernelFacts): Verdict {
 /** Does the lab have a load-balancer VIP at all? */
 export const hasLoadBalancer = (lab: Pick<Lab, 'services'>) => lab.services.some((s) => s.loadBalancer);
 
+/**
+ * What a node does for the XDP load balancer: an LB node runs xl_xdp; a backend node of a loadBalancer service, or a
+ * node an LB node forwards to over a link, takes the frames xl_xdp redirects (prepareBackendNode); any other node none.
+ */
+export function xdpLbPart(lab: DecideLab, node: string): { role: string } | { unused: string } {
+  const lbServices = lab.services.filter((s) => s.loadBalancer);
+  if (lbServices.length === 0) return { unused: 'no service has a loadBalancer' };
+  if (lab.nodes.find((n) => n.name === node)?.loadBalancer) return { role: 'xl_xdp natively on the uplink, xl_snat_rev on the links' };
+  const lbs = new Set(lab.nodes.filter((n) => n.loadBalancer).map((n) => n.name));
+  const services = lbServices.filter((s) => s.backends.some((b) => b.node === node)).map((s) => s.name);
+  const facing = lab.links.flatMap((l) => (l.a === node && lbs.has(l.b) ? [l.b] : l.b === node && lbs.has(l.a) ? [l.a] : []));
+  if (services.length === 0 && facing.length === 0)
+    return { unused: 'not a loadBalancer node, no backend of a loadBalancer service, no link to a loadBalancer node' };
+  const roles = [
+    ...(services.length ? [`backends of ${services.join(', ')}`] : []),
+    ...(facing.length ? [`receives frames redirected by ${facing.join(', ')}`] : []),
+  ];
+  return { role: roles.join('; ') };
+}
+
 /** The frontends and backends one LB node serves: IPv4 service ports of services with a loadBalancer VIP. */
 export function xdpLbInputs(lab: Lab): { frontends: XlFrontend[]; backends: XlBackend[] } {
   const plan = servicePlan(lab);
@@ -86,16 +106,13 @@ export const xdpLoadBalancer: Feature<XdpLbMode> = {
   id: 'xdp-lb',
   title: 'XDP load balancer (Maglev, SNAT) on the uplink of load-balancer nodes',
   requires: xdpLbVerdict,
-  decide(facts, _dp, node): Decision<XdpLbMode> {
+  decide(facts, _dp, node, lab): Decision<XdpLbMode> {
     const base = { feature: 'xdp-lb', node };
+    const part = lab ? xdpLbPart(lab, node) : { role: 'xl_xdp natively on the uplink of loadBalancer nodes (only when a service has one)' };
+    if ('unused' in part) return { ...base, status: 'off', mode: 'none', detail: `not used: ${part.unused}` };
     const v = xdpLbVerdict(facts);
     if (!v.ok) return { ...base, status: 'declined', mode: 'none', detail: `XDP load balancer: ${v.reason}` };
-    return {
-      ...base,
-      status: 'applied',
-      mode: 'xdp',
-      detail: 'xdp: xl_xdp natively on the uplink of loadBalancer nodes (only when a service has a loadBalancer)',
-    };
+    return { ...base, status: 'applied', mode: 'xdp', detail: `xdp: ${part.role}` };
   },
   async apply(ctx, node, decision) {
     if (decision.mode !== 'xdp' || !hasLoadBalancer(ctx.lab)) return;

@@ -68,29 +68,38 @@ export function isMaglevSize(m: number): m is MaglevSize {
   return (MAGLEV_SIZES as readonly number[]).includes(m);
 }
 
-// murmur3 on 64-bit words held as (hi, lo) u32 pairs: BigInt cost ~30 us per key here, most of a cold build.
+// murmur3 on 64-bit words held as (hi, lo) int32 pairs. BigInt cost ~30 us per key; u32 halves above 2^31 are boxed
+// doubles while the interpreter runs a process's first build (~4 kB of garbage per key, and the collections it
+// triggers); int32 halves stay small integers there. Signedness matters only where order or division does: add64's
+// carry, mod64.
 /** The result registers of mul64, add64 and rotl64. */
 let rh = 0;
 let rl = 0;
 
-/** (ah:al) x (bh:bl) mod 2^64 into rh:rl; the low 32 x 32 product in 16-bit limbs so every partial is exact. */
-function mul64(ah: number, al: number, bh: number, bl: number): void {
-  const a0 = al & 0xffff;
-  const a1 = al >>> 16;
-  const b0 = bl & 0xffff;
-  const b1 = bl >>> 16;
-  const p00 = a0 * b0;
-  const p01 = a0 * b1;
-  const p10 = a1 * b0;
-  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  rl = ((mid << 16) | (p00 & 0xffff)) >>> 0;
-  rh = (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
+/** High word of the u32 product of a and b (int32 bit patterns): 16-bit limbs through Math.imul, every partial in int32. */
+function mulhi(a: number, b: number): number {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
+  const p01 = Math.imul(a0, b1);
+  const p10 = Math.imul(a1, b0);
+  const mid = (Math.imul(a0, b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  return (Math.imul(a1, b1) + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) | 0;
 }
 
+/** (ah:al) x (bh:bl) mod 2^64 into rh:rl. */
+function mul64(ah: number, al: number, bh: number, bl: number): void {
+  rl = Math.imul(al, bl);
+  rh = (((mulhi(al, bl) + Math.imul(ah, bl)) | 0) + Math.imul(al, bh)) | 0;
+}
+
+/** XOR with the sign bit maps unsigned order onto signed order. */
+const SIGN = -0x80000000;
+
 function add64(ah: number, al: number, bh: number, bl: number): void {
-  const lo = al + bl;
-  rl = lo >>> 0;
-  rh = (ah + bh + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+  rl = (al + bl) | 0;
+  rh = (ah + bh + ((rl ^ SIGN) < (al ^ SIGN) ? 1 : 0)) | 0;
 }
 
 /** Rotate left by r in 1..31 or 33..63 (murmur3 uses 27, 31 and 33). */
@@ -99,15 +108,15 @@ function rotl64(h: number, l: number, r: number): void {
     rotl64(l, h, r - 32);
     return;
   }
-  rh = ((h << r) | (l >>> (32 - r))) >>> 0;
-  rl = ((l << r) | (h >>> (32 - r))) >>> 0;
+  rh = (h << r) | (l >>> (32 - r));
+  rl = (l << r) | (h >>> (32 - r));
 }
 
 /** murmur3 fmix64: k ^= k >> 33; k *= 0xff51afd7ed558ccd; k ^= k >> 33; k *= 0xc4ceb9fe1a85ec53; k ^= k >> 33. */
 function fmix64(h: number, l: number): void {
-  mul64(h, (l ^ (h >>> 1)) >>> 0, 0xff51afd7, 0xed558ccd);
-  mul64(rh, (rl ^ (rh >>> 1)) >>> 0, 0xc4ceb9fe, 0x1a85ec53);
-  rl = (rl ^ (rh >>> 1)) >>> 0;
+  mul64(h, l ^ (h >>> 1), 0xff51afd7 | 0, 0xed558ccd | 0);
+  mul64(rh, rl ^ (rh >>> 1), 0xc4ceb9fe | 0, 0x1a85ec53);
+  rl ^= rh >>> 1;
 }
 
 /** k1 *= c1; k1 = rotl(k1, 31); k1 *= c2 (mixK2 swaps the constants and rotates by 33). */
@@ -117,80 +126,93 @@ function mixK(h: number, l: number, ah: number, al: number, r: number, bh: numbe
   mul64(rh, rl, bh, bl);
 }
 
-const C1H = 0x87c37b91;
+const C1H = 0x87c37b91 | 0;
 const C1L = 0x114253d5;
 const C2H = 0x4cf5ad43;
 const C2L = 0x2745937f;
 
-/** MurmurHash3_x64_128 as Cilium's pkg/murmur3 Hash128 (h1 and h2 start at the u32 seed, little-endian lanes): [h1h, h1l, h2h, h2l]. */
-function murmurWords(data: Uint8Array, seed: number): [number, number, number, number] {
-  const le32 = (at: number) => (data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24)) >>> 0;
+/** Bytes as a little-endian int32. */
+const le32 = (d: Uint8Array, at: number) => d[at] | (d[at + 1] << 8) | (d[at + 2] << 16) | (d[at + 3] << 24);
+/** The last partial block, zero-padded. */
+const tail = new Uint8Array(16);
+/** murmurWords' result: h1 hi, h1 lo, h2 hi, h2 lo as int32. */
+const H = new Int32Array(4);
+
+/** MurmurHash3_x64_128 as Cilium's pkg/murmur3 Hash128 (h1 and h2 start at the u32 seed, little-endian lanes), into H. */
+function murmurWords(data: Uint8Array, seed: number): void {
   let h1h = 0;
-  let h1l = seed >>> 0;
+  let h1l = seed | 0;
   let h2h = 0;
-  let h2l = seed >>> 0;
+  let h2l = seed | 0;
   const blocks = data.length >> 4;
   for (let b = 0; b < blocks; b++) {
     const o = b * 16;
-    mixK(le32(o + 4), le32(o), C1H, C1L, 31, C2H, C2L);
-    rotl64((h1h ^ rh) >>> 0, (h1l ^ rl) >>> 0, 27);
+    mixK(le32(data, o + 4), le32(data, o), C1H, C1L, 31, C2H, C2L);
+    rotl64(h1h ^ rh, h1l ^ rl, 27);
     add64(rh, rl, h2h, h2l);
     mul64(rh, rl, 0, 5);
     add64(rh, rl, 0, 0x52dce729);
     h1h = rh;
     h1l = rl;
-    mixK(le32(o + 12), le32(o + 8), C2H, C2L, 33, C1H, C1L);
-    rotl64((h2h ^ rh) >>> 0, (h2l ^ rl) >>> 0, 31);
+    mixK(le32(data, o + 12), le32(data, o + 8), C2H, C2L, 33, C1H, C1L);
+    rotl64(h2h ^ rh, h2l ^ rl, 31);
     add64(rh, rl, h1h, h1l);
     mul64(rh, rl, 0, 5);
     add64(rh, rl, 0, 0x38495ab5);
     h2h = rh;
     h2l = rl;
   }
-  const tail = new Uint8Array(16);
   const rest = data.length - blocks * 16;
-  tail.set(data.subarray(blocks * 16));
-  const t32 = (at: number) => (tail[at] | (tail[at + 1] << 8) | (tail[at + 2] << 16) | (tail[at + 3] << 24)) >>> 0;
+  tail.fill(0);
+  for (let i = 0; i < rest; i++) tail[i] = data[blocks * 16 + i];
   if (rest > 8) {
-    mixK(t32(12), t32(8), C2H, C2L, 33, C1H, C1L);
-    h2h = (h2h ^ rh) >>> 0;
-    h2l = (h2l ^ rl) >>> 0;
+    mixK(le32(tail, 12), le32(tail, 8), C2H, C2L, 33, C1H, C1L);
+    h2h ^= rh;
+    h2l ^= rl;
   }
   if (rest > 0) {
-    mixK(t32(4), t32(0), C1H, C1L, 31, C2H, C2L);
-    h1h = (h1h ^ rh) >>> 0;
-    h1l = (h1l ^ rl) >>> 0;
+    mixK(le32(tail, 4), le32(tail, 0), C1H, C1L, 31, C2H, C2L);
+    h1h ^= rh;
+    h1l ^= rl;
   }
   // h ^= len (< 2^32 here), h1 += h2, h2 += h1, fmix both, h1 += h2, h2 += h1.
-  h1l = (h1l ^ data.length) >>> 0;
-  h2l = (h2l ^ data.length) >>> 0;
+  h1l ^= data.length;
+  h2l ^= data.length;
   add64(h1h, h1l, h2h, h2l);
-  [h1h, h1l] = [rh, rl];
+  h1h = rh;
+  h1l = rl;
   add64(h2h, h2l, h1h, h1l);
-  [h2h, h2l] = [rh, rl];
+  h2h = rh;
+  h2l = rl;
   fmix64(h1h, h1l);
-  [h1h, h1l] = [rh, rl];
+  h1h = rh;
+  h1l = rl;
   fmix64(h2h, h2l);
-  [h2h, h2l] = [rh, rl];
+  h2h = rh;
+  h2l = rl;
   add64(h1h, h1l, h2h, h2l);
-  [h1h, h1l] = [rh, rl];
-  add64(h2h, h2l, h1h, h1l);
-  return [h1h, h1l, rh, rl];
+  H[0] = rh;
+  H[1] = rl;
+  add64(h2h, h2l, rh, rl);
+  H[2] = rh;
+  H[3] = rl;
 }
+
+const u64 = (hi: number, lo: number) => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 
 /** MurmurHash3_x64_128 as Cilium's pkg/murmur3 Hash128 returns it: (h1, h2). */
 export function murmur3x64_128(data: Uint8Array, seed: number): [bigint, bigint] {
-  const [ah, al, bh, bl] = murmurWords(data, seed);
-  return [(BigInt(ah) << 32n) | BigInt(al), (BigInt(bh) << 32n) | BigInt(bl)];
+  murmurWords(data, seed);
+  return [u64(H[0], H[1]), u64(H[2], H[3])];
 }
 
-/** (hi:lo) mod m for m < 2^26: every partial product stays exact in a double. */
-const mod64 = (hi: number, lo: number, m: number) => ((((hi % m) * (4294967296 % m)) % m) + (lo % m)) % m;
+/** (hi:lo) mod m for m < 2^26, halves as int32: every partial product stays exact in a double. */
+const mod64 = (hi: number, lo: number, m: number) => (((((hi >>> 0) % m) * (4294967296 % m)) % m) + ((lo >>> 0) % m)) % m;
 
 /** Cilium getOffsetAndSkip from the key's bytes: offset = h1 mod m, skip = h2 mod (m - 1) + 1. */
 function offsetSkipOf(bytes: Uint8Array, m: number, seed: number): { offset: number; skip: number } {
-  const [ah, al, bh, bl] = murmurWords(bytes, seed);
-  return { offset: mod64(ah, al, m), skip: mod64(bh, bl, m - 1) + 1 };
+  murmurWords(bytes, seed);
+  return { offset: mod64(H[0], H[1], m), skip: mod64(H[2], H[3], m - 1) + 1 };
 }
 
 /** Cilium getOffsetAndSkip: where a backend's preference list starts in a table of m cells, and its stride. */
@@ -212,29 +234,42 @@ export interface MaglevLane {
  * Cilium's fill (GetLookupTable after the permutations): m turns; turn n starts at lane n mod N and, when weights
  * apply (trunc(sum / N) > 1), passes over lane i while (n + 1) * w_i < trunc(cntr_i), cntr_i starting at w_i / N and
  * growing by the sum each turn lane i takes; the lane then walks its list to the first empty cell. Lanes in the order
- * given (callers sort them); cells hold lane indexes. Lists are walked lazily instead of Cilium's N x M permutation.
+ * given (callers sort them); cells hold lane indexes, or owners[lane] (>= 0) when given. Lists are walked lazily
+ * instead of Cilium's N x M permutation.
  */
-export function maglevFill(lanes: readonly MaglevLane[], m: number): Int32Array {
+export function maglevFill(lanes: readonly MaglevLane[], m: number, owners?: Int32Array): Int32Array {
   const n = lanes.length;
   const pos = new Int32Array(n);
   const skip = new Int32Array(n);
-  const w = new Float64Array(n);
-  const cntr = new Float64Array(n);
   let sum = 0;
+  let maxW = 0;
   for (let i = 0; i < n; i++) {
     pos[i] = lanes[i].offset;
     skip[i] = lanes[i].skip;
-    w[i] = lanes[i].weight;
     sum += lanes[i].weight;
+    maxW = Math.max(maxW, lanes[i].weight);
   }
-  for (let i = 0; i < n; i++) cntr[i] = w[i] / n;
+  // Cilium's cntr is a float64 compared through trunc(). Every counter stays below m * w_max + sum + 1; under 2^34 its
+  // rounding error is below 2^-19, and for N < 2^19 below 1/N, the least distance of w_i / N's fraction from 1: so
+  // trunc(cntr_i) is exactly floor(w_i / N) + k_i * sum. Where that bound is under 2^31 (lab weights at any M), the
+  // counters are integers in an Int32Array: a process's first build runs in the interpreter, which boxes every double
+  // it loads or makes (float counters cost a heap number per turn). Past it, Cilium's float counters as they are.
+  const small = n < 2 ** 19 && maxW * m + sum + 1 < 2 ** 31;
+  if (small) sum |= 0;
+  const w = small ? new Int32Array(n) : new Float64Array(n);
+  const cntr = small ? new Int32Array(n) : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    w[i] = lanes[i].weight;
+    cntr[i] = small ? Math.floor(w[i] / n) : w[i] / n;
+  }
   const weighted = Math.trunc(sum / n) > 1;
+  const own = owners ?? Int32Array.from(lanes, (_, i) => i);
   const table = new Int32Array(m).fill(-1);
   for (let turn = 0; turn < m; turn++) {
     let i = turn % n;
     if (weighted) {
       // Terminates: summed over lanes, (turn + 1) * sum < sum / N + turn * sum cannot hold for all of them.
-      while ((turn + 1) * w[i] < Math.trunc(cntr[i])) i = i + 1 === n ? 0 : i + 1;
+      while ((turn + 1) * w[i] < (small ? cntr[i] : Math.trunc(cntr[i]))) i = i + 1 === n ? 0 : i + 1;
       cntr[i] += sum;
     }
     let c = pos[i];
@@ -243,7 +278,7 @@ export function maglevFill(lanes: readonly MaglevLane[], m: number): Int32Array 
       c += s;
       if (c >= m) c -= m;
     }
-    table[c] = i;
+    table[c] = own[i];
     c += s;
     pos[i] = c >= m ? c - m : c;
   }
@@ -280,9 +315,11 @@ export function buildMaglev(
     if (byteOrder(live[i - 1].bytes, live[i].bytes) === 0)
       throw new LabError('E_INTERNAL', `Maglev backend key ${backends[live[i].index].key} appears twice`);
   const lanes = live.map((b) => ({ ...offsetSkipOf(b.bytes, m, seed), weight: b.weight }));
-  const table = maglevFill(lanes, m);
-  for (let c = 0; c < m; c++) table[c] = live[table[c]].index;
-  return table;
+  return maglevFill(
+    lanes,
+    m,
+    Int32Array.from(live, (b) => b.index),
+  );
 }
 
 const rol32 = (x: number, k: number) => (x << k) | (x >>> (32 - k));
