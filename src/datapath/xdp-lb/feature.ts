@@ -10,6 +10,7 @@ import { servicePlan } from '../kpr/plan.js';
 import { isMaglevSize, type MaglevSize } from './maglev.js';
 import { u32Key, vipKey } from './maps.js';
 import { type XlBackend, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
+import { readyRedirectTargets } from './redirect-targets.js';
 
 export type XdpLbMode = 'xdp' | 'none';
 
@@ -157,6 +158,7 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
       signal,
       TC_PREF.nodePort,
     );
+  await readyRedirectTargets(ctx, node, links, p.dir);
   // xdpdrv fails rather than falling back to generic XDP.
   await exec.run(['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', prog('xl_xdp'), 'dev', up.nodeDev], { signal, needsBpffs: true });
   const peer = ctx.lab.peers.find((x) => x.node === node.name);
