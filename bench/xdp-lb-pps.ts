@@ -121,16 +121,18 @@ const setPass = (pass: boolean) =>
 
 type Path = 'floor' | 'xdp' | 'stack';
 
-/** One generator run: frames generated, frames the sink counted under `proto`, and the times. */
-async function once(proto: number): Promise<{ frames: number; got: number; wallS: number; runS: number }> {
-  const before = (await sinkCounts()).get(proto) ?? 0;
+/** One generator run: frames generated, frames the sink counted under `proto` (and under the other one), the times. */
+async function once(proto: number): Promise<{ frames: number; got: number; other: number; wallS: number; runS: number }> {
+  const other = proto === PROTO.ipip ? PROTO.udp : PROTO.ipip;
+  const before = await sinkCounts();
   const gen = join(BPF_OBJ_DIR, 'xdpgen');
   const r = await sh(ns(C, ['taskset', '-c', String(CPU), gen, `${PIN}/g/p/xg_tx`, 'c0', String(SECONDS)]), 'xdpgen');
   const g = JSON.parse(r.stdout) as { frames: number; wall_ns: number; run_ns: number };
   // The last batch is flushed before BPF_PROG_TEST_RUN returns, and the NAPI that follows runs on this CPU's softirq
   // right after; a map read a process start later sees it.
-  const got = ((await sinkCounts()).get(proto) ?? 0) - before;
-  return { frames: g.frames, got, wallS: g.wall_ns / 1e9, runS: g.run_ns / 1e9 };
+  const after = await sinkCounts();
+  const delta = (k: number) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  return { frames: g.frames, got: delta(proto), other: delta(other), wallS: g.wall_ns / 1e9, runS: g.run_ns / 1e9 };
 }
 
 async function main(): Promise<void> {
@@ -142,7 +144,9 @@ async function main(): Promise<void> {
         await attachUp0(path === 'floor' ? `${PIN}/g/p/xg_sink` : `${PIN}/l/p/xl_xdp`);
         await setPass(path === 'stack');
         const o = await once(path === 'xdp' ? PROTO.ipip : PROTO.udp);
-        if (o.got === 0) throw new Error(`${path}: the sink counted nothing of ${o.frames} frames`);
+        // IPIP only after xl_xdp's DSR, plain UDP only without it: the other kind arriving means the path was not the one named.
+        if (o.got === 0 || o.other > 0)
+          throw new Error(`${path}: the sink counted ${o.got} of ${o.frames} frames as expected and ${o.other} of the other kind`);
         res[path].push({ pps: o.got / o.wallS, runPps: o.got / o.runS, loss: 1 - o.got / o.frames });
       }
     }
