@@ -32,7 +32,7 @@ const topology = kpr
 describe('socket-LB in a VM (kernel 6.12)', () => {
   vmLab({ lab: LAB, kernel: '6.12' });
 
-  it('decides bpf for kube-proxy and passes kube-proxy-free, svc-clusterip, svc-no-backend, svc-nodeport in the guests', async () => {
+  it('decides bpf for kube-proxy and passes kube-proxy-free, svc-clusterip, svc-no-backend, svc-nodeport and the XDP LB in the guests', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpl-report-'));
     const only = ['kube-proxy-free,svc-clusterip,svc-no-backend,svc-nodeport,svc-backpressure', ...XDP_LB_CHECKS].join(',');
     const r = await cli(['run', topo(topology), '--only', only, '--report-dir', dir, '-q']);
