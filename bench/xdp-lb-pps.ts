@@ -4,25 +4,27 @@
  *
  *   generator  bpf/user/xdpgen runs xg_tx (bpf/xdp_gen.c) in BPF_PROG_TEST_RUN live-frame mode on the client's c0:
  *              64-byte UDP frames to VIP:5201 over 1024 source ports, each an XDP_TX out of c0 into the LB's up0
- *   xdp        xl_xdp (bpf/xdp_lb.c, DSR) natively on up0: Maglev, IPIP, bpf_fib_lookup, redirect to ln0
- *   stack      the same xl_xdp with the VIP marked pass: up0 builds an skb, the LB node's IP stack forwards it
- *              (a route VIP/32 via the backend node) out of ln0
  *   floor      xg_sink on up0 instead of the LB: what the generator and one veth hop cost alone
+ *   dsr        xl_xdp (bpf/xdp_lb.c) natively on up0: Maglev, IPIP, bpf_fib_lookup, redirect to ln0
+ *   snat       the same VIP in SNAT mode: conntrack lookup (new for the first frame of each flow), DNAT + SNAT, redirect
+ *   stack      the same xl_xdp with the VIP marked pass (its parse and lookup, then XDP_PASS): up0 builds an skb, the
+ *              LB node's IP stack forwards it (a route VIP/32 via the backend node) out of ln0
  *
- * The backend node's ln0 runs xg_sink, which counts what arrives by IP protocol (IPIP through XDP, UDP through the
- * stack) and drops it: that count over the generator's time is the figure. The generator, the LB's NAPI (test_run
+ * The backend node's ln0 runs xg_sink, which counts what arrives by IP protocol and drops it: that count over the
+ * generator's time is the figure. Each run also shows its path: IPIP arrives only after DSR, and xl_xdp's own counters
+ * (redirect, or pass_control for the stack) cover every frame the sink got. The generator, the LB's NAPI (test_run
  * flushes each batch of 64 and the receiving veth's NAPI runs on the same CPU as its softirq) and the sink run one
  * after the other on one CPU, so a path's ns per packet is the sum of their costs; the floor is the generator's and
- * the sink's share, and what the LB adds is the path's ns minus the floor's. The runs alternate (floor, xdp, stack) so
- * a busy machine weighs on all three alike; medians over the rounds. iperf3 (the previous version) managed ~13 kpps
- * here for both paths: it measured iperf3.
+ * the sink's share, and what the LB adds is the path's ns minus the floor's. The paths alternate within each round so
+ * a busy machine weighs on all alike; medians over the rounds. iperf3 (the previous version) managed ~13 kpps here for
+ * both DSR and the stack: it measured iperf3.
  *
  * Usage (root, after `npm run build` and `bpf/build.sh`): node dist/bench/xdp-lb-pps.js [--seconds 2] [--rounds 3]
  *   [--cpu 1]
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { markVipPassArgv, vipKey, vipValue } from '../src/datapath/xdp-lb/maps.js';
+import { vipKey, vipValue, XL_COUNTERS, type XlCounter, type XlMode } from '../src/datapath/xdp-lb/maps.js';
 import { eth, ipv4, l4 } from '../src/datapath/xdp-lb/packets.js';
 import { xdpLbPlan } from '../src/datapath/xdp-lb/plan.js';
 import { BPF_OBJ_DIR } from '../src/paths.js';
@@ -109,65 +111,84 @@ async function sinkCounts(): Promise<Map<number, number>> {
   return new Map(rows.map(({ formatted: f }) => [f.key, f.values.reduce((s, v) => s + v.value, 0)]));
 }
 
+/** What xl_xdp counted so far, by action (xl_counters, per-CPU, summed). */
+async function lbCounts(): Promise<Partial<Record<XlCounter, number>>> {
+  const r = await sh(['bpftool', '-j', 'map', 'dump', 'pinned', `${PIN}/l/m/xl_counters`]);
+  const rows = JSON.parse(r.stdout) as { formatted: { key: number; values: { value: number }[] } }[];
+  return Object.fromEntries(rows.map(({ formatted: f }) => [XL_COUNTERS[f.key], f.values.reduce((s, v) => s + v.value, 0)]));
+}
+
 const attachUp0 = (prog: string) => sh(ns(L, ['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', prog, 'dev', 'up0', 'overwrite']));
-const setPass = (pass: boolean) =>
-  pass
-    ? sh(markVipPassArgv(`${PIN}/l/m/xl_vips`, VIP, PORT, { svc: 1, lutSize: LUT }))
-    : sh([
-        ...['bpftool', 'map', 'update', 'pinned', `${PIN}/l/m/xl_vips`, 'key', 'hex'],
-        ...vipKey({ family: 'ipv4', addr: VIP, proto: 'UDP', port: PORT }).split(' '),
-        ...['value', 'hex', ...vipValue({ svc: 1, lutSize: LUT, mode: 'dsr' }).split(' ')],
-      ]);
+const setVip = (mode: XlMode, pass: boolean) =>
+  sh([
+    ...['bpftool', 'map', 'update', 'pinned', `${PIN}/l/m/xl_vips`, 'key', 'hex'],
+    ...vipKey({ family: 'ipv4', addr: VIP, proto: 'UDP', port: PORT }).split(' '),
+    ...['value', 'hex', ...vipValue({ svc: 1, lutSize: LUT, mode, pass }).split(' ')],
+  ]);
 
-type Path = 'floor' | 'xdp' | 'stack';
+type Path = 'floor' | 'dsr' | 'snat' | 'stack';
 
-/** One generator run: frames generated, frames the sink counted under `proto` (and under the other one), the times. */
-async function once(proto: number): Promise<{ frames: number; got: number; other: number; wallS: number; runS: number }> {
-  const other = proto === PROTO.ipip ? PROTO.udp : PROTO.ipip;
-  const before = await sinkCounts();
+/**
+ * Each path: what holds up0, the VIP's mode, what the sink must count (IPIP only after DSR) and what xl_xdp must have
+ * counted for every frame the sink got (its own evidence that the frames took that path).
+ */
+const PATHS: Record<Path, { what: string; prog: 'xg_sink' | 'xl_xdp'; mode: XlMode; pass: boolean; proto: number; lb?: XlCounter }> = {
+  floor: { what: 'generator -> sink', prog: 'xg_sink', mode: 'dsr', pass: false, proto: PROTO.udp },
+  dsr: { what: 'XDP LB (DSR, IPIP)', prog: 'xl_xdp', mode: 'dsr', pass: false, proto: PROTO.ipip, lb: 'redirect' },
+  snat: { what: 'XDP LB (SNAT)', prog: 'xl_xdp', mode: 'snat', pass: false, proto: PROTO.udp, lb: 'redirect' },
+  stack: { what: "LB node's stack (pass)", prog: 'xl_xdp', mode: 'dsr', pass: true, proto: PROTO.udp, lb: 'pass_control' },
+};
+
+/** One generator run on a path: the sink's count of the path's protocol, and the times. Throws when the path's evidence is missing. */
+async function once(path: Path): Promise<{ frames: number; got: number; wallS: number; runS: number }> {
+  const p = PATHS[path];
+  await attachUp0(p.prog === 'xg_sink' ? `${PIN}/g/p/xg_sink` : `${PIN}/l/p/xl_xdp`);
+  await setVip(p.mode, p.pass);
+  const [sink0, lb0] = [await sinkCounts(), await lbCounts()];
   const gen = join(BPF_OBJ_DIR, 'xdpgen');
   const r = await sh(ns(C, ['taskset', '-c', String(CPU), gen, `${PIN}/g/p/xg_tx`, 'c0', String(SECONDS)]), 'xdpgen');
   const g = JSON.parse(r.stdout) as { frames: number; wall_ns: number; run_ns: number };
   // The last batch is flushed before BPF_PROG_TEST_RUN returns, and the NAPI that follows runs on this CPU's softirq
   // right after; a map read a process start later sees it.
-  const after = await sinkCounts();
-  const delta = (k: number) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
-  return { frames: g.frames, got: delta(proto), other: delta(other), wallS: g.wall_ns / 1e9, runS: g.run_ns / 1e9 };
+  const [sink1, lb1] = [await sinkCounts(), await lbCounts()];
+  const got = (sink1.get(p.proto) ?? 0) - (sink0.get(p.proto) ?? 0);
+  const other = p.proto === PROTO.ipip ? PROTO.udp : PROTO.ipip;
+  const stray = (sink1.get(other) ?? 0) - (sink0.get(other) ?? 0);
+  const lb = p.lb ? (lb1[p.lb] ?? 0) - (lb0[p.lb] ?? 0) : got;
+  if (got === 0 || stray > 0 || lb < got)
+    throw new Error(`${path}: of ${g.frames} frames the sink counted ${got} as expected, ${stray} of the other kind; xl_xdp ${p.lb} ${lb}`);
+  return { frames: g.frames, got, wallS: g.wall_ns / 1e9, runS: g.run_ns / 1e9 };
 }
 
 async function main(): Promise<void> {
   try {
     await setup();
-    const res: Record<Path, { pps: number; runPps: number; loss: number }[]> = { floor: [], xdp: [], stack: [] };
-    for (let i = 0; i < ROUNDS; i++) {
-      for (const path of ['floor', 'xdp', 'stack'] as const) {
-        await attachUp0(path === 'floor' ? `${PIN}/g/p/xg_sink` : `${PIN}/l/p/xl_xdp`);
-        await setPass(path === 'stack');
-        const o = await once(path === 'xdp' ? PROTO.ipip : PROTO.udp);
-        // IPIP only after xl_xdp's DSR, plain UDP only without it: the other kind arriving means the path was not the one named.
-        if (o.got === 0 || o.other > 0)
-          throw new Error(`${path}: the sink counted ${o.got} of ${o.frames} frames as expected and ${o.other} of the other kind`);
+    const paths = Object.keys(PATHS) as Path[];
+    const res = Object.fromEntries(paths.map((p) => [p, [] as { pps: number; runPps: number; loss: number }[]])) as Record<
+      Path,
+      { pps: number; runPps: number; loss: number }[]
+    >;
+    for (let i = 0; i < ROUNDS; i++)
+      for (const path of paths) {
+        const o = await once(path);
         res[path].push({ pps: o.got / o.wallS, runPps: o.got / o.runS, loss: 1 - o.got / o.frames });
       }
-    }
     const med = (p: Path, k: 'pps' | 'runPps' | 'loss') => median(res[p].map((r) => r[k]));
     const ns = (pps: number) => 1e9 / pps;
     console.log(`64-byte UDP frames from xdpgen (live-frame XDP_TX), ${SECONDS} s x ${ROUNDS} rounds on CPU ${CPU}, median`);
     console.log('path                    kpps (wall)  kpps (run)  ns/pkt (run)  lost   LB adds ns/pkt');
-    for (const [p, what] of [
-      ['floor', 'generator -> sink'],
-      ['xdp', 'XDP LB (DSR, IPIP)'],
-      ['stack', "LB node's stack (pass)"],
-    ] as const) {
+    for (const p of paths) {
       const adds = p === 'floor' ? '' : (ns(med(p, 'runPps')) - ns(med('floor', 'runPps'))).toFixed(0);
       console.log(
-        `${what.padEnd(22)}  ${(med(p, 'pps') / 1000).toFixed(0).padStart(11)}  ${(med(p, 'runPps') / 1000).toFixed(0).padStart(10)}` +
+        `${PATHS[p].what.padEnd(22)}  ${(med(p, 'pps') / 1000).toFixed(0).padStart(11)}  ${(med(p, 'runPps') / 1000).toFixed(0).padStart(10)}` +
           `  ${ns(med(p, 'runPps')).toFixed(0).padStart(12)}  ${(100 * med(p, 'loss')).toFixed(1).padStart(4)}%  ${adds.padStart(14)}`,
       );
     }
-    console.log(
-      `ratio XDP / stack       ${(med('xdp', 'pps') / med('stack', 'pps')).toFixed(2)} (wall), ${(med('xdp', 'runPps') / med('stack', 'runPps')).toFixed(2)} (run)`,
-    );
+    for (const p of ['dsr', 'snat'] as const)
+      console.log(
+        `ratio ${p.toUpperCase()} / stack`.padEnd(24) +
+          `${(med(p, 'pps') / med('stack', 'pps')).toFixed(2)} (wall), ${(med(p, 'runPps') / med('stack', 'runPps')).toFixed(2)} (run)`,
+      );
   } finally {
     for (const n of [C, L, B]) await run(['ip', 'netns', 'del', n]);
     rmSync(PIN, { recursive: true, force: true });
