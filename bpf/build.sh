@@ -46,3 +46,7 @@ gcc -O2 -Wall -Werror -static bpf/user/svcprobe.c -o build/bpf/svcprobe
 # xlctl: writes the XDP load balancer's Maglev tables (bpftool cannot carry 64 KB values); static, for guests too.
 echo "  CC    bpf/user/xlctl.c -> build/bpf/xlctl"
 gcc -O2 -Wall -Werror -static bpf/user/xlctl.c -o build/bpf/xlctl
+
+# xdpgen: a packet generator from an XDP program in live-frame mode (bench/xdp-lb-pps.ts); static.
+echo "  CC    bpf/user/xdpgen.c -> build/bpf/xdpgen"
+gcc -O2 -Wall -Werror -static bpf/user/xdpgen.c -o build/bpf/xdpgen

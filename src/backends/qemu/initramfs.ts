@@ -52,6 +52,9 @@ export const GUEST_TOOLS = [
   '/usr/sbin/xtables-nft-multi',
 ];
 
+/** bpf/build.sh's static helpers the datapath and checks run in a guest (xlctl: the XDP LB's Maglev tables). */
+const GUEST_HELPERS = ['nkctl', 'nsconf', 'svcprobe', 'xlctl'];
+
 /** Names xtables-nft-multi answers to in the guest (linked to it, as Debian's alternatives do). */
 const IPTABLES_NAMES = ['iptables', 'iptables-restore', 'iptables-save', 'ip6tables', 'ip6tables-restore', 'ip6tables-save'];
 
@@ -229,7 +232,7 @@ export async function buildInitramfs(exec: Exec, input: InitramfsInput, progress
   if (!busybox) throw new LabError('E_REQUIREMENT', 'busybox is not installed', 'apt-get install busybox-static');
   const bpfObjs = existsSync(input.bpfDir)
     ? readdirSync(input.bpfDir)
-        .filter((f) => f.endsWith('.o') || f === 'nkctl' || f === 'nsconf' || f === 'svcprobe')
+        .filter((f) => f.endsWith('.o') || GUEST_HELPERS.includes(f))
         .map((f) => join(input.bpfDir, f))
     : [];
   // Debian's kernel packages ship no modules.dep (depmod runs at install): make it.

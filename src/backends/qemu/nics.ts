@@ -84,6 +84,13 @@ export function freeUdpPort(): Promise<number> {
 /**
  * Links between VMs need no bridge: each end is a virtio-net NIC on a QEMU `dgram`
  * netdev, the two exchanging frames over UDP on loopback.
+ *
+ * Native XDP on these NICs and the uplink's: a hub port or a dgram netdev has no vnet header, so QEMU offers the guest
+ * no checksum or TSO offloads (hw/net/virtio-net.c virtio_net_get_features) and virtnet_xdp_set (drivers/net/virtio_net.c)
+ * finds no guest GRO_HW/CSUM to refuse XDP for: no ethtool change is needed. With one queue pair per NIC there are no
+ * XDP send queues of their own; XDP_TX and redirects share the locked tx queue (dmesg: "XDP request 3 queues but max is
+ * 1 ... slower locked tx mode"). A NIC sends redirected frames only with an XDP program of its own (virtnet_xdp_xmit):
+ * the XDP LB puts xdp_pass on the link NICs of its nodes (src/datapath/xdp-lb/redirect-targets.ts).
  */
 export async function linkWires(lab: Lab): Promise<Wire[]> {
   const wires: Wire[] = [];

@@ -11,6 +11,7 @@ import { isMaglevSize, type MaglevSize } from './maglev.js';
 import { u32Key, vipKey } from './maps.js';
 import { routeVipOnPeer } from './peer-route.js';
 import { type XlBackend, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
+import { readyRedirectTargets } from './redirect-targets.js';
 
 export type XdpLbMode = 'xdp' | 'none';
 
@@ -175,6 +176,7 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
       signal,
       TC_PREF.nodePort,
     );
+  await readyRedirectTargets(ctx, node, links, p.dir);
   // xdpdrv fails rather than falling back to generic XDP.
   await exec.run(['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', prog('xl_xdp'), 'dev', up.nodeDev], { signal, needsBpffs: true });
   const peer = ctx.lab.peers.find((x) => x.node === node.name);
