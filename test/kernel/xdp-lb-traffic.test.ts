@@ -309,4 +309,26 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     // The requests crossed the LB as IPIP (counted per backend 2), never as plain packets to the pod.
     expect((await vipPackets(5)) + (await vipPackets(6))).toBeGreaterThanOrEqual(25);
   });
+
+  it('DSR to a pod: full-size TCP segments get through with the VIP route’s MTU, and are dropped without it', async () => {
+    // 200 KB to VIP_POD:5353 and the end of it: the pod's server closes only after reading everything.
+    const upload = async (timeoutMs: number) => {
+      const js =
+        `const s=require('net').connect({host:'${VIP_POD}',port:5353});s.on('data',()=>{});` +
+        `s.on('end',()=>{console.log('done');process.exit(0)});s.on('error',(e)=>{console.log(e.code);process.exit(0)});` +
+        `s.on('connect',()=>s.end(Buffer.alloc(200000,120)));setTimeout(()=>{console.log('timeout');process.exit(0)},${timeoutMs})`;
+      return (await inNs(C, [process.execPath, '-e', js])).stdout.trim();
+    };
+    const tooBig0 = (await counters('l')).drop_too_big ?? 0;
+    expect(await upload(10_000)).toBe('done');
+    expect((await counters('l')).drop_too_big ?? 0).toBe(tooBig0);
+    // Control: a route without the MTU; the client's 1500-byte packets + 20 exceed the 1500-byte link.
+    await runArgv(['ip', '-n', C, 'route', 'replace', `${VIP_POD}/32`, 'via', '10.71.0.1']);
+    try {
+      expect(await upload(2000)).toBe('timeout');
+      expect((await counters('l')).drop_too_big ?? 0).toBeGreaterThan(tooBig0);
+    } finally {
+      await runArgv(['ip', '-n', C, 'route', 'replace', `${VIP_POD}/32`, 'via', '10.71.0.1', 'mtu', '1480', 'advmss', '1440']);
+    }
+  });
 });
