@@ -23,6 +23,7 @@ import { until } from './helpers.js';
 
 const OBJ = fileURLToPath(new URL('../../build/bpf/xdp_lb.o', import.meta.url));
 const HR_OBJ = fileURLToPath(new URL('../../build/bpf/host_routing.o', import.meta.url));
+const DECAP_OBJ = fileURLToPath(new URL('../../build/bpf/xl_decap.o', import.meta.url));
 const SVCPROBE = fileURLToPath(new URL('../../build/bpf/svcprobe', import.meta.url));
 const XLCTL = fileURLToPath(new URL('../../build/bpf/xlctl', import.meta.url));
 const id = process.pid;
@@ -131,13 +132,13 @@ beforeAll(async () => {
   mkdirSync(`${PIN}/l`, { recursive: true });
   mkdirSync(`${PIN}/b`, { recursive: true });
   await runArgv(['bpftool', 'prog', 'loadall', OBJ, `${PIN}/l/p`, 'pinmaps', `${PIN}/l/m`]);
-  // The backend node: host routing, and xdp_lb.o sharing its dsr_ct as the lab's feature loads it.
+  // The backend node: host routing, and xl_decap.o sharing its dsr_ct, as the lab's feature loads them.
   await runArgv(['bpftool', 'prog', 'loadall', HR_OBJ, `${PIN}/b/hp`, 'pinmaps', `${PIN}/b/hm`]);
   await runArgv([
     'bpftool',
     'prog',
     'loadall',
-    OBJ,
+    DECAP_OBJ,
     `${PIN}/b/p`,
     'map',
     'name',

@@ -14,8 +14,10 @@ import { dsrLines, dsrPodEntries, type XlBackend, type XlDsrEntry, type XlFronte
 
 export type XdpLbMode = 'xdp' | 'none';
 
-/** bpf/xdp_lb.c: xl_xdp (native XDP, uplink), xl_snat_rev (links' tc ingress), xl_decap (backend nodes). */
+/** bpf/xdp_lb.c: xl_xdp (native XDP, uplink), xl_snat_rev (links' tc ingress). */
 export const XDP_LB_OBJ = 'xdp_lb';
+/** bpf/xl_decap.c: xl_decap alone, for nodes with DSR backends (without xdp_lb.o's ~26 MB of LB maps). */
+export const XL_DECAP_OBJ = 'xl_decap';
 /** Cilium's default Maglev table size (pkg/maglev DefaultTableSize). */
 export const DEFAULT_MAGLEV_SIZE: MaglevSize = 16381;
 
@@ -128,7 +130,7 @@ async function prepareBackendNode(ctx: LabContext, node: LabNode): Promise<void>
 }
 
 /**
- * DSR to this node's pods: xdp_lb.o loaded with its dsr_ct being host routing's pinned one (bpftool `map name dsr_ct
+ * DSR to this node's pods: xl_decap.o loaded with its dsr_ct being host routing's pinned one (bpftool `map name dsr_ct
  * pinned`), xl_dsr filled, xl_decap first on the links' tc ingress, before host routing's from_netdev, which then
  * delivers the decapsulated, DNATed packet to the pod; host routing's from_pod turns the reply back to VIP:port.
  */
@@ -154,7 +156,7 @@ async function deployDsrBackend(ctx: LabContext, node: LabNode, entries: readonl
       'bpftool',
       'prog',
       'loadall',
-      join(ctx.objDir, objectFor(XDP_LB_OBJ, hook)),
+      join(ctx.objDir, objectFor(XL_DECAP_OBJ, hook)),
       p.progs,
       'map',
       'name',
