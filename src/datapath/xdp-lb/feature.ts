@@ -255,8 +255,8 @@ const LINK_MTU = 1500;
 
 /**
  * The client's route to a DSR VIP leaves room for IPIP's 20 bytes: the LB encapsulates in XDP and drops what then
- * exceeds the link (bpf_fib_lookup's FRAG_NEEDED; Cilium answers ICMP frag-needed instead, dsr_reply_icmp4, and its
- * docs name DSR's cost as "advertising a lower MTU"). A route MTU caps the client's TCP MSS (tcp_sync_mss) and its
+ * exceeds the link (bpf_fib_lookup's FRAG_NEEDED; Cilium answers ICMP frag-needed instead, nodeport.h dsr_reply_icmp4,
+ * and Documentation/network/kubernetes/kubeproxy-free.rst names DSR's cost: "advertising a lower MTU"). A route MTU caps the client's TCP MSS (tcp_sync_mss) and its
  * advertised MSS follows it (advmss defaults to the route's MTU - 40, ipv4_default_advmss); written both.
  */
 export function vipRouteMtu(mode: 'dsr' | 'snat'): string[] {
@@ -301,7 +301,7 @@ export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, aft
   if (tables.length) await root.run([join(ctx.objDir, 'xlctl'), p.maglev], { input: `${tables.join('\n')}\n`, signal, needsBpffs: true });
 }
 
-/** After `lab svc` on a node that is no LB node: its xl_dsr as the new service set has it (xdp_lb loaded if it was not). */
+/** After `lab svc` on a node that is no LB node: its xl_dsr as the new service set has it (xl_decap loaded if it was not). */
 async function syncDsrBackend(ctx: LabContext, node: LabNode, before: Lab, after: Lab): Promise<void> {
   const prev = dsrEntriesOf(before, node);
   const next = dsrEntriesOf(after, node);
@@ -309,7 +309,8 @@ async function syncDsrBackend(ctx: LabContext, node: LabNode, before: Lab, after
   const p = xdpLbPins(ctx, node);
   const root = ctx.backend.root(node.name);
   if ((await root.run(['test', '-e', p.dsr], { nothrow: true, signal: ctx.signal })).code !== 0) {
-    if (next.length) await deployDsrBackend({ ...ctx, lab: after }, node, next);
+    if (next.length && decisionOf(ctx.decisions, xdpLoadBalancer, node.name)?.mode === 'xdp')
+      await deployDsrBackend({ ...ctx, lab: after }, node, next);
     return;
   }
   const lines = dsrLines(p.dsr, prev, next);
