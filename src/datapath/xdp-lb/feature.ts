@@ -9,6 +9,7 @@ import { attachPinned, chooseHook, nodeHook, objectFor, TC_PREF } from '../hook.
 import { hostRouting, nodePinDir, pins as hostRoutingPins } from '../host-routing/host-routing.js';
 import { servicePlan } from '../kpr/plan.js';
 import { isMaglevSize, type MaglevSize } from './maglev.js';
+import { removedMembers, staleCtKeys } from './ct.js';
 import { cfgValue, u32Key, vipKey } from './maps.js';
 import { dsrLines, dsrPodEntries, type XlBackend, type XlDsrEntry, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
 
@@ -299,6 +300,25 @@ export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, aft
   await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
   const tables = [...plan.tableLines, ...gone.map((f) => `del ${f.svcId}`)];
   if (tables.length) await root.run([join(ctx.objDir, 'xlctl'), p.maglev], { input: `${tables.join('\n')}\n`, signal, needsBpffs: true });
+  await purgeCt(ctx, node, removedMembers(old.frontends, xdpLbInputs(after).frontends));
+}
+
+/**
+ * Delete the SNAT conntrack entries of (service, backend) pairs a change removed (src/datapath/xdp-lb/ct.ts). The LRU
+ * map may drop an entry between the dump and the delete, which stops bpftool's batch: one more round then.
+ */
+async function purgeCt(ctx: LabContext, node: LabNode, removed: ReadonlySet<string>): Promise<void> {
+  if (!removed.size) return;
+  const root = ctx.backend.root(node.name);
+  const pin = join(xdpLbPins(ctx, node).maps, 'xl_ct');
+  for (let round = 0; round < 2; round++) {
+    const dump = await root.run(['bpftool', '-j', 'map', 'dump', 'pinned', pin], { signal: ctx.signal });
+    const keys = staleCtKeys(JSON.parse(dump.stdout), removed);
+    if (!keys.length) return;
+    const lines = keys.map((k) => `map delete pinned ${pin} key hex ${k}`);
+    const r = await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, nothrow: true, signal: ctx.signal });
+    if (r.code === 0) return;
+  }
 }
 
 /** After `lab svc` on a node that is no LB node: its xl_dsr as the new service set has it (xl_decap loaded if it was not). */
