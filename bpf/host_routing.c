@@ -2,8 +2,10 @@
 /* BPF host routing (Cilium style): forward pod traffic from tcx ingress of the
  * host-side device straight to the target device, bypassing the node's IP stack
  * (no netfilter, no skb_orphan in ip_rcv, so TCP backpressure reaches the pod). */
+#include <linux/in.h>
 #include "common.h"
 #include "host_routing.h"
+#include "dsr_ct.h"
 
 /* Local pods by address (struct ep_key/ep_info: include/host_routing.h). */
 struct {
@@ -12,6 +14,9 @@ struct {
 	__type(key, struct ep_key);
 	__type(value, struct ep_info);
 } endpoints SEC(".maps");
+
+/* DSR to pods: reply tuple -> the VIP:port it leaves from (include/dsr_ct.h; xdp_lb.c fills it). */
+DSR_CT_MAP;
 
 /* What the programs did, per CPU (summed by src/measure/datapath-counters.ts). */
 struct {
@@ -156,6 +161,52 @@ static __always_inline int fib_ok(long rc)
 	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH;
 }
 
+/*
+ * A pod's reply to a client whose request came by DSR (xl_decap in xdp_lb.c took it out of IPIP
+ * and DNATed VIP:port -> pod:targetPort): the source becomes VIP:port again, so the client gets
+ * its answer from the address it asked, straight from this node (Cilium: bpf_lxc.c calls
+ * xlate_dsr_v4, bpf/lib/nodeport.h, for a reply whose CT entry is flagged dsr). Runs after the anti-spoof check, which has seen the pod's own source.
+ * 1: rewritten (packet pointers invalidated), 0: not a DSR reply, -1: a helper failed.
+ */
+static __always_inline int dsr_rev_v4(struct __sk_buff *skb)
+{
+	struct iphdr *ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
+	struct dsr_ct_key k = {};
+	struct dsr_ct_value *v, n;
+	__u32 l4off, check;
+	__be16 *ports;
+	__u64 mz;
+
+	/* A later fragment has no ports (the first one carries them). */
+	if (!ip || ip->ihl < 5 || (ip->frag_off & bpf_htons(0x1fff)))
+		return 0;
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return 0;
+	k.pod = ip->saddr;
+	k.client = ip->daddr;
+	k.proto = ip->protocol;
+	l4off = ETH_HLEN + ip->ihl * 4;
+	ports = hdr_ptr(skb, l4off, 4);
+	if (!ports)
+		return 0;
+	k.pod_port = ports[0];
+	k.client_port = ports[1];
+	v = bpf_map_lookup_elem(&dsr_ct, &k);
+	if (!v)
+		return 0;
+	n = *v;
+	check = l4off + (k.proto == IPPROTO_TCP ? 16 : 6);
+	/* A UDP checksum of 0 (none) stays 0 (BPF_F_MARK_MANGLED_0, as Cilium's csum_l4_offset_and_flags). */
+	mz = k.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	if (bpf_l4_csum_replace(skb, check, k.pod, n.vip, BPF_F_PSEUDO_HDR | mz | 4) ||
+	    bpf_l4_csum_replace(skb, check, k.pod_port, n.port, mz | 2) ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, k.pod, n.vip, 4) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + __builtin_offsetof(struct iphdr, saddr), &n.vip, 4, 0) ||
+	    bpf_skb_store_bytes(skb, l4off, &n.port, 2, 0))
+		return -1;
+	return 1;
+}
+
 static __always_inline int route_v4(struct __sk_buff *skb, int from)
 {
 	struct bpf_fib_lookup fib = {};
@@ -171,6 +222,18 @@ static __always_inline int route_v4(struct __sk_buff *skb, int from)
 	daddr = ip->daddr;
 	if (from != FROM_NETDEV && !src_is_pod(skb, 4, &saddr, sizeof(saddr)))
 		return drop(CNT_DROP_SPOOF);
+	if (from != FROM_NETDEV) {
+		int r = dsr_rev_v4(skb);
+
+		if (r < 0)
+			return drop(CNT_DROP_CSUM);
+		if (r > 0) {
+			ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
+			if (!ip)
+				return drop(CNT_DROP_INVALID);
+			saddr = ip->saddr;
+		}
+	}
 	/* Multicast (224/4) and limited broadcast stay with the stack; TTL 1 gets ICMP there. */
 	if ((daddr & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000) ||
 	    daddr == bpf_htonl(0xffffffff) || ip->ttl <= 1)

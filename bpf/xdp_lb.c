@@ -4,8 +4,9 @@
  * frontend (VIP, port, proto) gets a backend from the service's Maglev table, cell
  * jhash(client, ports, proto) mod M as Cilium's lb4/6_select_backend_id_maglev
  * (bpf/lib/lb.h, hash from bpf/lib/hash.h), and leaves in XDP:
- *  - dsr: IPIP (IPv6-in-IPv6) to the backend's node, inner packet untouched (Cilium
- *    dsr_set_ipip4); the backend's node decapsulates and answers the client itself;
+ *  - dsr: IPIP (IPv6-in-IPv6) to the backend (a pod: its own address), inner packet untouched
+ *    (Cilium dsr_set_ipip4); the backend's node decapsulates (xl_decap) and the backend answers
+ *    the client itself, from the VIP;
  *  - snat: DNAT to the backend, SNAT to this node's address, a conntrack entry per
  *    direction; replies are translated back by xl_snat_rev (tc ingress of the links).
  * Next hop by bpf_fib_lookup; XDP_TX when out of the receiving device, else bpf_redirect
@@ -78,6 +79,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xl_count);
 } xl_vip_stats SEC(".maps");
+
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -806,44 +808,8 @@ int xl_snat_rev(struct __sk_buff *skb)
 	return TCX_NEXT;
 }
 
-/* DSR at the backend's node (tc ingress of its links): an IPIP (IPv6-in-IPv6) packet
- * addressed to this node loses its outer header and goes on to the stack as the client
- * sent it (Cilium's L4LB test attaches the kernel selftest test_tc_tunnel.c "decap" the
- * same way; the kernel's own ipip/ip6_tunnel drivers need CONFIG_NET_IPIP /
- * CONFIG_IPV6_TUNNEL, which not every kernel has). bpf_skb_adjust_room with
- * BPF_ADJ_ROOM_MAC removes the bytes right after the Ethernet header. */
-SEC_INGRESS
-int xl_decap(struct __sk_buff *skb)
-{
-	struct ethhdr *eth = hdr_ptr(skb, 0, ETH_HLEN);
-	__u32 zero = 0;
-	struct xl_cfg *cfg = bpf_map_lookup_elem(&xl_cfg, &zero);
-	int olen;
-
-	if (!eth || !cfg)
-		return TCX_NEXT;
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
-
-		if (!ip || ip->ihl != 5 || ip->protocol != IPPROTO_IPIP || (ip->frag_off & bpf_htons(0x3fff)) ||
-		    __builtin_memcmp(&ip->daddr, cfg->addr4, 4))
-			return TCX_NEXT;
-		olen = sizeof(*ip);
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
-
-		if (!ip || ip->nexthdr != IPPROTO_IPV6 || __builtin_memcmp(&ip->daddr, cfg->addr6, 16))
-			return TCX_NEXT;
-		olen = sizeof(*ip);
-	} else {
-		return TCX_NEXT;
-	}
-	if (bpf_skb_adjust_room(skb, -olen, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO)) {
-		count(XL_DROP_ERR);
-		return TCX_DROP;
-	}
-	count(XL_DECAP);
-	return TCX_NEXT;
-}
+/* xl_decap, for the LB's own tests and benches that decapsulate at a node holding the VIP
+ * (the lab's backend nodes load the small xl_decap.o instead). */
+#include "xl_decap.h"
 
 char _license[] SEC("license") = "GPL";

@@ -83,6 +83,22 @@ struct xl_ct_value {
 	__u32 backend;
 };
 
+/* DSR to a pod, on the pod's node: the IPIP outer destination is the pod itself (as Cilium's
+ * dsr_set_ipip4 writes the backend address), the inner one the VIP; this entry says the pod
+ * serves that VIP:port/proto and on which port (IPv4 only). */
+struct xl_dsr_key {
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+	__be16 port;		/* service port, network order */
+	__be32 vip;
+	__be32 pod;
+};
+
+struct xl_dsr_target {
+	__be16 port;		/* the pod's target port, network order */
+	__u16 pad;
+};
+
 /* What the program did, per CPU. */
 enum xl_counter {
 	XL_PASS_NOT_IP,		/* not IPv4/IPv6 */
@@ -104,6 +120,8 @@ enum xl_counter {
 	XL_SNAT_REV,		/* replies translated back (tc program) */
 	XL_DROP_SNAT_PORT,	/* no free SNAT port */
 	XL_DECAP,		/* DSR packets decapsulated at a backend's node (tc program) */
+	XL_DSR_POD,		/* DSR packets decapsulated and DNATed to a local pod (tc program) */
+	XL_DROP_DSR,		/* DSR to a local pod: no room in dsr_ct, or a checksum helper failed */
 	XL_MAX,
 };
 

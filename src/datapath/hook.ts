@@ -42,7 +42,7 @@ export const objectFor = (base: string, hook: Hook) => (hook === 'tc' ? `${base}
  * pref runs first (net/sched/cls_api.c walks the chain in priority order), and a program detached
  * by its pref leaves the others in place. tcx orders and detaches by program instead.
  */
-export const TC_PREF = { nodePort: 1, hostRouting: 10 } as const;
+export const TC_PREF = { nodePort: 1, xlDecap: 5, hostRouting: 10 } as const;
 
 /** Attach pinned programs to devices of one namespace, in one batch (`pref`: the tc filter priority). */
 export async function attachPinned(

@@ -284,7 +284,7 @@ export const ServiceSchema = z
     loadBalancer: z
       .object({
         vip: ipv4Addr.describe('the IPv4 VIP the XDP load balancer serves (outside every lab prefix)'),
-        mode: oneOf(XL_MODES, 'loadBalancer mode').default('snat').describe('snat: DNAT + SNAT to the LB node; dsr: IPIP to the node'),
+        mode: oneOf(XL_MODES, 'loadBalancer mode').default('snat').describe('snat: DNAT + SNAT to the LB node; dsr: IPIP to the pod'),
       })
       .strict()
       .optional()

@@ -88,12 +88,6 @@ export function resolveServices(
       const first = vips.get(lb.vip);
       if (first) err(at('loadBalancer', 'vip'), `VIP ${lb.vip} is already used (first at ${pathString(first)})`);
       else vips.set(lb.vip, at('loadBalancer', 'vip'));
-      if (lb.mode === 'dsr' && s.backends.length)
-        err(
-          at('loadBalancer', 'mode'),
-          'dsr to pod backends is not supported yet (the pod would need the VIP and its targetPort, and host routing drops a pod reply ' +
-            'sourced from the VIP as spoofed): use mode: snat',
-        );
     }
     const seen = new Set<string>();
     const backends = s.backends.flatMap((b, k) => {
@@ -108,6 +102,15 @@ export function resolveServices(
       else if (seen.has(key)) err(where, `backend ${key} is listed twice`);
       if (!key || seen.has(key)) return [];
       seen.add(key);
+      const n = nodes.find((x) => x.name === found[0].node);
+      if (lb?.mode === 'dsr' && n?.datapath.hostRouting !== 'bpf')
+        err(
+          where,
+          `dsr to pod ${key} needs hostRouting: bpf on node '${found[0].node}': its from_pod turns the pod's replies back ` +
+            'to the VIP (legacy host routing runs no program on that path): use mode: snat, or BPF host routing there',
+        );
+      if (lb?.mode === 'dsr' && n?.loadBalancer)
+        err(where, `dsr to pod ${key} on a loadBalancer node is not supported: put the pod on another node, or use mode: snat`);
       return [{ ...found[0], weight }];
     });
     return {

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InXdpRun, judgeInXdp, MIN_REQUESTS } from '../../src/checks/xdp-lb-verdicts.js';
 import { markVipPassArgv, u32Key, XL_COUNTERS } from '../../src/datapath/xdp-lb/maps.js';
-import { xdpLbPlan } from '../../src/datapath/xdp-lb/plan.js';
+import { dsrLines, dsrPodEntries, xdpLbPlan } from '../../src/datapath/xdp-lb/plan.js';
+import { endpointKey, endpointValue } from '../../src/datapath/host-routing/endpoints.js';
 import { type Background, runArgv, spawnArgv } from '../../src/exec/exec.js';
 import { until } from './helpers.js';
 
@@ -15,23 +16,33 @@ import { until } from './helpers.js';
  * `Ip: InReceives` (net/ipv4/ip_input.c ip_rcv_core) rises by the replies only, while the XDP program counted
  * every request; the control marks the VIP `pass` and the same requests show up in InReceives. A second VIP in SNAT
  * mode: the backend sees the LB node's address, xl_snat_rev (tcx ingress of the LB's link) turns replies back.
+ * A third VIP in DSR mode to a pod: IPIP to the pod's address; on the backend node xl_decap (first on the link's tcx
+ * ingress) decapsulates and DNATs VIP:5353 -> pod:8080, host routing's from_netdev delivers, its from_pod turns the
+ * reply back to VIP:5353 (dsr_ct, shared by the two objects) and routes it to the client.
  */
 
 const OBJ = fileURLToPath(new URL('../../build/bpf/xdp_lb.o', import.meta.url));
+const HR_OBJ = fileURLToPath(new URL('../../build/bpf/host_routing.o', import.meta.url));
+const DECAP_OBJ = fileURLToPath(new URL('../../build/bpf/xl_decap.o', import.meta.url));
 const SVCPROBE = fileURLToPath(new URL('../../build/bpf/svcprobe', import.meta.url));
 const XLCTL = fileURLToPath(new URL('../../build/bpf/xlctl', import.meta.url));
 const id = process.pid;
 const C = `xl-c${id}`;
 const L = `xl-l${id}`;
 const B = `xl-b${id}`;
+const P = `xl-p${id}`;
 const PIN = `/sys/fs/bpf/xl-dsr${id}`;
 const VIP = '10.96.0.10';
 const VIP_SNAT = '10.96.0.20';
+const VIP_POD = '10.96.0.30';
+const POD = '10.73.0.2';
 const N = 60;
 
 const inNs = (ns: string, argv: string[], input?: string) => runArgv(['nsenter', `--net=/run/netns/${ns}`, '--', ...argv], { input });
 let server: Background | undefined;
 let serverOut = '';
+let pod: Background | undefined;
+let podOut = '';
 let measured: InXdpRun | undefined;
 
 async function inReceives(ns: string): Promise<number> {
@@ -74,9 +85,10 @@ async function probe(proto: 'udp' | 'tcp', n: number, timeoutMs = 1000, vip = VI
 }
 
 beforeAll(async () => {
-  for (const ns of [C, L, B]) await runArgv(['ip', 'netns', 'add', ns]);
+  for (const ns of [C, L, B, P]) await runArgv(['ip', 'netns', 'add', ns]);
   await runArgv(['ip', '-n', C, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'up0', 'netns', L]);
   await runArgv(['ip', '-n', L, 'link', 'add', 'ln0', 'type', 'veth', 'peer', 'name', 'ln0', 'netns', B]);
+  await runArgv(['ip', '-n', B, 'link', 'add', 'lxc0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', P]);
   const batch = async (ns: string, lines: string[]) => runArgv(['ip', '-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
   await batch(C, [
     'link set lo up',
@@ -84,6 +96,8 @@ beforeAll(async () => {
     'link set c0 up',
     `route add ${VIP}/32 via 10.71.0.1`,
     `route add ${VIP_SNAT}/32 via 10.71.0.1`,
+    // Room for IPIP's 20 bytes on the 1500-byte link, as the lab's feature sets it (vipRouteMtu).
+    `route add ${VIP_POD}/32 via 10.71.0.1 mtu 1480 advmss 1440`,
   ]);
   await batch(L, [
     'link set lo up',
@@ -91,8 +105,12 @@ beforeAll(async () => {
     'link set up0 up',
     'addr add 10.72.0.1/24 dev ln0',
     'link set ln0 up',
+    `route add ${POD}/32 via 10.72.0.2`,
   ]);
+  await batch(P, ['link set lo up', `addr add ${POD}/24 dev eth0`, 'link set eth0 up', 'route add default via 10.73.0.1']);
   await batch(B, [
+    'addr add 10.73.0.1/24 dev lxc0',
+    'link set lxc0 up',
     'link set lo up',
     `addr add ${VIP}/32 dev lo`,
     'addr add 10.72.0.2/24 dev ln0',
@@ -102,18 +120,40 @@ beforeAll(async () => {
   ]);
   // The LB node has no route to the VIP (the control relies on that), so replies from it must pass reverse-path
   // filtering without one.
+  // A node forwards (bpf_fib_lookup answers FWD_DISABLED for a device that does not, and from_pod's reply would be
+  // left to a stack that drops it).
+  await inNs(B, ['sysctl', '-qw', 'net.ipv4.conf.all.forwarding=1']);
   await inNs(L, ['sysctl', '-qw', 'net.ipv4.conf.all.forwarding=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.ln0.rp_filter=0']);
   // A frame leaving a local socket over veth is CHECKSUM_PARTIAL; XDP_REDIRECT turns it into an xdp_frame without
   // that state, so the client computes checksums itself (Cilium test/l4lb/test.sh does the same on its veths).
   await inNs(C, ['ethtool', '-K', 'c0', 'tx', 'off']);
   // veth_xdp_xmit queues redirected frames only to a peer with NAPI: GRO on gives the backend node's end one.
   await inNs(B, ['ethtool', '-K', 'ln0', 'gro', 'on']);
-  for (const n of ['l', 'b']) {
-    mkdirSync(`${PIN}/${n}`, { recursive: true });
-    await runArgv(['bpftool', 'prog', 'loadall', OBJ, `${PIN}/${n}/p`, 'pinmaps', `${PIN}/${n}/m`]);
-  }
+  mkdirSync(`${PIN}/l`, { recursive: true });
+  mkdirSync(`${PIN}/b`, { recursive: true });
+  await runArgv(['bpftool', 'prog', 'loadall', OBJ, `${PIN}/l/p`, 'pinmaps', `${PIN}/l/m`]);
+  // The backend node: host routing, and xl_decap.o sharing its dsr_ct, as the lab's feature loads them.
+  await runArgv(['bpftool', 'prog', 'loadall', HR_OBJ, `${PIN}/b/hp`, 'pinmaps', `${PIN}/b/hm`]);
+  await runArgv([
+    'bpftool',
+    'prog',
+    'loadall',
+    DECAP_OBJ,
+    `${PIN}/b/p`,
+    'map',
+    'name',
+    'dsr_ct',
+    'pinned',
+    `${PIN}/b/hm/dsr_ct`,
+    'pinmaps',
+    `${PIN}/b/m`,
+  ]);
   const pins = (n: string) => ({ cfg: `${PIN}/${n}/m/xl_cfg`, backends: `${PIN}/${n}/m/xl_backends`, vips: `${PIN}/${n}/m/xl_vips` });
-  const backends = [{ id: 1, addr: '10.72.0.2', port: 5353, family: 'ipv4' as const, nodeAddr: '10.72.0.2' }];
+  const backends = [
+    { id: 1, addr: '10.72.0.2', port: 5353, family: 'ipv4' as const, nodeAddr: '10.72.0.2' },
+    // A pod backend: the IPIP outer destination is the pod itself (xdpLbInputs).
+    { id: 2, addr: POD, port: 8080, family: 'ipv4' as const, nodeAddr: POD },
+  ];
   const frontends = (['UDP', 'TCP'] as const).map((protocol, i) => ({
     svcId: i + 1,
     family: 'ipv4' as const,
@@ -132,13 +172,30 @@ beforeAll(async () => {
     mode: 'snat' as const,
     backends: [{ id: 1, weight: 1 }],
   }));
-  const lb = xdpLbPlan(pins('l'), [...frontends, ...snat], backends, 251, { addr4: '10.72.0.1' });
+  const toPod = (['UDP', 'TCP'] as const).map((protocol, i) => ({
+    svcId: i + 5,
+    family: 'ipv4' as const,
+    port: 5353,
+    protocol,
+    lbVip: VIP_POD,
+    mode: 'dsr' as const,
+    backends: [{ id: 2, weight: 1 }],
+  }));
+  const lb = xdpLbPlan(pins('l'), [...frontends, ...snat, ...toPod], backends, 251, { addr4: '10.72.0.1' });
   await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${lb.mapLines.join('\n')}\n` });
   await runArgv([XLCTL, `${PIN}/l/m/xl_maglev`], { input: `${lb.tableLines.join('\n')}\n` });
   const be = xdpLbPlan(pins('b'), [], [], 251, { addr4: '10.72.0.2' });
-  await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${be.mapLines.join('\n')}\n` });
+  const dsr = dsrLines(`${PIN}/b/m/xl_dsr`, [], dsrPodEntries(toPod, backends, new Set([POD])));
+  expect(dsr).toHaveLength(2);
+  const [lxc] = JSON.parse((await runArgv(['ip', '-n', B, '-j', 'link', 'show', 'lxc0'])).stdout) as { ifindex: number; address: string }[];
+  const [eth0] = JSON.parse((await runArgv(['ip', '-n', P, '-j', 'link', 'show', 'eth0'])).stdout) as { address: string }[];
+  const ep = `map update pinned ${PIN}/b/hm/endpoints key hex ${endpointKey(POD)} value hex ${endpointValue({ ifindex: lxc.ifindex, mac: eth0.address, nodeMac: lxc.address })}`;
+  await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${[...be.mapLines, ...dsr, ep].join('\n')}\n` });
   await inNs(L, ['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', `${PIN}/l/p/xl_xdp`, 'dev', 'up0']);
+  // tcx runs programs in attach order (bpftool appends): xl_decap, then host routing's from_netdev.
   await inNs(B, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', `${PIN}/b/p/xl_decap`, 'dev', 'ln0']);
+  await inNs(B, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', `${PIN}/b/hp/from_netdev`, 'dev', 'ln0']);
+  await inNs(B, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', `${PIN}/b/hp/from_pod`, 'dev', 'lxc0']);
   await inNs(L, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', `${PIN}/l/p/xl_snat_rev`, 'dev', 'ln0']);
   // The program drops when bpf_fib_lookup finds no neighbour (it cannot hand the rewritten packet to the stack):
   // resolve the backend node's address first, as a deployment does.
@@ -149,13 +206,20 @@ beforeAll(async () => {
       serverOut += c;
     },
   });
-  expect(await until(() => serverOut.includes('ready'), 10_000)).toBe(true);
+  pod = spawnArgv(['nsenter', `--net=/run/netns/${P}`, '--', SVCPROBE, 'serve', 'pod', '8080/udp', '8080/tcp'], {
+    onStdout: (c) => {
+      podOut += c;
+    },
+  });
+  expect(await until(() => serverOut.includes('ready') && podOut.includes('ready'), 10_000)).toBe(true);
 });
 
 afterAll(async () => {
   server?.kill('SIGTERM');
+  pod?.kill('SIGTERM');
   await server?.done;
-  for (const ns of [C, L, B]) await runArgv(['ip', 'netns', 'del', ns], { nothrow: true });
+  await pod?.done;
+  for (const ns of [C, L, B, P]) await runArgv(['ip', 'netns', 'del', ns], { nothrow: true });
   rmSync(PIN, { recursive: true, force: true });
 });
 
@@ -223,5 +287,49 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     const c1 = await counters('l');
     expect(c1.snat_new - c0.snat_new).toBeGreaterThanOrEqual(6);
     expect(c1.snat_rev - c0.snat_rev).toBeGreaterThanOrEqual(25);
+  });
+
+  it('DSR to a pod: the pod sees the client itself, the client gets its answers from the VIP (from_pod, dsr_ct)', async () => {
+    const seen0 = podOut.length;
+    const c0 = await counters('b');
+    const udp = await probe('udp', 20, 1000, VIP_POD);
+    const tcp = await probe('tcp', 5, 1000, VIP_POD);
+    expect(udp.filter((a) => a.errno === '' && a.reply === 'pod' && a.peer === VIP_POD)).toHaveLength(20);
+    expect(tcp.filter((a) => a.errno === '' && a.reply === 'pod' && a.peer === VIP_POD)).toHaveLength(5);
+    const seen = podOut
+      .slice(seen0)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { seen: string }).seen);
+    expect(seen.length).toBeGreaterThanOrEqual(25);
+    // No SNAT: the pod answered the client's own address, on its target port 8080 (DNAT by xl_decap).
+    expect(new Set(seen)).toEqual(new Set(['10.71.0.2']));
+    const c1 = await counters('b');
+    expect(c1.dsr_pod - (c0.dsr_pod ?? 0)).toBeGreaterThanOrEqual(25);
+    expect(c1.drop_dsr ?? 0).toBe(0);
+    // The requests crossed the LB as IPIP (counted per backend 2), never as plain packets to the pod.
+    expect((await vipPackets(5)) + (await vipPackets(6))).toBeGreaterThanOrEqual(25);
+  });
+
+  it('DSR to a pod: full-size TCP segments get through with the VIP route’s MTU, and are dropped without it', async () => {
+    // 200 KB to VIP_POD:5353 and the end of it: the pod's server closes only after reading everything.
+    const upload = async (timeoutMs: number) => {
+      const js =
+        `const s=require('net').connect({host:'${VIP_POD}',port:5353});s.on('data',()=>{});` +
+        `s.on('end',()=>{console.log('done');process.exit(0)});s.on('error',(e)=>{console.log(e.code);process.exit(0)});` +
+        `s.on('connect',()=>s.end(Buffer.alloc(200000,120)));setTimeout(()=>{console.log('timeout');process.exit(0)},${timeoutMs})`;
+      return (await inNs(C, [process.execPath, '-e', js])).stdout.trim();
+    };
+    const tooBig0 = (await counters('l')).drop_too_big ?? 0;
+    expect(await upload(10_000)).toBe('done');
+    expect((await counters('l')).drop_too_big ?? 0).toBe(tooBig0);
+    // Control: a route without the MTU; the client's 1500-byte packets + 20 exceed the 1500-byte link.
+    await runArgv(['ip', '-n', C, 'route', 'replace', `${VIP_POD}/32`, 'via', '10.71.0.1']);
+    try {
+      expect(await upload(2000)).toBe('timeout');
+      expect((await counters('l')).drop_too_big ?? 0).toBeGreaterThan(tooBig0);
+    } finally {
+      await runArgv(['ip', '-n', C, 'route', 'replace', `${VIP_POD}/32`, 'via', '10.71.0.1', 'mtu', '1480', 'advmss', '1440']);
+    }
   });
 });

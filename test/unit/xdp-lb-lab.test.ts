@@ -42,9 +42,15 @@ describe('services[].loadBalancer in the topology file', () => {
     expect(r.value.nodes.map((n) => n.loadBalancer)).toEqual([true, undefined]);
     expect(r.value.maglevSize).toBe(1021);
   });
-  it('refuses DSR to pod backends, a VIP inside a lab prefix, an LB node without an uplink, no LB node, a bad M', () => {
-    expect(errors(head() + svc('{ vip: 172.16.0.10, mode: dsr }'))).toEqual([
-      expect.stringMatching(/^16:services\[0\]\.loadBalancer\.mode: dsr to pod backends is not supported yet/),
+  it('refuses DSR to a pod without BPF host routing or on an LB node, a VIP inside a lab prefix, an LB node without an uplink, no LB node, a bad M', () => {
+    expect(load(head() + svc('{ vip: 172.16.0.10, mode: dsr }')).ok).toBe(true);
+    expect(errors(head() + svc('{ vip: 172.16.0.10, mode: dsr }', undefined, 'datapath: { hostRouting: legacy }\n'))).toEqual([
+      expect.stringMatching(/^16:services\[0\]\.backends\[0\]: dsr to pod w1\/web1 needs hostRouting: bpf on node 'w1'/),
+      expect.stringMatching(/^16:services\[0\]\.backends\[1\]\.pod: dsr to pod w1\/web2 needs hostRouting: bpf/),
+    ]);
+    const lbPods = head().replace('    uplink: { peer: c1 }\n', '    uplink: { peer: c1 }\n    pods: [{ name: lbpod }]\n');
+    expect(errors(lbPods + svc('{ vip: 172.16.0.10, mode: dsr }', '[lbpod, web1]'))).toEqual([
+      expect.stringMatching(/services\[0\]\.backends\[0\]: dsr to pod lb1\/lbpod on a loadBalancer node is not supported/),
     ]);
     expect(errors(head() + svc('{ vip: 10.244.1.7 }'))).toEqual([
       expect.stringMatching(/services\[0\]\.loadBalancer\.vip: 10\.244\.1\.7 is inside/),

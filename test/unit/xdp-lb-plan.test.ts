@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type XlBackend, type XlFrontend, xdpLbPlan } from '../../src/datapath/xdp-lb/plan.js';
+import { vipRouteMtu } from '../../src/datapath/xdp-lb/feature.js';
+import { dsrLines, dsrPodEntries, type XlBackend, type XlFrontend, xdpLbPlan } from '../../src/datapath/xdp-lb/plan.js';
 
 const pins = { cfg: '/p/xl_cfg', backends: '/p/xl_backends', vips: '/p/xl_vips' };
 const backends: XlBackend[] = [
@@ -48,5 +49,35 @@ describe('xdpLbPlan', () => {
 
   it('refuses a frontend naming a backend the plan lacks', () => {
     expect(() => xdpLbPlan(pins, [fe(1, [1, 1, 1, 1])], backends, 251, self)).toThrow(/backend 4/);
+  });
+});
+
+describe("dsrPodEntries (a backend node's xl_dsr)", () => {
+  const web2 = new Set(['10.244.2.2']);
+  it('names each DSR frontend a local pod serves, with its target port, in struct xl_dsr_key byte order', () => {
+    const e = dsrPodEntries([fe(1, [1, 1, 1]), fe(2, [1, 0, 1], 'UDP')], backends, web2);
+    expect(e.map((x) => x.label)).toEqual(['172.16.0.10:80/TCP -> 10.244.2.2:8080', '172.16.0.10:53/UDP -> 10.244.2.2:8080']);
+    // proto 6, pad, port 80 (be), VIP 172.16.0.10, pod 10.244.2.2; value: 8080 (be) and pad.
+    expect(e[0].key).toBe('06 00 00 50 ac 10 00 0a 0a f4 02 02');
+    expect(e[0].value).toBe('1f 90 00 00');
+    // Weight 0 keeps its entry: flows the LB already sends there drain.
+    expect(e[1].key.startsWith('11 00 00 35')).toBe(true);
+  });
+  it("leaves out SNAT frontends, other nodes' pods and IPv6", () => {
+    expect(dsrPodEntries([{ ...fe(1, [1, 1, 1]), mode: 'snat' }], backends, web2)).toEqual([]);
+    expect(dsrPodEntries([fe(1, [1, 1, 1])], backends, new Set(['10.244.9.9']))).toEqual([]);
+    expect(dsrPodEntries([{ ...fe(1, [1, 1, 1]), family: 'ipv6' }], backends, web2)).toEqual([]);
+  });
+  it('turns one entry set into the next: stale keys deleted, the rest written', () => {
+    const before = dsrPodEntries([fe(1, [1, 1, 1]), fe(2, [1, 1, 1], 'UDP')], backends, web2);
+    const after = dsrPodEntries([fe(1, [1, 1, 1])], backends, web2);
+    expect(dsrLines('/p/xl_dsr', before, after)).toEqual([
+      `map delete pinned /p/xl_dsr key hex ${before[1].key}`,
+      `map update pinned /p/xl_dsr key hex ${after[0].key} value hex 1f 90 00 00`,
+    ]);
+  });
+  it("gives the client's route to a DSR VIP room for the IPIP header, and leaves SNAT VIPs alone", () => {
+    expect(vipRouteMtu('dsr')).toEqual(['mtu', '1480', 'advmss', '1440']);
+    expect(vipRouteMtu('snat')).toEqual([]);
   });
 });

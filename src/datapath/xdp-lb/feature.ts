@@ -3,20 +3,24 @@ import { nodeLinks } from '../../backends/wiring.js';
 import { all, needKernel, needTool, type KernelFacts, type Verdict } from '../../kernel/facts.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
-import type { DecideLab, Decision, Feature } from '../feature.js';
-import { attachPinned, chooseHook, objectFor, TC_PREF } from '../hook.js';
-import { nodePinDir } from '../host-routing/host-routing.js';
+import { LabError } from '../../errors.js';
+import { type DecideLab, type Decision, decisionOf, type Feature } from '../feature.js';
+import { attachPinned, chooseHook, nodeHook, objectFor, TC_PREF } from '../hook.js';
+import { hostRouting, nodePinDir, pins as hostRoutingPins } from '../host-routing/host-routing.js';
 import { servicePlan } from '../kpr/plan.js';
+import { removedMembers, staleCtKeys } from './ct.js';
 import { isMaglevSize, type MaglevSize } from './maglev.js';
-import { u32Key, vipKey } from './maps.js';
+import { cfgValue, u32Key, vipKey } from './maps.js';
 import { routeVipOnPeer } from './peer-route.js';
-import { type XlBackend, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
+import { dsrLines, dsrPodEntries, type XlBackend, type XlDsrEntry, type XlFrontend, type XlNodePlan, xdpLbPlan } from './plan.js';
 import { readyRedirectTargets } from './redirect-targets.js';
 
 export type XdpLbMode = 'xdp' | 'none';
 
-/** bpf/xdp_lb.c: xl_xdp (native XDP, uplink), xl_snat_rev (links' tc ingress), xl_decap (backend nodes). */
+/** bpf/xdp_lb.c: xl_xdp (native XDP, uplink), xl_snat_rev (links' tc ingress). */
 export const XDP_LB_OBJ = 'xdp_lb';
+/** bpf/xl_decap.c: xl_decap alone, for nodes with DSR backends (without xdp_lb.o's ~26 MB of LB maps). */
+export const XL_DECAP_OBJ = 'xl_decap';
 /** Cilium's default Maglev table size (pkg/maglev DefaultTableSize). */
 export const DEFAULT_MAGLEV_SIZE: MaglevSize = 16381;
 
@@ -34,6 +38,8 @@ export function xdpLbPins(ctx: Pick<LabContext, 'bpfDir'>, node: LabNode) {
     counters: join(maps, 'xl_counters'),
     vipStats: join(maps, 'xl_vip_stats'),
     beStats: join(maps, 'xl_be_stats'),
+    /** Backend nodes: the VIP ports each local pod serves by DSR. */
+    dsr: join(maps, 'xl_dsr'),
   };
 }
 
@@ -81,12 +87,19 @@ export function xdpLbInputs(lab: Lab): { frontends: XlFrontend[]; backends: XlBa
     return [{ svcId: f.svcId, family: f.family, port: f.port, protocol: f.protocol, backends: f.backends, lbVip: lb.vip, mode: lb.mode }];
   });
   const used = new Set(frontends.flatMap((f) => f.backends.map((b) => b.id)));
-  // SNAT rewrites to the pod itself; nodeAddr (the IPIP outer destination) only matters in DSR, which the resolver
-  // refuses for pod backends.
+  // DSR: the IPIP outer destination is the pod itself, as Cilium's dsr_set_ipip4 (bpf/lib/nodeport.h) writes the
+  // backend's address: the LB routes it like any packet to that pod, and the pod's node learns which pod the inner
+  // VIP:port is for from the outer header alone (no option or extra header to carry it). SNAT rewrites to it too.
   const backends = plan.backends
     .filter((b) => used.has(b.id))
     .map((b) => ({ id: b.id, addr: b.addr, port: b.port, family: b.family, nodeAddr: b.addr }));
   return { frontends, backends };
+}
+
+/** The xl_dsr entries of a node: DSR frontends served by its own pods. */
+export function dsrEntriesOf(lab: Lab, node: LabNode): XlDsrEntry[] {
+  const { frontends, backends } = xdpLbInputs(lab);
+  return dsrPodEntries(frontends, backends, new Set(node.pods.flatMap((p) => (p.ipv4 ? [p.ipv4] : []))));
 }
 
 /** The map contents of an LB node (its uplink address is the SNAT source). */
@@ -105,7 +118,7 @@ export function lbNodePlan(ctx: Pick<LabContext, 'bpfDir' | 'lab'>, node: LabNod
  */
 export const xdpLoadBalancer: Feature<XdpLbMode> = {
   id: 'xdp-lb',
-  title: 'XDP load balancer (Maglev, SNAT) on the uplink of load-balancer nodes',
+  title: 'XDP load balancer (Maglev, SNAT or DSR) on the uplink of load-balancer nodes',
   requires: xdpLbVerdict,
   decide(facts, _dp, node, lab): Decision<XdpLbMode> {
     const base = { feature: 'xdp-lb', node };
@@ -125,13 +138,75 @@ export const xdpLoadBalancer: Feature<XdpLbMode> = {
 /**
  * A backend node: its link ends toward LB nodes receive XDP_REDIRECTed frames, which veth queues only to a
  * peer with NAPI (drivers/net/veth.c veth_xdp_xmit: -ENXIO without rq->napi); GRO on gives it one
- * (veth_set_features). The setting goes with the node's namespace.
+ * (veth_set_features). The setting goes with the node's namespace. With pods behind a DSR VIP: xl_decap too.
  */
 async function prepareBackendNode(ctx: LabContext, node: LabNode): Promise<void> {
   const lbs = new Set(ctx.lab.nodes.filter((n) => n.loadBalancer).map((n) => n.name));
   const exec = ctx.backend.exec(node.netns);
   for (const l of nodeLinks(ctx.lab, node))
     if (lbs.has(l.other)) await exec.run(['ethtool', '-K', l.dev, 'gro', 'on'], { signal: ctx.signal });
+  const entries = dsrEntriesOf(ctx.lab, node);
+  if (entries.length) await deployDsrBackend(ctx, node, entries);
+}
+
+/**
+ * DSR to this node's pods: xl_decap.o loaded with its dsr_ct being host routing's pinned one (bpftool `map name dsr_ct
+ * pinned`), xl_dsr filled, xl_decap first on the links' tc ingress, before host routing's from_netdev, which then
+ * delivers the decapsulated, DNATed packet to the pod; host routing's from_pod turns the reply back to VIP:port.
+ */
+async function deployDsrBackend(ctx: LabContext, node: LabNode, entries: readonly XlDsrEntry[]): Promise<void> {
+  const hr = decisionOf(ctx.decisions, hostRouting, node.name);
+  // The resolver refuses hostRouting: legacy here; this is the kernel declining BPF host routing.
+  if (hr?.mode !== 'bpf')
+    throw new LabError(
+      'E_REQUIREMENT',
+      `node ${node.name} holds DSR backends (${entries.map((e) => e.label).join(', ')}) but BPF host routing is off there ` +
+        `(${hr?.detail ?? 'not decided'}): its from_pod turns the pods' replies back to the VIP`,
+      'use mode: snat for these services, or a kernel with BPF host routing',
+    );
+  const hook = nodeHook(ctx, node.name);
+  const p = xdpLbPins(ctx, node);
+  const { signal } = ctx;
+  ctx.journal.record({ backend: ctx.backend.kind, node: node.name }, [{ kind: 'pin', path: p.dir }]);
+  const root = ctx.backend.root(node.name);
+  await root.run(['mkdir', '-p', p.dir], { signal });
+  const ct = join(hostRoutingPins(ctx, node).maps, 'dsr_ct');
+  await root.run(
+    [
+      'bpftool',
+      'prog',
+      'loadall',
+      join(ctx.objDir, objectFor(XL_DECAP_OBJ, hook)),
+      p.progs,
+      'map',
+      'name',
+      'dsr_ct',
+      'pinned',
+      ct,
+      'pinmaps',
+      p.maps,
+    ],
+    { signal },
+  );
+  // xl_cfg stays without an address: IPIP to this node itself is not the pods' DSR.
+  const lines = [`map update pinned ${p.cfg} key hex ${u32Key(0)} value hex ${cfgValue()}`, ...dsrLines(p.dsr, [], entries)];
+  await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
+  const exec = ctx.backend.exec(node.netns);
+  const devs = nodeLinks(ctx.lab, node).map((l) => l.dev);
+  const prog = join(p.progs, 'xl_decap');
+  // nkctl puts a tcx program first (bpf/user/nkctl.c); on clsact a lower pref runs first.
+  if (hook === 'tcx') {
+    const nk = devs.map((d) => `attach tcx-ingress ${d} ${prog}`);
+    if (nk.length) await exec.run([join(ctx.objDir, 'nkctl'), 'batch'], { input: `${nk.join('\n')}\n`, signal, needsBpffs: true });
+  } else
+    await attachPinned(
+      exec,
+      hook,
+      'ingress',
+      devs.map((d): [string, string] => [d, prog]),
+      signal,
+      TC_PREF.xlDecap,
+    );
 }
 
 async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
@@ -185,15 +260,30 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
   // A local socket's frame over veth is CHECKSUM_PARTIAL; XDP turns it into an xdp_frame without that state, so the
   // client computes checksums itself (Cilium test/l4lb/test.sh: ethtool -K rx off tx off on its veths).
   await pexec.run(['ethtool', '-K', up.peerDev, 'tx', 'off'], { signal });
-  const vips = [...new Set(ctx.lab.services.flatMap((s) => (s.loadBalancer ? [s.loadBalancer.vip] : [])))];
-  await routeVipOnPeer(
-    ctx.lab,
-    node,
-    pexec,
-    peer.netns,
-    vips.map((vip) => ({ vip })),
-    signal,
-  );
+  const vips = lbVips(ctx.lab).map(({ vip, mode }) => ({ vip, attrs: vipRouteMtu(mode) }));
+  await routeVipOnPeer(ctx.lab, node, pexec, peer.netns, vips, signal);
+}
+
+/** Each VIP once, with its mode. */
+const lbVips = (lab: Lab) => [
+  ...new Map(lab.services.flatMap((s) => (s.loadBalancer ? [[s.loadBalancer.vip, s.loadBalancer] as const] : []))).values(),
+];
+
+/** IPIP's outer IPv4 header (RFC 2003: 20 bytes, no options). */
+const IPIP_OVERHEAD = 20;
+/** The lab's veth default MTU: uplinks and node links alike. */
+const LINK_MTU = 1500;
+
+/**
+ * The client's route to a DSR VIP leaves room for IPIP's 20 bytes: the LB encapsulates in XDP and drops what then
+ * exceeds the link (bpf_fib_lookup's FRAG_NEEDED; Cilium answers ICMP frag-needed instead, nodeport.h dsr_reply_icmp4,
+ * and Documentation/network/kubernetes/kubeproxy-free.rst names DSR's cost: "advertising a lower MTU"). A route MTU caps the client's TCP MSS (tcp_sync_mss) and its
+ * advertised MSS follows it (advmss defaults to the route's MTU - 40, ipv4_default_advmss); written both.
+ */
+export function vipRouteMtu(mode: 'dsr' | 'snat'): string[] {
+  if (mode !== 'dsr') return [];
+  const mtu = LINK_MTU - IPIP_OVERHEAD;
+  return ['mtu', String(mtu), 'advmss', String(mtu - 40)];
 }
 
 async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<string> {
@@ -209,7 +299,8 @@ async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<strin
  * Cilium's lb4_local does when lb4_lookup_backend fails, instead of sending a reused 5-tuple to a removed pod.
  */
 export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, after: Lab): Promise<void> {
-  if (!node.loadBalancer || !hasLoadBalancer(after)) return;
+  if (!node.loadBalancer) return syncDsrBackend(ctx, node, before, after);
+  if (!hasLoadBalancer(after)) return;
   const p = xdpLbPins(ctx, node);
   const root = ctx.backend.root(node.name);
   const { signal } = ctx;
@@ -229,4 +320,39 @@ export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, aft
   await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
   const tables = [...plan.tableLines, ...gone.map((f) => `del ${f.svcId}`)];
   if (tables.length) await root.run([join(ctx.objDir, 'xlctl'), p.maglev], { input: `${tables.join('\n')}\n`, signal, needsBpffs: true });
+  await purgeCt(ctx, node, removedMembers(old.frontends, xdpLbInputs(after).frontends));
+}
+
+/**
+ * Delete the SNAT conntrack entries of (service, backend) pairs a change removed (src/datapath/xdp-lb/ct.ts). The LRU
+ * map may drop an entry between the dump and the delete, which stops bpftool's batch: one more round then.
+ */
+async function purgeCt(ctx: LabContext, node: LabNode, removed: ReadonlySet<string>): Promise<void> {
+  if (!removed.size) return;
+  const root = ctx.backend.root(node.name);
+  const pin = join(xdpLbPins(ctx, node).maps, 'xl_ct');
+  for (let round = 0; round < 2; round++) {
+    const dump = await root.run(['bpftool', '-j', 'map', 'dump', 'pinned', pin], { signal: ctx.signal });
+    const keys = staleCtKeys(JSON.parse(dump.stdout), removed);
+    if (!keys.length) return;
+    const lines = keys.map((k) => `map delete pinned ${pin} key hex ${k}`);
+    const r = await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, nothrow: true, signal: ctx.signal });
+    if (r.code === 0) return;
+  }
+}
+
+/** After `lab svc` on a node that is no LB node: its xl_dsr as the new service set has it (xl_decap loaded if it was not). */
+async function syncDsrBackend(ctx: LabContext, node: LabNode, before: Lab, after: Lab): Promise<void> {
+  const prev = dsrEntriesOf(before, node);
+  const next = dsrEntriesOf(after, node);
+  if (!prev.length && !next.length) return;
+  const p = xdpLbPins(ctx, node);
+  const root = ctx.backend.root(node.name);
+  if ((await root.run(['test', '-e', p.dsr], { nothrow: true, signal: ctx.signal })).code !== 0) {
+    if (next.length && decisionOf(ctx.decisions, xdpLoadBalancer, node.name)?.mode === 'xdp')
+      await deployDsrBackend({ ...ctx, lab: after }, node, next);
+    return;
+  }
+  const lines = dsrLines(p.dsr, prev, next);
+  if (lines.length) await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal: ctx.signal });
 }

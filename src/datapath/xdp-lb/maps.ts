@@ -37,6 +37,8 @@ export const XL_COUNTERS = [
   'snat_rev',
   'drop_snat_port',
   'decap',
+  'dsr_pod',
+  'drop_dsr',
 ] as const;
 export type XlCounter = (typeof XL_COUNTERS)[number];
 
@@ -71,6 +73,14 @@ export function backendValue(b: { family: XlFamily; port: number; addr: string; 
 export function cfgValue(addr4?: string, addr6?: string): string {
   return hex([...(addr4 ? addr16(addr4).slice(0, 4) : [0, 0, 0, 0]), ...(addr6 ? addr16(addr6) : Array<number>(16).fill(0))]);
 }
+
+/** struct xl_dsr_key (12 bytes): a local pod serves VIP:port/proto by DSR (IPv4). */
+export function dsrKey(k: { proto: XlProto; port: number; vip: string; pod: string }): string {
+  return hex([IPPROTO[k.proto], 0, ...be16(k.port), ...addr16(k.vip).slice(0, 4), ...addr16(k.pod).slice(0, 4)]);
+}
+
+/** struct xl_dsr_target (4 bytes): the pod's target port. */
+export const dsrValue = (targetPort: number) => hex([...be16(targetPort), 0, 0]);
 
 /** A little-endian u32 key as bpftool hex. */
 export const u32Key = (n: number) => hex(le32(n));

@@ -1,7 +1,7 @@
 import { LabError } from '../../errors.js';
 import type { Frontend, PlanBackend } from '../kpr/plan.js';
 import { buildMaglev, type MaglevSize, maglevKey } from './maglev.js';
-import { backendValue, cfgValue, tableLine, u32Key, vipKey, vipValue, type XlMode } from './maps.js';
+import { backendValue, cfgValue, dsrKey, dsrValue, tableLine, u32Key, vipKey, vipValue, type XlMode } from './maps.js';
 
 /**
  * What one LB node writes into the XDP load balancer's maps, from the kube-proxy replacement's service plan (its
@@ -17,8 +17,9 @@ export interface XlFrontend extends Pick<Frontend, 'svcId' | 'family' | 'port' |
   mode: XlMode;
 }
 
-/** A backend and the address of its node (the IPIP outer destination in DSR mode). */
+/** A backend and the IPIP outer destination in DSR mode. */
 export interface XlBackend extends Pick<PlanBackend, 'id' | 'addr' | 'port' | 'family'> {
+  /** The IPIP outer destination: the pod itself for a pod backend (its node's xl_decap finds it by it), or a node. */
   nodeAddr: string;
 }
 
@@ -78,4 +79,49 @@ export function xdpLbPlan(
     tableLines.push(tableLine(f.svcId, ids));
   }
   return { mapLines, tableLines, tables };
+}
+
+/** One DSR frontend a pod on this node serves: the xl_dsr entry xl_decap looks the decapsulated packet up by. */
+export interface XlDsrEntry {
+  /** bpftool hex of struct xl_dsr_key. */
+  key: string;
+  /** bpftool hex of struct xl_dsr_target. */
+  value: string;
+  /** VIP:port/proto -> pod:targetPort, for errors and reports. */
+  label: string;
+}
+
+/**
+ * What a backend node writes into xl_dsr: for each IPv4 DSR frontend, each of its backends that is one of `localPods`
+ * (addresses of this node's pods), weight 0 included (a flow the LB already sends there keeps working while it drains).
+ */
+export function dsrPodEntries(
+  frontends: readonly XlFrontend[],
+  backends: readonly XlBackend[],
+  localPods: ReadonlySet<string>,
+): XlDsrEntry[] {
+  const byId = new Map(backends.map((b) => [b.id, b]));
+  const seen = new Set<string>();
+  const out: XlDsrEntry[] = [];
+  for (const f of frontends) {
+    if (f.mode !== 'dsr' || f.family !== 'ipv4') continue;
+    for (const { id } of f.backends) {
+      const b = byId.get(id);
+      if (!b || !localPods.has(b.addr)) continue;
+      const key = dsrKey({ proto: f.protocol, port: f.port, vip: f.lbVip, pod: b.addr });
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ key, value: dsrValue(b.port), label: `${f.lbVip}:${f.port}/${f.protocol} -> ${b.addr}:${b.port}` });
+    }
+  }
+  return out;
+}
+
+/** `bpftool batch` lines that make a pinned xl_dsr hold exactly `next`, given it held `prev`. */
+export function dsrLines(pin: string, prev: readonly XlDsrEntry[], next: readonly XlDsrEntry[]): string[] {
+  const keep = new Set(next.map((e) => e.key));
+  return [
+    ...prev.filter((e) => !keep.has(e.key)).map((e) => `map delete pinned ${pin} key hex ${e.key}`),
+    ...next.map((e) => `map update pinned ${pin} key hex ${e.key} value hex ${e.value}`),
+  ];
 }
