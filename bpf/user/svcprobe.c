@@ -5,8 +5,9 @@
  * is the kernel's, not a process start's.
  *
  *   svcprobe serve NAME PORT/tcp|udp...   answer every TCP connection and UDP datagram
- *                                          with NAME (dual-stack sockets); "ready" once bound,
- *                                          then per client the source it saw:
+ *                                          with "NAME ADDR PORT", the source its socket saw
+ *                                          (dual-stack sockets); "ready" once bound, then per
+ *                                          client that source again:
  *                                          {"seen":"10.255.1.1","port":40000,"proto":"tcp"}
  *   svcprobe tcp  ADDR PORT N TIMEOUT_MS  N connects: errno, connect time, getpeername, reply
  *   svcprobe udp  ADDR PORT N TIMEOUT_MS  N sendto on an unconnected socket: errno, time,
@@ -21,8 +22,11 @@
  *                                          (servers keep TCP connections open and answer
  *                                          each message with NAME)
  *
- * One JSON object per attempt and line:
- *   {"i":0,"op":"tcp","errno":"","us":52,"peer":"10.96.0.10","peerPort":80,"reply":"web"} */
+ * One JSON object per attempt and line, the answer split into the server's name (reply) and
+ * the source it saw (seen, seenPort: "" and 0 when the answer had none), and the port the
+ * attempt's socket had (localPort):
+ *   {"i":0,"op":"tcp","errno":"","us":52,"peer":"10.96.0.10","peerPort":80,"reply":"web",
+ *    "seen":"10.255.1.1","seenPort":40000,"localPort":40000} */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +41,8 @@
 #include <unistd.h>
 
 #define MAX_LISTEN 16
+/* An answer: a name, a space, an address (INET6_ADDRSTRLEN), a space and a port. */
+#define ANSWER_MAX 160
 /* Listening sockets and the TCP connections a server keeps open. */
 #define MAX_POLL 1024
 
@@ -105,22 +111,60 @@ static void clean(char *s)
 			*s = '?';
 }
 
-static void emit(int i, const char *op, int err, long long us, const struct sockaddr_storage *peer, const char *reply,
-		 const char *stage)
+/* Split an answer "NAME ADDR PORT" in place: *seen and *port from its last two words (a name
+ * may hold spaces), the name left in ans; an answer without them stays whole (seen "", 0). */
+static void split_answer(char *ans, char *seen, size_t n, int *port)
 {
-	char a[INET6_ADDRSTRLEN] = "";
+	char *sp = strrchr(ans, ' '), *sa;
+
+	seen[0] = 0;
+	*port = 0;
+	if (!sp || sp == ans)
+		return;
+	*sp = 0;
+	sa = strrchr(ans, ' ');
+	if (!sa || sa == ans) {
+		*sp = ' ';
+		return;
+	}
+	*sa = 0;
+	snprintf(seen, n, "%s", sa + 1);
+	*port = atoi(sp + 1);
+}
+
+/* The port a socket is bound to (getsockname), 0 when it has none. */
+static int local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
 	int port = 0;
-	char r[64] = "";
+
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		show_addr(&ss, a, sizeof(a), &port);
+	return port;
+}
+
+static void emit(int i, const char *op, int err, long long us, const struct sockaddr_storage *peer, const char *reply,
+		 const char *stage, int lport)
+{
+	char a[INET6_ADDRSTRLEN] = "", s[INET6_ADDRSTRLEN] = "";
+	int port = 0, sport = 0;
+	char r[ANSWER_MAX] = "";
 
 	if (peer)
 		show_addr(peer, a, sizeof(a), &port);
 	if (reply) {
 		snprintf(r, sizeof(r), "%s", reply);
 		r[strcspn(r, "\r\n")] = 0;
+		split_answer(r, s, sizeof(s), &sport);
+		r[64] = 0;
 		clean(r);
+		clean(s);
 	}
-	printf("{\"i\":%d,\"op\":\"%s\",\"errno\":\"%s\",\"stage\":\"%s\",\"us\":%lld,\"peer\":\"%s\",\"peerPort\":%d,\"reply\":\"%s\"}\n",
-	       i, op, ename(err), stage, us, a, port, r);
+	printf("{\"i\":%d,\"op\":\"%s\",\"errno\":\"%s\",\"stage\":\"%s\",\"us\":%lld,\"peer\":\"%s\",\"peerPort\":%d,\"reply\":\"%s\","
+	       "\"seen\":\"%s\",\"seenPort\":%d,\"localPort\":%d}\n",
+	       i, op, ename(err), stage, us, a, port, r, s, sport, lport);
 	fflush(stdout);
 }
 
@@ -171,12 +215,12 @@ static void one_tcp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeo
 	int fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof(peer);
-	char buf[64] = "";
+	char buf[ANSWER_MAX] = "";
 	long long t0 = now_us(), us;
 	int err = bind_attempt(fd, i);
 
 	if (err) {
-		emit(i, "tcp", err, 0, NULL, NULL, "bind");
+		emit(i, "tcp", err, 0, NULL, NULL, "bind", local_port(fd));
 		close(fd);
 		return;
 	}
@@ -192,17 +236,18 @@ static void one_tcp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeo
 	}
 	us = now_us() - t0;
 	if (err) {
-		emit(i, "tcp", err, us, NULL, NULL, "connect");
+		emit(i, "tcp", err, us, NULL, NULL, "connect", local_port(fd));
 		close(fd);
 		return;
 	}
 	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
-		emit(i, "tcp", errno, us, NULL, NULL, "getpeername");
+		err = errno;
+		emit(i, "tcp", err, us, NULL, NULL, "getpeername", local_port(fd));
 		close(fd);
 		return;
 	}
 	err = read_reply(fd, buf, sizeof(buf), timeout_ms, NULL);
-	emit(i, "tcp", err, us, &peer, buf, err ? "reply" : "done");
+	emit(i, "tcp", err, us, &peer, buf, err ? "reply" : "done", local_port(fd));
 	close(fd);
 }
 
@@ -212,12 +257,12 @@ static void one_udp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeo
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof(peer);
 	const char *op = connected ? "udpc" : "udp";
-	char buf[64] = "";
+	char buf[ANSWER_MAX] = "";
 	long long t0 = now_us(), us;
 	int err = bind_attempt(fd, i), r;
 
 	if (err) {
-		emit(i, op, err, 0, NULL, NULL, "bind");
+		emit(i, op, err, 0, NULL, NULL, "bind", local_port(fd));
 		close(fd);
 		return;
 	}
@@ -230,14 +275,15 @@ static void one_udp(int i, struct sockaddr_storage *dst, socklen_t dl, int timeo
 	}
 	us = now_us() - t0;
 	if (r < 0) {
-		emit(i, op, errno, us, NULL, NULL, connected ? "connect" : "sendto");
+		err = errno;
+		emit(i, op, err, us, NULL, NULL, connected ? "connect" : "sendto", local_port(fd));
 		close(fd);
 		return;
 	}
 	err = read_reply(fd, buf, sizeof(buf), timeout_ms, &peer);
 	if (connected && !err && getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
 		err = errno;
-	emit(i, op, err, us, err ? NULL : &peer, buf, err ? "reply" : "done");
+	emit(i, op, err, us, err ? NULL : &peer, buf, err ? "reply" : "done", local_port(fd));
 	close(fd);
 }
 
@@ -272,6 +318,17 @@ static int read_line(int fd, char *buf, size_t n, int timeout_ms)
 	return 0;
 }
 
+/* Whether an answer ("NAME ADDR PORT") came from the server named want. */
+static int answered_by(const char *answer, const char *want)
+{
+	char a[ANSWER_MAX], seen[INET6_ADDRSTRLEN];
+	int port;
+
+	snprintf(a, sizeof(a), "%s", answer);
+	split_answer(a, seen, sizeof(seen), &port);
+	return !strcmp(a, want);
+}
+
 /*
  * Connect until a connection lands on the backend named WANT (others are closed), then
  * keep it: one message and its answer every interval_ms, until SIGTERM (one last
@@ -282,7 +339,7 @@ static int hold(struct sockaddr_storage *dst, socklen_t dl, const char *want, in
 	struct sigaction sa = { .sa_handler = on_term };
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof(peer);
-	char buf[64] = "";
+	char buf[ANSWER_MAX] = "";
 	long long start, t0;
 	int fd = -1, err = 0;
 
@@ -291,22 +348,23 @@ static int hold(struct sockaddr_storage *dst, socklen_t dl, const char *want, in
 		fd = socket(dst->ss_family, SOCK_STREAM, 0);
 		t0 = now_us();
 		if (connect(fd, (struct sockaddr *)dst, dl) < 0) {
-			emit(tries, "hold", errno, now_us() - t0, NULL, NULL, "connect");
+			err = errno;
+			emit(tries, "hold", err, now_us() - t0, NULL, NULL, "connect", local_port(fd));
 			close(fd);
 			return 1;
 		}
 		err = read_line(fd, buf, sizeof(buf), 1000);
-		if (err || strcmp(buf, want)) {
+		if (err || !answered_by(buf, want)) {
 			close(fd);
 			fd = -1;
 		}
 	}
 	if (fd < 0) {
-		emit(0, "hold", err ? err : ESRCH, 0, NULL, buf, "pick");
+		emit(0, "hold", err ? err : ESRCH, 0, NULL, buf, "pick", 0);
 		return 1;
 	}
 	getpeername(fd, (struct sockaddr *)&peer, &pl);
-	emit(0, "hold", 0, 0, &peer, buf, "held");
+	emit(0, "hold", 0, 0, &peer, buf, "held", local_port(fd));
 	start = now_us();
 	for (int i = 1;; i++) {
 		struct timespec ts = { .tv_sec = interval_ms / 1000, .tv_nsec = (interval_ms % 1000) * 1000000L };
@@ -317,7 +375,7 @@ static int hold(struct sockaddr_storage *dst, socklen_t dl, const char *want, in
 		buf[0] = 0;
 		t0 = now_us();
 		err = send(fd, "?", 1, MSG_NOSIGNAL) < 0 ? errno : read_line(fd, buf, sizeof(buf), 1000);
-		emit(i, "hold", err, now_us() - t0, &peer, buf, err ? "reply" : last ? "final" : "done");
+		emit(i, "hold", err, now_us() - t0, &peer, buf, err ? "reply" : last ? "final" : "done", local_port(fd));
 		if (err || last)
 			break;
 	}
@@ -352,19 +410,24 @@ static void seen(const struct sockaddr_storage *from, const char *proto)
 	fflush(stdout);
 }
 
+/* The answer to a client whose source the server's socket saw as *from: "NAME ADDR PORT",
+ * with a newline for TCP (a reader never sees it without its newline: one write). */
+static int answer(char *buf, size_t n, const char *name, const struct sockaddr_storage *from, int newline)
+{
+	char a[INET6_ADDRSTRLEN];
+	int port, len;
+
+	show_addr(from, a, sizeof(a), &port);
+	len = snprintf(buf, n, "%.64s %s %d%s", name, a, port, newline ? "\n" : "");
+	return len < (int)n ? len : (int)n - 1;
+}
+
 static int serve(const char *name, int n, char **specs)
 {
 	struct pollfd p[MAX_POLL];
 	int nc = 0;
 	int types[MAX_LISTEN];
-	char line[80];
-	size_t nl = strlen(name);
-
-	/* One write per answer: a reader never sees the name without its newline. */
-	if (nl > sizeof(line) - 2)
-		nl = sizeof(line) - 2;
-	memcpy(line, name, nl);
-	line[nl] = '\n';
+	char line[ANSWER_MAX];
 
 	if (n > MAX_LISTEN)
 		n = MAX_LISTEN;
@@ -392,7 +455,12 @@ static int serve(const char *name, int n, char **specs)
 			if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			if (read(p[k].fd, b, sizeof(b)) > 0) {
-				(void)!write(p[k].fd, line, nl + 1);
+				struct sockaddr_storage from;
+				socklen_t fl = sizeof(from);
+
+				if (getpeername(p[k].fd, (struct sockaddr *)&from, &fl) < 0)
+					memset(&from, 0, sizeof(from));
+				(void)!write(p[k].fd, line, answer(line, sizeof(line), name, &from, 1));
 				continue;
 			}
 			close(p[k].fd);
@@ -410,7 +478,7 @@ static int serve(const char *name, int n, char **specs)
 
 				if (c >= 0) {
 					seen(&from, "tcp");
-					(void)!write(c, line, nl + 1);
+					(void)!write(c, line, answer(line, sizeof(line), name, &from, 1));
 					/* Kept open, answering each message (svcprobe hold), while there is room. */
 					if (n + nc < MAX_POLL) {
 						p[n + nc].fd = c;
@@ -427,7 +495,7 @@ static int serve(const char *name, int n, char **specs)
 				char b[64];
 
 				if (recvfrom(p[k].fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl) >= 0) {
-					sendto(p[k].fd, name, nl, 0, (struct sockaddr *)&from, fl);
+					sendto(p[k].fd, line, answer(line, sizeof(line), name, &from, 0), 0, (struct sockaddr *)&from, fl);
 					seen(&from, "udp");
 				}
 			}

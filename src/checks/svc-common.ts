@@ -88,7 +88,7 @@ export function frontendsFor(lab: Lab, client: SvcClient, plan: ServicePlan): Fr
 export const showAttempt = (a: SvcAttempt) =>
   `#${a.i} ${a.op}: ${a.errno ? `${a.errno} at ${a.stage}` : 'ok'} in ${a.us} us${a.peer ? `, peer ${a.peer}:${a.peerPort}` : ''}${
     a.reply ? `, answered by ${a.reply}` : ''
-  }`;
+  }${a.seen ? ` (who saw ${a.seen}:${a.seenPort})` : ''}`;
 
 /** Attempts as evidence: the first ten, and a count of the rest. */
 export const showAttempts = (as: readonly SvcAttempt[]) =>

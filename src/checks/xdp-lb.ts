@@ -1,4 +1,4 @@
-import { vipKey, XL_COUNTERS } from '../datapath/xdp-lb/maps.js';
+import { vipKey, XL_COUNTERS, type XlMode } from '../datapath/xdp-lb/maps.js';
 import { hasLoadBalancer, xdpLbInputs, xdpLbPins } from '../datapath/xdp-lb/feature.js';
 import type { XlFrontend } from '../datapath/xdp-lb/plan.js';
 import { servicePlan } from '../datapath/kpr/plan.js';
@@ -19,14 +19,37 @@ export interface XlReachRun {
   vip: string;
   /** Servers (node/pod) of the frontend's backends with weight > 0. */
   backends: string[];
+  /** snat: the pod must see the LB node's address; dsr: the client's own address and port. */
+  mode: XlMode;
+  /** The client's address on its device toward this LB node (its sockets' source). */
+  client: string;
+  /** This LB node's uplink address: the SNAT source (xl_cfg, lbNodePlan). */
+  snatAddr: string;
   attempts: SvcAttempt[];
 }
 
-const REACH_RULE = 'every attempt answered, from the VIP, by a server of one of its weighted backends';
+const REACH_RULE =
+  "every attempt answered, from the VIP, by a server of one of its weighted backends; the pod saw the LB node's uplink address " +
+  "as the client (snat) or the client's own address and port (dsr)";
+
+/** What is wrong with the source a pod saw for one answered attempt; undefined when it is what the mode calls for. */
+function wrongSource(r: XlReachRun, a: SvcAttempt): string | undefined {
+  const saw = `the pod saw ${a.seen}:${a.seenPort}`;
+  if (r.mode === 'snat') {
+    if (a.seen === r.client) return `${saw}, the client's own address: not SNATed to ${r.snatAddr}`;
+    return a.seen === r.snatAddr ? undefined : `${saw}, not the LB node's ${r.snatAddr}`;
+  }
+  if (a.seen !== r.client || a.seenPort !== a.localPort) return `${saw}, not the client's own ${r.client}:${a.localPort} (DSR keeps it)`;
+  return undefined;
+}
+
+/** Why the pod's view of an answered attempt cannot be judged: its answer or the client's port is missing. */
+const unseen = (r: XlReachRun, a: SvcAttempt) => !a.seen || (r.mode === 'dsr' && !a.localPort);
 
 /** Verdict of xdp-lb-reachable: pure over the attempts. */
 export function judgeXlReachable(runs: readonly XlReachRun[]) {
-  const metrics = { runs: runs.map((r) => ({ node: r.node, frontend: r.frontend, attempts: r.attempts.length })) };
+  const seen = (r: XlReachRun) => [...new Set(r.attempts.map((a) => a.seen ?? ''))];
+  const metrics = { runs: runs.map((r) => ({ node: r.node, frontend: r.frontend, attempts: r.attempts.length, seen: seen(r) })) };
   if (!runs.length || runs.some((r) => !r.attempts.length))
     return { status: 'error' as const, reason: couldNotEstablish('no attempt was made to a VIP'), metrics, threshold: REACH_RULE };
   for (const r of runs) {
@@ -36,10 +59,29 @@ export function judgeXlReachable(runs: readonly XlReachRun[]) {
       return { status: 'fail' as const, reason: `${r.frontend} via ${r.node}: ${why}`, metrics, threshold: REACH_RULE };
     }
   }
+  for (const r of runs)
+    for (const a of r.attempts) {
+      const why = unseen(r, a) ? undefined : wrongSource(r, a);
+      if (why) return { status: 'fail' as const, reason: `${r.frontend} via ${r.node}: #${a.i} ${why}`, metrics, threshold: REACH_RULE };
+    }
+  for (const r of runs) {
+    const a = r.attempts.find((x) => unseen(r, x));
+    if (a) {
+      const what = a.seen ? 'the client socket did not say its port' : 'the answer did not say the source the pod saw';
+      return {
+        status: 'error' as const,
+        reason: couldNotEstablish(`${r.frontend} via ${r.node}: #${a.i}: ${what}`),
+        metrics,
+        threshold: REACH_RULE,
+      };
+    }
+  }
   const n = runs.reduce((s, r) => s + r.attempts.length, 0);
+  const modes = [...new Set(runs.map((r) => r.mode))].sort();
+  const views = modes.map((m) => (m === 'snat' ? "SNAT pods saw the LB node's address" : "DSR pods saw the client's own address and port"));
   return {
     status: 'pass' as const,
-    reason: `${n} attempts over ${runs.length} VIP frontend(s) and LB node(s) all answered`,
+    reason: `${n} attempts over ${runs.length} VIP frontend(s) and LB node(s) all answered; ${views.join(', ')}`,
     metrics,
     threshold: REACH_RULE,
   };
@@ -99,7 +141,8 @@ export const xdpLbReachable: Check = {
             bind: throughNode(node),
             signal: ctx.signal,
           });
-          runs.push({ node: node.name, frontend: label(f), vip: f.lbVip, backends: names, attempts });
+          const sources = { client: node.uplink!.peer4!.addr, snatAddr: node.uplink!.node4!.addr };
+          runs.push({ node: node.name, frontend: label(f), vip: f.lbVip, backends: names, mode: f.mode, ...sources, attempts });
         }
       }
     } finally {

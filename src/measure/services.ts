@@ -30,6 +30,11 @@ export const SvcAttempt = z.object({
   peerPort: z.number(),
   /** The name of the backend that answered. */
   reply: z.string(),
+  /** The source the server's socket saw, as its answer says ('' without an answer; absent where no server says: sim). */
+  seen: z.string().optional(),
+  seenPort: z.number().optional(),
+  /** The port the attempt's socket had (getsockname; 0 before it had one). */
+  localPort: z.number().optional(),
 });
 export type SvcAttempt = z.infer<typeof SvcAttempt>;
 

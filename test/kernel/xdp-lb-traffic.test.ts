@@ -75,6 +75,10 @@ interface Attempt {
   errno: string;
   peer: string;
   reply: string;
+  /** The source the server's socket saw, from its answer, and the client socket's own port. */
+  seen: string;
+  seenPort: number;
+  localPort: number;
 }
 async function probe(proto: 'udp' | 'tcp', n: number, timeoutMs = 1000, vip = VIP): Promise<Attempt[]> {
   const r = await inNs(C, [SVCPROBE, proto, vip, '5353', String(n), String(timeoutMs)]);
@@ -284,6 +288,8 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
       .map((l) => (JSON.parse(l) as { seen: string }).seen);
     expect(seen.length).toBeGreaterThanOrEqual(25);
     expect(new Set(seen)).toEqual(new Set(['10.72.0.1']));
+    // The same, as each answer tells the client.
+    expect(new Set([...udp, ...tcp].map((a) => a.seen))).toEqual(new Set(['10.72.0.1']));
     const c1 = await counters('l');
     expect(c1.snat_new - c0.snat_new).toBeGreaterThanOrEqual(6);
     expect(c1.snat_rev - c0.snat_rev).toBeGreaterThanOrEqual(25);
@@ -304,6 +310,8 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     expect(seen.length).toBeGreaterThanOrEqual(25);
     // No SNAT: the pod answered the client's own address, on its target port 8080 (DNAT by xl_decap).
     expect(new Set(seen)).toEqual(new Set(['10.71.0.2']));
+    // Each answer tells the client the pod saw its own address and port.
+    expect([...udp, ...tcp].filter((a) => a.seen === '10.71.0.2' && a.seenPort === a.localPort && a.localPort > 0)).toHaveLength(25);
     const c1 = await counters('b');
     expect(c1.dsr_pod - (c0.dsr_pod ?? 0)).toBeGreaterThanOrEqual(25);
     expect(c1.drop_dsr ?? 0).toBe(0);

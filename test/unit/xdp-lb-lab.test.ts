@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { judgeXlReachable, type XlReachRun } from '../../src/checks/xdp-lb.js';
 import { lbNodePlan, xdpLbInputs } from '../../src/datapath/xdp-lb/feature.js';
-import type { SvcAttempt } from '../../src/measure/services.js';
+import { parseAttempts, type SvcAttempt } from '../../src/measure/services.js';
 import { parseTopology } from '../../src/topology/loader.js';
 import { resolve } from '../../src/topology/resolver.js';
 
@@ -98,12 +98,30 @@ describe('services[].loadBalancer in the topology file', () => {
   });
 });
 
-const ok = (reply: string): SvcAttempt => ({ i: 0, op: 'udp', errno: '', stage: 'done', us: 50, peer: '172.16.0.10', peerPort: 53, reply });
-const run = (attempts: SvcAttempt[]): XlReachRun => ({
+/** The client peer's address toward lb1, and lb1's uplink address (the SNAT source). */
+const CLIENT = '10.255.1.2';
+const LB = '10.255.1.1';
+const ok = (reply: string, seen = LB, seenPort = 40000): SvcAttempt => ({
+  i: 0,
+  op: 'udp',
+  errno: '',
+  stage: 'done',
+  us: 50,
+  peer: '172.16.0.10',
+  peerPort: 53,
+  reply,
+  seen,
+  seenPort,
+  localPort: 40000,
+});
+const run = (attempts: SvcAttempt[], mode: XlReachRun['mode'] = 'snat'): XlReachRun => ({
   node: 'lb1',
-  frontend: '172.16.0.10:53/UDP (snat)',
+  frontend: `172.16.0.10:53/UDP (${mode})`,
   vip: '172.16.0.10',
   backends: ['w1/web1'],
+  mode,
+  client: CLIENT,
+  snatAddr: LB,
   attempts,
 });
 
@@ -121,5 +139,52 @@ describe('xdp-lb-reachable verdict', () => {
   it('cannot establish anything without attempts', () => {
     expect(judgeXlReachable([]).status).toBe('error');
     expect(judgeXlReachable([run([])]).status).toBe('error');
+  });
+  it('passes when a SNAT pod saw the LB node and a DSR pod the client itself, port included', () => {
+    const v = judgeXlReachable([run([ok('w1/web1')]), run([ok('w1/web1', CLIENT)], 'dsr')]);
+    expect(v.status).toBe('pass');
+    expect(v.reason).toMatch(/DSR pods saw the client's own address and port, SNAT pods saw the LB node's address/);
+  });
+  it('fails when a SNAT pod saw the client itself, or another address than the LB node', () => {
+    const own = judgeXlReachable([run([ok('w1/web1'), { ...ok('w1/web1', CLIENT), i: 1 }])]);
+    expect(own.status).toBe('fail');
+    expect(own.reason).toMatch(/#1 the pod saw 10.255.1.2:40000, the client's own address: not SNATed to 10.255.1.1/);
+    const other = judgeXlReachable([run([ok('w1/web1', '10.0.1.1')])]);
+    expect(other.status).toBe('fail');
+    expect(other.reason).toMatch(/saw 10.0.1.1:40000, not the LB node's 10.255.1.1/);
+  });
+  it('fails when a DSR pod saw anything but the client: the LB node, another address, or another port', () => {
+    for (const [seen, port] of [
+      [LB, 40000],
+      ['10.0.1.1', 40000],
+      [CLIENT, 40001],
+    ] as const) {
+      const v = judgeXlReachable([run([ok('w1/web1', seen, port)], 'dsr')]);
+      expect(v.status).toBe('fail');
+      expect(v.reason).toContain(`the pod saw ${seen}:${port}, not the client's own 10.255.1.2:40000`);
+    }
+  });
+  it('cannot judge the source when the answer did not carry it (or the client its port, in DSR)', () => {
+    const { seen: _s, seenPort: _p, ...bare } = ok('w1/web1');
+    expect(judgeXlReachable([run([bare])]).reason).toMatch(/could not establish.*did not say the source the pod saw/);
+    const v = judgeXlReachable([run([{ ...ok('w1/web1', CLIENT), localPort: 0 }], 'dsr')]);
+    expect(v.status).toBe('error');
+    expect(v.reason).toMatch(/did not say its port/);
+  });
+  it('judges reachability before the source: an unanswered attempt fails as such', () => {
+    const v = judgeXlReachable([run([{ ...ok('', ''), errno: 'ETIMEDOUT' }], 'dsr')]);
+    expect(v.reason).toMatch(/errno ETIMEDOUT/);
+  });
+});
+
+describe('svcprobe answer', () => {
+  it("parses the source the server saw and the client socket's port beside the name, and lines without them", () => {
+    const line =
+      '{"i":3,"op":"tcp","errno":"","stage":"done","us":52,"peer":"172.16.0.12","peerPort":80,"reply":"w1/web1",' +
+      '"seen":"10.255.1.2","seenPort":40000,"localPort":40000}';
+    const [a] = parseAttempts(`${line}\n`);
+    expect([a.reply, a.seen, a.seenPort, a.localPort]).toEqual(['w1/web1', '10.255.1.2', 40000, 40000]);
+    const old = '{"i":0,"op":"udp","errno":"","stage":"done","us":9,"peer":"172.16.0.10","peerPort":53,"reply":"w1/web1"}';
+    expect(parseAttempts(old)[0].seen).toBeUndefined();
   });
 });
