@@ -30,8 +30,8 @@ describe('xdp-lb decisions follow the topology', () => {
     expect(Object.fromEntries(lab.nodes.map((n) => [n.name, xdpLbPart(lab, n.name)]))).toEqual({
       lb1: { role: 'xl_xdp natively on the uplink, xl_snat_rev on the links' },
       lb2: { role: 'xl_xdp natively on the uplink, xl_snat_rev on the links' },
-      w1: { role: 'backends of web, maint; receives frames redirected by lb1, lb2' },
-      w2: { role: 'backends of web, maint; receives frames redirected by lb1, lb2' },
+      w1: { role: 'backends of web, webdsr, maint; receives frames redirected by lb1, lb2' },
+      w2: { role: 'backends of web, webdsr, maint; receives frames redirected by lb1, lb2' },
       w3: { unused: 'not a loadBalancer node, no backend of a loadBalancer service, no link to a loadBalancer node' },
     });
   });
