@@ -54,9 +54,10 @@ describe('socket-LB in a VM (kernel 6.12)', () => {
     const xdp = out.datapath.find((d: { feature: string; node: string }) => d.feature === 'xdp-lb' && d.node === 'node1');
     expect([xdp.status, xdp.mode]).toEqual(['applied', 'xdp']);
     expect(XDP_LB_CHECKS.map((id) => [id, byId[id].status])).toEqual(XDP_LB_CHECKS.map((id) => [id, 'pass']));
+    // The pods saw node1's uplink address (10.255.1.1, the SNAT source) as the client, each answer says.
     expect(byId['xdp-lb-reachable'].metrics.runs).toEqual([
-      { node: 'node1', frontend: '172.16.0.20:80/TCP (snat)', attempts: 10 },
-      { node: 'node1', frontend: '172.16.0.20:53/UDP (snat)', attempts: 30 },
+      { node: 'node1', frontend: '172.16.0.20:80/TCP (snat)', attempts: 10, seen: ['10.255.1.1'] },
+      { node: 'node1', frontend: '172.16.0.20:53/UDP (snat)', attempts: 30, seen: ['10.255.1.1'] },
     ]);
     expect(await residue(LAB)).toEqual([]);
   });
