@@ -19,6 +19,7 @@
 #include <linux/udp.h>
 #include "common.h"
 #include "xdp_lb.h"
+#include "xl_base.h"
 
 /* ICMP and ICMPv6 error types (uapi linux/icmp.h and linux/icmpv6.h, which pull in libc
  * headers under -target bpf). */
@@ -60,13 +61,6 @@ struct {
 } xl_backends SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct xl_cfg);
-} xl_cfg SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct xl_ct_key);
@@ -80,20 +74,12 @@ struct {
 	__type(value, struct xl_count);
 } xl_vip_stats SEC(".maps");
 
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct xl_count);
 } xl_be_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XL_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} xl_counters SEC(".maps");
 
 /* What parsing found: the flow as the client sent it (for an ICMP error, the embedded
  * packet's flow turned around). */
@@ -111,15 +97,6 @@ struct flow {
 	__u8 saddr[16];		/* client */
 	__u8 daddr[16];		/* VIP */
 };
-
-static __always_inline void count(enum xl_counter c)
-{
-	__u32 key = c;
-	__u64 *v = bpf_map_lookup_elem(&xl_counters, &key);
-
-	if (v)
-		*v += 1;
-}
 
 static __always_inline void add_stats(void *map, __u32 id, __u64 bytes)
 {

@@ -1,12 +1,13 @@
 /* xl_decap: DSR at a backend's node (tc ingress of its links), included by bpf/xl_decap.c (what
- * the lab loads on backend nodes: these maps only, not the LB's large ones) and bpf/xdp_lb.c. The
- * includer defines xl_cfg, xl_counters and count(). */
+ * the lab loads on backend nodes: these maps only, not the LB's large ones) and bpf/xdp_lb.c;
+ * xl_cfg, xl_counters and count() come from include/xl_base.h. */
 #ifndef LAB_XL_DECAP_H
 #define LAB_XL_DECAP_H
 
 #include <linux/in.h>
 #include "common.h"
 #include "xdp_lb.h"
+#include "xl_base.h"
 #include "dsr_ct.h"
 
 /* On a backend pod's node: the VIP ports each local pod serves by DSR (struct xl_dsr_key). */
