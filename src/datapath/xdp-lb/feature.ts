@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { nodeLinks } from '../../backends/wiring.js';
 import { all, needKernel, needTool, type KernelFacts, type Verdict } from '../../kernel/facts.js';
+import type { Exec } from '../../exec/exec.js';
 import type { LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
 import { LabError } from '../../errors.js';
 import { type DecideLab, type Decision, decisionOf, type Feature } from '../feature.js';
-import { attachPinned, chooseHook, nodeHook, objectFor, TC_PREF } from '../hook.js';
+import { attachPinned, chooseHook, type Hook, nodeHook, objectFor, TC_PREF } from '../hook.js';
 import { hostRouting, nodePinDir, pins as hostRoutingPins } from '../host-routing/host-routing.js';
 import { servicePlan } from '../kpr/plan.js';
 import { removedMembers, staleCtKeys } from './ct.js';
@@ -191,22 +192,27 @@ async function deployDsrBackend(ctx: LabContext, node: LabNode, entries: readonl
   // xl_cfg stays without an address: IPIP to this node itself is not the pods' DSR.
   const lines = [`map update pinned ${p.cfg} key hex ${u32Key(0)} value hex ${cfgValue()}`, ...dsrLines(p.dsr, [], entries)];
   await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
-  const exec = ctx.backend.exec(node.netns);
   const devs = nodeLinks(ctx.lab, node).map((l) => l.dev);
-  const prog = join(p.progs, 'xl_decap');
-  // nkctl puts a tcx program first (bpf/user/nkctl.c); on clsact a lower pref runs first.
-  if (hook === 'tcx') {
-    const nk = devs.map((d) => `attach tcx-ingress ${d} ${prog}`);
-    if (nk.length) await exec.run([join(ctx.objDir, 'nkctl'), 'batch'], { input: `${nk.join('\n')}\n`, signal, needsBpffs: true });
-  } else
-    await attachPinned(
+  await attachFirst(ctx, ctx.backend.exec(node.netns), hook, devs, join(p.progs, 'xl_decap'), TC_PREF.xlDecap);
+}
+
+/**
+ * Attach prog at the ingress of devs, ahead of what is there: nkctl puts a tcx program first (bpf/user/nkctl.c); on
+ * clsact a lower pref runs first.
+ */
+async function attachFirst(ctx: LabContext, exec: Exec, hook: Hook, devs: readonly string[], prog: string, pref: number): Promise<void> {
+  const { signal } = ctx;
+  if (hook !== 'tcx')
+    return attachPinned(
       exec,
       hook,
       'ingress',
       devs.map((d): [string, string] => [d, prog]),
       signal,
-      TC_PREF.xlDecap,
+      pref,
     );
+  const nk = devs.map((d) => `attach tcx-ingress ${d} ${prog}`);
+  if (nk.length) await exec.run([join(ctx.objDir, 'nkctl'), 'batch'], { input: `${nk.join('\n')}\n`, signal, needsBpffs: true });
 }
 
 async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
@@ -239,18 +245,14 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
     await exec.run(['ip', 'neigh', 'replace', l.peer4.addr, 'lladdr', mac, 'dev', l.dev, 'nud', 'permanent'], { signal });
   }
   const prog = (name: string) => join(p.progs, name);
-  if (hook === 'tcx') {
-    const nk = links.map((l) => `attach tcx-ingress ${l.dev} ${prog('xl_snat_rev')}`);
-    if (nk.length) await exec.run([join(ctx.objDir, 'nkctl'), 'batch'], { input: `${nk.join('\n')}\n`, signal, needsBpffs: true });
-  } else
-    await attachPinned(
-      exec,
-      hook,
-      'ingress',
-      links.map((l): [string, string] => [l.dev, prog('xl_snat_rev')]),
-      signal,
-      TC_PREF.nodePort,
-    );
+  await attachFirst(
+    ctx,
+    exec,
+    hook,
+    links.map((l) => l.dev),
+    prog('xl_snat_rev'),
+    TC_PREF.nodePort,
+  );
   await readyRedirectTargets(ctx, node, links, p.dir);
   // xdpdrv fails rather than falling back to generic XDP.
   await exec.run(['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', prog('xl_xdp'), 'dev', up.nodeDev], { signal, needsBpffs: true });
