@@ -88,6 +88,14 @@ async function probe(proto: 'udp' | 'tcp', n: number, timeoutMs = 1000, vip = VI
     .map((l) => JSON.parse(l) as Attempt);
 }
 
+/** The client sources a server printed from offset `from` of its output on (svcprobe serve: a seen line per client). */
+const seenSince = (out: string, from: number) =>
+  out
+    .slice(from)
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => (JSON.parse(l) as { seen: string }).seen);
+
 beforeAll(async () => {
   for (const ns of [C, L, B, P]) await runArgv(['ip', 'netns', 'add', ns]);
   await runArgv(['ip', '-n', C, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'up0', 'netns', L]);
@@ -281,11 +289,7 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     const tcp = await probe('tcp', 5, 1000, VIP_SNAT);
     expect(udp.filter((a) => a.errno === '' && a.reply === 'web' && a.peer === VIP_SNAT)).toHaveLength(20);
     expect(tcp.filter((a) => a.errno === '' && a.reply === 'web' && a.peer === VIP_SNAT)).toHaveLength(5);
-    const seen = serverOut
-      .slice(seen0)
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => (JSON.parse(l) as { seen: string }).seen);
+    const seen = seenSince(serverOut, seen0);
     expect(seen.length).toBeGreaterThanOrEqual(25);
     expect(new Set(seen)).toEqual(new Set(['10.72.0.1']));
     // The same, as each answer tells the client.
@@ -302,11 +306,7 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     const tcp = await probe('tcp', 5, 1000, VIP_POD);
     expect(udp.filter((a) => a.errno === '' && a.reply === 'pod' && a.peer === VIP_POD)).toHaveLength(20);
     expect(tcp.filter((a) => a.errno === '' && a.reply === 'pod' && a.peer === VIP_POD)).toHaveLength(5);
-    const seen = podOut
-      .slice(seen0)
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => (JSON.parse(l) as { seen: string }).seen);
+    const seen = seenSince(podOut, seen0);
     expect(seen.length).toBeGreaterThanOrEqual(25);
     // No SNAT: the pod answered the client's own address, on its target port 8080 (DNAT by xl_decap).
     expect(new Set(seen)).toEqual(new Set(['10.71.0.2']));
