@@ -15,7 +15,7 @@ struct {
 	__type(value, struct ep_info);
 } endpoints SEC(".maps");
 
-/* DSR to pods: reply tuple -> the VIP:port it leaves from (include/dsr_ct.h; xdp_lb.c fills it). */
+/* DSR to pods: reply tuple -> the VIP:port it leaves from (include/dsr_ct.h; xl_decap fills it). */
 DSR_CT_MAP;
 
 /* What the programs did, per CPU (summed by src/measure/datapath-counters.ts). */
@@ -162,10 +162,11 @@ static __always_inline int fib_ok(long rc)
 }
 
 /*
- * A pod's reply to a client whose request came by DSR (xl_decap in xdp_lb.c took it out of IPIP
- * and DNATed VIP:port -> pod:targetPort): the source becomes VIP:port again, so the client gets
- * its answer from the address it asked, straight from this node (Cilium: bpf_lxc.c calls
- * xlate_dsr_v4, bpf/lib/nodeport.h, for a reply whose CT entry is flagged dsr). Runs after the anti-spoof check, which has seen the pod's own source.
+ * A pod's reply to a client whose request came by DSR (xl_decap, include/xl_decap.h, took it out
+ * of IPIP and DNATed VIP:port -> pod:targetPort): the source becomes VIP:port again, so the client
+ * gets its answer from the address it asked, straight from this node (Cilium: bpf_lxc.c calls
+ * xlate_dsr_v4, bpf/lib/nodeport.h, for a reply whose CT entry is flagged dsr). Runs after the
+ * anti-spoof check, which has seen the pod's own source.
  * 1: rewritten (packet pointers invalidated), 0: not a DSR reply, -1: a helper failed.
  */
 static __always_inline int dsr_rev_v4(struct __sk_buff *skb)

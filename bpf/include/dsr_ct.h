@@ -1,10 +1,11 @@
-/* DSR to pods, IPv4 (bpf/xdp_lb.c xl_decap writes, bpf/host_routing.c from_pod reads): the reply
+/* DSR to pods, IPv4 (xl_decap writes, include/xl_decap.h; bpf/host_routing.c from_pod reads): the reply
  * tuple of a flow a backend node took out of IPIP and DNATed VIP:port -> pod:targetPort, and
  * the VIP:port its replies must leave from. Cilium keeps the same at the backend: handle_dsr_v4
  * (bpf/lib/nodeport.h) records a NAT entry with snat_v4_create_dsr and flags the CT entry dsr;
  * bpf_lxc.c, seeing a reply of a dsr CT entry, calls xlate_dsr_v4 (nodeport.h) to rewrite its
- * source. Both objects declare the map; bpftool loads xdp_lb.o with
- * `map name dsr_ct pinned <host routing's pin>`, so the two share one map. */
+ * source. Both objects declare the map; the lab loads xl_decap.o with
+ * `map name dsr_ct pinned <host routing's pin>` (src/datapath/xdp-lb/feature.ts deployDsrBackend),
+ * so the two share one map. */
 #ifndef LAB_DSR_CT_H
 #define LAB_DSR_CT_H
 
