@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { nodeLinks } from '../../backends/wiring.js';
 import { all, needKernel, needTool, type KernelFacts, type Verdict } from '../../kernel/facts.js';
 import type { Exec } from '../../exec/exec.js';
-import type { LabContext } from '../../lifecycle/context.js';
+import { factsOf, type LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
 import { LabError } from '../../errors.js';
 import { type DecideLab, type Decision, decisionOf, type Feature } from '../feature.js';
@@ -351,8 +351,18 @@ async function syncDsrBackend(ctx: LabContext, node: LabNode, before: Lab, after
   const p = xdpLbPins(ctx, node);
   const root = ctx.backend.root(node.name);
   if ((await root.run(['test', '-e', p.dsr], { nothrow: true, signal: ctx.signal })).code !== 0) {
-    if (next.length && decisionOf(ctx.decisions, xdpLoadBalancer, node.name)?.mode === 'xdp')
-      await deployDsrBackend({ ...ctx, lab: after }, node, next);
+    if (!next.length) return;
+    // A node that played no part at lab up is 'off' without its kernel judged: decided again for the new service set.
+    const d = decisionOf(ctx.decisions, xdpLoadBalancer, node.name);
+    const now = d?.status === 'off' ? xdpLoadBalancer.decide(factsOf(ctx, node.name), node.datapath, node.name, after) : d;
+    if (now?.mode !== 'xdp')
+      throw new LabError(
+        'E_REQUIREMENT',
+        `node ${node.name} would hold DSR backends (${next.map((e) => e.label).join(', ')}) but the XDP load balancer is not ` +
+          `applied there (${now?.detail ?? 'not decided'}): nothing would take the IPIP packets out for its pods`,
+        'use mode: snat for these services',
+      );
+    await deployDsrBackend({ ...ctx, lab: after }, node, next);
     return;
   }
   const lines = dsrLines(p.dsr, prev, next);
