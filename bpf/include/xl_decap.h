@@ -115,6 +115,11 @@ int xl_decap(struct __sk_buff *skb)
 	} else {
 		return TCX_NEXT;
 	}
+	/* GRO on the link (prepareBackendNode) merges IPIP TCP segments (ipip_gro_receive), so one skb
+	 * here may be several segments (xdp-lb-traffic's 200 KB upload: 177 frames from the LB, 47
+	 * skbs here). FIXED_GSO keeps gso_size, the inner MSS: without it bpf_skb_net_shrink
+	 * (net/core/filter.c) grows it by the bytes removed, and a segment re-split by it can exceed
+	 * the MSS. The packet is then delivered locally (the pod, or the VIP on lo). */
 	if (bpf_skb_adjust_room(skb, -olen, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO)) {
 		count(XL_DROP_ERR);
 		return TCX_DROP;
