@@ -143,7 +143,7 @@ export const CLAIMS: readonly Claim[] = [
     id: 'xdp-lb',
     text: 'an XDP load balancer answers before the stack sees the packet',
     checks: ['xdp-lb-reachable', 'xdp-lb-in-xdp'],
-    howTo: './lab run topologies/xdp-lb.yaml (SNAT to pod backends; DSR to pods is not built yet)',
+    howTo: './lab run topologies/xdp-lb.yaml (SNAT and DSR to pod backends)',
   },
   {
     id: 'edt',
