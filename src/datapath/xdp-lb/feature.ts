@@ -77,14 +77,15 @@ export function xdpLbPart(lab: DecideLab, node: string): { role: string } | { un
   return { role: roles.join('; ') };
 }
 
-/** The frontends and backends one LB node serves: IPv4 service ports of services with a loadBalancer VIP. */
+/** The frontends and backends one LB node serves: the service ports of each family the service has a loadBalancer VIP of. */
 export function xdpLbInputs(lab: Lab): { frontends: XlFrontend[]; backends: XlBackend[] } {
   const plan = servicePlan(lab);
   const byName = new Map(lab.services.map((s) => [s.name, s]));
   const frontends: XlFrontend[] = plan.frontends.flatMap((f) => {
     const lb = byName.get(f.service)?.loadBalancer;
-    if (!lb || f.family !== 'ipv4') return [];
-    return [{ svcId: f.svcId, family: f.family, port: f.port, protocol: f.protocol, backends: f.backends, lbVip: lb.vip, mode: lb.mode }];
+    const lbVip = f.family === 'ipv4' ? lb?.vip : lb?.vip6;
+    if (!lb || !lbVip) return [];
+    return [{ svcId: f.svcId, family: f.family, port: f.port, protocol: f.protocol, backends: f.backends, lbVip, mode: lb.mode }];
   });
   const used = new Set(frontends.flatMap((f) => f.backends.map((b) => b.id)));
   // DSR: the IPIP outer destination is the pod itself, as Cilium's dsr_set_ipip4 (bpf/lib/nodeport.h) writes the
@@ -108,7 +109,7 @@ export function lbNodePlan(ctx: Pick<LabContext, 'bpfDir' | 'lab'>, node: LabNod
   const { frontends, backends } = xdpLbInputs(ctx.lab);
   const m = ctx.lab.maglevSize ?? DEFAULT_MAGLEV_SIZE;
   const size = isMaglevSize(m) ? m : DEFAULT_MAGLEV_SIZE;
-  return xdpLbPlan(p, frontends, backends, size, { addr4: node.uplink?.node4?.addr });
+  return xdpLbPlan(p, frontends, backends, size, { addr4: node.uplink?.node4?.addr, addr6: node.uplink?.node6?.addr });
 }
 
 /**
@@ -231,12 +232,13 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
   const links = nodeLinks(ctx.lab, node);
   for (const l of links) {
     const other = ctx.lab.nodes.find((n) => n.name === l.other);
-    if (!other || !l.peer4) continue;
+    const addrs = [l.peer4?.addr, l.peer6?.addr].filter((a) => a !== undefined);
+    if (!other || !addrs.length) continue;
     const otherDev = ctx.lab.links.find((x) => (x.a === node.name && x.b === other.name) || (x.b === node.name && x.a === other.name));
     const dev = otherDev && (otherDev.a === node.name ? otherDev.devB : otherDev.devA);
     if (!dev) continue;
     const mac = await macOf(ctx, other, dev);
-    await exec.run(['ip', 'neigh', 'replace', l.peer4.addr, 'lladdr', mac, 'dev', l.dev, 'nud', 'permanent'], { signal });
+    for (const a of addrs) await exec.run(['ip', 'neigh', 'replace', a, 'lladdr', mac, 'dev', l.dev, 'nud', 'permanent'], { signal });
   }
   const prog = (name: string) => join(p.progs, name);
   if (hook === 'tcx') {
@@ -264,9 +266,13 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
   await routeVipOnPeer(ctx.lab, node, pexec, peer.netns, vips, signal);
 }
 
-/** Each VIP once, with its mode. */
+/** Each VIP once (either family), with its mode. */
 const lbVips = (lab: Lab) => [
-  ...new Map(lab.services.flatMap((s) => (s.loadBalancer ? [[s.loadBalancer.vip, s.loadBalancer] as const] : []))).values(),
+  ...new Map(
+    lab.services.flatMap(({ loadBalancer: lb }) =>
+      lb ? [lb.vip, lb.vip6].flatMap((vip) => (vip ? [[vip, { vip, mode: lb.mode }] as const] : [])) : [],
+    ),
+  ).values(),
 ];
 
 /** IPIP's outer IPv4 header (RFC 2003: 20 bytes, no options). */

@@ -39,6 +39,10 @@ export interface XlMapPins {
   vips: string;
 }
 
+/** VIP:port as printed, an IPv6 VIP in brackets (RFC 3986 host syntax). */
+export const vipPort = (f: Pick<XlFrontend, 'lbVip' | 'port' | 'family'>) =>
+  f.family === 'ipv6' ? `[${f.lbVip}]:${f.port}` : `${f.lbVip}:${f.port}`;
+
 const PROTO = { TCP: 'tcp', UDP: 'udp' } as const;
 
 /** The map contents of one LB node whose own addresses are `self` (IPIP outer source, SNAT source). */
