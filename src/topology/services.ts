@@ -92,8 +92,6 @@ export function resolveServices(
         if (!t.families.includes(family)) err(where, `the ${field} is ${family} but families is [${t.families.join(', ')}]`);
         // The XDP LB serves a VIP per service port of the family's frontends (kpr servicePlan): they exist with a ClusterIP.
         if (!canonical[family]) err(where, `a ${field} needs the service's ${cip} (the ${family} frontends the VIP serves)`);
-        if (family === 'ipv6' && lb.mode === 'dsr')
-          err(where, 'dsr with an IPv6 VIP is not supported yet (IPv6-in-IPv6 to pods): use mode: snat, or only an IPv4 vip');
         const a = parseAddr(addr);
         const key = a ? formatAddr(a.family, a.value) : addr;
         const first = vips.get(key);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lbNodePlan, xdpLbInputs } from '../../src/datapath/xdp-lb/feature.js';
+import { dsrEntriesOf, lbNodePlan, vipRouteMtu, xdpLbInputs } from '../../src/datapath/xdp-lb/feature.js';
 import { cfgValue } from '../../src/datapath/xdp-lb/maps.js';
 import { lbHops, routeVipOnPeer, vipRouteArgv } from '../../src/datapath/xdp-lb/peer-route.js';
 import type { Exec, ExecResult } from '../../src/exec/exec.js';
@@ -53,7 +53,7 @@ describe('services[].loadBalancer.vip6', () => {
     expect(ok(lab("{ vip6: 'fd00:172:16::10' }")).services[0].loadBalancer).toEqual({ vip6: 'fd00:172:16::10', mode: 'snat' });
   });
 
-  it('refuses, at the field: no VIP at all, a vip6 inside a lab prefix, twice, outside families, without clusterIP6, with dsr', () => {
+  it('refuses, at the field: no VIP at all, a vip6 inside a lab prefix, twice, outside families, without clusterIP6', () => {
     expect(errors(lab('{ mode: snat }'))).toEqual([
       expect.stringMatching(/^21:services\[0\]\.loadBalancer: a loadBalancer needs a vip, a vip6/),
     ]);
@@ -77,9 +77,6 @@ describe('services[].loadBalancer.vip6', () => {
     ]);
     expect(errors(lab("{ vip: 172.16.0.10, vip6: 'fd00:172:16::10' }", '[ipv4, ipv6]', ''))).toEqual([
       expect.stringMatching(/^20:services\[0\]\.loadBalancer\.vip6: a vip6 needs the service's clusterIP6 \(the ipv6 frontends/),
-    ]);
-    expect(errors(lab("{ vip: 172.16.0.10, vip6: 'fd00:172:16::10', mode: dsr }"))).toEqual([
-      expect.stringMatching(/^21:services\[0\]\.loadBalancer\.vip6: dsr with an IPv6 VIP is not supported yet/),
     ]);
   });
 });
@@ -142,5 +139,28 @@ describe('the LB node plan with an IPv6 VIP', () => {
       'ip -j -6 route show fd00:172:16::10/128',
       `ip route replace fd00:172:16::10/128 via ${l.nodes[1].uplink!.node6!.addr} dev n-lb2`,
     ]);
+  });
+});
+
+describe('DSR with an IPv6 VIP', () => {
+  it('gives the pods’ node xl_dsr entries of the IPv6 VIP to each local pod’s IPv6 address, and the client route room for 40 bytes', () => {
+    const l = ok(lab("{ vip: 172.16.0.10, vip6: 'fd00:172:16::10', mode: dsr }"));
+    const w1 = l.nodes[2];
+    const [web1, web2] = w1.pods;
+    const labels = dsrEntriesOf(l, w1).map((e) => e.label);
+    expect(labels).toEqual([
+      `172.16.0.10:80/TCP -> ${web1.ipv4}:8080`,
+      `172.16.0.10:80/TCP -> ${web2.ipv4}:8080`,
+      `172.16.0.10:53/UDP -> ${web1.ipv4}:53`,
+      `172.16.0.10:53/UDP -> ${web2.ipv4}:53`,
+      `[fd00:172:16::10]:80/TCP -> [${web1.ipv6}]:8080`,
+      `[fd00:172:16::10]:80/TCP -> [${web2.ipv6}]:8080`,
+      `[fd00:172:16::10]:53/UDP -> [${web1.ipv6}]:53`,
+      `[fd00:172:16::10]:53/UDP -> [${web2.ipv6}]:53`,
+    ]);
+    // struct xl_dsr_key: AF_INET6 (10), TCP, port 80, then the VIP's 16 bytes.
+    expect(dsrEntriesOf(l, w1)[4].key.startsWith('0a 06 00 50 fd 00 01 72 00 16')).toBe(true);
+    // RFC 2473's 40-byte header; IPv6's TCP MSS is the MTU - 60 (ip6_default_advmss).
+    expect(vipRouteMtu('dsr', 'ipv6')).toEqual(['mtu', '1460', 'advmss', '1400']);
   });
 });
