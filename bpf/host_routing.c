@@ -17,6 +17,7 @@ struct {
 
 /* DSR to pods: reply tuple -> the VIP:port it leaves from (include/dsr_ct.h; xl_decap fills it). */
 DSR_CT_MAP;
+DSR_CT6_MAP;
 
 /* What the programs did, per CPU (summed by src/measure/datapath-counters.ts). */
 struct {
@@ -208,6 +209,48 @@ static __always_inline int dsr_rev_v4(struct __sk_buff *skb)
 	return 1;
 }
 
+/* dsr_rev_v4 for IPv6 (dsr_ct6): TCP or UDP right after the header, as xl_decap DNATed it. */
+static __always_inline int dsr_rev_v6(struct __sk_buff *skb)
+{
+	struct ipv6hdr *ip6 = hdr_ptr(skb, ETH_HLEN, sizeof(*ip6));
+	struct dsr_ct6_key k = {};
+	struct dsr_ct6_value *v, n;
+	__u32 l4off = ETH_HLEN + sizeof(*ip6), check;
+	__be16 *ports;
+	__u64 mz;
+
+	if (!ip6 || (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP))
+		return 0;
+	k.proto = ip6->nexthdr;
+	__builtin_memcpy(k.pod, &ip6->saddr, 16);
+	__builtin_memcpy(k.client, &ip6->daddr, 16);
+	ports = hdr_ptr(skb, l4off, 4);
+	if (!ports)
+		return 0;
+	k.pod_port = ports[0];
+	k.client_port = ports[1];
+	v = bpf_map_lookup_elem(&dsr_ct6, &k);
+	if (!v)
+		return 0;
+	n = *v;
+	check = l4off + (k.proto == IPPROTO_TCP ? 16 : 6);
+	/* A result of 0 goes out as 0xffff: 0 is no valid IPv6 UDP checksum (RFC 8200 8.1). */
+	mz = k.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	for (int i = 0; i < 16; i += 4) {
+		__be32 from, to;
+
+		__builtin_memcpy(&from, k.pod + i, 4);
+		__builtin_memcpy(&to, n.vip + i, 4);
+		if (bpf_l4_csum_replace(skb, check, from, to, BPF_F_PSEUDO_HDR | mz | 4))
+			return -1;
+	}
+	if (bpf_l4_csum_replace(skb, check, k.pod_port, n.port, mz | 2) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + __builtin_offsetof(struct ipv6hdr, saddr), n.vip, 16, 0) ||
+	    bpf_skb_store_bytes(skb, l4off, &n.port, 2, 0))
+		return -1;
+	return 1;
+}
+
 static __always_inline int route_v4(struct __sk_buff *skb, int from)
 {
 	struct bpf_fib_lookup fib = {};
@@ -285,6 +328,16 @@ static __always_inline int route_v6(struct __sk_buff *skb, int from)
 			return to_stack();
 		if (!src_is_pod(skb, 6, &saddr, sizeof(saddr)))
 			return drop(CNT_DROP_SPOOF);
+		int r = dsr_rev_v6(skb);
+
+		if (r < 0)
+			return drop(CNT_DROP_CSUM);
+		if (r > 0) {
+			ip6 = hdr_ptr(skb, ETH_HLEN, sizeof(*ip6));
+			if (!ip6)
+				return drop(CNT_DROP_INVALID);
+			saddr = ip6->saddr;
+		}
 	}
 	/* Multicast ff00::/8 and link-local fe80::/10 stay with the stack (NDP, RA). */
 	if (daddr.s6_addr[0] == 0xff ||

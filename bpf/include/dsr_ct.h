@@ -38,4 +38,29 @@ struct dsr_ct_value {
 		__type(value, struct dsr_ct_value);                                          \
 	} dsr_ct SEC(".maps")
 
+/* The same for IPv6 (xl_decap writes, host routing's route_v6 reads): its own map, so the IPv4
+ * entries keep their size. */
+struct dsr_ct6_key {
+	__u8 pod[16];		/* the reply's source: the backend pod */
+	__u8 client[16];	/* the reply's destination */
+	__be16 pod_port;	/* the pod's target port */
+	__be16 client_port;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[3];
+};
+
+struct dsr_ct6_value {
+	__u8 vip[16];		/* the reply's new source */
+	__be16 port;		/* the service port: the reply's new source port */
+	__u16 pad;
+};
+
+#define DSR_CT6_MAP                                                                          \
+	struct {                                                                             \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                         \
+		__uint(max_entries, DSR_CT_MAX);                                             \
+		__type(key, struct dsr_ct6_key);                                             \
+		__type(value, struct dsr_ct6_value);                                         \
+	} dsr_ct6 SEC(".maps")
+
 #endif /* LAB_DSR_CT_H */

@@ -83,15 +83,16 @@ struct xl_ct_value {
 	__u32 backend;
 };
 
-/* DSR to a pod, on the pod's node: the IPIP outer destination is the pod itself (as Cilium's
- * dsr_set_ipip4 writes the backend address), the inner one the VIP; this entry says the pod
- * serves that VIP:port/proto and on which port (IPv4 only). */
+/* DSR to a pod, on the pod's node: the IPIP (IPv6-in-IPv6) outer destination is the pod itself
+ * (as Cilium's dsr_set_ipip4/6 write the backend address), the inner one the VIP; this entry
+ * says the pod serves that VIP:port/proto and on which port. IPv4 addresses fill the first 4
+ * bytes, the rest zero. */
 struct xl_dsr_key {
+	__u8 family;		/* AF_INET or AF_INET6 */
 	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;
 	__be16 port;		/* service port, network order */
-	__be32 vip;
-	__be32 pod;
+	__u8 vip[16];
+	__u8 pod[16];
 };
 
 struct xl_dsr_target {

@@ -20,22 +20,60 @@ struct {
 
 /* Shared with host routing's from_pod, which turns replies back (include/dsr_ct.h). */
 DSR_CT_MAP;
+DSR_CT6_MAP;
+
+/* dsr_to_pod for IPv6: no header checksum, the pseudo-header's addresses in the L4 one (four
+ * 32-bit words each). */
+static __always_inline int dsr6_to_pod(struct __sk_buff *skb, const struct xl_dsr_key *k, const struct xl_dsr_target *t,
+				       const __u8 *client, __be16 cport, __u32 l4off)
+{
+	struct dsr_ct6_key ck = { .pod_port = t->port, .client_port = cport, .proto = k->proto };
+	struct dsr_ct6_value cv = { .port = k->port };
+	__u32 check = l4off + (k->proto == IPPROTO_TCP ? 16 : 6);
+	__be16 port = k->port, tport = t->port;
+	/* A result of 0 goes out as 0xffff: 0 is no valid IPv6 UDP checksum (RFC 8200 8.1). */
+	__u64 mz = k->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+
+	__builtin_memcpy(ck.pod, k->pod, 16);
+	__builtin_memcpy(ck.client, client, 16);
+	__builtin_memcpy(cv.vip, k->vip, 16);
+	if (bpf_map_update_elem(&dsr_ct6, &ck, &cv, BPF_ANY))
+		return -1;
+	for (int i = 0; i < 16; i += 4) {
+		__be32 from, to;
+
+		__builtin_memcpy(&from, k->vip + i, 4);
+		__builtin_memcpy(&to, k->pod + i, 4);
+		if (bpf_l4_csum_replace(skb, check, from, to, BPF_F_PSEUDO_HDR | mz | 4))
+			return -1;
+	}
+	if (bpf_l4_csum_replace(skb, check, port, tport, mz | 2) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + __builtin_offsetof(struct ipv6hdr, daddr), k->pod, 16, 0) ||
+	    bpf_skb_store_bytes(skb, l4off + 2, &tport, 2, 0))
+		return -1;
+	return 0;
+}
 
 /* DSR to a pod: the packet inside is client -> VIP:port; DNAT it to pod:targetPort (the pod is
  * the outer destination) and remember the reply tuple for host routing's from_pod, which turns
  * the reply's source back to VIP:port (Cilium: handle_dsr_v4 + snat_v4_create_dsr at the
  * backend, bpf/lib/nodeport.h and nat.h). The outer header is already gone. 0 done, -1 drop. */
 static __always_inline int dsr_to_pod(struct __sk_buff *skb, const struct xl_dsr_key *k, const struct xl_dsr_target *t,
-				      __be32 client, __be16 cport, __u32 l4off)
+				      const __u8 *client, __be16 cport, __u32 l4off)
 {
-	struct dsr_ct_key ck = { .pod = k->pod, .client = client, .pod_port = t->port, .client_port = cport,
-				 .proto = k->proto };
-	struct dsr_ct_value cv = { .vip = k->vip, .port = k->port };
 	__u32 check = l4off + (k->proto == IPPROTO_TCP ? 16 : 6);
 	__u64 mz = k->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
-	__be32 vip = k->vip, pod = k->pod;
 	__be16 port = k->port, tport = t->port;
+	__be32 vip, pod;
 
+	if (k->family == AF_INET6)
+		return dsr6_to_pod(skb, k, t, client, cport, l4off);
+	__builtin_memcpy(&vip, k->vip, 4);
+	__builtin_memcpy(&pod, k->pod, 4);
+	struct dsr_ct_key ck = { .pod = pod, .pod_port = t->port, .client_port = cport, .proto = k->proto };
+	struct dsr_ct_value cv = { .vip = vip, .port = k->port };
+
+	__builtin_memcpy(&ck.client, client, 4);
 	/* Recorded first: a reply cannot be faster than the request it answers. */
 	if (bpf_map_update_elem(&dsr_ct, &ck, &cv, BPF_ANY))
 		return -1;
@@ -55,8 +93,8 @@ static __always_inline int dsr_to_pod(struct __sk_buff *skb, const struct xl_dsr
  * CONFIG_NET_IPIP / CONFIG_IPV6_TUNNEL, which not every kernel has):
  *  - outer destination = this node (xl_cfg): the inner packet goes on to the stack as the
  *    client sent it (a VIP on the node's lo answers);
- *  - outer destination = a local pod serving the inner VIP:port (xl_dsr, IPv4): DNAT to the
- *    pod's target port and a dsr_ct entry, then TCX_NEXT: host routing's from_netdev, after
+ *  - outer destination = a local pod serving the inner VIP:port (xl_dsr): DNAT to the pod's
+ *    target port and a dsr_ct (dsr_ct6) entry, then TCX_NEXT: host routing's from_netdev, after
  *    this program on the same hook, delivers it to the pod.
  * Anything else goes on untouched. */
 SEC_INGRESS
@@ -67,7 +105,7 @@ int xl_decap(struct __sk_buff *skb)
 	struct xl_cfg *cfg = bpf_map_lookup_elem(&xl_cfg, &zero);
 	struct xl_dsr_key dk = {};
 	struct xl_dsr_target t = {};
-	__be32 client = 0;
+	__u8 client[16] = {};
 	__be16 cport = 0;
 	int olen, pod = 0;
 
@@ -93,11 +131,12 @@ int xl_decap(struct __sk_buff *skb)
 			ports = hdr_ptr(skb, sizeof(*ip) + l4off, 4);
 			if (!ports)
 				return TCX_NEXT;
+			dk.family = AF_INET;
 			dk.proto = in->protocol;
 			dk.port = ports[1];
-			dk.vip = in->daddr;
-			dk.pod = ip->daddr;
-			client = in->saddr;
+			__builtin_memcpy(dk.vip, &in->daddr, 4);
+			__builtin_memcpy(dk.pod, &ip->daddr, 4);
+			__builtin_memcpy(client, &in->saddr, 4);
 			cport = ports[0];
 			tp = bpf_map_lookup_elem(&xl_dsr, &dk);
 			/* Not a DSR backend of that VIP port: untouched. */
@@ -109,9 +148,35 @@ int xl_decap(struct __sk_buff *skb)
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip = hdr_ptr(skb, ETH_HLEN, sizeof(*ip));
 
-		if (!ip || ip->nexthdr != IPPROTO_IPV6 || __builtin_memcmp(&ip->daddr, cfg->addr6, 16))
+		if (!ip || ip->nexthdr != IPPROTO_IPV6)
 			return TCX_NEXT;
 		olen = sizeof(*ip);
+		if (__builtin_memcmp(&ip->daddr, cfg->addr6, 16)) {
+			struct ipv6hdr *in = hdr_ptr(skb, ETH_HLEN + sizeof(*ip), sizeof(*in));
+			struct xl_dsr_target *tp;
+			__be16 *ports;
+
+			/* TCP or UDP right after the inner header; one with extension headers
+			 * is no DSR flow here and goes on untouched. */
+			if (!in || in->version != 6 || (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP))
+				return TCX_NEXT;
+			l4off = ETH_HLEN + sizeof(*in);
+			ports = hdr_ptr(skb, sizeof(*ip) + l4off, 4);
+			if (!ports)
+				return TCX_NEXT;
+			dk.family = AF_INET6;
+			dk.proto = in->nexthdr;
+			dk.port = ports[1];
+			__builtin_memcpy(dk.vip, &in->daddr, 16);
+			__builtin_memcpy(dk.pod, &ip->daddr, 16);
+			__builtin_memcpy(client, &in->saddr, 16);
+			cport = ports[0];
+			tp = bpf_map_lookup_elem(&xl_dsr, &dk);
+			if (!tp)
+				return TCX_NEXT;
+			t = *tp;
+			pod = 1;
+		}
 	} else {
 		return TCX_NEXT;
 	}

@@ -4,7 +4,7 @@ import { planIds, servicePlan } from '../datapath/kpr/plan.js';
 import { applyServiceChange } from '../datapath/kpr/update.js';
 import { DEFAULT_MAGLEV_SIZE, lbNodePlan, xdpLbInputs, xdpLbPins } from '../datapath/xdp-lb/feature.js';
 import { flowHash4, isMaglevSize, remapCount } from '../datapath/xdp-lb/maglev.js';
-import { type XlFrontend, xdpLbPlan } from '../datapath/xdp-lb/plan.js';
+import { vipPort, type XlFrontend, xdpLbPlan } from '../datapath/xdp-lb/plan.js';
 import type { LabContext } from '../lifecycle/context.js';
 import { serviceAttempts } from '../measure/services.js';
 import type { Lab, LabNode } from '../topology/model.js';
@@ -23,13 +23,15 @@ import {
   weightZeroFlowsNeeded,
 } from './maglev-verdicts.js';
 import { backendServers, serverName } from './svc-common.js';
-import { throughNode } from './xdp-lb.js';
+import { reaches, throughNode } from './xdp-lb.js';
+import type { Family } from '../topology/schema.js';
 
 /** Client flows per LB node for maglev-balance: each UDP attempt is a new socket, so a new source port and 5-tuple. */
 const BALANCE_FLOWS = 150;
 
-const lbNodes = (lab: Lab) => lab.nodes.filter((n) => n.loadBalancer && n.uplink?.peer4);
-const label = (f: XlFrontend) => `${f.lbVip}:${f.port}/${f.protocol}`;
+const lbNodes = (lab: Lab, family?: Family) =>
+  lab.nodes.filter((n) => n.loadBalancer && (family ? reaches(n, family) : reaches(n, 'ipv4') || reaches(n, 'ipv6')));
+const label = (f: XlFrontend) => `${vipPort(f)}/${f.protocol}`;
 const sizeOf = (lab: Lab) => (lab.maglevSize !== undefined && isMaglevSize(lab.maglevSize) ? lab.maglevSize : DEFAULT_MAGLEV_SIZE);
 
 const applies = (lab: Lab) =>
@@ -37,7 +39,7 @@ const applies = (lab: Lab) =>
     ? { ok: false as const, reason: 'the topology has no service with a loadBalancer' }
     : lbNodes(lab).length
       ? { ok: true as const }
-      : { ok: false as const, reason: 'no loadBalancer node has an IPv4 uplink (a client peer)' };
+      : { ok: false as const, reason: 'no loadBalancer node has an uplink (a client peer)' };
 
 /** The table of a frontend as the kernel holds it on an LB node (xlctl get), or undefined when it has none. */
 async function readTable(ctx: LabContext, node: LabNode, svc: number, m: number): Promise<number[] | undefined> {
@@ -91,52 +93,61 @@ export const maglevBalance: Check = {
   applies,
   async run(ctx) {
     const m = sizeOf(ctx.lab);
-    const f = xdpLbInputs(ctx.lab).frontends.find((x) => x.protocol === 'UDP' && x.backends.some((b) => b.weight > 0));
-    if (!f) return skip('no loadBalancer UDP frontend with a backend of weight > 0');
-    const names = namesOf(ctx.lab, f);
-    const ids = f.backends.map((b) => b.id);
+    // One UDP frontend per family (the IPv6 one hashes its client address with Cilium's IPv6 flow hash).
+    const fs = (['ipv4', 'ipv6'] as const).flatMap((family) => {
+      const f = xdpLbInputs(ctx.lab).frontends.find(
+        (x) => x.family === family && x.protocol === 'UDP' && x.backends.some((b) => b.weight > 0),
+      );
+      return f ? [f] : [];
+    });
+    if (!fs.length) return skip('no loadBalancer UDP frontend with a backend of weight > 0');
     const tables: MaglevTableRun[] = [];
     const flows: MaglevFlowRun[] = [];
     const evidence: string[] = [];
-    const read = new Map<string, number[]>();
-    for (const node of lbNodes(ctx.lab)) {
-      const t = await readTable(ctx, node, f.svcId, m);
-      if (!t) return { status: 'error', reason: couldNotEstablish(`${node.name} has no table for ${label(f)}`), metrics: {}, evidence };
-      const planned = lbNodePlan(ctx, node).tables.get(f.svcId) ?? [];
-      if (t.join(',') !== planned.join(','))
-        return {
-          status: 'fail',
-          reason: `${label(f)} on ${node.name}: the kernel's table differs from the planned one in ${t.filter((x, i) => x !== planned[i]).length} of ${m} cells`,
-          metrics: {},
-          evidence,
-        };
-      read.set(node.name, t);
-      const cells = ids.map((id) => t.filter((x) => x === id).length);
-      tables.push({ node: node.name, frontend: label(f), backends: names, weights: f.backends.map((b) => b.weight), cells });
-      evidence.push(`${node.name}: ${label(f)} table (M=${m}) read back by xlctl: ${names.map((b, i) => `${b} ${cells[i]}`).join(', ')}`);
-    }
-    const [first, ...rest] = [...read];
-    const differ = rest.find(([, t]) => t.join(',') !== first[1].join(','));
-    if (differ) return { status: 'fail', reason: `${label(f)}: the tables of ${first[0]} and ${differ[0]} differ`, metrics: {}, evidence };
-    const servers = await backendServers(ctx);
-    try {
-      for (const node of lbNodes(ctx.lab)) {
-        const r = await flowsThrough(ctx, node, f, BALANCE_FLOWS, names);
-        const cells = tables.find((t) => t.node === node.name)!.cells;
-        flows.push({
-          node: node.name,
-          frontend: label(f),
-          backends: names,
-          cells,
-          flows: names.map((b) => r.by[b] ?? 0),
-          unanswered: r.unanswered,
-        });
-        evidence.push(
-          `${node.name}: ${r.tried} UDP flows to ${label(f)}: ${names.map((b) => `${b} ${r.by[b] ?? 0}`).join(', ')}, ${r.unanswered} unanswered`,
-        );
+    for (const f of fs) {
+      const names = namesOf(ctx.lab, f);
+      const ids = f.backends.map((b) => b.id);
+      const read = new Map<string, number[]>();
+      for (const node of lbNodes(ctx.lab, f.family)) {
+        const t = await readTable(ctx, node, f.svcId, m);
+        if (!t) return { status: 'error', reason: couldNotEstablish(`${node.name} has no table for ${label(f)}`), metrics: {}, evidence };
+        const planned = lbNodePlan(ctx, node).tables.get(f.svcId) ?? [];
+        if (t.join(',') !== planned.join(','))
+          return {
+            status: 'fail',
+            reason: `${label(f)} on ${node.name}: the kernel's table differs from the planned one in ${t.filter((x, i) => x !== planned[i]).length} of ${m} cells`,
+            metrics: {},
+            evidence,
+          };
+        read.set(node.name, t);
+        const cells = ids.map((id) => t.filter((x) => x === id).length);
+        tables.push({ node: node.name, frontend: label(f), backends: names, weights: f.backends.map((b) => b.weight), cells });
+        evidence.push(`${node.name}: ${label(f)} table (M=${m}) read back by xlctl: ${names.map((b, i) => `${b} ${cells[i]}`).join(', ')}`);
       }
-    } finally {
-      await servers.stop();
+      const [first, ...rest] = [...read];
+      const differ = rest.find(([, t]) => t.join(',') !== first[1].join(','));
+      if (differ)
+        return { status: 'fail', reason: `${label(f)}: the tables of ${first[0]} and ${differ[0]} differ`, metrics: {}, evidence };
+      const servers = await backendServers(ctx);
+      try {
+        for (const node of lbNodes(ctx.lab, f.family)) {
+          const r = await flowsThrough(ctx, node, f, BALANCE_FLOWS, names);
+          const cells = tables.find((t) => t.node === node.name && t.frontend === label(f))!.cells;
+          flows.push({
+            node: node.name,
+            frontend: label(f),
+            backends: names,
+            cells,
+            flows: names.map((b) => r.by[b] ?? 0),
+            unanswered: r.unanswered,
+          });
+          evidence.push(
+            `${node.name}: ${r.tried} UDP flows to ${label(f)}: ${names.map((b) => `${b} ${r.by[b] ?? 0}`).join(', ')}, ${r.unanswered} unanswered`,
+          );
+        }
+      } finally {
+        await servers.stop();
+      }
     }
     return { ...judgeMaglevBalance(tables, flows), evidence };
   },
@@ -174,7 +185,7 @@ export const xdpLbWeightZero: Check = {
         const before = xdpLbPlan({ cfg: '', backends: '', vips: '' }, [atOne], backends, m, {}).tables.get(f.svcId) ?? [];
         const shareBefore = before.filter((id) => zeroIds.includes(id)).length / m;
         const n = Math.max(2 * weightZeroFlowsNeeded(shareBefore), 40);
-        for (const node of lbNodes(ctx.lab)) {
+        for (const node of lbNodes(ctx.lab, f.family)) {
           const t = (await readTable(ctx, node, f.svcId, m)) ?? [];
           const cells = t.filter((id) => zeroIds.includes(id)).length;
           const r = await flowsThrough(ctx, node, f, n, names);
@@ -297,7 +308,10 @@ export const maglevConsistency: Check = {
     const { frontends } = xdpLbInputs(ctx.lab);
     // SNAT only: the client's address toward the first LB node is the source through both, and a DSR reply would come
     // back by the backend node's route to it (through the first), missing a socket bound to the device toward the second.
-    const f = frontends.find((x) => x.protocol === 'UDP' && x.mode === 'snat' && x.backends.filter((b) => b.weight > 0).length >= 2);
+    // IPv4: the judged tuples are predicted with Cilium's IPv4 flow hash (flowHash4).
+    const f = frontends.find(
+      (x) => x.family === 'ipv4' && x.protocol === 'UDP' && x.mode === 'snat' && x.backends.filter((b) => b.weight > 0).length >= 2,
+    );
     if (!f) return skip('no loadBalancer UDP frontend in snat mode with two backends of weight > 0');
     const pair = sharedPair(ctx.lab)!;
     const [a, b] = pair;

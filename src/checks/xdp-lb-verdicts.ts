@@ -26,6 +26,8 @@ export interface InXdpRun {
   expectedOther: number;
   /** The same burst with the VIP marked pass: requests sent, the stack counter's rise, the program's pass counter's rise. */
   control?: { sent: number; stackDelta: number; xdpPassed: number };
+  /** The stack counter stackDelta is read from; absent: Ip InReceives (IPv4). */
+  stackCounter?: string;
 }
 
 /** Fewest requests per run for the counters to say anything. */
@@ -61,7 +63,7 @@ export function judgeInXdp(runs: readonly InXdpRun[]): MaglevVerdict {
     if (extra > STACK_SLACK * r.sent)
       return {
         status: 'fail',
-        reason: `${at}: Ip InReceives rose by ${r.stackDelta}, ${extra} more than the ${r.expectedOther} packets it carries anyway, for ${r.sent} requests: requests reached the stack`,
+        reason: `${at}: ${r.stackCounter ?? 'Ip InReceives'} rose by ${r.stackDelta}, ${extra} more than the ${r.expectedOther} packets it carries anyway, for ${r.sent} requests: requests reached the stack`,
         metrics,
         threshold: RULE,
       };

@@ -1,11 +1,12 @@
 import { vipKey, XL_COUNTERS, type XlMode } from '../datapath/xdp-lb/maps.js';
 import { hasLoadBalancer, xdpLbInputs, xdpLbPins } from '../datapath/xdp-lb/feature.js';
-import type { XlFrontend } from '../datapath/xdp-lb/plan.js';
+import { vipPort, type XlFrontend } from '../datapath/xdp-lb/plan.js';
 import { servicePlan } from '../datapath/kpr/plan.js';
 import type { Exec } from '../exec/exec.js';
 import type { LabContext } from '../lifecycle/context.js';
 import { serviceAttempts, type SvcAttempt } from '../measure/services.js';
 import type { Lab, LabNode } from '../topology/model.js';
+import type { Family } from '../topology/schema.js';
 import { type Check, couldNotEstablish, skip } from './check.js';
 import { backendNames, backendServers, showAttempts } from './svc-common.js';
 import { type InXdpRun, judgeInXdp, MIN_REQUESTS } from './xdp-lb-verdicts.js';
@@ -87,21 +88,24 @@ export function judgeXlReachable(runs: readonly XlReachRun[]) {
   };
 }
 
+/** An LB node's client peer has an address of this family: VIPs of it are reached through that node. */
+export const reaches = (n: LabNode, family: Family) => (family === 'ipv4' ? n.uplink?.peer4 : n.uplink?.peer6) !== undefined;
+
 const noLb = (lab: Lab) =>
   hasLoadBalancer(lab)
-    ? lab.nodes.some((n) => n.loadBalancer && n.uplink?.peer4)
+    ? lab.nodes.some((n) => n.loadBalancer && (reaches(n, 'ipv4') || reaches(n, 'ipv6')))
       ? { ok: true as const }
-      : { ok: false as const, reason: 'no loadBalancer node has an IPv4 uplink (a client peer)' }
+      : { ok: false as const, reason: 'no loadBalancer node has an uplink (a client peer)' }
     : { ok: false as const, reason: 'the topology has no service with a loadBalancer' };
 
-const lbNodes = (ctx: LabContext) => ctx.lab.nodes.filter((n) => n.loadBalancer && n.uplink?.peer4);
+const lbNodes = (ctx: LabContext) => ctx.lab.nodes.filter((n) => n.loadBalancer && (reaches(n, 'ipv4') || reaches(n, 'ipv6')));
 /**
  * The client's sockets bound to its device toward this LB node: a peer behind several LB nodes routes a VIP over
  * all of them (ECMP), and a device-bound lookup keeps only the next hop on that device (fib_lookup_good_nhc refuses
  * a next hop on another device than the flowi4_oif, net/ipv4/fib_trie.c).
  */
 export const throughNode = (node: LabNode) => ({ dev: node.uplink!.peerDev });
-const label = (f: XlFrontend) => `${f.lbVip}:${f.port}/${f.protocol} (${f.mode})`;
+const label = (f: XlFrontend) => `${vipPort(f)}/${f.protocol} (${f.mode})`;
 const served = (f: XlFrontend) => f.backends.some((b) => b.weight > 0);
 
 async function loaded(ctx: LabContext, node: LabNode): Promise<boolean> {
@@ -128,7 +132,7 @@ export const xdpLbReachable: Check = {
       for (const node of nodes) {
         const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
         const client = ctx.backend.exec(peer.netns);
-        for (const f of frontends) {
+        for (const f of frontends.filter((x) => reaches(node, x.family))) {
           const pf = plan.frontends.find((x) => x.svcId === f.svcId)!;
           const weighted = new Set(f.backends.filter((b) => b.weight > 0).map((b) => b.id));
           const names = backendNames(plan, { ...pf, backends: pf.backends.filter((b) => weighted.has(b.id)) });
@@ -141,7 +145,9 @@ export const xdpLbReachable: Check = {
             bind: throughNode(node),
             signal: ctx.signal,
           });
-          const sources = { client: node.uplink!.peer4!.addr, snatAddr: node.uplink!.node4!.addr };
+          const up = node.uplink!;
+          const v6 = f.family === 'ipv6';
+          const sources = { client: (v6 ? up.peer6 : up.peer4)!.addr, snatAddr: (v6 ? up.node6 : up.node4)!.addr };
           runs.push({ node: node.name, frontend: label(f), vip: f.lbVip, backends: names, mode: f.mode, ...sources, attempts });
         }
       }
@@ -153,7 +159,14 @@ export const xdpLbReachable: Check = {
   },
 };
 
-async function inReceives(exec: Exec, signal?: AbortSignal): Promise<number> {
+/** The stack's receive counter of a family: IPv4's in /proc/net/snmp (ip_rcv_core), IPv6's in /proc/net/snmp6 (ipv6_rcv). */
+export const STACK_COUNTER: Record<Family, string> = { ipv4: 'Ip InReceives', ipv6: 'Ip6InReceives' };
+
+async function inReceives(exec: Exec, family: Family, signal?: AbortSignal): Promise<number> {
+  if (family === 'ipv6') {
+    const line = (await exec.run(['cat', '/proc/net/snmp6'], { signal })).stdout.split('\n').find((l) => l.startsWith('Ip6InReceives '));
+    return Number(line?.trim().split(/\s+/)[1]);
+  }
   const lines = (await exec.run(['cat', '/proc/net/snmp'], { signal })).stdout.split('\n').filter((l) => l.startsWith('Ip:'));
   const names = lines[0].split(/\s+/);
   return Number(lines[1].split(/\s+/)[names.indexOf('InReceives')]);
@@ -195,69 +208,76 @@ export const xdpLbInXdp: Check = {
   id: 'xdp-lb-in-xdp',
   title: 'XDP load balancer: VIP requests handled in XDP, never in the LB node’s IP stack',
   proves:
-    "on each LB node, the XDP program counts every UDP request to a VIP while the node's Ip InReceives rises by no more than the replies it routes; " +
+    "on each LB node, per family, the XDP program counts every UDP request to a VIP while the node's Ip InReceives (Ip6InReceives) rises by no more than the replies it routes; " +
     'with the VIP marked pass, the same requests show up in InReceives (the counter would have seen them)',
   requires: () => ({ ok: true }),
   applies: noLb,
   async run(ctx) {
     const nodes = lbNodes(ctx);
     for (const n of nodes) if (!(await loaded(ctx, n))) return skip(`the XDP load balancer is not loaded on ${n.name}`);
-    const f = xdpLbInputs(ctx.lab).frontends.find((x) => x.protocol === 'UDP' && served(x));
-    if (!f) return skip('no loadBalancer UDP frontend with a backend of weight > 0');
-    const key = vipKey({ family: 'ipv4', addr: f.lbVip, proto: 'UDP', port: f.port }).split(' ');
+    // One UDP frontend per family: the stack counter differs (Ip InReceives, Ip6InReceives).
+    const fs = (['ipv4', 'ipv6'] as const).flatMap((family) => {
+      const f = xdpLbInputs(ctx.lab).frontends.find((x) => x.family === family && x.protocol === 'UDP' && served(x));
+      return f ? [f] : [];
+    });
+    if (!fs.length) return skip('no loadBalancer UDP frontend with a backend of weight > 0');
     const servers = await backendServers(ctx);
     const runs: InXdpRun[] = [];
     const evidence: string[] = [];
     const n = 2 * MIN_REQUESTS;
     try {
-      for (const node of nodes) {
-        const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
-        const client = ctx.backend.exec(peer.netns);
-        const exec = ctx.backend.exec(node.netns);
-        const stats = xdpLbPins(ctx, node).vipStats;
-        const probe = (count: number, timeoutMs: number) =>
-          serviceAttempts(client, ctx.objDir, {
-            op: 'udp',
-            addr: f.lbVip,
-            port: f.port,
-            attempts: count,
-            timeoutMs,
-            bind: throughNode(node),
-            signal: ctx.signal,
+      for (const node of nodes)
+        for (const f of fs.filter((x) => reaches(node, x.family))) {
+          const key = vipKey({ family: f.family, addr: f.lbVip, proto: 'UDP', port: f.port }).split(' ');
+          const counter = STACK_COUNTER[f.family];
+          const peer = ctx.lab.peers.find((p) => p.node === node.name)!;
+          const client = ctx.backend.exec(peer.netns);
+          const exec = ctx.backend.exec(node.netns);
+          const stats = xdpLbPins(ctx, node).vipStats;
+          const probe = (count: number, timeoutMs: number) =>
+            serviceAttempts(client, ctx.objDir, {
+              op: 'udp',
+              addr: f.lbVip,
+              port: f.port,
+              attempts: count,
+              timeoutMs,
+              bind: throughNode(node),
+              signal: ctx.signal,
+            });
+          const v0 = await xlStats(ctx, node, stats, f.svcId);
+          const in0 = await inReceives(exec, f.family, ctx.signal);
+          const attempts = await probe(n, 1000);
+          const in1 = await inReceives(exec, f.family, ctx.signal);
+          const v1 = await xlStats(ctx, node, stats, f.svcId);
+          const answered = attempts.filter((a) => a.errno === '' && a.peer === f.lbVip).length;
+          const c0 = (await xlCounters(ctx, node)).pass_control ?? 0;
+          let control: InXdpRun['control'];
+          await markPass(ctx, node, key, true);
+          try {
+            const i0 = await inReceives(exec, f.family, ctx.signal);
+            await probe(MIN_REQUESTS, 200);
+            const stackDelta = (await inReceives(exec, f.family, ctx.signal)) - i0;
+            control = { sent: MIN_REQUESTS, stackDelta, xdpPassed: ((await xlCounters(ctx, node)).pass_control ?? 0) - c0 };
+          } finally {
+            await markPass(ctx, node, key, false);
+          }
+          runs.push({
+            node: node.name,
+            frontend: label(f),
+            sent: n,
+            answered,
+            xdpCounted: v1.packets - v0.packets,
+            stackDelta: in1 - in0,
+            // Replies come back over the node's links and may be routed by its stack on to the client.
+            expectedOther: answered,
+            control,
+            stackCounter: counter,
           });
-        const v0 = await xlStats(ctx, node, stats, f.svcId);
-        const in0 = await inReceives(exec, ctx.signal);
-        const attempts = await probe(n, 1000);
-        const in1 = await inReceives(exec, ctx.signal);
-        const v1 = await xlStats(ctx, node, stats, f.svcId);
-        const answered = attempts.filter((a) => a.errno === '' && a.peer === f.lbVip).length;
-        const c0 = (await xlCounters(ctx, node)).pass_control ?? 0;
-        let control: InXdpRun['control'];
-        await markPass(ctx, node, key, true);
-        try {
-          const i0 = await inReceives(exec, ctx.signal);
-          await probe(MIN_REQUESTS, 200);
-          const stackDelta = (await inReceives(exec, ctx.signal)) - i0;
-          control = { sent: MIN_REQUESTS, stackDelta, xdpPassed: ((await xlCounters(ctx, node)).pass_control ?? 0) - c0 };
-        } finally {
-          await markPass(ctx, node, key, false);
+          evidence.push(
+            `${node.name}: ${label(f)} ${n} requests, ${answered} answered; xl_vip_stats +${v1.packets - v0.packets} packets; ` +
+              `${counter} +${in1 - in0}; control (pass): ${counter} +${control.stackDelta}, pass_control +${control.xdpPassed}`,
+          );
         }
-        runs.push({
-          node: node.name,
-          frontend: label(f),
-          sent: n,
-          answered,
-          xdpCounted: v1.packets - v0.packets,
-          stackDelta: in1 - in0,
-          // Replies come back over the node's links and may be routed by its stack on to the client.
-          expectedOther: answered,
-          control,
-        });
-        evidence.push(
-          `${node.name}: ${label(f)} ${n} requests, ${answered} answered; xl_vip_stats +${v1.packets - v0.packets} packets; ` +
-            `Ip InReceives +${in1 - in0}; control (pass): InReceives +${control.stackDelta}, pass_control +${control.xdpPassed}`,
-        );
-      }
     } finally {
       await servers.stop();
     }

@@ -52,7 +52,13 @@ export interface Service {
   affinitySeconds?: number;
   backends: ServiceBackend[];
   /** The XDP load balancer's VIP for this service (src/datapath/xdp-lb); absent: none. */
-  loadBalancer?: { vip: string; mode: 'snat' | 'dsr' };
+  loadBalancer?: {
+    /** The IPv4 VIP; absent: none. */
+    vip?: string;
+    /** The IPv6 VIP; absent: none. */
+    vip6?: string;
+    mode: 'snat' | 'dsr';
+  };
 }
 
 export interface ServicePort {

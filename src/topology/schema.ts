@@ -283,7 +283,8 @@ export const ServiceSchema = z
     backends: z.array(ServiceBackendSchema).default([]).describe('pods behind the service; none: connections fail at once'),
     loadBalancer: z
       .object({
-        vip: ipv4Addr.describe('the IPv4 VIP the XDP load balancer serves (outside every lab prefix)'),
+        vip: ipv4Addr.optional().describe('the IPv4 VIP the XDP load balancer serves (outside every lab prefix)'),
+        vip6: ipv6Addr.optional().describe('the IPv6 VIP the XDP load balancer serves (outside every lab prefix; needs clusterIP6)'),
         mode: oneOf(XL_MODES, 'loadBalancer mode').default('snat').describe('snat: DNAT + SNAT to the LB node; dsr: IPIP to the pod'),
       })
       .strict()

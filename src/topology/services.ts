@@ -78,16 +78,26 @@ export function resolveServices(
     });
     const lb = s.loadBalancer;
     if (lb) {
-      const inside = prefixes.find((q) => contains(q.p, lb.vip));
-      if (inside)
-        err(
-          at('loadBalancer', 'vip'),
-          `${lb.vip} is inside ${formatPrefix(inside.p)} (${pathString(inside.path)}): a VIP is outside every lab prefix`,
-        );
-      if (!t.families.includes('ipv4')) err(at('loadBalancer', 'vip'), `the VIP is IPv4 but families is [${t.families.join(', ')}]`);
-      const first = vips.get(lb.vip);
-      if (first) err(at('loadBalancer', 'vip'), `VIP ${lb.vip} is already used (first at ${pathString(first)})`);
-      else vips.set(lb.vip, at('loadBalancer', 'vip'));
+      if (!lb.vip && !lb.vip6) err(at('loadBalancer'), 'a loadBalancer needs a vip, a vip6, or both');
+      const lbVips: { field: 'vip' | 'vip6'; family: 'ipv4' | 'ipv6'; addr?: string; cip: 'clusterIP' | 'clusterIP6' }[] = [
+        { field: 'vip', family: 'ipv4', addr: lb.vip, cip: 'clusterIP' },
+        { field: 'vip6', family: 'ipv6', addr: lb.vip6, cip: 'clusterIP6' },
+      ];
+      for (const { field, family, addr, cip } of lbVips) {
+        if (!addr) continue;
+        const where = at('loadBalancer', field);
+        const inside = prefixes.find((q) => contains(q.p, addr));
+        if (inside)
+          err(where, `${addr} is inside ${formatPrefix(inside.p)} (${pathString(inside.path)}): a VIP is outside every lab prefix`);
+        if (!t.families.includes(family)) err(where, `the ${field} is ${family} but families is [${t.families.join(', ')}]`);
+        // The XDP LB serves a VIP per service port of the family's frontends (kpr servicePlan): they exist with a ClusterIP.
+        if (!canonical[family]) err(where, `a ${field} needs the service's ${cip} (the ${family} frontends the VIP serves)`);
+        const a = parseAddr(addr);
+        const key = a ? formatAddr(a.family, a.value) : addr;
+        const first = vips.get(key);
+        if (first) err(where, `VIP ${addr} is already used (first at ${pathString(first)})`);
+        else vips.set(key, where);
+      }
     }
     const seen = new Set<string>();
     const backends = s.backends.flatMap((b, k) => {
@@ -120,7 +130,13 @@ export function resolveServices(
       ports: s.ports.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort ?? p.port, nodePort: p.nodePort })),
       affinitySeconds: s.sessionAffinity?.timeoutSeconds,
       backends,
-      loadBalancer: lb && { vip: lb.vip, mode: lb.mode },
+      loadBalancer: lb && { vip: canonicalOf(lb.vip), vip6: canonicalOf(lb.vip6), mode: lb.mode },
     };
   });
+}
+
+/** An address in its canonical text (the form the kernel and svcprobe print), as given when it does not parse. */
+function canonicalOf(addr: string | undefined): string | undefined {
+  const a = addr === undefined ? undefined : parseAddr(addr);
+  return a ? formatAddr(a.family, a.value) : addr;
 }

@@ -31,8 +31,13 @@ describe('snapshot at the moment of failure', () => {
       expect(Object.keys(json(snap, 'node1/pod-client/nstat.json').kernel)).toContain('TcpActiveOpens');
       expect(readFileSync(join(snap, 'node1/node/ip-route4.json'), 'utf8')).toContain('"dst"');
       expect(existsSync(join(snap, 'node1/pod-client/ss-tmi.txt'))).toBe(true);
-      // The lab's pinned maps, dumped: the datapath's per-CPU counters and its endpoint map.
-      expect(readdirSync(join(snap, 'node1/maps')).sort()).toEqual(['node1_maps_counters.json', 'node1_maps_endpoints.json']);
+      // The lab's pinned maps, dumped: host routing's per-CPU counters, its endpoint map and the DSR reply maps.
+      expect(readdirSync(join(snap, 'node1/maps')).sort()).toEqual([
+        'node1_maps_counters.json',
+        'node1_maps_dsr_ct.json',
+        'node1_maps_dsr_ct6.json',
+        'node1_maps_endpoints.json',
+      ]);
       expect(json(snap, 'node1/maps/node1_maps_endpoints.json').length).toBeGreaterThan(0);
       expect(check.snapshot.files).toContain('node1/pod-server/ip-link.json');
       expect(check.snapshot.missing).toEqual([]);

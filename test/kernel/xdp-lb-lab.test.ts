@@ -38,6 +38,9 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
     const route = await runArgv(['ip', '-n', `dpl-${LAB}.client`, '-j', 'route', 'show', '172.16.0.10/32']);
     const hops = (JSON.parse(route.stdout) as { nexthops?: { dev: string }[] }[])[0]?.nexthops?.map((h) => h.dev);
     expect(hops).toEqual(['n-lb1', 'n-lb2']);
+    // The IPv6 VIP likewise (iproute2 lists IPv4 routes unless told -6).
+    const route6 = await runArgv(['ip', '-n', `dpl-${LAB}.client`, '-6', '-j', 'route', 'show', 'fd00:172:16::10/128']);
+    expect((JSON.parse(route6.stdout) as { nexthops?: { dev: string }[] }[])[0]?.nexthops?.map((h) => h.dev)).toEqual(['n-lb1', 'n-lb2']);
     const vipPackets = async () => {
       const st = JSON.parse((await cli(['status', LAB, '--json'])).stdout) as {
         xdpLb: Record<string, { vips: { name: string; packets: number }[] }>;
@@ -72,8 +75,16 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
     for (const id of ['maglev-balance', 'xdp-lb-weight-zero', 'maglev-consistency'])
       expect(by(id)?.status, `${id}: ${by(id)?.reason}`).toBe('pass');
     expect(chk.code, chk.stderr).toBe(0);
-    const runs = (by('xdp-lb-in-xdp')!.metrics.runs as { node: string; xdpCounted: number; sent: number }[]).map((r) => r.node);
-    expect(runs).toEqual(['lb1', 'lb2']);
+    // Per LB node, one IPv4 and one IPv6 VIP, each judged by its family's stack counter.
+    const runs = (by('xdp-lb-in-xdp')!.metrics.runs as { node: string; frontend: string; stackCounter: string }[]).map(
+      (r) => `${r.node} ${r.frontend} ${r.stackCounter}`,
+    );
+    expect(runs).toEqual([
+      'lb1 172.16.0.10:53/UDP (snat) Ip InReceives',
+      'lb1 [fd00:172:16::10]:53/UDP (snat) Ip6InReceives',
+      'lb2 172.16.0.10:53/UDP (snat) Ip InReceives',
+      'lb2 [fd00:172:16::10]:53/UDP (snat) Ip6InReceives',
+    ]);
     // A live change reaches the XDP tables: web2 removed from `web` with `lab svc` owns no cell on either LB node
     // (maglev-balance compares the kernel's tables with the new plan) and answers no client (xdp-lb-reachable).
     const del = await cli(['svc', 'backend', 'del', LAB, 'web', 'web2', '-q']);
@@ -85,10 +96,8 @@ describe('lab: XDP load balancer (topologies/xdp-lb.yaml)', () => {
     const cells = (after.checks.find((c) => c.id === 'maglev-balance')!.metrics.tables as { cells: Record<string, number> }[]).map((t) =>
       Object.keys(t.cells).sort(),
     );
-    expect(cells).toEqual([
-      ['w1/web1', 'w2/web3'],
-      ['w1/web1', 'w2/web3'],
-    ]);
+    // Both LB nodes, the IPv4 and the IPv6 VIP.
+    expect(cells).toEqual(Array(4).fill(['w1/web1', 'w2/web3']));
     const down = await cli(['down', LAB, '-q']);
     expect(down.code, down.stderr).toBe(0);
     expect(await residue(LAB)).toEqual([]);

@@ -19,6 +19,9 @@ import { until } from './helpers.js';
  * A third VIP in DSR mode to a pod: IPIP to the pod's address; on the backend node xl_decap (first on the link's tcx
  * ingress) decapsulates and DNATs VIP:5353 -> pod:8080, host routing's from_netdev delivers, its from_pod turns the
  * reply back to VIP:5353 (dsr_ct, shared by the two objects) and routes it to the client.
+ * A fourth VIP, IPv6, in SNAT mode: the backend sees the LB node's IPv6 address; xl_snat_rev turns IPv6 replies back.
+ * A fifth, IPv6, in DSR mode to the pod: IPv6-in-IPv6 to the pod's IPv6 address, xl_decap DNATs it (dsr_ct6), from_pod
+ * turns the reply back to the IPv6 VIP.
  */
 
 const OBJ = fileURLToPath(new URL('../../build/bpf/xdp_lb.o', import.meta.url));
@@ -36,6 +39,12 @@ const VIP = '10.96.0.10';
 const VIP_SNAT = '10.96.0.20';
 const VIP_POD = '10.96.0.30';
 const POD = '10.73.0.2';
+const VIP6_SNAT = 'fd00:96::20';
+/** The LB node's and the backend node's addresses on their link. */
+const L6 = 'fd72::1';
+const B6 = 'fd72::2';
+const VIP6_POD = 'fd00:96::30';
+const POD6 = 'fd73::2';
 const N = 60;
 
 const inNs = (ns: string, argv: string[], input?: string) => runArgv(['nsenter', `--net=/run/netns/${ns}`, '--', ...argv], { input });
@@ -110,6 +119,10 @@ beforeAll(async () => {
     `route add ${VIP_SNAT}/32 via 10.71.0.1`,
     // Room for IPIP's 20 bytes on the 1500-byte link, as the lab's feature sets it (vipRouteMtu).
     `route add ${VIP_POD}/32 via 10.71.0.1 mtu 1480 advmss 1440`,
+    'addr add fd71::2/64 dev c0 nodad',
+    `route add ${VIP6_SNAT}/128 via fd71::1`,
+    // Room for the 40-byte IPv6 header (vipRouteMtu for IPv6).
+    `route add ${VIP6_POD}/128 via fd71::1 mtu 1460 advmss 1400`,
   ]);
   await batch(L, [
     'link set lo up',
@@ -118,8 +131,18 @@ beforeAll(async () => {
     'addr add 10.72.0.1/24 dev ln0',
     'link set ln0 up',
     `route add ${POD}/32 via 10.72.0.2`,
+    'addr add fd71::1/64 dev up0 nodad',
+    `addr add ${L6}/64 dev ln0 nodad`,
+    `route add ${POD6}/128 via ${B6}`,
   ]);
-  await batch(P, ['link set lo up', `addr add ${POD}/24 dev eth0`, 'link set eth0 up', 'route add default via 10.73.0.1']);
+  await batch(P, [
+    'link set lo up',
+    `addr add ${POD}/24 dev eth0`,
+    `addr add ${POD6}/64 dev eth0 nodad`,
+    'link set eth0 up',
+    'route add default via 10.73.0.1',
+    'route add default via fd73::1',
+  ]);
   await batch(B, [
     'addr add 10.73.0.1/24 dev lxc0',
     'link set lxc0 up',
@@ -129,13 +152,23 @@ beforeAll(async () => {
     'link set ln0 up',
     // Replies leave from the VIP (a wildcard UDP socket answers from the route's source address).
     `route add 10.71.0.0/24 via 10.72.0.1 src ${VIP}`,
+    `addr add ${B6}/64 dev ln0 nodad`,
+    'addr add fd73::1/64 dev lxc0 nodad',
+    `route add fd71::/64 via ${L6}`,
   ]);
   // The LB node has no route to the VIP (the control relies on that), so replies from it must pass reverse-path
   // filtering without one.
   // A node forwards (bpf_fib_lookup answers FWD_DISABLED for a device that does not, and from_pod's reply would be
   // left to a stack that drops it).
-  await inNs(B, ['sysctl', '-qw', 'net.ipv4.conf.all.forwarding=1']);
-  await inNs(L, ['sysctl', '-qw', 'net.ipv4.conf.all.forwarding=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.ln0.rp_filter=0']);
+  await inNs(B, ['sysctl', '-qw', 'net.ipv4.conf.all.forwarding=1', 'net.ipv6.conf.all.forwarding=1']);
+  await inNs(L, [
+    'sysctl',
+    '-qw',
+    'net.ipv4.conf.all.forwarding=1',
+    'net.ipv4.conf.all.rp_filter=0',
+    'net.ipv4.conf.ln0.rp_filter=0',
+    'net.ipv6.conf.all.forwarding=1',
+  ]);
   // A frame leaving a local socket over veth is CHECKSUM_PARTIAL; XDP_REDIRECT turns it into an xdp_frame without
   // that state, so the client computes checksums itself (Cilium test/l4lb/test.sh does the same on its veths).
   await inNs(C, ['ethtool', '-K', 'c0', 'tx', 'off']);
@@ -157,6 +190,11 @@ beforeAll(async () => {
     'dsr_ct',
     'pinned',
     `${PIN}/b/hm/dsr_ct`,
+    'map',
+    'name',
+    'dsr_ct6',
+    'pinned',
+    `${PIN}/b/hm/dsr_ct6`,
     'pinmaps',
     `${PIN}/b/m`,
   ]);
@@ -165,6 +203,8 @@ beforeAll(async () => {
     { id: 1, addr: '10.72.0.2', port: 5353, family: 'ipv4' as const, nodeAddr: '10.72.0.2' },
     // A pod backend: the IPIP outer destination is the pod itself (xdpLbInputs).
     { id: 2, addr: POD, port: 8080, family: 'ipv4' as const, nodeAddr: POD },
+    { id: 3, addr: B6, port: 5353, family: 'ipv6' as const, nodeAddr: B6 },
+    { id: 4, addr: POD6, port: 8080, family: 'ipv6' as const, nodeAddr: POD6 },
   ];
   const frontends = (['UDP', 'TCP'] as const).map((protocol, i) => ({
     svcId: i + 1,
@@ -193,16 +233,37 @@ beforeAll(async () => {
     mode: 'dsr' as const,
     backends: [{ id: 2, weight: 1 }],
   }));
-  const lb = xdpLbPlan(pins('l'), [...frontends, ...snat, ...toPod], backends, 251, { addr4: '10.72.0.1' });
+  const snat6 = (['UDP', 'TCP'] as const).map((protocol, i) => ({
+    svcId: i + 7,
+    family: 'ipv6' as const,
+    port: 5353,
+    protocol,
+    lbVip: VIP6_SNAT,
+    mode: 'snat' as const,
+    backends: [{ id: 3, weight: 1 }],
+  }));
+  const toPod6 = (['UDP', 'TCP'] as const).map((protocol, i) => ({
+    svcId: i + 9,
+    family: 'ipv6' as const,
+    port: 5353,
+    protocol,
+    lbVip: VIP6_POD,
+    mode: 'dsr' as const,
+    backends: [{ id: 4, weight: 1 }],
+  }));
+  const lb = xdpLbPlan(pins('l'), [...frontends, ...snat, ...toPod, ...snat6, ...toPod6], backends, 251, { addr4: '10.72.0.1', addr6: L6 });
   await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${lb.mapLines.join('\n')}\n` });
   await runArgv([XLCTL, `${PIN}/l/m/xl_maglev`], { input: `${lb.tableLines.join('\n')}\n` });
-  const be = xdpLbPlan(pins('b'), [], [], 251, { addr4: '10.72.0.2' });
+  const be = xdpLbPlan(pins('b'), [], [], 251, { addr4: '10.72.0.2', addr6: B6 });
   const dsr = dsrLines(`${PIN}/b/m/xl_dsr`, [], dsrPodEntries(toPod, backends, new Set([POD])));
   expect(dsr).toHaveLength(2);
+  const dsr6 = dsrLines(`${PIN}/b/m/xl_dsr`, [], dsrPodEntries(toPod6, backends, new Set([POD6])));
+  expect(dsr6).toHaveLength(2);
   const [lxc] = JSON.parse((await runArgv(['ip', '-n', B, '-j', 'link', 'show', 'lxc0'])).stdout) as { ifindex: number; address: string }[];
   const [eth0] = JSON.parse((await runArgv(['ip', '-n', P, '-j', 'link', 'show', 'eth0'])).stdout) as { address: string }[];
   const ep = `map update pinned ${PIN}/b/hm/endpoints key hex ${endpointKey(POD)} value hex ${endpointValue({ ifindex: lxc.ifindex, mac: eth0.address, nodeMac: lxc.address })}`;
-  await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${[...be.mapLines, ...dsr, ep].join('\n')}\n` });
+  const ep6 = `map update pinned ${PIN}/b/hm/endpoints key hex ${endpointKey(POD6)} value hex ${endpointValue({ ifindex: lxc.ifindex, mac: eth0.address, nodeMac: lxc.address })}`;
+  await runArgv(['bpftool', 'batch', 'file', '-'], { input: `${[...be.mapLines, ...dsr, ...dsr6, ep, ep6].join('\n')}\n` });
   await inNs(L, ['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', `${PIN}/l/p/xl_xdp`, 'dev', 'up0']);
   // tcx runs programs in attach order (bpftool appends): xl_decap, then host routing's from_netdev.
   await inNs(B, ['bpftool', 'net', 'attach', 'tcx_ingress', 'pinned', `${PIN}/b/p/xl_decap`, 'dev', 'ln0']);
@@ -213,6 +274,7 @@ beforeAll(async () => {
   // resolve the backend node's address first, as a deployment does.
   const [peer] = JSON.parse((await runArgv(['ip', '-n', B, '-j', 'link', 'show', 'ln0'])).stdout) as { address: string }[];
   await runArgv(['ip', '-n', L, 'neigh', 'replace', '10.72.0.2', 'lladdr', peer.address, 'dev', 'ln0', 'nud', 'permanent']);
+  await runArgv(['ip', '-n', L, 'neigh', 'replace', B6, 'lladdr', peer.address, 'dev', 'ln0', 'nud', 'permanent']);
   server = spawnArgv(['nsenter', `--net=/run/netns/${B}`, '--', SVCPROBE, 'serve', 'web', '5353/udp', '5353/tcp'], {
     onStdout: (c) => {
       serverOut += c;
@@ -299,6 +361,26 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     expect(c1.snat_rev - c0.snat_rev).toBeGreaterThanOrEqual(25);
   });
 
+  it('SNAT over IPv6: the backend sees the LB node’s IPv6 address, the client gets its answers from the IPv6 VIP', async () => {
+    const seen0 = serverOut.length;
+    const c0 = await counters('l');
+    const udp = await probe('udp', 20, 1000, VIP6_SNAT);
+    const tcp = await probe('tcp', 5, 1000, VIP6_SNAT);
+    expect(udp.filter((a) => a.errno === '' && a.reply === 'web' && a.peer === VIP6_SNAT)).toHaveLength(20);
+    expect(tcp.filter((a) => a.errno === '' && a.reply === 'web' && a.peer === VIP6_SNAT)).toHaveLength(5);
+    const seen = serverOut
+      .slice(seen0)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { seen: string }).seen);
+    expect(seen.length).toBeGreaterThanOrEqual(25);
+    expect(new Set(seen)).toEqual(new Set([L6]));
+    const c1 = await counters('l');
+    expect(c1.snat_new - c0.snat_new).toBeGreaterThanOrEqual(6);
+    expect(c1.snat_rev - c0.snat_rev).toBeGreaterThanOrEqual(25);
+    expect(await vipPackets(7)).toBeGreaterThanOrEqual(20);
+  });
+
   it('DSR to a pod: the pod sees the client itself, the client gets its answers from the VIP (from_pod, dsr_ct)', async () => {
     const seen0 = podOut.length;
     const c0 = await counters('b');
@@ -317,6 +399,26 @@ describe('XDP LB through namespaces (native XDP on veth; DSR with tc decapsulati
     expect(c1.drop_dsr ?? 0).toBe(0);
     // The requests crossed the LB as IPIP (counted per backend 2), never as plain packets to the pod.
     expect((await vipPackets(5)) + (await vipPackets(6))).toBeGreaterThanOrEqual(25);
+  });
+
+  it('DSR to a pod over IPv6: the pod sees the client itself, the client gets its answers from the IPv6 VIP (dsr_ct6)', async () => {
+    const seen0 = podOut.length;
+    const c0 = await counters('b');
+    const udp = await probe('udp', 20, 1000, VIP6_POD);
+    const tcp = await probe('tcp', 5, 1000, VIP6_POD);
+    expect(udp.filter((a) => a.errno === '' && a.reply === 'pod' && a.peer === VIP6_POD)).toHaveLength(20);
+    expect(tcp.filter((a) => a.errno === '' && a.reply === 'pod' && a.peer === VIP6_POD)).toHaveLength(5);
+    const seen = podOut
+      .slice(seen0)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { seen: string }).seen);
+    expect(seen.length).toBeGreaterThanOrEqual(25);
+    expect(new Set(seen)).toEqual(new Set(['fd71::2']));
+    const c1 = await counters('b');
+    expect(c1.dsr_pod - (c0.dsr_pod ?? 0)).toBeGreaterThanOrEqual(25);
+    expect(c1.drop_dsr ?? 0).toBe(0);
+    expect((await vipPackets(9)) + (await vipPackets(10))).toBeGreaterThanOrEqual(25);
   });
 
   it('DSR to a pod: full-size TCP segments get through with the VIP route’s MTU, and are dropped without it', async () => {

@@ -57,13 +57,14 @@ describe("dsrPodEntries (a backend node's xl_dsr)", () => {
   it('names each DSR frontend a local pod serves, with its target port, in struct xl_dsr_key byte order', () => {
     const e = dsrPodEntries([fe(1, [1, 1, 1]), fe(2, [1, 0, 1], 'UDP')], backends, web2);
     expect(e.map((x) => x.label)).toEqual(['172.16.0.10:80/TCP -> 10.244.2.2:8080', '172.16.0.10:53/UDP -> 10.244.2.2:8080']);
-    // proto 6, pad, port 80 (be), VIP 172.16.0.10, pod 10.244.2.2; value: 8080 (be) and pad.
-    expect(e[0].key).toBe('06 00 00 50 ac 10 00 0a 0a f4 02 02');
+    // AF_INET 2, proto 6, port 80 (be), VIP 172.16.0.10 and pod 10.244.2.2 in 16 bytes each; value: 8080 (be) and pad.
+    const pad12 = Array(12).fill('00').join(' ');
+    expect(e[0].key).toBe(`02 06 00 50 ac 10 00 0a ${pad12} 0a f4 02 02 ${pad12}`);
     expect(e[0].value).toBe('1f 90 00 00');
     // Weight 0 keeps its entry: flows the LB already sends there drain.
-    expect(e[1].key.startsWith('11 00 00 35')).toBe(true);
+    expect(e[1].key.startsWith('02 11 00 35')).toBe(true);
   });
-  it("leaves out SNAT frontends, other nodes' pods and IPv6", () => {
+  it("leaves out SNAT frontends, other nodes' pods and backends of another family than the frontend's", () => {
     expect(dsrPodEntries([{ ...fe(1, [1, 1, 1]), mode: 'snat' }], backends, web2)).toEqual([]);
     expect(dsrPodEntries([fe(1, [1, 1, 1])], backends, new Set(['10.244.9.9']))).toEqual([]);
     expect(dsrPodEntries([{ ...fe(1, [1, 1, 1]), family: 'ipv6' }], backends, web2)).toEqual([]);

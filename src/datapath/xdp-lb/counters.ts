@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Exec } from '../../exec/exec.js';
 import type { Lab } from '../../topology/model.js';
 import { servicePlan } from '../kpr/plan.js';
+import { vipPort } from './plan.js';
 import { xdpLbInputs, xdpLbPins } from './feature.js';
 
 /** Packets and bytes (frame incl. Ethernet, as xl_xdp sees it) of one VIP frontend or backend, summed over CPUs. */
@@ -46,7 +47,7 @@ export async function readXdpLbCounters(exec: Exec, lab: Lab, bpfDir: string): P
     const [v, b] = [await dump(exec, p.vipStats), await dump(exec, p.beStats)];
     const zero = { packets: 0, bytes: 0 };
     out[node.name] = {
-      vips: frontends.map((f) => ({ name: `${f.lbVip}:${f.port}/${f.protocol}`, ...(v.get(f.svcId) ?? zero) })),
+      vips: frontends.map((f) => ({ name: `${vipPort(f)}/${f.protocol}`, ...(v.get(f.svcId) ?? zero) })),
       backends: backends.map((x) => {
         const pb = plan.backends.find((y) => y.id === x.id);
         return { name: `${pb ? `${pb.node}/${pb.pod}` : x.addr}:${x.port}`, ...(b.get(x.id) ?? zero) };

@@ -4,6 +4,7 @@ import { all, needKernel, needTool, type KernelFacts, type Verdict } from '../..
 import type { Exec } from '../../exec/exec.js';
 import { factsOf, type LabContext } from '../../lifecycle/context.js';
 import type { Lab, LabNode } from '../../topology/model.js';
+import type { Family } from '../../topology/schema.js';
 import { LabError } from '../../errors.js';
 import { type DecideLab, type Decision, decisionOf, type Feature } from '../feature.js';
 import { attachPinned, chooseHook, type Hook, nodeHook, objectFor, TC_PREF } from '../hook.js';
@@ -78,14 +79,15 @@ export function xdpLbPart(lab: DecideLab, node: string): { role: string } | { un
   return { role: roles.join('; ') };
 }
 
-/** The frontends and backends one LB node serves: IPv4 service ports of services with a loadBalancer VIP. */
+/** The frontends and backends one LB node serves: the service ports of each family the service has a loadBalancer VIP of. */
 export function xdpLbInputs(lab: Lab): { frontends: XlFrontend[]; backends: XlBackend[] } {
   const plan = servicePlan(lab);
   const byName = new Map(lab.services.map((s) => [s.name, s]));
   const frontends: XlFrontend[] = plan.frontends.flatMap((f) => {
     const lb = byName.get(f.service)?.loadBalancer;
-    if (!lb || f.family !== 'ipv4') return [];
-    return [{ svcId: f.svcId, family: f.family, port: f.port, protocol: f.protocol, backends: f.backends, lbVip: lb.vip, mode: lb.mode }];
+    const lbVip = f.family === 'ipv4' ? lb?.vip : lb?.vip6;
+    if (!lb || !lbVip) return [];
+    return [{ svcId: f.svcId, family: f.family, port: f.port, protocol: f.protocol, backends: f.backends, lbVip, mode: lb.mode }];
   });
   const used = new Set(frontends.flatMap((f) => f.backends.map((b) => b.id)));
   // DSR: the IPIP outer destination is the pod itself, as Cilium's dsr_set_ipip4 (bpf/lib/nodeport.h) writes the
@@ -100,7 +102,7 @@ export function xdpLbInputs(lab: Lab): { frontends: XlFrontend[]; backends: XlBa
 /** The xl_dsr entries of a node: DSR frontends served by its own pods. */
 export function dsrEntriesOf(lab: Lab, node: LabNode): XlDsrEntry[] {
   const { frontends, backends } = xdpLbInputs(lab);
-  return dsrPodEntries(frontends, backends, new Set(node.pods.flatMap((p) => (p.ipv4 ? [p.ipv4] : []))));
+  return dsrPodEntries(frontends, backends, new Set(node.pods.flatMap((p) => [p.ipv4, p.ipv6].filter((a) => a !== undefined))));
 }
 
 /** The map contents of an LB node (its uplink address is the SNAT source). */
@@ -109,7 +111,7 @@ export function lbNodePlan(ctx: Pick<LabContext, 'bpfDir' | 'lab'>, node: LabNod
   const { frontends, backends } = xdpLbInputs(ctx.lab);
   const m = ctx.lab.maglevSize ?? DEFAULT_MAGLEV_SIZE;
   const size = isMaglevSize(m) ? m : DEFAULT_MAGLEV_SIZE;
-  return xdpLbPlan(p, frontends, backends, size, { addr4: node.uplink?.node4?.addr });
+  return xdpLbPlan(p, frontends, backends, size, { addr4: node.uplink?.node4?.addr, addr6: node.uplink?.node6?.addr });
 }
 
 /**
@@ -151,8 +153,8 @@ async function prepareBackendNode(ctx: LabContext, node: LabNode): Promise<void>
 }
 
 /**
- * DSR to this node's pods: xl_decap.o loaded with its dsr_ct being host routing's pinned one (bpftool `map name dsr_ct
- * pinned`), xl_dsr filled, xl_decap first on the links' tc ingress, before host routing's from_netdev, which then
+ * DSR to this node's pods: xl_decap.o loaded with its dsr_ct and dsr_ct6 being host routing's pinned ones (bpftool `map
+ * name dsr_ct pinned`), xl_dsr filled, xl_decap first on the links' tc ingress, before host routing's from_netdev, which then
  * delivers the decapsulated, DNATed packet to the pod; host routing's from_pod turns the reply back to VIP:port.
  */
 async function deployDsrBackend(ctx: LabContext, node: LabNode, entries: readonly XlDsrEntry[]): Promise<void> {
@@ -172,6 +174,7 @@ async function deployDsrBackend(ctx: LabContext, node: LabNode, entries: readonl
   const root = ctx.backend.root(node.name);
   await root.run(['mkdir', '-p', p.dir], { signal });
   const ct = join(hostRoutingPins(ctx, node).maps, 'dsr_ct');
+  const ct6 = join(hostRoutingPins(ctx, node).maps, 'dsr_ct6');
   await root.run(
     [
       'bpftool',
@@ -184,6 +187,11 @@ async function deployDsrBackend(ctx: LabContext, node: LabNode, entries: readonl
       'dsr_ct',
       'pinned',
       ct,
+      'map',
+      'name',
+      'dsr_ct6',
+      'pinned',
+      ct6,
       'pinmaps',
       p.maps,
     ],
@@ -237,12 +245,13 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
   const links = nodeLinks(ctx.lab, node);
   for (const l of links) {
     const other = ctx.lab.nodes.find((n) => n.name === l.other);
-    if (!other || !l.peer4) continue;
+    const addrs = [l.peer4?.addr, l.peer6?.addr].filter((a) => a !== undefined);
+    if (!other || !addrs.length) continue;
     const otherDev = ctx.lab.links.find((x) => (x.a === node.name && x.b === other.name) || (x.b === node.name && x.a === other.name));
     const dev = otherDev && (otherDev.a === node.name ? otherDev.devB : otherDev.devA);
     if (!dev) continue;
     const mac = await macOf(ctx, other, dev);
-    await exec.run(['ip', 'neigh', 'replace', l.peer4.addr, 'lladdr', mac, 'dev', l.dev, 'nud', 'permanent'], { signal });
+    for (const a of addrs) await exec.run(['ip', 'neigh', 'replace', a, 'lladdr', mac, 'dev', l.dev, 'nud', 'permanent'], { signal });
   }
   const prog = (name: string) => join(p.progs, name);
   await attachFirst(
@@ -262,30 +271,36 @@ async function deployLbNode(ctx: LabContext, node: LabNode): Promise<void> {
   // A local socket's frame over veth is CHECKSUM_PARTIAL; XDP turns it into an xdp_frame without that state, so the
   // client computes checksums itself (Cilium test/l4lb/test.sh: ethtool -K rx off tx off on its veths).
   await pexec.run(['ethtool', '-K', up.peerDev, 'tx', 'off'], { signal });
-  const vips = lbVips(ctx.lab).map(({ vip, mode }) => ({ vip, attrs: vipRouteMtu(mode) }));
+  const vips = lbVips(ctx.lab).map(({ vip, mode }) => ({ vip, attrs: vipRouteMtu(mode, vip.includes(':') ? 'ipv6' : 'ipv4') }));
   await routeVipOnPeer(ctx.lab, node, pexec, peer.netns, vips, signal);
 }
 
-/** Each VIP once, with its mode. */
+/** Each VIP once (either family), with its mode. */
 const lbVips = (lab: Lab) => [
-  ...new Map(lab.services.flatMap((s) => (s.loadBalancer ? [[s.loadBalancer.vip, s.loadBalancer] as const] : []))).values(),
+  ...new Map(
+    lab.services.flatMap(({ loadBalancer: lb }) =>
+      lb ? [lb.vip, lb.vip6].flatMap((vip) => (vip ? [[vip, { vip, mode: lb.mode }] as const] : [])) : [],
+    ),
+  ).values(),
 ];
 
-/** IPIP's outer IPv4 header (RFC 2003: 20 bytes, no options). */
-const IPIP_OVERHEAD = 20;
+/** The outer header: IPIP's IPv4 one (RFC 2003: 20 bytes, no options), IPv6-in-IPv6's (RFC 2473: 40 bytes). */
+const ENCAP_OVERHEAD = { ipv4: 20, ipv6: 40 } as const;
+/** IPv4 (20) or IPv6 (40) header + TCP header (20): what the MSS leaves of the MTU (ipv4_default_advmss, ip6_default_advmss). */
+const MSS_OVERHEAD = { ipv4: 40, ipv6: 60 } as const;
 /** The lab's veth default MTU: uplinks and node links alike. */
 const LINK_MTU = 1500;
 
 /**
- * The client's route to a DSR VIP leaves room for IPIP's 20 bytes: the LB encapsulates in XDP and drops what then
+ * The client's route to a DSR VIP leaves room for the outer header (IPIP 20 bytes, IPv6-in-IPv6 40): the LB encapsulates in XDP and drops what then
  * exceeds the link (bpf_fib_lookup's FRAG_NEEDED; Cilium answers ICMP frag-needed instead, nodeport.h dsr_reply_icmp4,
  * and Documentation/network/kubernetes/kubeproxy-free.rst names DSR's cost: "advertising a lower MTU"). A route MTU caps the client's TCP MSS (tcp_sync_mss) and its
- * advertised MSS follows it (advmss defaults to the route's MTU - 40, ipv4_default_advmss); written both.
+ * advertised MSS follows it (advmss defaults to the route's MTU - 40, ipv4_default_advmss; IPv6 - 60, ip6_default_advmss); written both.
  */
-export function vipRouteMtu(mode: 'dsr' | 'snat'): string[] {
+export function vipRouteMtu(mode: 'dsr' | 'snat', family: Family = 'ipv4'): string[] {
   if (mode !== 'dsr') return [];
-  const mtu = LINK_MTU - IPIP_OVERHEAD;
-  return ['mtu', String(mtu), 'advmss', String(mtu - 40)];
+  const mtu = LINK_MTU - ENCAP_OVERHEAD[family];
+  return ['mtu', String(mtu), 'advmss', String(mtu - MSS_OVERHEAD[family])];
 }
 
 async function macOf(ctx: LabContext, node: LabNode, dev: string): Promise<string> {

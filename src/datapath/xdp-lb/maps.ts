@@ -74,9 +74,9 @@ export function cfgValue(addr4?: string, addr6?: string): string {
   return hex([...(addr4 ? addr16(addr4).slice(0, 4) : [0, 0, 0, 0]), ...(addr6 ? addr16(addr6) : Array<number>(16).fill(0))]);
 }
 
-/** struct xl_dsr_key (12 bytes): a local pod serves VIP:port/proto by DSR (IPv4). */
+/** struct xl_dsr_key (36 bytes): a local pod serves VIP:port/proto by DSR; the family is the VIP's. */
 export function dsrKey(k: { proto: XlProto; port: number; vip: string; pod: string }): string {
-  return hex([IPPROTO[k.proto], 0, ...be16(k.port), ...addr16(k.vip).slice(0, 4), ...addr16(k.pod).slice(0, 4)]);
+  return hex([AF[k.vip.includes(':') ? 'ipv6' : 'ipv4'], IPPROTO[k.proto], ...be16(k.port), ...addr16(k.vip), ...addr16(k.pod)]);
 }
 
 /** struct xl_dsr_target (4 bytes): the pod's target port. */

@@ -17,7 +17,7 @@ export interface XlFrontend extends Pick<Frontend, 'svcId' | 'family' | 'port' |
   mode: XlMode;
 }
 
-/** A backend and the IPIP outer destination in DSR mode. */
+/** A backend and the IPIP (IPv6-in-IPv6) outer destination in DSR mode. */
 export interface XlBackend extends Pick<PlanBackend, 'id' | 'addr' | 'port' | 'family'> {
   /** The IPIP outer destination: the pod itself for a pod backend (its node's xl_decap finds it by it), or a node. */
   nodeAddr: string;
@@ -38,6 +38,10 @@ export interface XlMapPins {
   backends: string;
   vips: string;
 }
+
+/** VIP:port as printed, an IPv6 VIP in brackets (RFC 3986 host syntax). */
+export const vipPort = (f: Pick<XlFrontend, 'lbVip' | 'port' | 'family'>) =>
+  f.family === 'ipv6' ? `[${f.lbVip}]:${f.port}` : `${f.lbVip}:${f.port}`;
 
 const PROTO = { TCP: 'tcp', UDP: 'udp' } as const;
 
@@ -92,7 +96,7 @@ export interface XlDsrEntry {
 }
 
 /**
- * What a backend node writes into xl_dsr: for each IPv4 DSR frontend, each of its backends that is one of `localPods`
+ * What a backend node writes into xl_dsr: for each DSR frontend, each of its backends (of the frontend's family) that is one of `localPods`
  * (addresses of this node's pods), weight 0 included (a flow the LB already sends there keeps working while it drains).
  */
 export function dsrPodEntries(
@@ -104,14 +108,15 @@ export function dsrPodEntries(
   const seen = new Set<string>();
   const out: XlDsrEntry[] = [];
   for (const f of frontends) {
-    if (f.mode !== 'dsr' || f.family !== 'ipv4') continue;
+    if (f.mode !== 'dsr') continue;
     for (const { id } of f.backends) {
       const b = byId.get(id);
-      if (!b || !localPods.has(b.addr)) continue;
+      if (!b || b.family !== f.family || !localPods.has(b.addr)) continue;
       const key = dsrKey({ proto: f.protocol, port: f.port, vip: f.lbVip, pod: b.addr });
       if (seen.has(key)) continue;
       seen.add(key);
-      out.push({ key, value: dsrValue(b.port), label: `${f.lbVip}:${f.port}/${f.protocol} -> ${b.addr}:${b.port}` });
+      const pod = f.family === 'ipv6' ? `[${b.addr}]` : b.addr;
+      out.push({ key, value: dsrValue(b.port), label: `${vipPort(f)}/${f.protocol} -> ${pod}:${b.port}` });
     }
   }
   return out;
