@@ -40,9 +40,9 @@ describe('lab svc: a DSR backend on a node that had no part in the XDP LB', () =
     await cli(['check', LAB, '-q', '--only', 'xdp-lb-reachable', '--report-dir', dir]);
     const c = (JSON.parse(readFileSync(`${dir}/report.json`, 'utf8')) as Report).checks[0];
     expect(c.status, c.reason).toBe('pass');
-    // The DSR runs' pods saw the client's own addresses toward lb1 and lb2.
+    // The DSR runs' pods saw the client's own addresses toward lb1 and lb2, in both families (the topology is dual-stack).
     const dsr = c.metrics.runs.filter((r) => r.frontend.endsWith('(dsr)')).flatMap((r) => r.seen);
-    expect(new Set(dsr)).toEqual(new Set(['10.255.1.2', '10.255.2.2']));
+    expect(new Set(dsr)).toEqual(new Set(['10.255.1.2', '10.255.2.2', 'fd00:255:1::2', 'fd00:255:2::2']));
     const pins = await runArgv(['find', `/sys/fs/bpf/dpl/${LAB}/w3`, '-name', 'xl_dsr']);
     expect(pins.stdout.trim()).not.toBe('');
     const down = await cli(['down', LAB, '-q']);
