@@ -119,8 +119,6 @@ int xl_decap(struct __sk_buff *skb)
 		olen = sizeof(*ip);
 		if (__builtin_memcmp(&ip->daddr, cfg->addr4, 4)) {
 			struct iphdr *in = hdr_ptr(skb, ETH_HLEN + sizeof(*ip), sizeof(*in));
-			struct xl_dsr_target *tp;
-			__be16 *ports;
 
 			if (!in || in->version != 4 || in->ihl < 5 || (in->frag_off & bpf_htons(0x1fff)))
 				return TCX_NEXT;
@@ -128,21 +126,11 @@ int xl_decap(struct __sk_buff *skb)
 				return TCX_NEXT;
 			/* Offset after decapsulation. */
 			l4off = ETH_HLEN + in->ihl * 4;
-			ports = hdr_ptr(skb, sizeof(*ip) + l4off, 4);
-			if (!ports)
-				return TCX_NEXT;
 			dk.family = AF_INET;
 			dk.proto = in->protocol;
-			dk.port = ports[1];
 			__builtin_memcpy(dk.vip, &in->daddr, 4);
 			__builtin_memcpy(dk.pod, &ip->daddr, 4);
 			__builtin_memcpy(client, &in->saddr, 4);
-			cport = ports[0];
-			tp = bpf_map_lookup_elem(&xl_dsr, &dk);
-			/* Not a DSR backend of that VIP port: untouched. */
-			if (!tp)
-				return TCX_NEXT;
-			t = *tp;
 			pod = 1;
 		}
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -153,32 +141,36 @@ int xl_decap(struct __sk_buff *skb)
 		olen = sizeof(*ip);
 		if (__builtin_memcmp(&ip->daddr, cfg->addr6, 16)) {
 			struct ipv6hdr *in = hdr_ptr(skb, ETH_HLEN + sizeof(*ip), sizeof(*in));
-			struct xl_dsr_target *tp;
-			__be16 *ports;
 
 			/* TCP or UDP right after the inner header; one with extension headers
 			 * is no DSR flow here and goes on untouched. */
 			if (!in || in->version != 6 || (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP))
 				return TCX_NEXT;
 			l4off = ETH_HLEN + sizeof(*in);
-			ports = hdr_ptr(skb, sizeof(*ip) + l4off, 4);
-			if (!ports)
-				return TCX_NEXT;
 			dk.family = AF_INET6;
 			dk.proto = in->nexthdr;
-			dk.port = ports[1];
 			__builtin_memcpy(dk.vip, &in->daddr, 16);
 			__builtin_memcpy(dk.pod, &ip->daddr, 16);
 			__builtin_memcpy(client, &in->saddr, 16);
-			cport = ports[0];
-			tp = bpf_map_lookup_elem(&xl_dsr, &dk);
-			if (!tp)
-				return TCX_NEXT;
-			t = *tp;
 			pod = 1;
 		}
 	} else {
 		return TCX_NEXT;
+	}
+	if (pod) {
+		/* The inner ports, still behind the outer header. */
+		__be16 *ports = hdr_ptr(skb, olen + l4off, 4);
+		struct xl_dsr_target *tp;
+
+		if (!ports)
+			return TCX_NEXT;
+		dk.port = ports[1];
+		cport = ports[0];
+		tp = bpf_map_lookup_elem(&xl_dsr, &dk);
+		/* Not a DSR backend of that VIP port: untouched. */
+		if (!tp)
+			return TCX_NEXT;
+		t = *tp;
 	}
 	/* GRO on the link (prepareBackendNode) merges IPIP TCP segments (ipip_gro_receive), so one skb
 	 * here may be several segments (xdp-lb-traffic's 200 KB upload: 177 frames from the LB, 47
