@@ -323,10 +323,11 @@ export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, aft
   const { signal } = ctx;
   if ((await root.run(['test', '-e', p.vips], { nothrow: true, signal })).code !== 0) return;
   const plan = lbNodePlan({ ...ctx, lab: after }, node);
-  const keep = new Set(xdpLbInputs(after).frontends.map((f) => f.svcId));
+  const now = xdpLbInputs(after);
+  const keep = new Set(now.frontends.map((f) => f.svcId));
   const old = xdpLbInputs(before);
   const gone = old.frontends.filter((f) => !keep.has(f.svcId));
-  const stillUsed = new Set(xdpLbInputs(after).backends.map((b) => b.id));
+  const stillUsed = new Set(now.backends.map((b) => b.id));
   const lines = [
     ...plan.mapLines,
     ...gone.map(
@@ -337,7 +338,7 @@ export async function syncXdpLb(ctx: LabContext, node: LabNode, before: Lab, aft
   await root.run(['bpftool', 'batch', 'file', '-'], { input: `${lines.join('\n')}\n`, signal });
   const tables = [...plan.tableLines, ...gone.map((f) => `del ${f.svcId}`)];
   if (tables.length) await root.run([join(ctx.objDir, 'xlctl'), p.maglev], { input: `${tables.join('\n')}\n`, signal, needsBpffs: true });
-  await purgeCt(ctx, node, removedMembers(old.frontends, xdpLbInputs(after).frontends));
+  await purgeCt(ctx, node, removedMembers(old.frontends, now.frontends));
 }
 
 /**
